@@ -1,0 +1,575 @@
+# SqueezeDetector: a causal rest/squeeze state machine on a conditioned signal
+# (pressure, or an EMG envelope). Integer-only per sample; results live in
+# preallocated records so that steady state allocates nothing.
+#
+#   REST --(above onset threshold)--> RISING --(held confirm_ms)--> HOLDING
+#   HOLDING --(below release level)--> RELEASING --(stopped falling)--> RECOVERING
+#   RECOVERING --(relax_ms, relaxation verdict)--> REST
+#
+# Onsets are back-tracked through a short history to where the rise left the
+# noise band, so the reported onset is earlier than the decision; all reported
+# times have the conditioning filter's delay (delay_ms) removed.
+from array import array
+from knip.fixed import const
+from knip.filters import BaselineTracker
+
+# Event flags returned by update()
+EV_START = const(1)        # cur: a squeeze started (tentative kind)
+EV_PEAK = const(2)         # cur: its peak is confirmed
+EV_END = const(4)          # done: a squeeze or cough ended (kind is final)
+EV_RELAXED = const(8)      # done: back at the resting level after it
+EV_NOT_RELAXED = const(16)  # done: still above the resting level
+EV_ABD_START = const(32)   # abd: abdominal rise with a quiet pelvic floor
+EV_ABD_END = const(64)     # abd: it ended: bearing down without a lift
+
+ST_REST = const(0)
+ST_RISING = const(1)
+ST_HOLDING = const(2)
+ST_RELEASING = const(3)
+ST_RECOVERING = const(4)
+STATE_NAMES = ("rest", "rising", "holding", "releasing", "recovering")
+
+KIND_SQUEEZE = const(0)
+KIND_COUGH = const(1)
+KIND_BEARING_DOWN = const(2)
+KIND_NAMES = ("squeeze", "cough", "bearing_down")
+
+TECH_UNKNOWN = const(0)   # one channel: we do not guess
+TECH_LIFT = const(1)
+TECH_CO = const(2)        # abdominal co-contraction
+TECH_PUSH = const(3)
+TECH_NAMES = (None, "lift", "co_contraction", "push")
+
+# Record fields (times in ms, levels in signal counts)
+R_SEQ = const(0)
+R_KIND = const(1)
+R_ONSET = const(2)
+R_DETECTED = const(3)      # when EV_START was emitted (or the cough decided)
+R_PEAK_T = const(4)
+R_PEAK = const(5)
+R_BASE = const(6)          # level just before the onset
+R_REST = const(7)          # resting level (tone) at the onset
+R_OFFSET = const(8)
+R_ENDED = const(9)         # when EV_END was emitted
+R_MEAN_HOLD = const(10)
+R_HOLD_MS = const(11)      # time at or above 50 % of the rise
+R_RISE_MS = const(12)      # onset to 90 % of the rise
+R_RELEASE_MS = const(13)   # last 90 % to offset
+R_AREA_HI = const(14)      # area above R_BASE, count*ms = HI*1024 + LO
+R_AREA_LO = const(15)
+R_RESIDUAL = const(16)     # level after the release minus R_REST
+R_RELAXED = const(17)      # 1, 0, -1 unknown
+R_REST_BEFORE = const(18)  # ms since the previous squeeze ended, -1 unknown
+R_REST_OK = const(19)      # rest >= previous squeeze's duration: 1, 0, -1
+R_ABD_RISE = const(20)     # -1 without a second channel
+R_TECH = const(21)
+R_NOISE = const(22)        # resting noise (mean abs deviation) at the onset
+R_VERDICT_T = const(23)    # when the relaxation verdict was emitted
+N_REC = const(24)
+
+_HIST = const(64)
+_AREA_SPILL = const(1 << 20)
+
+
+class DetectorConfig:
+    """Thresholds in ms, % of the squeeze or reference amplitude, and tenths
+    of the resting noise, so one detector works from ~1 Hz to 2 kHz."""
+
+    def __init__(self, signal="pressure"):
+        emg = signal == "emg"
+        self.confirm_ms = 30 if emg else 60      # above threshold this long
+        self.on_k10 = 45 if emg else 40          # onset: x noise / 10 ...
+        self.on_pct = 5                          # ... or % of reference amp
+        self.onset_k10 = 15                      # back-track to this band
+        self.release_pct = 50                    # below: releasing
+        self.peak_drop_pct = 10                  # peak confirmed after this drop
+        self.settle_ms = 150 if emg else 300     # flat this long: release over
+        self.settle_k10 = 20                     # "flat": within x noise / 10
+        self.settle_pct = 4                      # ... or % of amplitude
+        self.relax_ms = 1000                     # residual averaged over this
+        self.relax_k10 = 30                      # relaxed: residual below
+        self.relax_pct = 10                      # x noise / 10 or % of amp
+        self.cough_rise_ms = 350                 # a cough peaks this fast
+        self.cough_dur_ms = 800                  # and is over this soon
+        self.min_squeeze_ms = 250                # shorter non-coughs ignored
+        self.max_squeeze_ms = 120000             # stuck high: end and re-zero
+        self.push_pct = 95                       # abd rise >= 95 % PF: push
+        self.co_pct = 50                         # PF < 2x abd: co-contraction
+        self.abd_min_ms = 500                    # abd-only strain this long
+        self.warmup_ms = 1500                    # learn rest before detecting
+        self.level_ms = 3000                     # pre-squeeze level tracker
+        self.rest_up_ms = 20000                  # resting tone rises slowly
+        self.rest_down_ms = 1500
+        self.noise_ms = 4000
+
+
+class SqueezeDetector:
+    def __init__(self, period_ms, cfg=None, noise_floor=1, delay_ms=0, two_channel=False):
+        c = cfg if cfg is not None else DetectorConfig()
+        self.cfg = c
+        self.period_ms = period_ms
+        self.delay = delay_ms
+        self.two = two_channel
+        # Fast level (onset reference + noise) and slow resting tone.
+        self.lvl = BaselineTracker(period_ms, c.level_ms, c.level_ms, c.noise_ms, noise_floor)
+        self.tone = BaselineTracker(period_ms, c.rest_up_ms, c.rest_down_ms, c.noise_ms, noise_floor)
+        self.abd_lvl = BaselineTracker(period_ms, c.level_ms, c.level_ms, c.noise_ms, noise_floor)
+        self.warm_shift = 2
+        self.hv = array('i', [0] * _HIST)
+        self.ht = array('i', [0] * _HIST)
+        self.hpos = 0
+        self.hcount = 0
+        self.cur = array('i', [0] * N_REC)
+        self.done = array('i', [0] * N_REC)
+        self.abd = array('i', [0] * N_REC)
+        self.ref_amp = 0         # MVC amplitude if known, else strongest seen
+        self.mvc_given = False
+        self.seq = 0
+        self.reset_state()
+
+    # -- set-up ---------------------------------------------------------------
+    def reset_state(self):
+        self.state = ST_REST
+        self.started = False
+        self.t0 = 0
+        self.last_t = 0
+        self.cross_t = 0
+        self.cross_max = 0
+        self.peak_sent = False
+        self.prev_off = -1
+        self.prev_dur = 0
+        self.abd_on = False
+        self.abd_t = 0
+        self.abd_max = 0
+        self.abd_base = 0
+        self.abd_sent = False
+        self.abd_squeezed = False
+        self.abd_cur = 0
+        self.abd_peak = 0
+        self.abd_ref = 0
+        self.rel_min = 0
+        self.rel_t = 0
+        self.rec_t = 0
+        self.rec_sum = 0
+        self.rec_n = 0
+        self.pending = False     # a verdict is owed for `done`
+
+    def calibrate(self, rest_level, noise, mvc=0):
+        """Seed from a calibration: resting level, noise (mean abs dev), MVC level."""
+        self.lvl.reset(rest_level, noise)
+        self.tone.reset(rest_level, noise)
+        if mvc > rest_level:
+            self.ref_amp = mvc - rest_level
+            self.mvc_given = True
+        self.started = True
+        self.t0 = -(1 << 29)     # no warm-up needed
+
+    def decision_delay_ms(self):
+        """Worst-case delay from crossing the onset threshold to EV_START."""
+        return self.delay + self.cfg.confirm_ms + self.period_ms
+
+    def state_name(self):
+        return STATE_NAMES[self.state]
+
+    # -- per sample -----------------------------------------------------------
+    def update(self, t, v, a=0):
+        c = self.cfg
+        h = self.hpos
+        self.hv[h] = v
+        self.ht[h] = t
+        self.hpos = h + 1 if h + 1 < _HIST else 0
+        if self.hcount < _HIST:
+            self.hcount += 1
+        if not self.started:
+            self.started = True
+            self.t0 = t
+            self.lvl.reset(v)
+            self.tone.reset(v)
+            self.abd_lvl.reset(a)
+            self.lvl.learn = self.tone.learn = self.abd_lvl.learn = True
+        dt = t - self.last_t
+        self.last_t = t
+        self.abd_cur = a
+        ev = 0
+        st = self.state
+        base = self.lvl.level()
+        noise = self.lvl.noise()
+        if st == ST_REST or st == ST_RISING:
+            on_th = base + self._on_delta(noise)
+            if t - self.t0 < c.warmup_ms:
+                # Learn the resting level and noise fast; no detection yet.
+                self.lvl.update(v, on_th - base)
+                self.tone.update(v, on_th - base)
+                if self.two:
+                    self.abd_lvl.update(a, self.abd_lvl.noise() * c.on_k10 // 10)
+                return 0
+            if self.lvl.learn:
+                self.lvl.learn = self.tone.learn = self.abd_lvl.learn = False
+            if v >= on_th:
+                if st == ST_REST:
+                    self.state = ST_RISING
+                    self.cross_t = t
+                    self.cross_max = v
+                elif v > self.cross_max:
+                    self.cross_max = v
+                if t - self.cross_t >= c.confirm_ms:
+                    self._start(t, base, noise)
+                    ev |= EV_START
+            else:
+                if st == ST_RISING:
+                    ev |= self._short_spike(t, base, noise, on_th)
+                self.state = ST_REST
+                self.lvl.update(v, on_th - base)
+                self.tone.update(v, on_th - base)
+        elif st == ST_HOLDING or st == ST_RELEASING:
+            ev |= self._squeeze_sample(t, v, dt, noise)
+        else:  # ST_RECOVERING
+            self.rec_sum += v
+            self.rec_n += 1
+            if self.rec_n >= 2048:      # keep the sum small
+                self.rec_sum >>= 1
+                self.rec_n >>= 1
+            if t - self.rec_t >= c.relax_ms:
+                ev |= self._verdict(t)
+                self.state = ST_REST
+                # Re-zero the fast level where the signal now rests.
+                self.lvl.reset(v, noise)
+            elif v >= self.rel_min + self._on_delta(noise):
+                # A new squeeze before the window closed: judge on what we have.
+                ev |= self._verdict(t)
+                self.lvl.reset(self.rel_min, noise)
+                self.state = ST_RISING
+                self.cross_t = t
+                self.cross_max = v
+        if self.two:
+            ev |= self._abdominal(t, a)
+        return ev
+
+    # -- helpers (called on transitions, or per sample while squeezing) ------
+    def _on_delta(self, noise):
+        # Onset margin above the level: noise multiples or % of the reference.
+        c = self.cfg
+        on = noise * c.on_k10 // 10
+        r = self.ref_amp * c.on_pct // 100
+        return on if on > r else r
+
+    def _backtrack(self, k10, noise):
+        # Where did the rise begin? The floor is the lowest sample in the
+        # history before the threshold crossing (a lagging level would put a
+        # breath or drift inside the squeeze); walk back down the rise while
+        # above floor + k10/10 noise and still steep, then interpolate.
+        n = self.hcount
+        ht = self.ht
+        hv = self.hv
+        i = self.hpos - 1 if self.hpos else _HIST - 1
+        lo = hv[i]
+        j = i
+        k = 0
+        while k < n:
+            tj = ht[j]
+            if tj <= self.prev_off:
+                break
+            if tj < self.cross_t and hv[j] < lo:
+                lo = hv[j]
+            j = j - 1 if j > 0 else _HIST - 1
+            k += 1
+        band = lo + noise * k10 // 10
+        wiggle = noise >> 1
+        t_in = ht[i]
+        v_in = hv[i]
+        k = 1
+        while k < n:
+            j = i - 1 if i > 0 else _HIST - 1
+            vj = hv[j]
+            tj = ht[j]
+            if vj > v_in + wiggle or tj <= self.prev_off:
+                return t_in
+            # Rising slower than one noise unit per 100 ms: before the onset.
+            if vj < band or (v_in - vj) * 100 < noise * (t_in - tj):
+                if v_in > vj:
+                    return tj + (t_in - tj) * (band - vj) // (v_in - vj)
+                return t_in
+            t_in = tj
+            v_in = vj
+            i = j
+            k += 1
+        return t_in
+
+    def _start(self, t, base, noise):
+        c = self.cfg
+        r = self.cur
+        self.seq += 1
+        onset = self._backtrack(c.onset_k10, noise)
+        for i in range(N_REC):
+            r[i] = 0
+        r[R_SEQ] = self.seq
+        r[R_ONSET] = onset
+        r[R_DETECTED] = t
+        r[R_BASE] = base
+        r[R_REST] = self.tone.level()
+        r[R_NOISE] = noise
+        r[R_PEAK] = self.cross_max
+        r[R_PEAK_T] = t
+        r[R_RELAXED] = -1
+        r[R_REST_BEFORE] = -1
+        r[R_REST_OK] = -1
+        r[R_ABD_RISE] = -1
+        self.peak_sent = False
+        self.t50 = t          # first time at 50 % / 90 % of the running rise
+        self.t90 = t
+        self.last50 = t
+        self.last90 = t
+        self.hold_sum = 0
+        self.hold_n = 0
+        self.abd_base = self.abd_lvl.level()
+        self.abd_max = self.abd_base
+        self.abd_squeezed = True
+        self.state = ST_HOLDING
+        # Area of the samples already above base since the onset.
+        self.area_acc = 0
+        r[R_AREA_HI] = 0
+
+    def _squeeze_sample(self, t, v, dt, noise):
+        c = self.cfg
+        r = self.cur
+        base = r[R_BASE]
+        ev = 0
+        pk = r[R_PEAK]
+        if v > pk:
+            old = pk - base
+            pk = v
+            r[R_PEAK] = v
+            r[R_PEAK_T] = t
+            amp = v - base
+            # First crossings of 50 % / 90 % of a rise that keeps growing:
+            # if the old peak was below the new mark, we cross it now.
+            if old * 10 < amp * 9:
+                self.t90 = t
+            if old * 2 < amp:
+                self.t50 = t
+        amp = pk - base
+        if v * 10 >= base * 10 + amp * 9:
+            self.last90 = t
+        if v * 2 >= base * 2 + amp:
+            self.last50 = t
+            self.hold_sum += v
+            self.hold_n += 1
+            if self.hold_n >= 4096:
+                self.hold_sum >>= 1
+                self.hold_n >>= 1
+        a = self.area_acc + (v - base) * dt
+        if a >= _AREA_SPILL or a <= -_AREA_SPILL:
+            r[R_AREA_HI] += a >> 10
+            a &= 1023
+        self.area_acc = a
+        if self.two and self.abd_cur > self.abd_max:
+            self.abd_max = self.abd_cur
+        drop = amp * c.peak_drop_pct // 100
+        if not self.peak_sent and v <= pk - drop and v < pk - noise:
+            self.peak_sent = True
+            ev |= EV_PEAK
+        if self.state == ST_HOLDING:
+            if v * 100 < base * 100 + amp * c.release_pct:
+                self.state = ST_RELEASING
+                self.rel_min = v
+                self.rel_t = t
+            elif t - r[R_ONSET] > c.max_squeeze_ms:
+                self.rel_min = v
+                self.rel_t = t
+                ev |= self._end(t)
+            return ev
+        # RELEASING: over when the signal stops falling, or is back at base.
+        if v * 100 >= base * 100 + amp * c.release_pct:
+            self.state = ST_HOLDING     # it rose again: still the same squeeze
+            return ev
+        tol = noise * c.settle_k10 // 10
+        tp = amp * c.settle_pct // 100
+        if tp > tol:
+            tol = tp
+        if v < self.rel_min - tol or v <= base:
+            self.rel_min = v
+            self.rel_t = t
+        if v <= base + noise or t - self.rel_t >= c.settle_ms:
+            ev |= self._end(t)
+        return ev
+
+    def _end(self, t):
+        c = self.cfg
+        r = self.cur
+        d = self.delay
+        base = r[R_BASE]
+        off = self.rel_t
+        r[R_OFFSET] = off
+        r[R_ENDED] = t
+        r[R_RISE_MS] = self.t90 - r[R_ONSET]
+        r[R_HOLD_MS] = self.last50 - self.t50
+        r[R_RELEASE_MS] = off - self.last90 if off > self.last90 else 0
+        r[R_MEAN_HOLD] = self.hold_sum // self.hold_n if self.hold_n else r[R_PEAK]
+        r[R_AREA_LO] = self.area_acc
+        dur = off - r[R_ONSET]
+        amp = r[R_PEAK] - base
+        ev = EV_END
+        if not self.peak_sent:
+            ev |= EV_PEAK
+        if r[R_PEAK_T] - r[R_ONSET] <= c.cough_rise_ms and dur <= c.cough_dur_ms:
+            r[R_KIND] = KIND_COUGH
+        elif dur < c.min_squeeze_ms:
+            r[R_KIND] = KIND_COUGH   # too brief for a voluntary squeeze
+        if self.two:
+            ar = self.abd_max - self.abd_base
+            r[R_ABD_RISE] = ar if ar > 0 else 0
+            if ar * 100 >= amp * c.push_pct:
+                r[R_TECH] = TECH_PUSH
+                if r[R_KIND] == KIND_SQUEEZE:
+                    r[R_KIND] = KIND_BEARING_DOWN
+            elif ar * 100 >= amp * c.co_pct:
+                r[R_TECH] = TECH_CO
+            else:
+                r[R_TECH] = TECH_LIFT
+        if r[R_KIND] == KIND_SQUEEZE:
+            if self.prev_off >= 0:
+                rest = r[R_ONSET] - self.prev_off
+                r[R_REST_BEFORE] = rest
+                r[R_REST_OK] = 1 if rest >= self.prev_dur else 0
+            self.prev_off = off
+            self.prev_dur = dur
+            if not self.mvc_given and amp > self.ref_amp:
+                self.ref_amp = amp
+        # Report times without the conditioning filter's delay.
+        r[R_ONSET] -= d >> 1     # the rise shows through the filter early
+        r[R_OFFSET] -= d
+        r[R_PEAK_T] -= d
+        for i in range(N_REC):
+            self.done[i] = r[i]
+        if r[R_KIND] == KIND_COUGH:
+            self.state = ST_REST
+            self.pending = False
+            self.lvl.reset(self.rel_min, r[R_NOISE])
+        else:
+            self.state = ST_RECOVERING
+            self.pending = True
+            self.rec_t = t
+            self.rec_sum = 0
+            self.rec_n = 0
+        return ev
+
+    def _short_spike(self, t, base, noise, on_th):
+        # Above threshold, but not for confirm_ms. A big one is a cough;
+        # a small one is noise and is forgotten.
+        c = self.cfg
+        if self.cross_max - base < 2 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
+            return 0
+        r = self.done
+        for i in range(N_REC):
+            r[i] = 0
+        self.seq += 1
+        onset = self._backtrack(c.onset_k10, noise)
+        r[R_SEQ] = self.seq
+        r[R_KIND] = KIND_COUGH
+        r[R_ONSET] = onset - (self.delay >> 1)
+        r[R_DETECTED] = t
+        r[R_PEAK] = self.cross_max
+        r[R_PEAK_T] = self.cross_t - self.delay
+        r[R_BASE] = base
+        r[R_REST] = self.tone.level()
+        r[R_OFFSET] = t - self.delay
+        r[R_ENDED] = t
+        r[R_RELAXED] = -1
+        r[R_REST_BEFORE] = -1
+        r[R_REST_OK] = -1
+        r[R_ABD_RISE] = -1
+        r[R_NOISE] = noise
+        return EV_END
+
+    def _verdict(self, t):
+        c = self.cfg
+        r = self.done
+        self.pending = False
+        if self.rec_n == 0:
+            return 0
+        level = self.rec_sum // self.rec_n
+        rest = r[R_REST] if r[R_REST] < r[R_BASE] else r[R_BASE]
+        res = level - rest
+        amp = r[R_PEAK] - rest
+        tol = r[R_NOISE] * c.relax_k10 // 10
+        tp = amp * c.relax_pct // 100
+        if tp > tol:
+            tol = tp
+        r[R_RESIDUAL] = res
+        r[R_VERDICT_T] = t
+        if res <= tol:
+            r[R_RELAXED] = 1
+            return EV_RELAXED
+        r[R_RELAXED] = 0
+        return EV_NOT_RELAXED
+
+    def _abdominal(self, t, a):
+        # Track the abdominal channel: its level at rest, its rise during a
+        # squeeze, and sustained rises with a quiet pelvic floor (straining).
+        c = self.cfg
+        lv = self.abd_lvl
+        base = lv.level()
+        on = lv.noise() * c.on_k10 // 10
+        r = self.ref_amp * c.co_pct // 100
+        th = base + (on if on > r else r)
+        if not self.abd_on:
+            if self.state == ST_REST and a >= th:
+                self.abd_on = True
+                self.abd_t = t
+                self.abd_peak = a
+                self.abd_ref = base
+                self.abd_sent = False
+                self.abd_squeezed = False
+            elif self.state == ST_REST:
+                lv.update(a, on)
+            return 0
+        if a > self.abd_peak:
+            self.abd_peak = a
+        if self.state != ST_REST and self.state != ST_RISING:
+            self.abd_squeezed = True
+        ev = 0
+        if not self.abd_sent and not self.abd_squeezed and t - self.abd_t >= c.abd_min_ms:
+            self.abd_sent = True
+            ev = EV_ABD_START
+            x = self.abd
+            for i in range(N_REC):
+                x[i] = 0
+            self.seq += 1
+            x[R_SEQ] = self.seq
+            x[R_KIND] = KIND_BEARING_DOWN
+            x[R_TECH] = TECH_PUSH
+            x[R_ONSET] = self.abd_t - self.delay
+            x[R_DETECTED] = t
+            x[R_BASE] = self.abd_ref
+            x[R_RELAXED] = -1
+            x[R_REST_BEFORE] = -1
+            x[R_REST_OK] = -1
+        if a * 2 < self.abd_ref + self.abd_peak:
+            self.abd_on = False
+            if self.abd_sent and not self.abd_squeezed:
+                x = self.abd
+                x[R_OFFSET] = t - self.delay
+                x[R_ENDED] = t
+                x[R_PEAK] = self.abd_peak
+                x[R_ABD_RISE] = self.abd_peak - self.abd_ref
+                ev |= EV_ABD_END
+            lv.reset(a, lv.noise())
+        return ev
+
+    def finish(self, t):
+        """End of recording: close what is open. Returns event flags."""
+        ev = 0
+        if self.state == ST_HOLDING or self.state == ST_RELEASING:
+            self.rel_min = self.hv[self.hpos - 1 if self.hpos else _HIST - 1]
+            if self.state == ST_HOLDING:
+                self.rel_t = t
+            ev |= self._end(t)
+        if self.state == ST_RECOVERING:
+            ev |= self._verdict(t)
+            self.state = ST_REST
+        return ev
+
+    @staticmethod
+    def snapshot(rec):
+        """Copy a record to a tuple (allocates: host and tests, not per sample)."""
+        return tuple(rec)

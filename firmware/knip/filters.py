@@ -1,0 +1,183 @@
+# Integer fixed-point signal conditioning: biquads, EMG RMS envelope,
+# resting-level tracker. Coefficients are designed in float once, at start-up;
+# per-sample work is small-int only (no heap).
+import math
+from array import array
+from knip.fixed import const, Q, Q_ONE, isqrt, shift_for, clamp
+
+X_MAX = const(16383)   # biquad input domain: |x| < 2**14 keeps sums < 2**30
+_HALF = const(2048)    # rounding for >> Q
+_RMS_MAX = const(4095)  # envelope input clamp: x*x < 2**24
+_ENV_FRAC = const(4)   # envelope output in 1/16 of input counts
+_BASE_FRAC = const(8)  # baseline/noise trackers keep 8 fraction bits
+
+
+class Biquad:
+    """Direct form I biquad with Q12 coefficients and integer state."""
+
+    def __init__(self, b0, b1, b2, a1, a2):
+        self.b0 = b0
+        self.b1 = b1
+        self.b2 = b2
+        self.a1 = a1
+        self.a2 = a2
+        self.x1 = self.x2 = self.y1 = self.y2 = 0
+
+    def reset(self, x):
+        # Start in steady state for a constant input x (no start-up transient).
+        x = clamp(x, -X_MAX, X_MAX)
+        den = Q_ONE + self.a1 + self.a2
+        y = (x * (self.b0 + self.b1 + self.b2)) // den if den else 0
+        self.x1 = self.x2 = x
+        self.y1 = self.y2 = clamp(y, -X_MAX, X_MAX)
+
+    def step(self, x):
+        if x > X_MAX:
+            x = X_MAX
+        elif x < -X_MAX:
+            x = -X_MAX
+        y = (self.b0 * x + self.b1 * self.x1 + self.b2 * self.x2
+             - self.a1 * self.y1 - self.a2 * self.y2 + _HALF) >> Q
+        if y > X_MAX:
+            y = X_MAX
+        elif y < -X_MAX:
+            y = -X_MAX
+        self.x2 = self.x1
+        self.x1 = x
+        self.y2 = self.y1
+        self.y1 = y
+        return y
+
+
+def _quantise(b0, b1, b2, a1, a2, dc_gain):
+    # Round to Q12, then fix b1 so the quantised DC gain is exact (0 or 1).
+    qa1 = round(a1 * Q_ONE)
+    qa2 = round(a2 * Q_ONE)
+    qb0 = round(b0 * Q_ONE)
+    qb2 = round(b2 * Q_ONE)
+    if dc_gain is None:
+        qb1 = round(b1 * Q_ONE)
+    else:
+        qb1 = round(dc_gain * (Q_ONE + qa1 + qa2)) - qb0 - qb2
+    return Biquad(qb0, qb1, qb2, qa1, qa2)
+
+
+def _prewarp(fs, fc, q):
+    w = 2 * math.pi * fc / fs
+    alpha = math.sin(w) / (2 * q)
+    return math.cos(w), alpha
+
+
+def design_lowpass(fs, fc, q=0.7071):
+    """RBJ low-pass; unity DC gain."""
+    c, alpha = _prewarp(fs, fc, q)
+    a0 = 1 + alpha
+    b = (1 - c) / 2 / a0
+    return _quantise(b, 2 * b, b, -2 * c / a0, (1 - alpha) / a0, 1)
+
+
+def design_highpass(fs, fc, q=0.7071):
+    """RBJ high-pass; zero DC gain (a constant offset is removed exactly)."""
+    c, alpha = _prewarp(fs, fc, q)
+    a0 = 1 + alpha
+    b = (1 + c) / 2 / a0
+    return _quantise(b, -2 * b, b, -2 * c / a0, (1 - alpha) / a0, 0)
+
+
+def design_notch(fs, fc, q=30.0):
+    """RBJ notch at fc (mains hum); unity DC gain."""
+    c, alpha = _prewarp(fs, fc, q)
+    a0 = 1 + alpha
+    return _quantise(1 / a0, -2 * c / a0, 1 / a0, -2 * c / a0, (1 - alpha) / a0, 1)
+
+
+class RmsEnvelope:
+    """Moving RMS of a zero-mean signal, decimated by `decim`.
+
+    Mean square per block of `decim` samples, then the mean of the last
+    `blocks` block values: window = decim * blocks samples. step() returns
+    the new envelope (in 1/16 input counts) at the end of a block, else -1.
+    """
+
+    def __init__(self, decim, blocks):
+        self.decim = decim
+        self.blocks = blocks
+        self.ring = array('i', [0] * blocks)
+        self.pos = 0
+        self.total = 0      # sum of ring, < blocks * 2**24
+        self.acc = 0
+        self.n = 0
+        self.env = 0
+
+    def step(self, x):
+        if x < 0:
+            x = -x
+        if x > _RMS_MAX:
+            x = _RMS_MAX
+        self.acc += x * x
+        self.n += 1
+        if self.n < self.decim:
+            return -1
+        ms = self.acc // self.decim
+        self.acc = 0
+        self.n = 0
+        ring = self.ring
+        p = self.pos
+        self.total += ms - ring[p]
+        ring[p] = ms
+        p += 1
+        self.pos = 0 if p >= self.blocks else p
+        mean = self.total // self.blocks
+        if mean < (1 << 22):
+            self.env = isqrt(mean << 8, self.env)
+        else:
+            self.env = isqrt(mean, self.env >> _ENV_FRAC) << _ENV_FRAC
+        return self.env
+
+
+class BaselineTracker:
+    """Resting level: rises slowly, falls faster, frozen while `hold` is set.
+
+    A relaxed pelvic floor sits at its lowest level, so upward moves (tone
+    creeping up, residual after a squeeze) are followed more slowly than
+    downward ones. Also tracks the mean absolute deviation at rest (noise).
+    """
+
+    def __init__(self, period_ms, up_ms=6000, down_ms=1500, noise_ms=3000, noise_floor=1):
+        self.up = shift_for(period_ms, up_ms)
+        self.down = shift_for(period_ms, down_ms)
+        self.nshift = shift_for(period_ms, noise_ms)
+        self.floor = noise_floor
+        self.level_q = 0     # baseline << 8
+        self.noise_q = noise_floor << _BASE_FRAC
+        self.learn = False   # while learning: fast, symmetric
+
+    def reset(self, level, noise=0):
+        self.level_q = level << _BASE_FRAC
+        n = noise if noise > self.floor else self.floor
+        self.noise_q = n << _BASE_FRAC
+
+    def level(self):
+        return self.level_q >> _BASE_FRAC
+
+    def noise(self):
+        n = self.noise_q >> _BASE_FRAC
+        return n if n > self.floor else self.floor
+
+    def update(self, v, gate):
+        # gate: deviation beyond which a sample is not rest (kept out of noise).
+        d = (v << _BASE_FRAC) - self.level_q
+        if self.learn:
+            up = down = 2
+            ns = 3 if self.nshift > 3 else self.nshift
+        else:
+            up = self.up
+            down = self.down
+            ns = self.nshift
+        if d > 0:
+            self.level_q += d >> up
+        else:
+            self.level_q -= (-d) >> down
+        a = d if d >= 0 else -d
+        if self.learn or a <= (gate << _BASE_FRAC):
+            self.noise_q += (a - self.noise_q) >> ns

