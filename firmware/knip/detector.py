@@ -65,7 +65,8 @@ R_ABD_RISE = const(20)     # -1 without a second channel
 R_TECH = const(21)
 R_NOISE = const(22)        # resting noise (mean abs deviation) at the onset
 R_VERDICT_T = const(23)    # when the relaxation verdict was emitted
-N_REC = const(24)
+R_CHANNEL = const(24)      # 0 pelvic floor, 1 abdominal (straining only)
+N_REC = const(25)
 
 _HIST = const(64)
 _AREA_SPILL = const(1 << 20)
@@ -442,9 +443,10 @@ class SqueezeDetector:
         for i in range(N_REC):
             self.done[i] = r[i]
         if r[R_KIND] == KIND_COUGH:
+            # Back to rest at the pre-cough level (frozen meanwhile): the
+            # filter's undershoot after a spike is not a new resting level.
             self.state = ST_REST
             self.pending = False
-            self.lvl.reset(self.rel_min, r[R_NOISE])
         else:
             self.state = ST_RECOVERING
             self.pending = True
@@ -538,6 +540,7 @@ class SqueezeDetector:
             x[R_SEQ] = self.seq
             x[R_KIND] = KIND_BEARING_DOWN
             x[R_TECH] = TECH_PUSH
+            x[R_CHANNEL] = 1
             x[R_ONSET] = self.abd_t - self.delay
             x[R_DETECTED] = t
             x[R_BASE] = self.abd_ref

@@ -26,10 +26,10 @@ def isqrt(n, guess=1):
 
 
 def shift_for(period_ms, tau_ms):
-    """EMA shift s such that 2**s samples ~ tau: alpha = 2**-s, at least 0."""
+    """EMA shift s with 2**s samples nearest to tau: alpha = 2**-s (0..14)."""
     n = tau_ms // period_ms if period_ms > 0 else 1
     s = 0
-    while (2 << s) <= n and s < 14:
+    while s < 14 and (1 << (s + 1)) - n < n - (1 << s):
         s += 1
     return s
 

@@ -1,0 +1,206 @@
+"""Run the device's own detector (the portable core, imported as `knip`) over
+recordings and turn its integer records into readable events."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from knip import detector as D
+from knip import replay
+from knip.chain import EmgChain, PressureChain
+from knip.filters import X_MAX
+
+# Host-side integer scales (counts per signal unit) fed to the chains.
+PRESSURE_COUNTS_PER_UNIT = 20      # 0.05 cmH2O (or mmHg) resolution, +-819 range
+EMG_COUNTS_PER_UNIT = 1            # raw ADC counts (or 1 uV per count)
+EMG_ENVELOPE_FRACTION = 16         # the RMS envelope comes out in 1/16 counts
+
+SIGNALS = ("pressure", "emg")
+
+
+class AnalysisError(ValueError):
+    """Input the detector cannot run on; the message says what to do."""
+
+
+@dataclass
+class Analysis:
+    events: list[dict[str, Any]]
+    summary: dict[str, Any]
+    annotations: list[tuple[float, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    log: list[tuple[float, str, int]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"events": self.events, "summary": self.summary}
+        if self.annotations:
+            out["annotations"] = [{"time_s": t, "label": s} for t, s in self.annotations]
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
+
+
+def make_chain(signal: str, rate_hz: float, two_channel: bool):
+    if signal == "emg":
+        return EmgChain(rate_hz, two_channel=two_channel)
+    if signal == "pressure":
+        return PressureChain(rate_hz, two_channel=two_channel)
+    raise AnalysisError(f"unknown signal {signal!r}: use one of {', '.join(SIGNALS)}")
+
+
+def to_counts(values: Sequence[float], per_unit: float) -> tuple[list[int], int]:
+    """Scale to the chain's integers; return them and how many were clipped."""
+    out = []
+    clipped = 0
+    for v in values:
+        if not math.isfinite(v):
+            raise AnalysisError("the signal contains NaN or infinite values; clean or cut them first")
+        c = int(round(v * per_unit))
+        if c > X_MAX:
+            c, clipped = X_MAX, clipped + 1
+        elif c < -X_MAX:
+            c, clipped = -X_MAX, clipped + 1
+        out.append(c)
+    return out, clipped
+
+
+def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz: float,
+                   signal: str = "pressure", abdominal: Sequence[float] | None = None,
+                   unit: str = "") -> Analysis:
+    """Feed samples through the exact device chain; return events and a summary."""
+    n = len(values)
+    if n == 0:
+        raise AnalysisError("no samples to analyse")
+    if len(times_s) != n or (abdominal is not None and len(abdominal) != n):
+        raise AnalysisError("time, signal and abdominal columns differ in length")
+    if not (rate_hz > 0 and math.isfinite(rate_hz)):
+        raise AnalysisError(f"sample rate must be a positive number, got {rate_hz}")
+    per_unit = EMG_COUNTS_PER_UNIT if signal == "emg" else PRESSURE_COUNTS_PER_UNIT
+    level_div = per_unit * (EMG_ENVELOPE_FRACTION if signal == "emg" else 1)
+    xs, clipped = to_counts(values, per_unit)
+    ab, clipped_a = (to_counts(abdominal, per_unit) if abdominal is not None else (None, 0))
+    ts = [int(round(t * 1000)) for t in times_s]
+    warnings = []
+    if clipped or clipped_a:
+        warnings.append(f"{clipped + clipped_a} samples beyond the detector's range "
+                        f"(+-{X_MAX / per_unit:g} {unit or 'units'}) were clipped")
+    chain = make_chain(signal, rate_hz, abdominal is not None)
+    log: list[tuple[int, int, int]] = []
+    records = replay.run(chain, ts, xs, ab, log)
+    events = [record_to_event(r, level_div, abdominal is not None) for r in records]
+    events.sort(key=lambda e: e["onset_s"])
+    det = chain.det
+    summary = summarize(events, signal=signal, unit=unit, rate_hz=rate_hz,
+                        duration_s=(ts[-1] - ts[0]) / 1000.0,
+                        rest_level=det.tone.level() / level_div,
+                        noise=det.lvl.noise() / level_div,
+                        decision_delay_ms=det.decision_delay_ms(),
+                        filter_delay_ms=chain.delay_ms,
+                        two_channel=abdominal is not None)
+    named = [(t / 1000.0, _flag_names(f), s) for t, f, s in log]
+    return Analysis(events=events, summary=summary, warnings=warnings, log=named)
+
+
+def _flag_names(flags: int) -> str:
+    names = []
+    for bit, name in ((D.EV_START, "start"), (D.EV_PEAK, "peak"), (D.EV_END, "end"),
+                      (D.EV_RELAXED, "relaxed"), (D.EV_NOT_RELAXED, "not_relaxed"),
+                      (D.EV_ABD_START, "abd_start"), (D.EV_ABD_END, "abd_end")):
+        if flags & bit:
+            names.append(name)
+    return "+".join(names)
+
+
+def _tri(v: int) -> bool | None:
+    return None if v < 0 else bool(v)
+
+
+def _r(x: float, nd: int = 3) -> float:
+    return round(x, nd)
+
+
+def record_to_event(r: Sequence[int], level_div: float, two_channel: bool) -> dict[str, Any]:
+    """One detector record (tuple of ints) as a readable event dict."""
+    abd_only = r[D.R_CHANNEL] == 1
+    rest = r[D.R_BASE] if abd_only else min(r[D.R_REST], r[D.R_BASE])
+    kind = D.KIND_NAMES[r[D.R_KIND]]
+    ev: dict[str, Any] = {
+        "kind": kind,
+        "onset_s": _r(r[D.R_ONSET] / 1000),
+        "offset_s": _r(r[D.R_OFFSET] / 1000),
+        "duration_s": _r((r[D.R_OFFSET] - r[D.R_ONSET]) / 1000),
+        "peak": _r(r[D.R_PEAK] / level_div),
+        "amplitude": _r((r[D.R_PEAK] - rest) / level_div),
+        "peak_s": _r(r[D.R_PEAK_T] / 1000),
+        "mean_hold": _r(r[D.R_MEAN_HOLD] / level_div),
+        "hold_s": _r(r[D.R_HOLD_MS] / 1000),
+        "rise_s": _r(r[D.R_RISE_MS] / 1000),
+        "release_s": _r(r[D.R_RELEASE_MS] / 1000),
+        "area": _r((r[D.R_AREA_HI] * 1024 + r[D.R_AREA_LO]) / level_div / 1000),
+        "baseline": _r(r[D.R_BASE] / level_div),
+        "rest_level": _r(rest / level_div),
+        "residual": _r(r[D.R_RESIDUAL] / level_div) if r[D.R_RELAXED] >= 0 else None,
+        "relaxed": _tri(r[D.R_RELAXED]),
+        "rest_before_s": _r(r[D.R_REST_BEFORE] / 1000) if r[D.R_REST_BEFORE] >= 0 else None,
+        "rest_ok": _tri(r[D.R_REST_OK]),
+        "abdominal_rise": _r(r[D.R_ABD_RISE] / level_div) if r[D.R_ABD_RISE] >= 0 else None,
+        "technique": D.TECH_NAMES[r[D.R_TECH]] if two_channel else None,
+        "detected_s": _r(r[D.R_DETECTED] / 1000),
+        "ended_s": _r(r[D.R_ENDED] / 1000),
+        "seq": r[D.R_SEQ],
+    }
+    ev["channel"] = "abdominal" if abd_only else "pelvic_floor"
+    if abd_only:
+        # Only the abdominal channel rose: levels describe that channel.
+        ev["peak_s"] = None
+        ev["rest_level"] = None
+    return ev
+
+
+def summarize(events: list[dict[str, Any]], **info: Any) -> dict[str, Any]:
+    squeezes = [e for e in events if e["kind"] == "squeeze"]
+    judged = [e for e in squeezes if e["relaxed"] is not None]
+    rests = [e for e in squeezes if e["rest_ok"] is not None]
+    peaks = [e["amplitude"] for e in squeezes]
+    out = dict(info)
+    out.update({
+        "squeezes": len(squeezes),
+        "coughs": sum(1 for e in events if e["kind"] == "cough"),
+        "bearing_down": sum(1 for e in events if e["kind"] == "bearing_down"),
+        "max_amplitude": max(peaks) if peaks else None,
+        "mean_amplitude": _r(sum(peaks) / len(peaks)) if peaks else None,
+        "mean_hold_s": _r(sum(e["hold_s"] for e in squeezes) / len(squeezes)) if squeezes else None,
+        "relaxed_fully": sum(1 for e in judged if e["relaxed"]),
+        "not_relaxed": sum(1 for e in judged if not e["relaxed"]),
+        "rests_too_short": sum(1 for e in rests if not e["rest_ok"]),
+    })
+    for k in ("rest_level", "noise"):
+        if isinstance(out.get(k), float):
+            out[k] = _r(out[k])
+    return out
+
+
+def pick_channel(channels: dict[str, Any], wanted: str | None, what: str) -> str:
+    if wanted is None:
+        return next(iter(channels))
+    if wanted not in channels:
+        raise AnalysisError(f"no {what} channel named {wanted!r}; the file has: {', '.join(channels)}")
+    return wanted
+
+
+def analyze(recording: Any, *, signal: str = "pressure", channel: str | None = None,
+            abdominal: str | None = None) -> Analysis:
+    """Analyse one channel of a Recording (see knip_host.recordings)."""
+    name = pick_channel(recording.channels, channel, "signal")
+    abd_name = pick_channel(recording.channels, abdominal, "abdominal") if abdominal else None
+    if abd_name == name:
+        raise AnalysisError("the abdominal channel must differ from the signal channel")
+    result = analyze_arrays(list(recording.times_s), [float(v) for v in recording.channels[name]],
+                            rate_hz=float(recording.rate_hz), signal=signal,
+                            abdominal=[float(v) for v in recording.channels[abd_name]] if abd_name else None,
+                            unit=recording.unit)
+    result.summary["channel"] = name
+    result.summary["abdominal_channel"] = abd_name
+    result.annotations = list(recording.annotations)
+    result.warnings = list(recording.warnings) + result.warnings
+    return result

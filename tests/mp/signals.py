@@ -1,0 +1,65 @@
+# Deterministic test signals for the portable core tests (CPython and
+# MicroPython give the same integers: an LCG, no `random` module).
+import math
+
+
+class Lcg:
+    def __init__(self, seed=1):
+        self.s = seed & 0x7FFFFFFF
+
+    def uniform(self):
+        self.s = (self.s * 1103515245 + 12345) & 0x7FFFFFFF
+        return ((self.s >> 7) & 0xFFFF) / 65536.0 - 0.5
+
+
+def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0):
+    """Quarter-sine rise, flat hold, quarter-cosine release to `residual`."""
+    if t < onset:
+        return 0.0
+    u = t - onset
+    if u < rise:
+        return amp * math.sin(0.5 * math.pi * u / rise)
+    u -= rise
+    if u < hold:
+        return amp
+    u -= hold
+    if u < release:
+        return residual + (amp - residual) * math.cos(0.5 * math.pi * u / release)
+    return residual
+
+
+def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, seed=3,
+                   counts=20, abd=None):
+    """squeezes: list of (onset, rise, hold, release, amp, residual, abd_amp).
+    Returns (times_ms, pf_counts, abd_counts)."""
+    g = Lcg(seed)
+    ts, xs, ab = [], [], []
+    n = int(rate * seconds)
+    for i in range(n):
+        t = i / rate
+        v = base + ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
+        a = 20.0 + 2 * ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
+        for s in squeezes:
+            v += squeeze_shape(t, s[0], s[1], s[2], s[3], s[4], s[5])
+            if len(s) > 6:
+                a += squeeze_shape(t, s[0], s[1], s[2], s[3], s[6], 0.0)
+        ts.append(int(t * 1000 + 0.5))
+        xs.append(int(v * counts + 0.5))
+        ab.append(int(a * counts + 0.5))
+    return ts, xs, ab
+
+
+def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048):
+    """bursts: list of (onset, rise, hold, release, rms_uv). Raw counts around offset."""
+    g = Lcg(seed)
+    ts, xs = [], []
+    n = int(rate * seconds)
+    for i in range(n):
+        t = i / rate
+        level = rest_uv
+        for b in bursts:
+            level += squeeze_shape(t, b[0], b[1], b[2], b[3], b[4])
+        # uniform noise * sqrt(12) has unit variance
+        ts.append(int(t * 1000 + 0.5))
+        xs.append(offset + int(level * 3.4641 * g.uniform()))
+    return ts, xs

@@ -1,0 +1,85 @@
+"""The core on the real MicroPython unix port: the portable tests, zero heap
+per sample, and identical event lists to CPython on the same recordings."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIRMWARE, ROOT, run_micropython
+
+MP = ROOT / "tests" / "mp"
+pytestmark = pytest.mark.micropython
+
+
+def test_portable_core_tests_pass_under_micropython(mpy):
+    out = mpy(MP / "run_tests.py", "test_core_filters", "test_core_detector")
+    tally = out.strip().splitlines()[-1]
+    passed, failed = int(tally.split()[0]), int(tally.split()[2])
+    assert failed == 0 and passed >= 15, out
+
+
+@pytest.mark.parametrize("args", [("pressure", "100", "130"), ("pressure", "50", "130", "two"),
+                                  ("emg", "1000", "45"), ("emg", "1000", "45", "two")])
+def test_zero_heap_bytes_per_sample(mpy, args):
+    out = mpy(MP / "alloc_check.py", *args, heap="32m").split()
+    alloc, samples, events = int(out[1]), int(out[3]), int(out[5])
+    assert samples > 1000 and events >= 8, out   # squeezes really happened
+    assert alloc == 0, f"{alloc} bytes allocated over {samples} samples"
+
+
+def _write_ints(path: Path, ts, xs, ab=None) -> None:
+    with path.open("w") as f:
+        for i, t in enumerate(ts):
+            f.write(f"{t} {xs[i]}" + (f" {ab[i]}" if ab is not None else "") + "\n")
+
+
+def _both(tmp_path: Path, signal: str, rate: float, ts, xs, ab=None) -> tuple[str, str]:
+    data = tmp_path / "samples.txt"
+    _write_ints(data, ts, xs, ab)
+    args = [signal, repr(rate), str(data)] + (["two"] if ab is not None else [])
+    mp = run_micropython(MP / "replay_ints.py", *args, heap="64m")
+    assert mp.returncode == 0, mp.stderr.decode()
+    cp = subprocess.run([sys.executable, str(MP / "replay_ints.py"), *args], capture_output=True,
+                        env={"PYTHONPATH": f"{FIRMWARE}"}, check=True)
+    return mp.stdout.decode(), cp.stdout.decode()
+
+
+def test_same_events_synthetic_pressure_two_channel(tmp_path):
+    sys.path.insert(0, str(MP))
+    from signals import pressure_track
+    sq = [(4.0, 0.6, 3.0, 0.5, 30, 0, 3), (12.0, 0.15, 0.0, 0.3, 60, 0, 55),
+          (18.0, 0.6, 4.0, 0.5, 30, 9, 22), (30.0, 1.0, 3.0, 1.0, 30, 0, 34)]
+    ts, xs, ab = pressure_track(50, 40, sq)
+    mp, cp = _both(tmp_path, "pressure", 50.0, ts, xs, ab)
+    assert mp.count("\nR ") >= 3 and mp == cp
+
+
+def test_same_events_synthetic_emg(tmp_path):
+    sys.path.insert(0, str(MP))
+    from signals import emg_track
+    ts, xs = emg_track(1000, 20, [(3.0, 0.1, 2.0, 0.1, 60), (8.0, 0.1, 0.5, 0.1, 50),
+                                  (12.0, 0.15, 4.0, 0.2, 40)])
+    mp, cp = _both(tmp_path, "emg", 1000.0, ts, xs)
+    assert mp.count("R ") == 3 and mp == cp
+
+
+@pytest.mark.parametrize("name,signal,channel,abd", [
+    ("semg_1.txt", "emg", None, None),
+    ("semg_2.txt", "emg", None, None),
+    ("anorectal_hrm_1.txt", "pressure", "7", "B1"),
+    ("anorectal_hrm_2.txt", "pressure", "3", "B1"),
+])
+def test_same_events_real_recordings(tmp_path, recordings, name, signal, channel, abd):
+    from knip_host import recordings as rec_io
+    from knip_host.analysis import EMG_COUNTS_PER_UNIT, PRESSURE_COUNTS_PER_UNIT, to_counts
+    rec = rec_io.load(recordings / name)
+    per = EMG_COUNTS_PER_UNIT if signal == "emg" else PRESSURE_COUNTS_PER_UNIT
+    ch = channel or next(iter(rec.channels))
+    xs, _ = to_counts([float(v) for v in rec.channels[ch]], per)
+    ab = to_counts([float(v) for v in rec.channels[abd]], per)[0] if abd else None
+    ts = [int(round(t * 1000)) for t in rec.times_s]
+    mp, cp = _both(tmp_path, signal, float(rec.rate_hz), ts, xs, ab)
+    assert "R " in mp and mp == cp
