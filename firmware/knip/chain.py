@@ -12,11 +12,15 @@ def _period_ms(rate_hz):
 
 
 class PressureChain:
-    """Pressure counts (host scale: 20 counts per cmH2O) to squeeze events."""
+    """Pressure counts (host scale: 20 counts per cmH2O) to squeeze events.
+
+    min_rise: no rise smaller than this (counts; 40 = 2 cmH2O) starts a
+    squeeze, so breathing and posture shifts are not counted.
+    """
 
     signal = "pressure"
 
-    def __init__(self, rate_hz, cfg=None, lowpass_hz=5.0, noise_floor=4, two_channel=False):
+    def __init__(self, rate_hz, cfg=None, lowpass_hz=5.0, noise_floor=4, two_channel=False, min_rise=40):
         self.rate_hz = rate_hz
         self.two = two_channel
         self.lp = None
@@ -29,7 +33,7 @@ class PressureChain:
             delay = int(225 / lowpass_hz + 0.5)
         self.delay_ms = delay
         self.det = SqueezeDetector(_period_ms(rate_hz), cfg if cfg is not None else DetectorConfig("pressure"),
-                                   noise_floor, delay, two_channel)
+                                   noise_floor, delay, two_channel, min_rise)
         self.level = 0     # last conditioned value (for live displays)
         self.started = False
 

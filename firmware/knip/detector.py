@@ -82,8 +82,10 @@ class DetectorConfig:
         self.on_k10 = 45 if emg else 40          # onset: x noise / 10 ...
         self.on_pct = 5                          # ... or % of reference amp
         self.onset_k10 = 15                      # back-track to this band
+        self.steep_pct = 0 if emg else 10        # ... and this % of the steepest rise
         self.release_pct = 50                    # below: releasing
         self.peak_drop_pct = 10                  # peak confirmed after this drop
+        self.reclimb_pct = 30                    # rising again this much: new squeeze
         self.settle_ms = 150 if emg else 300     # flat this long: release over
         self.settle_k10 = 20                     # "flat": within x noise / 10
         self.settle_pct = 4                      # ... or % of amplitude
@@ -105,8 +107,9 @@ class DetectorConfig:
 
 
 class SqueezeDetector:
-    def __init__(self, period_ms, cfg=None, noise_floor=1, delay_ms=0, two_channel=False):
+    def __init__(self, period_ms, cfg=None, noise_floor=1, delay_ms=0, two_channel=False, min_on=0):
         c = cfg if cfg is not None else DetectorConfig()
+        self.min_on = min_on     # smallest rise that can be a squeeze, counts
         self.cfg = c
         self.period_ms = period_ms
         self.delay = delay_ms
@@ -150,6 +153,8 @@ class SqueezeDetector:
         self.abd_ref = 0
         self.rel_min = 0
         self.rel_t = 0
+        self.rel_start = 0
+        self.rel_fall = 0
         self.rec_t = 0
         self.rec_sum = 0
         self.rec_n = 0
@@ -252,7 +257,9 @@ class SqueezeDetector:
         c = self.cfg
         on = noise * c.on_k10 // 10
         r = self.ref_amp * c.on_pct // 100
-        return on if on > r else r
+        if r > on:
+            on = r
+        return on if on > self.min_on else self.min_on
 
     def _backtrack(self, k10, noise):
         # Where did the rise begin? The floor is the lowest sample in the
@@ -278,6 +285,7 @@ class SqueezeDetector:
         wiggle = noise >> 1
         t_in = ht[i]
         v_in = hv[i]
+        steep = 0
         k = 1
         while k < n:
             j = i - 1 if i > 0 else _HIST - 1
@@ -285,8 +293,13 @@ class SqueezeDetector:
             tj = ht[j]
             if vj > v_in + wiggle or tj <= self.prev_off:
                 return t_in
-            # Rising slower than one noise unit per 100 ms: before the onset.
-            if vj < band or (v_in - vj) * 100 < noise * (t_in - tj):
+            # Before the onset: rising slower than one noise unit per 100 ms,
+            # or at under a tenth of the squeeze's steepest rise so far.
+            rise = (v_in - vj) * 100
+            dt = t_in - tj if t_in > tj else 1
+            if rise > steep * dt:
+                steep = rise // dt
+            if vj < band or rise < noise * dt or rise * 100 < steep * dt * self.cfg.steep_pct:
                 if v_in > vj:
                     return tj + (t_in - tj) * (band - vj) // (v_in - vj)
                 return t_in
@@ -374,25 +387,57 @@ class SqueezeDetector:
                 self.state = ST_RELEASING
                 self.rel_min = v
                 self.rel_t = t
+                self.rel_start = t
+                self.rel_fall = 0
             elif t - r[R_ONSET] > c.max_squeeze_ms:
                 self.rel_min = v
                 self.rel_t = t
                 ev |= self._end(t)
             return ev
-        # RELEASING: over when the signal stops falling, or is back at base.
-        if v * 100 >= base * 100 + amp * c.release_pct:
-            self.state = ST_HOLDING     # it rose again: still the same squeeze
-            return ev
+        # RELEASING: over when back at the level, when it stops falling (or
+        # falls at under a quarter of its fastest release rate: a residual
+        # that only creeps down), or when it rises again (a new squeeze).
         tol = noise * c.settle_k10 // 10
         tp = amp * c.settle_pct // 100
         if tp > tol:
             tol = tp
+        s = c.settle_ms
+        if v * 100 >= base * 100 + amp * c.release_pct and t - self.rel_start < s:
+            self.state = ST_HOLDING     # a brief dip (noisy envelope): still holding
+            return ev
         if v < self.rel_min - tol or v <= base:
             self.rel_min = v
             self.rel_t = t
-        if v <= base + noise or t - self.rel_t >= c.settle_ms:
+        elif v >= self.rel_min + self._on_delta(noise) and \
+                v * 100 >= self.rel_min * 100 + amp * c.reclimb_pct:
+            ev |= self._end(t)
+            ev |= self._verdict(t)
+            self.lvl.reset(self.rel_min, noise)
+            self.state = ST_RISING
+            self.cross_t = t
+            self.cross_max = v
+            return ev
+        fall = self._ago(s) - v
+        if fall > self.rel_fall:
+            self.rel_fall = fall
+        if v <= base + noise or t - self.rel_t >= s:
+            ev |= self._end(t)
+        elif t - self.rel_start >= s and fall * 4 <= self.rel_fall and 2 * (t - self.rel_t) >= s:
+            self.rel_t = t - s
             ev |= self._end(t)
         return ev
+
+    def _ago(self, ms):
+        # The newest sample at least `ms` old (or the oldest kept).
+        i = self.hpos - 1 if self.hpos else _HIST - 1
+        t = self.ht[i] - ms
+        k = 1
+        while k < self.hcount:
+            i = i - 1 if i > 0 else _HIST - 1
+            if self.ht[i] <= t:
+                break
+            k += 1
+        return self.hv[i]
 
     def _end(self, t):
         c = self.cfg
@@ -487,9 +532,9 @@ class SqueezeDetector:
         c = self.cfg
         r = self.done
         self.pending = False
-        if self.rec_n == 0:
-            return 0
-        level = self.rec_sum // self.rec_n
+        if self.state != ST_RECOVERING:
+            return 0            # a cough: no verdict owed
+        level = self.rec_sum // self.rec_n if self.rec_n else self.rel_min
         rest = r[R_REST] if r[R_REST] < r[R_BASE] else r[R_BASE]
         res = level - rest
         amp = r[R_PEAK] - rest

@@ -130,7 +130,7 @@ def record_to_event(r: Sequence[int], level_div: float, two_channel: bool) -> di
         "offset_s": _r(r[D.R_OFFSET] / 1000),
         "duration_s": _r((r[D.R_OFFSET] - r[D.R_ONSET]) / 1000),
         "peak": _r(r[D.R_PEAK] / level_div),
-        "amplitude": _r((r[D.R_PEAK] - rest) / level_div),
+        "amplitude": _r((r[D.R_PEAK] - r[D.R_BASE]) / level_div),
         "peak_s": _r(r[D.R_PEAK_T] / 1000),
         "mean_hold": _r(r[D.R_MEAN_HOLD] / level_div),
         "hold_s": _r(r[D.R_HOLD_MS] / 1000),

@@ -1,0 +1,1 @@
+"""Knip host tool: talks to the trainer, keeps her sessions, analyses recordings."""
