@@ -110,6 +110,7 @@ class SqueezeDetector:
     def __init__(self, period_ms, cfg=None, noise_floor=1, delay_ms=0, two_channel=False, min_on=0):
         c = cfg if cfg is not None else DetectorConfig()
         self.min_on = min_on     # smallest rise that can be a squeeze, counts
+        self.min_abd = 3 * min_on  # ... and an abdominal strain (breathing is larger there)
         self.cfg = c
         self.period_ms = period_ms
         self.delay = delay_ms
@@ -362,7 +363,10 @@ class SqueezeDetector:
             if old * 2 < amp:
                 self.t50 = t
         amp = pk - base
-        if v * 10 >= base * 10 + amp * 9:
+        # Release starts when she lets go of her hold level (not the peak:
+        # a fatiguing hold sags well below its peak long before release).
+        mh = self.hold_sum // self.hold_n if self.hold_n else pk
+        if v * 10 >= base + (mh - base) * 9 + base * 9:
             self.last90 = t
         if v * 2 >= base * 2 + amp:
             self.last50 = t
@@ -558,7 +562,9 @@ class SqueezeDetector:
         base = lv.level()
         on = lv.noise() * c.on_k10 // 10
         r = self.ref_amp * c.co_pct // 100
-        th = base + (on if on > r else r)
+        if r < on:
+            r = on
+        th = base + (r if r > self.min_abd else self.min_abd)
         if not self.abd_on:
             if self.state == ST_REST and a >= th:
                 self.abd_on = True
