@@ -6,11 +6,22 @@ the same integer stream everywhere, so one seed gives the same session on both.
 Streaming core: `SyntheticUser.cue(action, dur, at)` plans what the user does
 (after a reaction time) and returns the event's ground truth; `step()` returns
 the next `(value, abd_value)` sample without building lists. `render(plan)` and
-the `*_session()` generators run it over a whole plan and return lists.
+the `*_session()` generators run it over a whole plan and return lists (or feed
+a `sink`, which MicroPython prefers: long float lists fragment its heap).
 
-Pressure model (cmH2O): baseline + slow drift + respiration + muscle tone +
-events + sensor noise.  EMG model (uV): band-limited noise (20-450 Hz) scaled by
-an activation envelope (rest + tone + events) + background noise set by SNR.
+Pressure (cmH2O): baseline 5-15 + drift (<= 2, periods of minutes) + breathing
+(0.2-0.3 Hz, 0.2-1 on the probe, 1-3 on the abdomen) + residual tone + events
++ sensor noise (sigma 0.1-0.4). Squeeze: MVC 20-60 x effort 0.7-1.0, quarter-
+sine rise 0.3-1.5 s, hold losing 5-30 % per 10 s with 0.5-2 % tremor, half-
+cosine release 0.3-1.0 s down to the residual.
+EMG (uV): white noise through a 20-450 Hz band-pass, scaled by an activation
+envelope (rest 2-6 uV RMS + tone + events; squeezes mvc_uv 30-80 x effort, rise
+50-200 ms, release 50-300 ms) + white background noise set by snr_db.
+Residual tone: relaxed squeezes leave <= 4 % (tau 0.5-1.5 s), others 20-50 %
+(25-50 % on EMG; tau 3-6 s); tone is held while any event is in progress.
+Technique: lift (abdomen <= 0.2 A), co-contraction (abdomen 0.6-0.9 A), push
+(abdomen 20-60 cmH2O, probe 0.8-1.0 x that). Cough: both channels, 30-100
+cmH2O on the probe, peak 0.1-0.25 s, total 0.3-0.7 s (EMG bursts < 0.4 s).
 
 Ground truth per event (dict):
   kind        "squeeze" | "cough" | "bearing_down"
@@ -33,7 +44,7 @@ _M32 = 0xFFFFFFFF
 _TWO_PI = 2.0 * math.pi
 _HALF_PI = 0.5 * math.pi
 _INV24 = 1.0 / 16777216.0
-_COUGH_SLOT_S = 1.0     # time a ("cough",) action takes in a plan
+_COUGH_SLOT_S = 1.5     # time a ("cough",) action takes in a plan
 _PEAK_SCAN_S = 0.002    # resolution of the peak search over a hold
 
 # PRNG streams drawn from one seed, so that e.g. the sample rate never
@@ -426,16 +437,18 @@ class SyntheticUser:
         else:
             lo = 0.25 if self.emg else 0.2
             end = _clamp(tr["residual"] + r.uniform(-0.05, 0.05), lo, 0.5)
-        amp = tr["effort"] * r.uniform(0.9, 1.1)
+        spread = r.uniform(-0.1, 0.1)          # squeeze-to-squeeze effort
         fatigue = self._jit(tr["fatigue"], 0.05, 0.3)
         if self.emg:
-            amp *= tr["mvc_uv"]
+            # half the spread and milder fatigue keep each plateau's RMS
+            # near the nominal level that sets the SNR
+            amp = tr["mvc_uv"] * tr["effort"] * (1.0 + 0.5 * spread)
             rise = self._jit(tr["emg_rise_s"], 0.05, 0.2)
             release = self._jit(tr["emg_release_s"], 0.05, 0.3)
-            fatigue *= 0.5           # keeps the plateau RMS near its nominal level
+            fatigue *= 0.3
             trem = 0.0
         else:
-            amp *= tr["mvc"]
+            amp = tr["mvc"] * tr["effort"] * (1.0 + spread)
             rise = self._jit(tr["rise_s"], 0.3, 1.5)
             if hold_cue is not None:
                 rise = min(rise, max(0.3, 0.5 * hold_cue))   # quick squeezes peak by ~0.5 s
@@ -499,7 +512,7 @@ class SyntheticUser:
         self.n += 1
         pf = 0.0
         ab = 0.0
-        squeezing = False
+        busy = False
         evs = self._events
         i = 0
         while i < len(evs):
@@ -516,12 +529,13 @@ class SyntheticUser:
             ev.eval(t)
             pf += ev.pf
             ab += ev.abd
-            if ev.kind == "squeeze" and t > ev.t0:
-                squeezing = True
+            if t > ev.t0:
+                busy = True
             i += 1
         tone = self.tone_fast + self.tone_slow
-        if not squeezing:
-            # tone holds during a squeeze so residual = post - pre level exactly
+        if not busy:
+            # tone holds during events so that amplitude and residual are
+            # exactly the rise and the step above the pre-event level
             self.tone_fast *= self._decay_fast
             self.tone_slow *= self._decay_slow
         if self.emg:
@@ -570,7 +584,7 @@ def plan_cues(plan):
     """[(t_s, action, dur)] for a plan, and its total length in seconds.
 
     A plan is a list of actions: ("rest", s), ("squeeze", s until relax),
-    ("cough",), ("push", s). Actions follow one another; a cough takes 1 s.
+    ("cough",), ("push", s). Actions follow one another; a cough takes 1.5 s.
     """
     cues = []
     t = 0.0
@@ -601,16 +615,25 @@ def rest_intervals(truth, duration_s, guard_s=0.5, min_s=1.0):
 
 
 def render(plan, signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None,
-           abd=None, offset=0.0, gain=1.0, keep_clean=False):
-    """Run a user through a plan. Returns (values, abd_values or None, truth, info)."""
+           abd=None, offset=0.0, gain=1.0, keep_clean=False, sink=None):
+    """Run a user through a plan. Returns (values, abd_values or None, truth, info).
+
+    keep_clean adds info["clean"] (and "abd_clean"): the samples without noise.
+    sink: if given, called as sink(value, abd_value) per sample instead of
+    storing (values are then None). Use it on MicroPython, where long lists of
+    floats fragment the heap.
+    """
     su = SyntheticUser(signal, rate_hz, seed, user, snr_db, abd, offset, gain)
     cues, duration = plan_cues(plan)
     rate = su.rate
     n = int(duration * rate + 0.5)
-    values = []
-    abd_values = [] if su.abd_on else None
-    clean = [] if keep_clean else None
-    abd_clean = [] if keep_clean and su.abd_on else None
+    store = sink is None
+    # preallocated: growing lists amid per-sample float garbage fragments
+    # the MicroPython heap until a large realloc fails
+    values = [0.0] * n if store else None
+    abd_values = [0.0] * n if store and su.abd_on else None
+    clean = [0.0] * n if keep_clean and store else None
+    abd_clean = [0.0] * n if keep_clean and store and su.abd_on else None
     ci = 0
     for i in range(n):
         t = i / rate
@@ -619,13 +642,16 @@ def render(plan, signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None
             su.cue(c[1], c[2], at=c[0])
             ci += 1
         x, y = su.step()
-        values.append(x)
+        if not store:
+            sink(x, y)
+            continue
+        values[i] = x
         if abd_values is not None:
-            abd_values.append(y)
-        if keep_clean:
-            clean.append(su.clean)
+            abd_values[i] = y
+        if clean is not None:
+            clean[i] = su.clean
             if abd_clean is not None:
-                abd_clean.append(su.abd_clean)
+                abd_clean[i] = su.abd_clean
     duration = n / rate
     rests = rest_intervals(su.truth, duration)
     units = "uV" if su.emg else "cmH2O"
@@ -638,7 +664,7 @@ def render(plan, signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None
         "rest_intervals": rests, "rest_s": sum(b - a for a, b in rests),
         "cues": cues, "user": su.traits,
     }
-    if keep_clean:
+    if clean is not None:
         info["clean"] = clean
         info["abd_clean"] = abd_clean
     return values, abd_values, su.truth, info
@@ -723,24 +749,27 @@ def _defaults(signal, rate_hz):
 
 
 def sprint_session(signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None,
-                   sets=3, reps=10, abd=None, offset=0.0, gain=1.0, keep_clean=False):
+                   sets=3, reps=10, abd=None, offset=0.0, gain=1.0, keep_clean=False,
+                   sink=None):
     """(values, abd_values or None, truth, info) for a sprint session."""
     tr = _session_user(seed, user)
     return render(sprint_plan(seed, tr, sets, reps), signal, _defaults(signal, rate_hz),
-                  seed, snr_db, tr, abd, offset, gain, keep_clean)
+                  seed, snr_db, tr, abd, offset, gain, keep_clean, sink)
 
 
 def marathon_session(signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None,
-                     reps=5, hold_s=10.0, abd=None, offset=0.0, gain=1.0, keep_clean=False):
+                     reps=5, hold_s=10.0, abd=None, offset=0.0, gain=1.0,
+                     keep_clean=False, sink=None):
     """(values, abd_values or None, truth, info) for a marathon session."""
     tr = _session_user(seed, user)
     return render(marathon_plan(seed, tr, reps, hold_s), signal, _defaults(signal, rate_hz),
-                  seed, snr_db, tr, abd, offset, gain, keep_clean)
+                  seed, snr_db, tr, abd, offset, gain, keep_clean, sink)
 
 
 def mixed_session(signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None,
-                  events=16, abd=None, offset=0.0, gain=1.0, keep_clean=False):
+                  events=16, abd=None, offset=0.0, gain=1.0, keep_clean=False,
+                  sink=None):
     """(values, abd_values or None, truth, info) with squeezes, coughs, pushes, rests."""
     tr = _session_user(seed, user)
     return render(mixed_plan(seed, tr, events), signal, _defaults(signal, rate_hz),
-                  seed, snr_db, tr, abd, offset, gain, keep_clean)
+                  seed, snr_db, tr, abd, offset, gain, keep_clean, sink)
