@@ -83,7 +83,7 @@ class DetectorConfig:
         self.on_pct = 5                          # ... or % of reference amp
         self.onset_k10 = 15                      # back-track to this band
         self.steep_pct = 0 if emg else 10        # ... and this % of the steepest rise
-        self.release_pct = 50                    # below: releasing
+        self.release_pct = 35 if emg else 50     # % of the hold level: releasing
         self.peak_drop_pct = 10                  # peak confirmed after this drop
         self.reclimb_pct = 30                    # rising again this much: new squeeze
         self.settle_ms = 150 if emg else 300     # flat this long: release over
@@ -386,8 +386,11 @@ class SqueezeDetector:
         if not self.peak_sent and v <= pk - drop and v < pk - noise:
             self.peak_sent = True
             ev |= EV_PEAK
+        # Letting go is judged against her hold level: the running maximum of
+        # a noisy envelope sits well above it.
+        ramp = mh - base if mh > base else amp
         if self.state == ST_HOLDING:
-            if v * 100 < base * 100 + amp * c.release_pct:
+            if v * 100 < base * 100 + ramp * c.release_pct:
                 self.state = ST_RELEASING
                 self.rel_min = v
                 self.rel_t = t
@@ -406,7 +409,7 @@ class SqueezeDetector:
         if tp > tol:
             tol = tp
         s = c.settle_ms
-        if v * 100 >= base * 100 + amp * c.release_pct and t - self.rel_start < s:
+        if v * 100 >= base * 100 + ramp * c.release_pct and t - self.rel_start < s:
             self.state = ST_HOLDING     # a brief dip (noisy envelope): still holding
             return ev
         if v < self.rel_min - tol or v <= base:
