@@ -3,11 +3,10 @@
 #   micropython alloc_check.py SIGNAL RATE_HZ SECONDS [two]
 # Prints: "alloc <bytes> samples <n> events <k> us <elapsed_us>"
 import sys
-import gc
 import math
-import time
 from array import array
 from knip.chain import PressureChain, EmgChain
+from heapmeter import measure
 
 
 def make_input(signal, rate, seconds, two):
@@ -39,22 +38,6 @@ def make_input(signal, rate, seconds, two):
             xs[i] = int((10 + 30 * act + 0.5 * math.sin(0.5 * math.pi * t) + r) * 20)
             ab[i] = int((20 + 3 * act + r) * 20)
     return ts, xs, ab
-
-
-def measure(chain, ts, xs, ab, start, stop):
-    push = chain.push
-    events = 0
-    gc.collect()
-    gc.disable()
-    m0 = gc.mem_alloc()
-    t0 = time.ticks_us()
-    for i in range(start, stop):
-        if push(ts[i], xs[i], ab[i]):
-            events += 1
-    t1 = time.ticks_us()
-    m1 = gc.mem_alloc()
-    gc.enable()
-    return m1 - m0, events, time.ticks_diff(t1, t0)
 
 
 def main(argv):
