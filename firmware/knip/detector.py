@@ -300,10 +300,13 @@ class SqueezeDetector:
             dt = t_in - tj if t_in > tj else 1
             if rise > steep * dt:
                 steep = rise // dt
-            if vj < band or rise < noise * dt or rise * 100 < steep * dt * self.cfg.steep_pct:
+            if vj < band:
+                # Crossed the band between j and in: interpolate.
                 if v_in > vj:
                     return tj + (t_in - tj) * (band - vj) // (v_in - vj)
                 return t_in
+            if rise < noise * dt or rise * 100 < steep * dt * self.cfg.steep_pct:
+                return t_in     # flat before the rise: it began here
             t_in = tj
             v_in = vj
             i = j
