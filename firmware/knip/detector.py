@@ -72,6 +72,15 @@ _HIST = const(64)
 _AREA_SPILL = const(1 << 20)
 
 
+def _margin(noise, k10, amp, pct, floor):
+    # The largest of: k10/10 noise units, pct % of an amplitude, a floor.
+    m = noise * k10 // 10
+    a = amp * pct // 100
+    if a > m:
+        m = a
+    return m if m > floor else floor
+
+
 class DetectorConfig:
     """Thresholds in ms, % of the squeeze or reference amplitude, and tenths
     of the resting noise, so one detector works from ~1 Hz to 2 kHz."""
@@ -159,7 +168,6 @@ class SqueezeDetector:
         self.rec_t = 0
         self.rec_sum = 0
         self.rec_n = 0
-        self.pending = False     # a verdict is owed for `done`
 
     def calibrate(self, rest_level, noise, mvc=0):
         """Seed from a calibration: resting level, noise (mean abs dev), MVC level."""
@@ -243,11 +251,7 @@ class SqueezeDetector:
                 self.lvl.reset(v, noise)
             elif v >= self.rel_min + self._on_delta(noise):
                 # A new squeeze before the window closed: judge on what we have.
-                ev |= self._verdict(t)
-                self.lvl.reset(self.rel_min, noise)
-                self.state = ST_RISING
-                self.cross_t = t
-                self.cross_max = v
+                ev |= self._rise_again(t, v, noise)
         if self.two:
             ev |= self._abdominal(t, a)
         return ev
@@ -256,11 +260,7 @@ class SqueezeDetector:
     def _on_delta(self, noise):
         # Onset margin above the level: noise multiples or % of the reference.
         c = self.cfg
-        on = noise * c.on_k10 // 10
-        r = self.ref_amp * c.on_pct // 100
-        if r > on:
-            on = r
-        return on if on > self.min_on else self.min_on
+        return _margin(noise, c.on_k10, self.ref_amp, c.on_pct, self.min_on)
 
     def _backtrack(self, k10, noise):
         # Where did the rise begin? The floor is the lowest sample in the
@@ -369,7 +369,7 @@ class SqueezeDetector:
         # Release starts when she lets go of her hold level (not the peak:
         # a fatiguing hold sags well below its peak long before release).
         mh = self.hold_sum // self.hold_n if self.hold_n else pk
-        if v * 10 >= base + (mh - base) * 9 + base * 9:
+        if v * 10 >= base * 10 + (mh - base) * 9:
             self.last90 = t
         if v * 2 >= base * 2 + amp:
             self.last50 = t
@@ -407,10 +407,7 @@ class SqueezeDetector:
         # RELEASING: over when back at the level, when it stops falling (or
         # falls at under a quarter of its fastest release rate: a residual
         # that only creeps down), or when it rises again (a new squeeze).
-        tol = noise * c.settle_k10 // 10
-        tp = amp * c.settle_pct // 100
-        if tp > tol:
-            tol = tp
+        tol = _margin(noise, c.settle_k10, amp, c.settle_pct, 0)
         s = c.settle_ms
         if v * 100 >= base * 100 + ramp * c.release_pct and t - self.rel_start < s:
             self.state = ST_HOLDING     # a brief dip (noisy envelope): still holding
@@ -421,12 +418,7 @@ class SqueezeDetector:
         elif v >= self.rel_min + self._on_delta(noise) and \
                 v * 100 >= self.rel_min * 100 + amp * c.reclimb_pct:
             ev |= self._end(t)
-            ev |= self._verdict(t)
-            self.lvl.reset(self.rel_min, noise)
-            self.state = ST_RISING
-            self.cross_t = t
-            self.cross_max = v
-            return ev
+            return ev | self._rise_again(t, v, noise)
         fall = self._ago(s) - v
         if fall > self.rel_fall:
             self.rel_fall = fall
@@ -435,6 +427,16 @@ class SqueezeDetector:
         elif t - self.rel_start >= s and fall * 4 <= self.rel_fall and 2 * (t - self.rel_t) >= s:
             self.rel_t = t - s
             ev |= self._end(t)
+        return ev
+
+    def _rise_again(self, t, v, noise):
+        # She squeezes again from where the last one left her: give the
+        # verdict on what was seen, then take that low point as the level.
+        ev = self._verdict(t)
+        self.lvl.reset(self.rel_min, noise)
+        self.state = ST_RISING
+        self.cross_t = t
+        self.cross_max = v
         return ev
 
     def _ago(self, ms):
@@ -501,10 +503,8 @@ class SqueezeDetector:
             # Back to rest at the pre-cough level (frozen meanwhile): the
             # filter's undershoot after a spike is not a new resting level.
             self.state = ST_REST
-            self.pending = False
         else:
             self.state = ST_RECOVERING
-            self.pending = True
             self.rec_t = t
             self.rec_sum = 0
             self.rec_n = 0
@@ -541,17 +541,13 @@ class SqueezeDetector:
     def _verdict(self, t):
         c = self.cfg
         r = self.done
-        self.pending = False
         if self.state != ST_RECOVERING:
             return 0            # a cough: no verdict owed
         level = self.rec_sum // self.rec_n if self.rec_n else self.rel_min
         rest = r[R_REST] if r[R_REST] < r[R_BASE] else r[R_BASE]
         res = level - rest
         amp = r[R_PEAK] - rest
-        tol = r[R_NOISE] * c.relax_k10 // 10
-        tp = amp * c.relax_pct // 100
-        if tp > tol:
-            tol = tp
+        tol = _margin(r[R_NOISE], c.relax_k10, amp, c.relax_pct, 0)
         r[R_RESIDUAL] = res
         r[R_VERDICT_T] = t
         if res <= tol:
@@ -566,11 +562,9 @@ class SqueezeDetector:
         c = self.cfg
         lv = self.abd_lvl
         base = lv.level()
-        on = lv.noise() * c.on_k10 // 10
-        r = self.ref_amp * c.co_pct // 100
-        if r < on:
-            r = on
-        th = base + (r if r > self.min_abd else self.min_abd)
+        noise = lv.noise()
+        on = noise * c.on_k10 // 10
+        th = base + _margin(noise, c.on_k10, self.ref_amp, c.co_pct, self.min_abd)
         if not self.abd_on:
             if self.state == ST_REST and a >= th:
                 self.abd_on = True
