@@ -88,10 +88,20 @@ formats: CSV with a header row (time_s column, or --rate; optional
 '# unit: cmH2O' line), single-column text with '#' header lines (sEMG,
 ADC counts), anorectal manometry exports (TIME: header, Annotations:).
 Exit status 2 with one 'knip: error:' line when the input is unusable."""
-    rec = load(args.file, format=args.format, rate_hz=args.rate)
-    pick = choose(rec, signal=args.signal, channel=args.channel, abdominal=args.abdominal)
-    if args.plot:
-        _check_writable(args.plot)
+    analyze_file(args.file, format=args.format, rate_hz=args.rate, signal=args.signal,
+                 channel=args.channel, abdominal=args.abdominal, plot=args.plot, as_json=args.json)
+    return 0
+
+
+def analyze_file(file: str, *, format: str | None = None, rate_hz: float | None = None,
+                 signal: str | None = None, channel: str | None = None, abdominal: str | None = None,
+                 plot: str | None = None, as_json: bool = False) -> Any:
+    """Load, analyse, print (table or JSON) and optionally plot one recording.
+    Returns the Analysis; raises UsageError / RecordingError on bad input."""
+    rec = load(file, format=format, rate_hz=rate_hz)
+    pick = choose(rec, signal=signal, channel=channel, abdominal=abdominal)
+    if plot:
+        _check_writable(plot)
 
     from .analysis import AnalysisError, analyze
     from .report import render
@@ -100,22 +110,22 @@ Exit status 2 with one 'knip: error:' line when the input is unusable."""
         result = analyze(rec, signal=pick.signal, channel=pick.channel, abdominal=pick.abdominal)
     except AnalysisError as exc:
         raise UsageError(f"{rec.path}: {exc}") from None
-    if args.plot:
+    if plot:
         from .plot import plot_analysis
         try:
-            plot_analysis(rec, result, args.plot, signal=pick.signal, channel=pick.channel,
+            plot_analysis(rec, result, plot, signal=pick.signal, channel=pick.channel,
                           abdominal=pick.abdominal)
         except OSError as exc:
-            raise UsageError(f"--plot {args.plot}: cannot write ({exc.strerror or exc})") from None
-    if args.json:
+            raise UsageError(f"--plot {plot}: cannot write ({exc.strerror or exc})") from None
+    if as_json:
         doc = {"recording": recording_info(rec, pick), **result.to_json()}
         print(json.dumps(_plain(doc), indent=2))
     else:
         sys.stdout.write(render(rec, result, signal=pick.signal, channel=pick.channel,
                                 abdominal=pick.abdominal, notes=pick.notes))
-        if args.plot:
-            print(f"plot written to {args.plot}")
-    return 0
+        if plot:
+            print(f"plot written to {plot}")
+    return result
 
 
 def _check_writable(path: str) -> None:
