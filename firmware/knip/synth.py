@@ -680,12 +680,17 @@ def _rest(rng, nominal, jitter, at_least):
     return max(at_least, nominal * (1.0 + jitter * rng.uniform(-1.0, 1.0)))
 
 
+def _plan_start(seed, user):
+    # The plan's random stream, the user's rest jitter, and 10-15 s of
+    # settling rest before the first cue.
+    r = Rng(seed, _S_PLAN)
+    plan = [("rest", r.uniform(10.0, 15.0))]
+    return r, _session_user(seed, user)["rest_jitter"], plan
+
+
 def sprint_plan(seed=0, user=None, sets=3, reps=10):
     """Fast-fibre training: sets of quick ~1 s squeezes with 2.5-4.5 s rests."""
-    tr = _session_user(seed, user)
-    r = Rng(seed, _S_PLAN)
-    j = tr["rest_jitter"]
-    plan = [("rest", r.uniform(10.0, 15.0))]
+    r, j, plan = _plan_start(seed, user)
     for s in range(sets):
         for _ in range(reps):
             hold = r.uniform(0.8, 1.2)
@@ -697,10 +702,7 @@ def sprint_plan(seed=0, user=None, sets=3, reps=10):
 
 def marathon_plan(seed=0, user=None, reps=5, hold_s=10.0):
     """Slow-fibre training: long holds, each followed by a rest at least as long."""
-    tr = _session_user(seed, user)
-    r = Rng(seed, _S_PLAN)
-    j = tr["rest_jitter"]
-    plan = [("rest", r.uniform(10.0, 15.0))]
+    r, j, plan = _plan_start(seed, user)
     for _ in range(reps):
         plan.append(("squeeze", hold_s))
         plan.append(("rest", hold_s * (1.0 + j * r.random()) + 1.0))
