@@ -1,0 +1,107 @@
+# Portable tests of the protocol codec and the sample packing (CPython and
+# MicroPython run the same bodies).
+from array import array
+from knip import protocol as P
+from knip.packing import rice_k, rice_pack, rice_unpack, put_varint, get_varint
+from signals import Lcg
+
+
+def _frames(wire):
+    """Feed wire bytes through a reader; return the list of (status, type, seq, payload)."""
+    r = P.FrameReader()
+    out = []
+    pos = 0
+    while pos < len(wire):
+        st, pos = r.feed(wire, pos, len(wire))
+        if st != P.R_NONE:
+            out.append((st, r.mtype, r.seq, bytes(r.payload) if st == P.R_FRAME else b""))
+    return out
+
+
+def test_cobs_round_trip_all_lengths_and_zero_runs():
+    g = Lcg(3)
+    src = bytearray(700)
+    dst = bytearray(720)
+    for n in (0, 1, 2, 253, 254, 255, 256, 508, 700):
+        for zeros in (0, 1, 3):   # none, some, many zero bytes
+            for i in range(n):
+                v = int(g.uniform() * 256) & 0xFF
+                src[i] = 0 if zeros and (i % (4 - zeros) == 0) else (v or 1)
+            m = P.cobs_encode(src, n, dst)
+            assert dst[m - 1] == 0
+            for i in range(m - 1):
+                assert dst[i] != 0
+            k = P.cobs_decode(dst, m - 1)
+            assert k == n
+            assert bytes(dst[:n]) == bytes(src[:n])
+
+
+def test_frame_round_trip_and_crc_rejection():
+    w = P.FrameWriter()
+    wire = bytes(w.message(P.PING, 7, b"\x00hello\x00\x00"))
+    got = _frames(wire)
+    assert got == [(P.R_FRAME, P.PING, 7, b"\x00hello\x00\x00")]
+    bad = bytearray(wire)
+    bad[wire.find(b"hello") + 1] ^= 0x10     # one flipped bit inside the payload
+    assert _frames(bytes(bad))[0][0] == P.R_BAD_CRC
+
+
+def test_reader_resynchronises_after_garbage():
+    w = P.FrameWriter()
+    a = bytes(w.message(P.GET_INFO, 1))
+    b = bytes(w.message(P.LIST, 2))
+    junk = b"\x13\x37garbage\x00\xff\x00"
+    got = _frames(junk + a + b"\x05\x06" + b + b"\x00" * 3)
+    kinds = [g[0] for g in got]
+    assert kinds.count(P.R_FRAME) == 1     # b is glued to the junk before it
+    assert got[-1][0] in (P.R_BAD_CRC, P.R_BAD_FRAME)
+    got = _frames(junk + a + b"\x00" + b)
+    frames = [g for g in got if g[0] == P.R_FRAME]
+    assert [(f[1], f[2]) for f in frames] == [(P.GET_INFO, 1), (P.LIST, 2)]
+    assert len(got) == 4                   # two bad frames, then both good ones
+
+
+def test_oversized_frame_is_dropped_then_next_frame_reads():
+    w = P.FrameWriter()
+    good = bytes(w.message(P.PING, 9, b"ok"))
+    flood = b"\x01" * (P.MAX_WIRE + 300) + b"\x00"
+    got = _frames(flood + good)
+    assert got[0][0] == P.R_BAD_FRAME
+    assert got[1] == (P.R_FRAME, P.PING, 9, b"ok")
+
+
+def _rice_round_trip(xs, prev):
+    n = len(xs)
+    src = array("i", xs)
+    k = rice_k(src, 0, n, prev)
+    out = bytearray(8 * n + 8)
+    end = rice_pack(src, 0, n, prev, k, out, 0)
+    dst = array("i", bytes(4 * n))
+    got, pos = rice_unpack(out, 0, end, prev, k, dst, 0, n)
+    assert got == n and pos == end
+    assert list(dst) == xs
+    return end
+
+
+def test_rice_round_trip_quiet_busy_and_spikes():
+    g = Lcg(11)
+    quiet = [300 + int(4 * g.uniform()) for _ in range(200)]
+    busy = [int(800 * g.uniform()) - 400 for _ in range(200)]
+    spikes = [0, 30000, -30000, 5, 16383, -16383, 0]
+    assert _rice_round_trip(quiet, 300) < 200 * 3 // 8 + 2    # about 2-3 bits per quiet sample
+    _rice_round_trip(busy, 0)
+    _rice_round_trip(spikes, 0)
+    _rice_round_trip([7], 7)
+
+
+def test_varints_and_event_and_cue_payloads():
+    buf = bytearray(200)
+    for v in (0, 1, -1, 63, -64, 64, 1 << 20, -(1 << 29)):
+        end = put_varint(buf, 0, v)
+        assert get_varint(buf, 0, end) == (v, end)
+    rec = array("i", [3, 0, 1000, 1200, -1, 5, 7, -9])
+    end = P.pack_event(buf, 0, 9, 123456, rec)
+    flags, t, back = P.unpack_event(buf, 0, end)
+    assert (flags, t, back) == (9, 123456, list(rec))
+    end = P.pack_cue(buf, 0, 5000, 1, 2, 3, 10, 1000, 80)
+    assert P.unpack_cue(buf, 0, end) == (5000, 1, 2, 3, 10, 1000, 80)
