@@ -22,6 +22,7 @@ from .recordings import FORMATS, Recording, RecordingError, load
 
 PROG = "knip"
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 
 
 class UsageError(Exception):
@@ -194,6 +195,16 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+
+
+def _merge_commands() -> None:
+    from . import history, trainer_cmds
+    COMMANDS.update(trainer_cmds.COMMANDS)
+    COMMANDS.update(history.COMMANDS)
+
+
+_merge_commands()
+
 # ----------------------------------------------------------------- the parser
 
 class Parser(argparse.ArgumentParser):
@@ -241,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, RecordingError) as exc:
         print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except _runtime_errors() as exc:       # the trainer, the link, the database
+        print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
     except SystemExit as exc:              # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     except BrokenPipeError:                # `knip analyze f | head`
@@ -248,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _runtime_errors() -> tuple[type[BaseException], ...]:
+    from .database import DatabaseError
+    from .device import DeviceError
+    return (DeviceError, DatabaseError)
 
 
 def _one_line(text: str) -> str:

@@ -159,3 +159,133 @@ def _draw_annotations(ax: Any, annotations: list[tuple[float, str]]) -> None:
         text = text if len(text) <= 22 else text[:20] + "..."
         ax.text(at, 0.99, text, rotation=90, va="top", ha="right",
                 fontsize=7, color="0.3", transform=ax.get_xaxis_transform())
+
+
+# ------------------------------------------------------------ stored sessions
+
+VERDICT_STYLE = {
+    True: dict(color="tab:green", label="squeeze, relaxed fully"),
+    False: dict(color="tab:red", label="squeeze, not relaxed"),
+    None: dict(color="tab:gray", label="squeeze, relaxation not judged"),
+}
+CUE_SQUEEZE = ("squeeze", "hold", "contract", "lift")
+SESSION_WIDTH_IN, SESSION_HEIGHT_IN, SESSION_ABD_IN, SESSION_DPI = 14.0, 4.6, 2.2, 110
+
+
+def session_figure_size(two_channel: bool) -> tuple[int, int]:
+    """(width, height) in pixels of what `plot_session` writes."""
+    h = SESSION_HEIGHT_IN + (SESSION_ABD_IN if two_channel else 0.0)
+    return round(SESSION_WIDTH_IN * SESSION_DPI), round(h * SESSION_DPI)
+
+
+def plot_session(session: Any, path: str | Path, *, title: str | None = None) -> Path:
+    """`knip plot`: a stored session (knip_host.session.Session) as one PNG.
+
+    The signal in its unit (EMG as its RMS envelope), every squeeze shaded by
+    its verdict (green relaxed fully, red not relaxed, grey not judged) with
+    onset/offset markers and its peak, coughs and bearing down as in
+    `plot_analysis`, the coached squeeze phases shaded light blue along the
+    bottom, program phase changes as dotted lines, lost samples hatched, and
+    the abdominal channel underneath when there is one. Returns the path."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = np.asarray(session.t_ms, dtype=float) / 1000.0
+    y = np.asarray(session.values, dtype=float) / float(session.counts_per_unit)
+    unit = f" ({session.unit})" if session.unit else ""
+    if session.signal == "emg":
+        t, y = rms_envelope(y, float(session.rate_hz), t0=float(t[0]) if len(t) else 0.0)
+        ylabel = "EMG RMS"
+    else:
+        ylabel = "pressure"
+    if len(t) == 0:
+        t, y = np.array([0.0, 1.0]), np.array([0.0, 0.0])
+    two = session.abd is not None
+    rows = 2 if two else 1
+    w_px, h_px = session_figure_size(two)
+    fig, axes = plt.subplots(rows, 1, figsize=(w_px / SESSION_DPI, h_px / SESSION_DPI),
+                             sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 1.4][:rows]})
+    ax = axes[0][0]
+    ax.plot(t, y, color="0.25", lw=0.8, label=ylabel)
+    lo, hi = float(np.min(y)), float(np.max(y))
+    pad = (hi - lo) or 1.0
+    ax.set_ylim(lo - 0.08 * pad, hi + 0.3 * pad)
+    ax.set_xlim(float(t[0]), float(t[-1]) if t[-1] > t[0] else float(t[0]) + 1.0)
+
+    _draw_cues(ax, session.cues or [])
+    _draw_gaps(axes, session)
+    for ev in session.events:
+        _session_event(ax, ev, t, y)
+    ax.set_ylabel(ylabel + unit)
+    ax.set_title(title or session.key, fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    ax.legend(seen.values(), seen.keys(), loc="upper left", bbox_to_anchor=(1.005, 1.0),
+              fontsize=8, frameon=False)
+    if two:
+        ab = axes[1][0]
+        ya = np.asarray(session.abd, dtype=float) / float(session.counts_per_unit)
+        ta = np.asarray(session.t_ms, dtype=float) / 1000.0
+        if session.signal == "emg":
+            ta, ya = rms_envelope(ya, float(session.rate_hz), t0=float(ta[0]))
+        ab.plot(ta, ya, color="tab:purple", lw=0.8)
+        ab.set_ylabel(f"abdominal{unit}")
+        for ev in session.events:
+            on, off = ev.get("onset_s"), ev.get("offset_s")
+            if on is not None:
+                ab.axvspan(on, off if off is not None else on, color=_event_color(ev),
+                           alpha=0.12, lw=0)
+    axes[-1][0].set_xlabel("time since start (s)")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, format="png", dpi=SESSION_DPI)
+    plt.close(fig)
+    return out
+
+
+def _event_color(ev: dict[str, Any]) -> str:
+    if ev.get("kind") == "squeeze":
+        return VERDICT_STYLE[ev.get("relaxed")]["color"]
+    return KIND_STYLE.get(ev.get("kind"), KIND_STYLE["squeeze"])["color"]
+
+
+def _session_event(ax: Any, ev: dict[str, Any], t: np.ndarray, y: np.ndarray) -> None:
+    on, off = ev.get("onset_s"), ev.get("offset_s")
+    if on is None:
+        return
+    if ev.get("kind") == "squeeze":
+        style = VERDICT_STYLE[ev.get("relaxed")]
+        ax.axvspan(on, off if off is not None else on, color=style["color"], alpha=0.2, lw=0,
+                   label=style["label"])
+    else:
+        _span(ax, ev, alpha=0.22)
+    color = _event_color(ev)
+    for at, marker, label in ((on, ">", "onset"), (off, "<", "offset")):
+        if at is not None:
+            ax.plot([at], [np.interp(at, t, y)], marker=marker, color=color, ms=6, ls="",
+                    mec="black", mew=0.5, label=label)
+    if ev.get("peak_s") is not None and ev.get("peak") is not None:
+        ax.plot([ev["peak_s"]], [ev["peak"]], marker="v", color=color, ms=7, ls="",
+                mec="black", mew=0.5, label="peak")
+
+
+def _draw_cues(ax: Any, cues: list[dict[str, Any]]) -> None:
+    from .export import phase_notes
+
+    for c in cues:
+        if str(c.get("cue") or "").lower() in CUE_SQUEEZE and c.get("dur_ms"):
+            at = float(c.get("t_ms") or 0) / 1000.0
+            ax.axvspan(at, at + float(c["dur_ms"]) / 1000.0, ymin=0.0, ymax=0.06,
+                       color="tab:blue", alpha=0.35, lw=0, label="cued squeeze")
+    _draw_annotations(ax, phase_notes(cues, short=True))
+
+
+def _draw_gaps(axes: Any, session: Any) -> None:
+    from .export import gap_spans
+
+    for start, length, _missing in gap_spans(session):
+        for row in axes:
+            row[0].axvspan(start, start + length, facecolor="none", edgecolor="0.5",
+                           hatch="xxx", lw=0, label="samples lost")
