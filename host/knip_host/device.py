@@ -1,0 +1,295 @@
+"""Talk to a trainer (real or virtual) over a serial port with the Knip
+protocol (docs/PROTOCOL.md), using the same codec as the firmware."""
+from __future__ import annotations
+
+import collections
+import json
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import serial  # pyserial
+
+from knip import protocol as P
+from knip.packing import get_varint, rice_unpack
+
+BAUD = 115200
+
+
+class DeviceError(Exception):
+    """Something the user can act on; the message says what to do."""
+
+
+class LinkLost(DeviceError):
+    """The port went away or stopped answering."""
+
+
+class DeviceRefused(DeviceError):
+    """The device answered with an ERROR frame."""
+
+    def __init__(self, code: int, request: int, message: str):
+        self.code = code
+        self.request = request
+        name = P.ERROR_NAMES.get(code, str(code))
+        super().__init__(f"the trainer refused ({name}): {message}")
+
+
+@dataclass
+class Frame:
+    mtype: int
+    seq: int
+    payload: bytes
+    t: float          # host time.monotonic() when decoded
+
+
+class Device:
+    """A protocol client. Requests are synchronous; frames the device sends
+    on its own (live samples, events, cues, notices) queue in `stream`."""
+
+    def __init__(self, port: str, *, baud: int = BAUD, timeout: float = 3.0):
+        self.port_name = port
+        self.timeout = timeout
+        try:
+            self.ser = serial.Serial(port, baud, timeout=0.05, write_timeout=timeout)
+        except serial.SerialException as exc:
+            raise DeviceError(_open_hint(port, exc)) from exc
+        self.reader = P.FrameReader()
+        self.writer = P.FrameWriter()
+        self.seq = 0
+        self.stream: collections.deque[Frame] = collections.deque()
+        self.errors: list[DeviceRefused] = []   # unsolicited errors (e.g. for garbage we sent)
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._buf = b""
+        self._pos = 0
+        self.info: dict[str, Any] = {}
+
+    # ---- plumbing ------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            self.ser.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write_raw(self, data: bytes) -> None:
+        try:
+            self.ser.write(data)
+            self.ser.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkLost(f"lost the trainer on {self.port_name} while writing ({exc}); "
+                           "check the cable and run the command again") from exc
+        self.bytes_out += len(data)
+
+    def send(self, mtype: int, payload: bytes = b"") -> int:
+        self.seq = (self.seq + 1) & 0xFF or 1
+        self.write_raw(bytes(self.writer.message(mtype, self.seq, payload)))
+        return self.seq
+
+    def read_frame(self, timeout: float) -> Frame | None:
+        """Next good frame, or None after `timeout` seconds of silence."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._pos >= len(self._buf):
+                try:
+                    chunk = self.ser.read(max(1, min(4096, self.ser.in_waiting)))
+                except (serial.SerialException, OSError) as exc:
+                    raise LinkLost(f"lost the trainer on {self.port_name} ({exc}); "
+                                   "check the cable, then run the command again: "
+                                   "nothing recorded is lost") from exc
+                if not chunk:
+                    if time.monotonic() >= deadline:
+                        return None
+                    continue
+                self.bytes_in += len(chunk)
+                self._buf, self._pos = chunk, 0
+            st, self._pos = self.reader.feed(self._buf, self._pos, len(self._buf))
+            if st == P.R_FRAME:
+                return Frame(self.reader.mtype, self.reader.seq, bytes(self.reader.payload), time.monotonic())
+            # bad frames from the device are counted by the reader and skipped
+
+    def request(self, mtype: int, payload: bytes = b"", *, timeout: float | None = None,
+                retries: int = 2) -> Frame:
+        """Send and wait for the reply with the same sequence number."""
+        timeout = self.timeout if timeout is None else timeout
+        for attempt in range(retries + 1):
+            seq = self.send(mtype, payload)
+            while True:
+                f = self.read_frame(timeout)
+                if f is None:
+                    break
+                if f.mtype >= P.SAMPLES:
+                    self.stream.append(f)
+                    continue
+                if f.mtype == P.ERROR:
+                    err = _refused(f.payload)
+                    if f.seq != seq:
+                        self.errors.append(err)
+                        continue
+                    if err.code in (P.E_CRC, P.E_FRAME) and attempt < retries:
+                        break            # our frame was damaged on the way: send it again
+                    raise err
+                if f.seq != seq:
+                    continue             # a late reply to an earlier request
+                return f
+        raise LinkLost(f"no answer from the trainer on {self.port_name} within {timeout:g} s; "
+                       "is it switched on and running the Knip firmware? ('knip devices' lists ports)")
+
+    # ---- requests --------------------------------------------------------
+
+    def hello(self) -> dict[str, Any]:
+        f = self.request(P.HELLO, bytes([P.VERSION]))
+        self.info = json.loads(f.payload)
+        return self.info
+
+    def get_info(self) -> dict[str, Any]:
+        self.info = json.loads(self.request(P.GET_INFO).payload)
+        return self.info
+
+    def set_clock(self, unix_ms: int | None = None) -> None:
+        ms = int(time.time() * 1000) if unix_ms is None else unix_ms
+        self.request(P.SET_CLOCK, struct.pack("<Q", ms))
+
+    def ping(self, data: bytes = b"knip") -> bytes:
+        return self.request(P.PING, data).payload
+
+    def live(self, on: bool, batch_ms: int = 100) -> tuple[int, int]:
+        """Start or stop streaming; return (index of the next sample, samples per frame)."""
+        f = self.request(P.LIVE, struct.pack("<BH", 1 if on else 0, batch_ms))
+        return struct.unpack_from("<IH", f.payload, 1)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return json.loads(self.request(P.LIST).payload)
+
+    def start(self, program: str) -> int:
+        return struct.unpack_from("<I", self.request(P.START, program.encode()).payload, 1)[0]
+
+    def stop(self) -> int | None:
+        sid = struct.unpack_from("<i", self.request(P.STOP).payload, 1)[0]
+        return None if sid < 0 else sid
+
+    def set(self, **settings: Any) -> None:
+        self.request(P.SET, json.dumps(settings).encode())
+
+    def ack(self, sid: int, size: int, crc: int) -> None:
+        self.request(P.ACK, struct.pack("<III", sid, size, crc))
+
+    def repl(self) -> None:
+        self.request(P.REPL)
+
+    def fetch(self, sid: int, offset: int, on_data: Callable[[int, bytes], None],
+              length: int = 0) -> tuple[int, int, int]:
+        """Stream a session file from `offset`; on_data(offset, bytes) per
+        chunk. Return (end offset, file size, file crc32)."""
+        seq = self.send(P.FETCH, struct.pack("<III", sid, offset, length))
+        expect = offset
+        while True:
+            f = self.read_frame(self.timeout)
+            if f is None:
+                raise LinkLost(f"the trainer stopped sending session {sid} at byte {expect}; "
+                               "run 'knip sync' again to resume from there")
+            if f.mtype >= P.SAMPLES:
+                self.stream.append(f)
+                continue
+            if f.seq != seq:
+                if f.mtype == P.ERROR:
+                    self.errors.append(_refused(f.payload))
+                continue
+            if f.mtype == P.ERROR:
+                raise _refused(f.payload)
+            if f.mtype == P.DATA:
+                fsid, off = struct.unpack_from("<II", f.payload, 0)
+                if fsid != sid or off != expect:
+                    raise DeviceError(f"session {sid}: got bytes at {off}, expected {expect}; run 'knip sync' again")
+                chunk = f.payload[8:]
+                on_data(off, chunk)
+                expect += len(chunk)
+            elif f.mtype == P.DONE:
+                fsid, end, size, crc = struct.unpack_from("<IIII", f.payload, 0)
+                return end, size, crc
+
+
+def _refused(payload: bytes) -> DeviceRefused:
+    code = payload[0] if payload else 0
+    req = payload[1] if len(payload) > 1 else 0
+    return DeviceRefused(code, req, payload[2:].decode("utf-8", "replace"))
+
+
+def _open_hint(port: str, exc: Exception) -> str:
+    text = str(exc)
+    if "No such file" in text or "could not open port" in text and "No such" in text:
+        return f"no serial port {port}: is the trainer plugged in? 'knip devices' lists the ports (or use --port sim)"
+    if "Permission denied" in text:
+        return (f"permission denied on {port}: add yourself to the 'dialout' group "
+                "(sudo usermod -aG dialout $USER, then log in again)")
+    if "busy" in text.lower() or "Resource temporarily unavailable" in text:
+        return f"{port} is busy: close other programs using it (another knip, mpremote, a serial monitor)"
+    return f"cannot open {port}: {text}"
+
+
+# ---- decoding of stream frames -------------------------------------------
+
+class LiveDecoder:
+    """Turns SAMPLES/SAMPLES_KEY frames back into sample values."""
+
+    def __init__(self, channels: int):
+        self.channels = channels
+        self.prev = [0] * channels
+        self.synced = False
+        self.last_seq: int | None = None
+        self.lost_frames = 0
+        self.samples = 0
+
+    def note_seq(self, seq: int) -> None:
+        if self.last_seq is not None and seq != (self.last_seq + 1) & 0xFF:
+            self.lost_frames += (seq - self.last_seq - 1) & 0xFF
+            self.synced = False          # deltas are meaningless until the next key frame
+        self.last_seq = seq
+
+    def decode(self, f: Frame) -> list[list[int]] | None:
+        """Per-channel sample lists, or None while waiting for a key frame."""
+        p = f.payload
+        n, kb = p[0], p[1]
+        pos = 2
+        key = f.mtype == P.SAMPLES_KEY
+        if key:
+            for c in range(self.channels):
+                self.prev[c], pos = get_varint(p, pos, len(p))
+            self.synced = True
+        if not self.synced:
+            return None
+        out = []
+        for c in range(self.channels):
+            k = (kb >> (4 * c)) & 0xF
+            dst = [0] * n
+            got, pos = rice_unpack(p, pos, len(p), self.prev[c], k, dst, 0, n)
+            if got != n:
+                raise DeviceError(f"a live frame decoded to {got} of {n} samples; the firmware and host disagree")
+            self.prev[c] = dst[-1]
+            out.append(dst)
+        self.samples += n
+        return out
+
+
+def iter_stream(dev: Device, until: float) -> Iterator[Frame]:
+    """Frames the device sends on its own, until time.monotonic() >= until."""
+    while True:
+        while dev.stream:
+            yield dev.stream.popleft()
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        f = dev.read_frame(min(left, 0.2))
+        if f is None:
+            continue
+        if f.mtype >= P.SAMPLES:
+            yield f
+        elif f.mtype == P.ERROR:
+            dev.errors.append(_refused(f.payload))

