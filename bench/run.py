@@ -451,7 +451,7 @@ def _chk(v, op, thr):
     return v >= thr if op == ">=" else v <= thr
 
 
-def build_targets(syn, peers_res, mpres):
+def build_targets(syn, peers_res, mpres, wire=None):
     T = []
 
     def add(what, where, value, op, thr, unit=""):
@@ -493,6 +493,14 @@ def build_targets(syn, peers_res, mpres):
         add("heap bytes per sample", name, c["heap_bytes_per_sample"], "<=", 0, "B")
         if c["signal"] == "emg":
             add("real-time factor", name, c["rtf"], ">=", 100, "x")
+    for lv in (wire or {}).get("live", []):
+        where = f"live {lv['rate_hz']} Hz {lv['channels']}ch {lv['batch_ms']} ms"
+        add("live bytes per sample", where, lv["bytes_per_sample"], "<=", 1.5, "B")
+        add("live latency, median", where, lv["latency_median_ms"], "<=", 50, "ms")
+    for sy in (wire or {}).get("sync", []):
+        where = f"sync {sy['rate_hz']} Hz {sy['channels']}ch"
+        add("sync bytes per sample", where, sy["wire_bytes_per_sample"], "<=", 1.5, "B")
+        add("sync throughput / 115200 baud", where, sy["link_fraction"], ">=", 0.8)
     return T
 
 
@@ -688,6 +696,19 @@ def print_mp(mpres):
               + _fmt(c["us_per_sample"], 2).rjust(12) + rtf.rjust(14) + str(c["samples_measured"]).rjust(10))
 
 
+def print_wire(wire):
+    print("\nProtocol on the wire (virtual trainer, 115 200 baud pacing, pressure)")
+    print(f"  {'live':<22} {'B/sample':>9} {'B/ch-sample':>12} {'latency med':>12} {'p95':>7} {'lost':>5}")
+    for lv in wire["live"]:
+        print(f"  {lv['rate_hz']:>4} Hz {lv['channels']}ch {lv['batch_ms']:>4} ms   {lv['bytes_per_sample']:>9.3f} "
+              f"{lv['bytes_per_channel_sample']:>12.3f} {lv['latency_median_ms']:>9.1f} ms {lv['latency_p95_ms']:>7.1f} "
+              f"{lv['lost_frames']:>5}")
+    print(f"  {'sync':<22} {'B/sample':>9} {'file B/s':>12} {'of link':>12} {'hours in 2 MiB':>15}")
+    for sy in wire["sync"]:
+        print(f"  {sy['rate_hz']:>4} Hz {sy['channels']}ch {sy['program']:<8} {sy['wire_bytes_per_sample']:>9.3f} "
+              f"{sy['throughput_bytes_per_s']:>12} {100 * sy['link_fraction']:>11.1f}% {sy['hours_in_storage']:>15}")
+
+
 def print_targets(T):
     print()
     print("Targets")
@@ -750,6 +771,7 @@ def main(argv=None):
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-mp", action="store_true")
     ap.add_argument("--no-real", action="store_true")
+    ap.add_argument("--no-wire", action="store_true", help="skip the protocol figures (virtual trainer)")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     args = ap.parse_args(argv)
     if args.quick:
@@ -832,7 +854,15 @@ def main(argv=None):
         mpres = micropython_perf()
         mpres["version"] = env.get("micropython")
 
-    targets = build_targets(syn, peers_res, mpres)
+    # 6. protocol on the wire, against the virtual trainer
+    wire: dict[str, Any] = {}
+    if not args.no_wire:
+        log("wire: live streaming and sync against the virtual trainer (about 1 minute)")
+        sys.path.insert(0, str(BENCH))
+        import wire as W
+        wire = W.run()
+
+    targets = build_targets(syn, peers_res, mpres, wire)
     runtime = time.time() - T0
 
     print_synth_table(syn)
@@ -842,6 +872,8 @@ def main(argv=None):
         print_real(real)
     if mpres:
         print_mp(mpres)
+    if wire:
+        print_wire(wire)
     print_targets(targets)
     print(f"\nruntime {runtime:.0f} s")
 
@@ -867,6 +899,7 @@ def main(argv=None):
         "peers": peers_res,
         "real": real,
         "micropython": mpres,
+        "wire": wire,
         "targets": targets,
         "runtime_s": runtime,
     }

@@ -12,8 +12,8 @@
 from knip.fixed import const
 
 _ESC = const(16)
-_RAW_BITS = const(24)
-_U_MAX = const(0xFFFFFF)     # largest zigzag value after an escape
+_RAW_BITS = const(28)
+_U_MAX = const(0xFFFFFFF)    # largest zigzag value after an escape (|delta| < 2**27)
 
 
 def zigzag(v):
@@ -63,8 +63,15 @@ def rice_pack(src, i0, n, prev, k, out, pos):
                 pos += 1
             if u > _U_MAX:
                 u = _U_MAX
+            # 28 raw bits: 4 then 8, 8, 8 (acc stays below 2**16)
+            acc = ((acc & 0xFF) << 4) | (u >> 24)
+            nb += 4
+            if nb >= 8:
+                nb -= 8
+                out[pos] = (acc >> nb) & 0xFF
+                pos += 1
             for sh in (16, 8, 0):
-                acc = (acc << 8) | ((u >> sh) & 0xFF)
+                acc = ((acc & 0xFF) << 8) | ((u >> sh) & 0xFF)
                 out[pos] = (acc >> nb) & 0xFF
                 pos += 1
             acc &= 0xFF

@@ -12,8 +12,8 @@ CUE_DONE = const(3)
 CUE_NAMES = ("rest", "squeeze", "relax", "done")
 
 _SETTLE = ("rest", 1, 0, 5000, 0)
-SPRINT_SET = ("fast", 10, 1000, 2000, 80)     # quick, hard, full relaxation between
-HOLD_SET = ("hold", 5, 10000, 10000, 60)      # up to 10 s holds, equal rest
+SPRINT_SET = ("fast", 10, 1000, 3000, 80)     # quick, hard, full relaxation between
+HOLD_SET = ("hold", 5, 10000, 12000, 60)      # up to 10 s holds; rest covers the release too
 
 PROGRAMS = {
     "sprint": (_SETTLE, SPRINT_SET, ("rest", 1, 0, 20000, 0), SPRINT_SET,

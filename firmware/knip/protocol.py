@@ -16,9 +16,9 @@ MAX_WIRE = const(1036)                   # COBS adds 1 per 254 bytes + 1, then 0
 # host -> device
 HELLO = const(0x01)        # u8 version            -> INFO or ERROR(E_VERSION)
 GET_INFO = const(0x02)     #                       -> INFO
-SET_CLOCK = const(0x03)    # u32 Unix seconds      -> OK
+SET_CLOCK = const(0x03)    # u64 Unix milliseconds -> OK
 LIVE = const(0x04)         # u8 on, u16 batch_ms   -> OK
-LIST = const(0x05)         #                       -> SESSIONS
+LIST = const(0x05)         # [u32 first id]        -> SESSIONS (at most 16, ids >= first)
 FETCH = const(0x06)        # u32 id, u32 offset, u32 length -> DATA..., DONE
 ACK = const(0x07)          # u32 id, u32 size, u32 crc32    -> OK (deleted) or ERROR
 START = const(0x08)        # utf-8 program name    -> OK

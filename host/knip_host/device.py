@@ -54,6 +54,11 @@ class Device:
             self.ser = serial.Serial(port, baud, timeout=0.05, write_timeout=timeout)
         except serial.SerialException as exc:
             raise DeviceError(_open_hint(port, exc)) from exc
+        try:
+            self.ser.reset_input_buffer()       # bytes meant for an earlier connection
+            self.ser.write(b"\x00")             # end any half frame the device holds
+        except (serial.SerialException, OSError):
+            pass
         self.reader = P.FrameReader()
         self.writer = P.FrameWriter()
         self.seq = 0
@@ -98,6 +103,9 @@ class Device:
         deadline = time.monotonic() + timeout
         while True:
             if self._pos >= len(self._buf):
+                if not self.ser.is_open:
+                    raise LinkLost(f"the connection to {self.port_name} was closed; "
+                                   "run the command again: nothing recorded is lost")
                 try:
                     chunk = self.ser.read(max(1, min(4096, self.ser.in_waiting)))
                 except (serial.SerialException, OSError) as exc:
@@ -130,7 +138,7 @@ class Device:
                     continue
                 if f.mtype == P.ERROR:
                     err = _refused(f.payload)
-                    if f.seq != seq:
+                    if f.seq != seq and not (err.code == P.E_FRAME and f.seq == 0):
                         self.errors.append(err)
                         continue
                     if err.code in (P.E_CRC, P.E_FRAME) and attempt < retries:
@@ -166,7 +174,14 @@ class Device:
         return struct.unpack_from("<IH", f.payload, 1)
 
     def sessions(self) -> list[dict[str, Any]]:
-        return json.loads(self.request(P.LIST).payload)
+        out: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            page = json.loads(self.request(P.LIST, struct.pack("<I", start)).payload)
+            out += page
+            if len(page) < 16:
+                return out
+            start = int(page[-1]["id"]) + 1
 
     def start(self, program: str) -> int:
         return struct.unpack_from("<I", self.request(P.START, program.encode()).payload, 1)[0]
@@ -180,6 +195,10 @@ class Device:
 
     def ack(self, sid: int, size: int, crc: int) -> None:
         self.request(P.ACK, struct.pack("<III", sid, size, crc))
+
+    def cancel(self) -> None:
+        """Stop a fetch an earlier connection left running."""
+        self.request(P.CANCEL)
 
     def repl(self) -> None:
         self.request(P.REPL)

@@ -29,13 +29,14 @@ class Verdict:
     relaxed: bool | None
     rest_ok: bool | None
     technique: str | None
+    of_best: bool = False  # % of her best squeeze so far (no MVC calibrated yet)
 
     def text(self, unit: str) -> str:
         if self.kind != "squeeze":
             return f"{self.kind.replace('_', ' ')} detected (not counted as a squeeze)"
         parts = [f"squeeze {self.seq}: peak {self.peak:.1f} {unit}"]
         if self.pct_mvc is not None:
-            parts[0] += f" ({self.pct_mvc:.0f}% MVC)"
+            parts[0] += f" ({self.pct_mvc:.0f}% {'of best' if self.of_best else 'MVC'})"
         parts.append(f"held {self.hold_s:.1f} s")
         if self.relaxed is not None:
             parts.append("relaxed fully" if self.relaxed else "NOT relaxed: let go completely")
@@ -116,7 +117,7 @@ class LiveView:
         tech = D.TECH_NAMES[rec[D.R_TECH]] if rec[D.R_ABD_RISE] >= 0 else None
         return Verdict(rec[D.R_SEQ], kind, amp, 100.0 * amp / ref if ref else None,
                        rec[D.R_HOLD_MS] / 1000.0, None if rec[D.R_RELAXED] < 0 else bool(rec[D.R_RELAXED]),
-                       None if rec[D.R_REST_OK] < 0 else bool(rec[D.R_REST_OK]), tech)
+                       None if rec[D.R_REST_OK] < 0 else bool(rec[D.R_REST_OK]), tech, not self.mvc)
 
     def set_cue(self, cue: str, dur_ms: int, target: int) -> None:
         self.cue = cue

@@ -50,16 +50,18 @@ class VirtualTrainer:
 
     def __init__(self, image: str | os.PathLike[str] | None = None, *, speed: float = 1.0, seed: int = 1,
                  user: str = "good", signal_kind: str = "pressure", rate_hz: int = 0, baud: int = 115200,
-                 device_id: str = "sim-0001", blocks: int = 512):
-        self.image = Path(image) if image is not None else default_image()
+                 device_id: str = "sim-0001", blocks: int = 512, channels: int = 0):
+        self.image = (Path(image) if image is not None else default_image()).resolve()
         self.args = ["--image", str(self.image), "--speed", repr(float(speed)), "--seed", str(seed),
                      "--user", user, "--signal", signal_kind, "--rate", str(rate_hz),
-                     "--baud", str(baud), "--id", device_id, "--blocks", str(blocks)]
+                     "--baud", str(baud), "--id", device_id, "--blocks", str(blocks),
+                     "--channels", str(channels)]
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = ""
         self._slave = -1
         self.log: list[str] = []
         self._ready = threading.Event()
+        self._ok = False
 
     def start(self, timeout: float = 20.0) -> "VirtualTrainer":
         if sys.platform == "win32":
@@ -67,7 +69,7 @@ class VirtualTrainer:
         self.image.parent.mkdir(parents=True, exist_ok=True)
         master, slave = os.openpty()
         tty.setraw(slave)             # no echo, no line editing: a byte pipe like a UART
-        env = dict(os.environ, MICROPYPATH=str(FIRMWARE_DIR))
+        env = dict(os.environ, MICROPYPATH=".frozen:" + str(FIRMWARE_DIR))   # .frozen holds asyncio
         self.proc = subprocess.Popen([micropython_binary(), str(FIRMWARE_DIR / "simboard" / "main.py"), *self.args],
                                      stdin=master, stdout=master, stderr=subprocess.PIPE, env=env,
                                      cwd=str(FIRMWARE_DIR), close_fds=True)
@@ -75,10 +77,10 @@ class VirtualTrainer:
         self._slave = slave           # held open so the line stays up between host connections
         self.port = os.ttyname(slave)
         threading.Thread(target=self._drain, daemon=True).start()
-        if not self._ready.wait(timeout) or self.proc.poll() is not None:
+        if not self._ready.wait(timeout) or not self._ok:
             self.stop()
-            tail = "\n".join(self.log[-15:])
-            raise DeviceError(f"the virtual trainer did not start:\n{tail}")
+            tail = "\n".join(self.log[-15:]) or "(no output)"
+            raise DeviceError(f"the virtual trainer did not start: {tail}")
         return self
 
     def _drain(self) -> None:
@@ -87,6 +89,7 @@ class VirtualTrainer:
             line = raw.decode("utf-8", "replace").rstrip()
             self.log.append(line)
             if "ready" in line:
+                self._ok = True
                 self._ready.set()
         self._ready.set()
 

@@ -87,7 +87,7 @@ def test_rice_round_trip_quiet_busy_and_spikes():
     g = Lcg(11)
     quiet = [300 + int(4 * g.uniform()) for _ in range(200)]
     busy = [int(800 * g.uniform()) - 400 for _ in range(200)]
-    spikes = [0, 30000, -30000, 5, 16383, -16383, 0]
+    spikes = [0, 30000, -30000, 5, 16383, -16383, 0, 1 << 25, -(1 << 25), 7]   # 24-bit ADC range
     assert _rice_round_trip(quiet, 300) < 200 * 3 // 8 + 2    # about 2-3 bits per quiet sample
     _rice_round_trip(busy, 0)
     _rice_round_trip(spikes, 0)

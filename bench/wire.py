@@ -1,0 +1,109 @@
+"""Wire figures of the device protocol, measured against the virtual trainer
+(the real firmware under MicroPython, on a pty paced like 115 200 baud):
+
+- bytes on the wire per sample, live and sync;
+- sync throughput as a fraction of the link's byte rate;
+- latency from a sample entering the firmware (its nominal sampling time on
+  the board clock, real time at speed 1) to the host having decoded it;
+- hours of sessions that fit the 2 MiB filesystem.
+
+Run alone: python bench/wire.py   (prints JSON)."""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from knip import protocol as P
+from knip_host.device import Device, LiveDecoder, iter_stream
+from knip_host.simulator import VirtualTrainer
+
+BAUD = 115200
+LINK_BYTES_PER_S = BAUD / 10          # 8N1: 10 bits per byte
+
+
+def live_figures(work: Path, rate: int, channels: int, seconds: float = 8.0, batch_ms: int = 100) -> dict:
+    """Real-time live streaming: bytes per sample and decode latency."""
+    with VirtualTrainer(work / f"live{rate}_{channels}.img", speed=1.0, rate_hz=rate, channels=channels,
+                        baud=BAUD) as vt:
+        dev = Device(vt.port)
+        info = dev.hello()
+        t0_ns = info["sim"]["t0_ns"]
+        first, batch = dev.live(True, batch_ms)
+        dec = LiveDecoder(channels)
+        index = first
+        lat: list[float] = []
+        n = 0
+        bytes0 = dev.bytes_in
+        for f in iter_stream(dev, time.monotonic() + seconds):
+            now = time.time_ns()
+            dec.note_seq(f.seq)
+            if f.mtype in (P.SAMPLES, P.SAMPLES_KEY):
+                vals = dec.decode(f)
+                k = len(vals[0]) if vals else f.payload[0]
+                for j in range(k):
+                    tick_ms = (index + j) * 1000 // rate
+                    lat.append((now - (t0_ns + tick_ms * 1_000_000)) / 1e6)
+                index += k
+                n += k
+        wire = dev.bytes_in - bytes0
+        dev.live(False)
+        dev.close()
+    return {"rate_hz": rate, "channels": channels, "batch_ms": batch_ms, "samples_per_frame": batch,
+            "samples": n, "bytes": wire, "bytes_per_sample": round(wire / n, 3),
+            "bytes_per_channel_sample": round(wire / n / channels, 3),
+            "latency_median_ms": round(statistics.median(lat), 1),
+            "latency_p95_ms": round(sorted(lat)[int(0.95 * len(lat))], 1),
+            "lost_frames": dec.lost_frames}
+
+
+def sync_figures(work: Path, rate: int, channels: int, program: str = "daily") -> dict:
+    """Record a session (fast), then fetch it at 115 200 baud pacing."""
+    with VirtualTrainer(work / f"sync{rate}_{channels}.img", speed=25.0, rate_hz=rate, channels=channels,
+                        baud=BAUD) as vt:
+        dev = Device(vt.port, timeout=10.0)
+        info = dev.hello()
+        sid = dev.start(program)
+        while True:
+            time.sleep(0.5)
+            if dev.get_info()["state"] == "idle":
+                break
+        size = next(s["size"] for s in dev.sessions() if s["id"] == sid)
+        got = bytearray()
+        b0 = dev.bytes_in
+        t0 = time.monotonic()
+        _end, fsize, _crc = dev.fetch(sid, 0, lambda off, b: got.extend(b))
+        secs = time.monotonic() - t0
+        wire = dev.bytes_in - b0
+        from knip_host.sessionfile import decode
+        s = decode(bytes(got), info["device"], sid)
+        samples = len(s.values)
+        dur_h = s.duration_s / 3600
+        free_empty = info["storage_free"]
+        dev.close()
+    usable = free_empty - 8192          # SessionStore keeps 8 KiB back so a session can always close
+    return {"rate_hz": rate, "channels": channels, "program": program, "samples": samples,
+            "file_bytes": fsize, "wire_bytes": wire,
+            "file_bytes_per_sample": round(fsize / samples, 3),
+            "wire_bytes_per_sample": round(wire / samples, 3),
+            "seconds": round(secs, 2), "throughput_bytes_per_s": round(fsize / secs),
+            "link_fraction": round(fsize / secs / LINK_BYTES_PER_S, 3),
+            "storage_free_bytes": free_empty,
+            "hours_in_storage": round(usable / (fsize / dur_h), 1)}
+
+
+def run() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        live = [live_figures(work, 100, 1), live_figures(work, 50, 1), live_figures(work, 100, 2),
+                live_figures(work, 50, 1, batch_ms=200)]
+        sync = [sync_figures(work, 100, 1), sync_figures(work, 50, 1), sync_figures(work, 100, 2)]
+    return {"live": live, "sync": sync}
+
+
+if __name__ == "__main__":
+    json.dump(run(), sys.stdout, indent=2)
+    print()

@@ -1,0 +1,153 @@
+# The virtual trainer's board: a synthetic user instead of a probe, a disk
+# image holding real littlefs instead of flash, a pseudo-terminal instead of
+# USB serial. Implements the board interface of docs/BOARD.md.
+#
+# Time: the board's clock runs `speed` times faster than the wall clock, and
+# the sampler produces every sample that is due on that clock, so a session
+# recorded at speed 20 is the same session as at speed 1, only sooner.
+import sys
+import time
+import asyncio
+import vfs
+import os
+
+from knip.ring import SampleRing
+from knip import programs
+from knip.synth import SyntheticUser
+from simboard.blockdev import FileBlockDevice
+
+# user presets: traits of knip.synth.make_user
+USERS = {
+    "good": {"relaxes": True, "p_push": 0.0, "p_co": 0.05, "effort": 0.9},
+    "typical": {},
+    "no_relax": {"relaxes": False},
+    "pusher": {"p_push": 0.7},
+    "weak": {"mvc": 12.0, "effort": 0.6},
+}
+
+_MOUNT = "/flash"
+
+
+def _round(v):
+    return int(v + 0.5) if v >= 0 else -int(0.5 - v)
+
+
+class SimBoard:
+    name = "sim"
+
+    def __init__(self, image, speed=1.0, seed=1, user="good", signal="pressure", rate_hz=None,
+                 device_id="sim-0001", baud=115200, link=None, blocks=512, channels=0):
+        self.signal = signal
+        self.emg = signal == "emg"
+        self.unit = "uV" if self.emg else "cmH2O"
+        self.counts_per_unit = 1 if self.emg else 20
+        self.rate_hz = rate_hz or (1000 if self.emg else 100)
+        self.channels = channels or (1 if self.emg else 2)   # pressure: pelvic floor + abdominal
+        self.device_id = device_id
+        self.speed = speed
+        self.user_kind = user
+        traits = USERS.get(user)
+        if traits is None:
+            raise ValueError("unknown user %r: one of %s" % (user, ", ".join(sorted(USERS))))
+        self.user = SyntheticUser(signal, self.rate_hz, seed=seed, user=traits,
+                                  gain=self.counts_per_unit, keep_truth=False,
+                                  abd=self.channels > 1)
+        self.ring = SampleRing(512)
+        self._mount(image, blocks)
+        self.fs_root = _MOUNT + "/sessions"
+        self.link = link
+        self._t0 = time.ticks_ms()
+        self._n = 0                     # samples taken
+        self._task = None
+        self.cue_now = "rest"
+        self.cues = 0
+        self.alerts = []
+        self.image = image
+
+    def _mount(self, image, blocks):
+        bdev = FileBlockDevice(image, 4096, blocks)
+        try:
+            fs = vfs.VfsLfs2(bdev)
+        except OSError:
+            vfs.VfsLfs2.mkfs(bdev)       # a new image: format it like a fresh board
+            fs = vfs.VfsLfs2(bdev)
+        vfs.mount(fs, _MOUNT)
+
+    # ---- clock ---------------------------------------------------------
+
+    def _wall_ms(self):
+        return int(time.ticks_diff(time.ticks_ms(), self._t0) * self.speed)
+
+    def ticks_ms(self):
+        # The board clock never runs ahead of the samples taken: when the
+        # host CPU cannot keep up with `speed`, simulated time slows down
+        # instead of losing samples, so cues and samples stay in step.
+        wall = self._wall_ms()
+        ahead = self._n * 1000 // self.rate_hz + 10
+        return wall if wall < ahead else ahead
+
+    async def sleep_ms(self, ms):
+        # sleep on the board clock, waking early enough not to overshoot
+        end = self.ticks_ms() + ms
+        while True:
+            left = end - self.ticks_ms()
+            if left <= 0:
+                return
+            await asyncio.sleep_ms(max(1, int(left / self.speed)))
+
+    # ---- sampler -------------------------------------------------------
+
+    def start(self):
+        self._t0 = time.ticks_ms()      # the board clock starts with the sampler
+        self._task = asyncio.create_task(self._sampler())
+
+    def stop(self):
+        if self._task is not None:
+            self._task.cancel()
+
+    async def wait_samples(self):
+        await asyncio.sleep_ms(5)
+
+    async def _sampler(self):
+        ring = self.ring
+        user = self.user
+        rate = self.rate_hz
+        room = ring.size - 8
+        while True:
+            now = self._wall_ms()
+            n = self._n
+            while n * 1000 // rate <= now and ring.count() < room:
+                x, a = user.step()
+                ring.put(n * 1000 // rate, _round(x), 0 if a is None else _round(a))
+                n += 1
+                self._n = n
+            await asyncio.sleep_ms(5)
+
+    # ---- user interface ------------------------------------------------
+
+    def cue(self, cue, dur_ms, target):
+        # LED/buzzer on a real board; here the synthetic user follows it
+        self.cues += 1
+        self.cue_now = programs.CUE_NAMES[cue]
+        if cue == programs.CUE_SQUEEZE:
+            self.user.cue("squeeze")
+        elif cue in (programs.CUE_RELAX, programs.CUE_DONE):
+            self.user.cue("relax")
+
+    def alert(self, text):
+        self.alerts.append(text)
+        sys.stderr.write("knip-sim: %s\n" % text)
+
+    def battery(self):
+        # a LiPo slowly discharging over 8 h of board time
+        pct = 100 - self.ticks_ms() // 288000
+        pct = 5 if pct < 5 else pct
+        return pct, 3300 + pct * 9
+
+    def extra_info(self):
+        return {"sim": {"speed": self.speed, "user": self.user_kind, "t0_ns": self._t0_ns(),
+                        "cue": self.cue_now}}
+
+    def _t0_ns(self):
+        # wall-clock time of board tick 0, for latency measurements
+        return time.time_ns() - int(self.ticks_ms() / self.speed * 1000000)

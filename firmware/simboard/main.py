@@ -1,0 +1,47 @@
+# Virtual trainer entry point (MicroPython unix port):
+#   micropython simboard/main.py --image FILE [--speed X] [--seed N]
+#       [--user KIND] [--signal pressure|emg] [--rate HZ] [--baud B] [--id ID]
+# stdin/stdout are the "USB serial" (the host gives us a pseudo-terminal);
+# messages for people go to stderr.
+import sys
+import asyncio
+
+
+def _args(argv):
+    opts = {"--image": "knip-sim.img", "--speed": "1", "--seed": "1", "--user": "good",
+            "--signal": "pressure", "--rate": "0", "--baud": "115200", "--id": "sim-0001",
+            "--blocks": "512", "--channels": "0"}
+    i = 0
+    while i < len(argv):
+        k = argv[i]
+        if k not in opts or i + 1 >= len(argv):
+            sys.stderr.write("knip-sim: bad option %s; options: %s\n" % (k, " ".join(sorted(opts))))
+            sys.exit(2)
+        opts[k] = argv[i + 1]
+        i += 2
+    return opts
+
+
+def main():
+    from simboard.board import SimBoard
+    from links.serial_link import SerialLink
+    from knip.app import App
+    o = _args(sys.argv[1:])
+    board = SimBoard(o["--image"], speed=float(o["--speed"]), seed=int(o["--seed"]), user=o["--user"],
+                     signal=o["--signal"], rate_hz=int(o["--rate"]) or None, device_id=o["--id"],
+                     blocks=int(o["--blocks"]), channels=int(o["--channels"]))
+    board.link = SerialLink(baud=int(o["--baud"]))
+    app = App(board)
+    for sid, valid, lost in app.recovered:
+        sys.stderr.write("knip-sim: session %d recovered after a power cut: %d bytes kept, %d discarded\n"
+                         % (sid, valid, lost))
+    sys.stderr.write("knip-sim: ready (%s, %d Hz, speed %s, user %s)\n"
+                     % (board.signal, board.rate_hz, o["--speed"], o["--user"]))
+    loop = asyncio.get_event_loop()
+    # a task's unexpected error must never be printed on the protocol port
+    loop.set_exception_handler(lambda _loop, ctx: sys.print_exception(ctx["exception"], sys.stderr))
+    loop.run_until_complete(app.run())
+    sys.stderr.write("knip-sim: left the application (REPL requested)\n")
+
+
+main()
