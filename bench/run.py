@@ -703,6 +703,10 @@ def print_wire(wire):
         print(f"  {lv['rate_hz']:>4} Hz {lv['channels']}ch {lv['batch_ms']:>4} ms   {lv['bytes_per_sample']:>9.3f} "
               f"{lv['bytes_per_channel_sample']:>12.3f} {lv['latency_median_ms']:>9.1f} ms {lv['latency_p95_ms']:>7.1f} "
               f"{lv['lost_frames']:>5}")
+    for h in wire.get("app_heap", []):
+        if "error" not in h:
+            print(f"  app heap, {h['mode']:<7} {h['heap_bytes_per_sample']:>6.2f} B/sample amortised "
+                  f"({h['heap_bytes']} B over {h['samples']} samples; per batch and event, none per sample)")
     print(f"  {'sync':<22} {'B/sample':>9} {'file B/s':>12} {'of link':>12} {'hours in 2 MiB':>15}")
     for sy in wire["sync"]:
         print(f"  {sy['rate_hz']:>4} Hz {sy['channels']}ch {sy['program']:<8} {sy['wire_bytes_per_sample']:>9.3f} "

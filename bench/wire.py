@@ -95,13 +95,36 @@ def sync_figures(work: Path, rate: int, channels: int, program: str = "daily") -
             "hours_in_storage": round(usable / (fsize / dur_h), 1)}
 
 
+def app_heap(seconds: int = 120) -> list[dict]:
+    """Heap the firmware application allocates on MicroPython, amortised per
+    sample, with and without live streaming and recording (tests/mp/app_heap.py)."""
+    import os
+    import subprocess
+
+    from knip_host.simulator import FIRMWARE_DIR, micropython_binary
+    mp = FIRMWARE_DIR.parent / "tests" / "mp"
+    env = dict(os.environ, MICROPYPATH=f"{FIRMWARE_DIR}:{mp}:.frozen")
+    out = []
+    for mode in ("idle", "live", "record"):
+        r = subprocess.run([micropython_binary(), "-X", "heapsize=64m", str(mp / "app_heap.py"), mode, str(seconds)],
+                           capture_output=True, text=True, env=env, cwd=str(mp), timeout=300)
+        f = r.stdout.split()
+        if r.returncode or len(f) < 8:
+            out.append({"mode": mode, "error": (r.stderr or r.stdout)[-300:]})
+            continue
+        b, n = int(f[3]), int(f[5])
+        out.append({"mode": mode, "heap_bytes": b, "samples": n, "heap_bytes_per_sample": round(b / n, 2)})
+    return out
+
+
 def run() -> dict:
+    heap = app_heap()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         live = [live_figures(work, 100, 1), live_figures(work, 50, 1), live_figures(work, 100, 2),
                 live_figures(work, 50, 1, batch_ms=200)]
         sync = [sync_figures(work, 100, 1), sync_figures(work, 50, 1), sync_figures(work, 100, 2)]
-    return {"live": live, "sync": sync}
+    return {"live": live, "sync": sync, "app_heap": heap}
 
 
 if __name__ == "__main__":

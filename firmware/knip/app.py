@@ -190,7 +190,9 @@ class App:
     async def _process(self):
         b = self.board
         ring = b.ring
-        push = self.chain.push
+        chain = self.chain
+        push = chain.push
+        lp = chain.signal == "pressure"
         live = self.live
         block = self.block
         while True:
@@ -211,7 +213,9 @@ class App:
                     if block.add(self.s_index, t, x, a):
                         self._write_block()
                     self.s_index += 1
-                if live.on and live.add(x, a):
+                # pressure streams live as the detector sees it (low-passed:
+                # smoother bars, a third of the bytes); EMG streams raw
+                if live.on and (live.add(chain.level, chain.alevel) if lp else live.add(x, a)):
                     await self._send_stream(live.frame(self.stream_seq))
                 if fl:
                     await self._events(fl, t)

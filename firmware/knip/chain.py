@@ -35,6 +35,7 @@ class PressureChain:
         self.det = SqueezeDetector(_period_ms(rate_hz), cfg if cfg is not None else DetectorConfig("pressure"),
                                    noise_floor, delay, two_channel, min_rise)
         self.level = 0     # last conditioned value (for live displays)
+        self.alevel = 0    # same for the abdominal channel
         self.started = False
 
     def push(self, t_ms, x, a=0):
@@ -49,6 +50,7 @@ class PressureChain:
                 a = self.lpa.step(a)
         self.started = True
         self.level = x
+        self.alevel = a
         return self.det.update(t_ms, x, a)
 
     def finish(self, t_ms):

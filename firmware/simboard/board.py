@@ -58,6 +58,7 @@ class SimBoard:
         self.link = link
         self._t0 = time.ticks_ms()
         self._n = 0                     # samples taken
+        self._fresh = asyncio.Event()
         self._task = None
         self.cue_now = "rest"
         self.cues = 0
@@ -106,7 +107,9 @@ class SimBoard:
             self._task.cancel()
 
     async def wait_samples(self):
-        await asyncio.sleep_ms(5)
+        # like the ESP32's ThreadSafeFlag from the timer: wake when samples come
+        await self._fresh.wait()
+        self._fresh.clear()
 
     async def _sampler(self):
         ring = self.ring
@@ -121,7 +124,9 @@ class SimBoard:
                 ring.put(n * 1000 // rate, _round(x), 0 if a is None else _round(a))
                 n += 1
                 self._n = n
-            await asyncio.sleep_ms(5)
+            if ring.count():
+                self._fresh.set()
+            await asyncio.sleep_ms(2)
 
     # ---- user interface ------------------------------------------------
 

@@ -152,9 +152,14 @@ class LiveView:
                 f"{('target ' + str(self.target) + '%') if self.target else '':<10}  {self.state:<12} cue: {cue}")
 
     def _draw(self, force: bool = False) -> None:
-        if self.plain:
-            return
         now = time.monotonic()
+        if self.plain:
+            # a log, not an animation: one status line per second
+            if now - self._last_draw >= 1.0:
+                self._last_draw = now
+                self.out.write(self.status_line().rstrip() + "\n")
+                self.out.flush()
+            return
         if force or now - self._last_draw >= 0.1:
             self._last_draw = now
             self.out.write("\r\x1b[2K" + self.status_line())
