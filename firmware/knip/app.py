@@ -5,6 +5,7 @@
 # (the program in progress) plus a fetch task while the host syncs.
 import asyncio
 import json
+import os
 import struct
 from array import array
 
@@ -16,9 +17,11 @@ from knip.chain import PressureChain, EmgChain
 from knip.detector import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED,
                            EV_ABD_START, EV_ABD_END, KIND_SQUEEZE, R_KIND)
 from knip.store import (SessionStore, StoreError, StoreFull, REC_SAMPLES, REC_EVENT,
-                        REC_CUE, REC_GAP, MAX_PAYLOAD)
+                        REC_CUE, REC_GAP, REC_PAIN, REC_VERDICT, MAX_PAYLOAD)
+from knip.coach import Coach, NA, V_KIND, V_AMP, V_SEQ, V_MEAN
+from knip.scores import session_scores
 
-FIRMWARE = "0.3.0"
+FIRMWARE = "0.4.0"
 
 _BLOCK = const(200)            # samples per session file record
 _MAX_BATCH = const(100)        # most samples in one live frame
@@ -29,6 +32,12 @@ _ERR_GAP_MS = const(100)       # at most ~10 error replies per second
 _SAMPLE_HDR = "<IIHBB"         # first index, first t_ms, count, channels, k (ch0 | ch1 << 4)
 _SAMPLE_HDR_SIZE = const(12)
 _LIST_MAX = const(16)          # sessions per SESSIONS reply (fits one frame)
+_PAIN_WAIT_MS = const(20000)   # a pain check-in waits this long for an answer
+_PAIN_DONE_MS = const(3000)    # ... or this long after the last press
+_HOLD_CUE_MS = const(1500)     # "hold" cue this long into a hold of >= 3 s
+_PAIN_SKIPPED = const(255)
+_EMG_LEVEL = const(16)         # the EMG envelope is in 1/16 counts
+_MAX_CUSTOM = const(16)        # custom programs kept on the device
 
 
 def make_chain(board):
@@ -137,6 +146,7 @@ class SampleBlock:
 
 class App:
     def __init__(self, board):
+        b = board
         self.board = board
         self.store = SessionStore(board.fs_root)
         self.recovered = self.store.recover()
@@ -167,9 +177,24 @@ class App:
         self._ended = None          # (id, reason) of a session whose end is not yet announced
         self._fetch_no = 0
         self.running = True
-        self.mvc = 0                # counts; 0 = not calibrated
+        self.mvc = 0                # counts above rest; 0 = not calibrated
+        self.rest_level = NA        # from the last calibration
         self._last_err = -1000000
         self._last_flush = 0
+        self.level_div = b.counts_per_unit * (_EMG_LEVEL if b.signal == "emg" else 1)
+        self.period_ms = max(1, 1000 // b.rate_hz)
+        self.coach = None           # Coach of the running session
+        self.phases = None
+        self.pain = [None, None]    # scores given by the host for this session
+        self.pain_done = [False, False]
+        self.pain_got = [None, None]
+        self.checkin = -1           # 0/1 while a pain check-in waits
+        self.verdicts = []          # this session's, for the end-of-session scores
+        self.root = board.fs_root.rsplit("/", 1)[0] or "/"
+        self.custom = {}            # name -> (title, phases)
+        self.program_errors = []
+        self._load_settings()
+        self._load_programs()
 
     # ---- entry ---------------------------------------------------------
 
@@ -213,6 +238,7 @@ class App:
                     if block.add(self.s_index, t, x, a):
                         self._write_block()
                     self.s_index += 1
+                    self.coach.sample(t, chain.level)
                 # pressure streams live as the detector sees it (low-passed:
                 # smoother bars, a third of the bytes); EMG streams raw
                 if live.on and (live.add(chain.level, chain.alevel) if lp else live.add(x, a)):
@@ -222,6 +248,10 @@ class App:
             if lost != self._lost_seen:
                 await self._gap(lost - self._lost_seen)
                 self._lost_seen = lost
+            if self.coach is not None:
+                self.coach.poll(b.ticks_ms())
+                if self.coach.ready:
+                    await self._verdicts()
             if self.session is not None and b.ticks_ms() - self._last_flush >= _FLUSH_MS:
                 self._flush()
             if self._ended is not None:
@@ -244,6 +274,15 @@ class App:
 
     async def _events(self, fl, t):
         det = self.chain.det
+        c = self.coach
+        if c is not None:
+            st = det.state
+            if fl & (EV_END | EV_RELAXED | EV_NOT_RELAXED):
+                c.event(fl & (EV_END | EV_RELAXED | EV_NOT_RELAXED), t, det.done, st)
+            if fl & (EV_START | EV_PEAK):
+                c.event(fl & (EV_START | EV_PEAK), t, det.cur, st)
+            if fl & EV_ABD_END:
+                c.event(EV_ABD_END, t, det.abd, st)
         live = fl & (EV_START | EV_PEAK)
         if live:
             await self._event(live, t, det.cur)
@@ -318,19 +357,106 @@ class App:
         if self.session is not None:
             self.store.flush()
 
+    # ---- programs and settings -------------------------------------------
+
+    def program(self, name):
+        """(title, phases) of a built-in or custom program, or None."""
+        if name in self.custom:
+            return self.custom[name]
+        p = programs.builtin(name)
+        return None if p is None else (p[1], p[2])
+
+    def program_names(self):
+        return sorted(set(programs.BUILTIN) | set(self.custom))
+
+    def _load_settings(self):
+        try:
+            with open(self.root + "/knip.json") as f:
+                d = json.load(f)
+            self.mvc = int(d.get("mvc", 0))
+            self.rest_level = int(d.get("rest", NA))
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass                  # none yet (or unreadable): uncalibrated
+
+    def _save_settings(self):
+        return self._write_json(self.root + "/knip.json", {"mvc": self.mvc, "rest": self.rest_level})
+
+    def _write_json(self, path, doc):
+        # write a new file, then rename: a power cut leaves the old one whole
+        tmp = path + ".new"
+        try:
+            with open(tmp, "w") as f:
+                f.write(json.dumps(doc))
+            os.rename(tmp, path)
+            return True
+        except OSError:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            return False
+
+    def _program_dir(self):
+        return self.root + "/programs"
+
+    def _load_programs(self):
+        d = self._program_dir()
+        try:
+            names = [n for n in os.listdir(d) if n.endswith(".json")]
+        except OSError:
+            return
+        for n in names:
+            try:
+                with open(d + "/" + n) as f:
+                    name, title, phases = programs.parse(json.load(f))
+                self.custom[name] = (title, phases)
+            except (OSError, ValueError) as e:
+                self.program_errors.append("%s: %s" % (n, e))
+
+    def put_program(self, doc):
+        """Validate and keep a custom program; raises ValueError/OSError and
+        then leaves every program as it was."""
+        if isinstance(doc, dict) and "remove" in doc:
+            name = doc["remove"]
+            if name not in self.custom:
+                raise KeyError(name)
+            os.remove(self._program_dir() + "/" + name + ".json")
+            del self.custom[name]
+            return name
+        name, title, phases = programs.parse(doc)
+        if name in programs.BUILTIN:
+            raise programs.ProgramError("name: '%s' is a built-in program; choose another name" % name)
+        if name not in self.custom and len(self.custom) >= _MAX_CUSTOM:
+            raise programs.ProgramError("the device keeps %d custom programs; remove one first" % _MAX_CUSTOM)
+        try:
+            os.mkdir(self._program_dir())
+        except OSError:
+            pass
+        if not self._write_json(self._program_dir() + "/" + name + ".json",
+                                programs.to_doc(name, title, phases)):
+            raise OSError("cannot save the program: storage full or read-only; sync to free space")
+        self.custom[name] = (title, phases)
+        return name
+
+    # ---- sessions -----------------------------------------------------------
+
     def start_session(self, name):
-        prog = programs.PROGRAMS.get(name)
+        prog = self.program(name)
         if prog is None:
             raise KeyError(name)
         if self.session is not None:
             raise StoreError("a session is already running; stop it first")
+        title, phases = prog
         b = self.board
         t0 = b.ticks_ms()
+        calibrating = any(p[0] == programs.K_MVC for p in phases)
         hdr = {"v": 1, "id": self.store._next, "device": b.device_id, "board": b.name, "firmware": FIRMWARE,
                "signal": b.signal, "unit": b.unit, "counts_per_unit": b.counts_per_unit,
-               "rate_hz": b.rate_hz, "channels": b.channels, "program": name,
+               "level_div": self.level_div,
+               "rate_hz": b.rate_hz, "channels": b.channels, "program": name, "title": title,
+               "phases": [list(p) for p in phases],
                "t0_ms": t0, "epoch_ms": None if self.epoch_ms is None else self.epoch_ms + t0,
-               "mvc": self.mvc, "block": _BLOCK}
+               "mvc": self.mvc, "calibrated": self.mvc > 0, "rest_level": self.rest_level, "block": _BLOCK}
         self.session = self.store.begin(json.dumps(hdr).encode())
         self.full = False
         self.s_index = 0
@@ -340,8 +466,21 @@ class App:
         self.s_started = t0
         self._last_flush = t0
         self.program_name = name
-        self.coach_task = asyncio.create_task(self._coach(prog))
+        floor = self.counts_floor()
+        # a calibration measures her MVC afresh: no reference from before
+        self.coach = Coach(self.period_ms, 0 if calibrating else self.mvc, floor)
+        self.phases = phases
+        self.verdicts = []
+        self.pain = [None, None]
+        self.pain_done = [False, False]
+        self.pain_got = [None, None]
+        self.checkin = -1
+        self.coach_task = asyncio.create_task(self._coach(phases, calibrating))
         return self.session
+
+    def counts_floor(self):
+        # smallest tolerance for a "low, steady" rest: 1 cmH2O or 2 uV
+        return self.level_div * (2 if self.board.signal == "emg" else 1)
 
     def end_session(self, reason):
         sid = self.session
@@ -351,39 +490,177 @@ class App:
         if ct is not None and reason != "done" and ct is not asyncio.current_task():
             ct.cancel()             # (the coach itself stops at its next step)
         self.coach_task = None
+        t_end = self.board.ticks_ms()
+        c = self.coach
+        if c is not None:
+            c.stop(t_end)
+            while c.ready:
+                v = c.ready.pop(0)
+                self.verdicts.append(v)
+                if reason != "full":
+                    self._store_verdict(v)
         if reason != "full":
             self._write_block()
         self.session = None         # nothing more is appended
+        try:
+            sc = session_scores(self.verdicts, self.level_div, self.board.signal, self.board.unit,
+                                c.mvc if c is not None else 0)
+        except Exception as e:      # scores are a summary: never lose the session over them
+            sc = {"error": "%s: %s" % (type(e).__name__, e)}
         # samples: what the file holds; not_stored: taken after the storage filled up
         summary = {"reason": reason, "samples": self.s_stored, "not_stored": self.s_index - self.s_gaps - self.s_stored,
                    "squeezes": self.s_squeezes,
-                   "gaps": self.s_gaps, "t_end_ms": self.board.ticks_ms(), "program": self.program_name}
+                   "gaps": self.s_gaps, "t_end_ms": t_end, "program": self.program_name,
+                   "program_done": reason == "done",
+                   "pain": {"before": self.pain_got[0], "after": self.pain_got[1]},
+                   "scores": sc}
         self.store.end(json.dumps(summary).encode())
         self.board.cue(programs.CUE_DONE, 0, 0)
         self._ended = (sid, reason)
+        self.coach = None
         if reason == "full":
             self.board.alert("storage full")
         return sid
 
-    async def _coach(self, prog):
+    def _store_verdict(self, v):
+        n = P.pack_verdict(self.recbuf, 0, v)
+        self._append(REC_VERDICT, self.recbuf, n)
+
+    async def _verdicts(self):
+        c = self.coach
+        while c is not None and c.ready:
+            v = c.ready.pop(0)
+            self.verdicts.append(v)
+            if self.session is not None:
+                self._store_verdict(v)
+            if self.live.on:
+                w = self.ev
+                n = P.pack_verdict(w.payload, 0, v)
+                await self._send_stream(w.frame(P.VERDICT, self.stream_seq, n))
+
+    async def _cue(self, cue, phase, rep, reps, dur, tgt):
+        t = self.board.ticks_ms()
+        w = self.cw
+        n = P.pack_cue(w.payload, 0, t, cue, phase, rep, reps, dur, tgt)
+        self._append(REC_CUE, w.payload, n)
+        if self.live.on:
+            await self._send_stream(w.frame(P.CUE, self.stream_seq, n))
+        self.board.cue(cue, dur, tgt)
+
+    async def _checkin(self, when, sid):
+        """Pain 0-10 before / after: short presses count, a long press (or
+        3 s without a press) confirms; the host may answer instead (PAIN)."""
+        b = self.board
+        score = self.pain[when]
+        src = 1
+        if score is None:
+            self.checkin = when
+            await self._cue(programs.CUE_PAIN, 255, 0, 0, _PAIN_WAIT_MS, when)
+            end = b.ticks_ms() + _PAIN_WAIT_MS
+            count = 0
+            last = -1
+            while self.session == sid:
+                if self.pain[when] is not None:
+                    score = self.pain[when]
+                    break
+                now = b.ticks_ms()
+                k = b.read_button()
+                if k == 1:
+                    count += 1
+                    last = now
+                elif k == 2 or (last >= 0 and now - last >= _PAIN_DONE_MS):
+                    score = count if count < 10 else 10
+                    src = 0
+                    break
+                elif now >= end:
+                    break
+                await b.sleep_ms(50)
+            self.checkin = -1
+        if self.session != sid:
+            return
+        self._record_pain(when, score, src)
+        await self._notice(P.N_PAIN, "%s %s" % (("before", "after")[when],
+                                                "skipped" if score is None else score), self.cw)
+
+    def _record_pain(self, when, score, src):
+        self.pain_done[when] = True
+        self.pain_got[when] = score
+        struct.pack_into("<BBBI", self.recbuf, 0, when, _PAIN_SKIPPED if score is None else score, src,
+                         self.board.ticks_ms())
+        self._append(REC_PAIN, self.recbuf, 7)
+
+    def _calibrated(self, c):
+        """After a calibration: MVC = mean of her two strongest maximal
+        squeezes (above the level before each); resting level = first rest."""
+        amps = sorted(v[V_AMP] for v in self.verdicts if v[V_KIND] == programs.K_MVC and v[V_SEQ] != NA
+                      and v[V_AMP] != NA)
+        rests = [v[V_MEAN] for v in self.verdicts if v[V_KIND] == programs.K_REST and v[V_MEAN] != NA]
+        if len(amps) < 2:
+            return "calibration failed: %d maximal squeeze%s found, 2 needed; run it again" % (
+                len(amps), "" if len(amps) == 1 else "s")
+        self.mvc = (amps[-1] + amps[-2]) // 2
+        if rests:
+            self.rest_level = rests[0]
+        saved = self._save_settings()
+        return "%d %d%s" % (self.mvc, self.rest_level, "" if saved else " (not saved: storage full)")
+
+    async def _coach(self, phases, calibrating):
         b = self.board
         sid = self.session
+        c = self.coach
         await self._notice(P.N_SESSION_STARTED, "%d %s" % (sid, self.program_name), self.cw)
-        for cue, dur, tgt, blk, rep, reps in programs.steps(prog):
-            if self.session != sid:
-                return
-            t = b.ticks_ms()
-            w = self.cw
-            n = P.pack_cue(w.payload, 0, t, cue, blk, rep, reps, dur, tgt)
-            self._append(REC_CUE, w.payload, n)
-            if self.live.on:
-                await self._send_stream(w.frame(P.CUE, self.stream_seq, n))
-            if cue == programs.CUE_DONE:
-                break
-            b.cue(cue, dur, tgt)
-            await b.sleep_ms(dur)
+        if not calibrating and self.mvc <= 0 and programs.has_squeeze_target(phases):
+            await self._notice(P.N_NO_CALIBRATION, "no calibration yet: targets are % of your best squeeze "
+                               "today; run the 'calibrate' program first", self.cw)
+        await self._checkin(0, sid)
+        for pi in range(len(phases)):
+            k, reps, on, off, tgt, rule = phases[pi]
+            for r in range(1, reps + 1):
+                if self.session != sid:
+                    return
+                if k < programs.K_MVC:
+                    c.window_start(b.ticks_ms(), pi, k, r, reps, off, self.chain.level)
+                    await self._cue(programs.CUE_REST if k == programs.K_REST else programs.CUE_RELAX,
+                                    pi, r, reps, off, 0)
+                    await b.sleep_ms(off)
+                    c.window_end(b.ticks_ms())
+                else:
+                    c.squeeze(b.ticks_ms(), pi, k, r, reps, on, off, tgt, rule)
+                    await self._cue(programs.CUE_SQUEEZE, pi, r, reps, on, tgt)
+                    if k != programs.K_FAST and on >= 2 * _HOLD_CUE_MS:
+                        await b.sleep_ms(_HOLD_CUE_MS)
+                        await self._cue(programs.CUE_HOLD, pi, r, reps, on - _HOLD_CUE_MS, tgt)
+                        await b.sleep_ms(on - _HOLD_CUE_MS)
+                    else:
+                        await b.sleep_ms(on)
+                    c.relax(b.ticks_ms())
+                    await self._cue(programs.CUE_RELAX, pi, r, reps, off, 0)
+                    await b.sleep_ms(off)
+                    extra = 0
+                    while extra < off:          # the rest rule may stretch the rest up to 2x
+                        left = c.rest_more(b.ticks_ms())
+                        if left <= 0 or self.session != sid:
+                            break
+                        step = left if left < 200 else 200
+                        await b.sleep_ms(step)
+                        extra += step
+                    c.finish(b.ticks_ms())
+                if c.ready:
+                    await self._verdicts()
+        if self.session != sid:
+            return
+        # the last rep's relaxation verdict may still be on its way
+        end = b.ticks_ms() + 3000
+        while c.closing and b.ticks_ms() < end:
+            await b.sleep_ms(100)
+        c.poll(end)
+        await self._verdicts()
+        if calibrating:
+            await self._notice(P.N_CALIBRATED, self._calibrated(c), self.cw)
+        await self._checkin(1, sid)
         self.coach_task = None
         if self.session == sid:
+            await self._cue(programs.CUE_DONE, len(phases), 0, 0, 0, 0)
             self.end_session("done")
 
     # ---- host requests -------------------------------------------------
@@ -438,7 +715,11 @@ class App:
              "ring": [self.board.ring.dropped, self.board.ring.missed, self._lost_seen],
              "state": "session" if self.session is not None else "idle",
              "session": self.session, "program": self.program_name if self.session is not None else None,
-             "programs": sorted(programs.PROGRAMS), "mvc": self.mvc, "storage_full": self.full,
+             "programs": self.program_names(), "custom_programs": sorted(self.custom),
+             "program_errors": self.program_errors[:4],
+             "mvc": self.mvc, "rest_level": self.rest_level, "level_div": self.level_div,
+             "checkin": ("before", "after")[self.checkin] if self.checkin >= 0 else None,
+             "storage_full": self.full,
              "recovered": [r[0] for r in self.recovered][:8]}
         d.update(b.extra_info())
         return d
@@ -521,9 +802,9 @@ class App:
             except UnicodeError:
                 await self._error(seq, t, P.E_ARG, "START needs a program name in UTF-8")
                 return
-            if name not in programs.PROGRAMS:
+            if self.program(name) is None:
                 await self._error(seq, t, P.E_NOT_FOUND, "no program %r; the device has: %s"
-                                  % (name, ", ".join(sorted(programs.PROGRAMS))))
+                                  % (name, ", ".join(self.program_names())))
                 return
             try:
                 sid = self.start_session(name)
@@ -549,7 +830,39 @@ class App:
                 await self._error(seq, t, P.E_ARG, "mvc must be >= 0 counts")
                 return
             self.mvc = mvc
+            self._save_settings()
             await self._ok(seq, t)
+        elif t == P.PAIN:
+            if n < 2 or p[0] > 1 or p[1] > 10:
+                await self._error(seq, t, P.E_ARG, "PAIN needs u8 when (0 before, 1 after), u8 score 0-10")
+                return
+            if self.session is None:
+                await self._error(seq, t, P.E_BUSY, "no session running: pain is stored with a session")
+                return
+            when = p[0]
+            if self.pain_done[when]:
+                self._record_pain(when, p[1], 1)      # a correction: the later record wins
+            else:
+                self.pain[when] = p[1]
+            await self._ok(seq, t)
+        elif t == P.PROGRAM:
+            try:
+                doc = json.loads(bytes(p))
+            except ValueError:
+                await self._error(seq, t, P.E_ARG, "PROGRAM needs a JSON object (see docs/COACHING.md)")
+                return
+            try:
+                name = self.put_program(doc)
+            except KeyError as e:
+                await self._error(seq, t, P.E_NOT_FOUND, "no custom program %s on the device" % e)
+                return
+            except ValueError as e:
+                await self._error(seq, t, P.E_ARG, str(e))
+                return
+            except OSError as e:
+                await self._error(seq, t, P.E_FULL, str(e))
+                return
+            await self._ok(seq, t, name.encode())
         elif t == P.REPL:
             await self._ok(seq, t)
             self.running = False

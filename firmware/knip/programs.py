@@ -1,55 +1,199 @@
-# Training programs as data. A program is a tuple of blocks:
-#   (kind, reps, squeeze_ms, relax_ms, target_pct)
-# "rest" blocks have no squeeze: one cue to rest for relax_ms. Every squeeze
-# is followed by a relax cue at least as long as it (she must rest as long
-# as she squeezed: ../shared/REFERENCE.md section 1).
+# Training programs as data. A program is a list of phases; each phase is
+#   (kind, reps, squeeze_ms, rest_ms, target_pct, rest_rule)
+# kind "rest" and "relax" have no squeeze: one window of rest_ms per rep.
+# The same JSON form is used for the built-ins and for custom programs
+# pushed from the host (`knip program push`), and `parse` validates both, so
+# a bad program is refused with the field named and never replaces a good
+# one. Why each built-in looks as it does: ../docs/COACHING.md.
 from knip.fixed import const
 
 CUE_REST = const(0)
 CUE_SQUEEZE = const(1)
 CUE_RELAX = const(2)
 CUE_DONE = const(3)
-CUE_NAMES = ("rest", "squeeze", "relax", "done")
+CUE_HOLD = const(4)        # the squeeze is up: keep holding
+CUE_PAIN = const(5)        # pain check-in: 0-10 on the button (or the host asks)
+CUE_NAMES = ("rest", "squeeze", "relax", "done", "hold", "pain")
 
-_SETTLE = ("rest", 1, 0, 5000, 0)
-SPRINT_SET = ("fast", 10, 1000, 3000, 80)     # quick, hard, full relaxation between
-HOLD_SET = ("hold", 5, 10000, 12000, 60)      # up to 10 s holds; rest covers the release too
+K_REST = const(0)          # lie still: resting level and its variability
+K_RELAX = const(1)         # down-training: let go, stay low and steady
+K_MVC = const(2)           # maximal squeeze (calibration)
+K_FAST = const(3)          # quick, hard squeeze, full relaxation after
+K_HOLD = const(4)          # long hold
+KIND_NAMES = ("rest", "relax", "mvc", "fast", "hold")
 
-PROGRAMS = {
-    "sprint": (_SETTLE, SPRINT_SET, ("rest", 1, 0, 20000, 0), SPRINT_SET,
-               ("rest", 1, 0, 20000, 0), SPRINT_SET),
-    "marathon": (_SETTLE, HOLD_SET),
-    "daily": (_SETTLE, SPRINT_SET, ("rest", 1, 0, 10000, 0), HOLD_SET),
+RULE_FIXED = const(0)      # rest exactly rest_ms
+RULE_EQUAL = const(1)      # ... and at least as long as she actually squeezed
+RULE_RELAXED = const(2)    # ... and until she is back at rest (at most 2 x rest_ms)
+RULE_NAMES = ("fixed", "equal", "relaxed")
+
+MAX_PHASES = const(32)
+MAX_REPS = const(100)
+MAX_SQUEEZE_MS = const(120000)
+MAX_REST_MS = const(600000)
+MAX_TOTAL_MS = const(3600000)
+NAME_MAX = const(24)
+
+
+def _rest(s):
+    return {"kind": "rest", "seconds": s}
+
+
+BUILTIN = {
+    # rest baseline, then three maximal squeezes: her MVC and resting level
+    "calibrate": {"title": "Calibrate: resting level and maximal squeeze", "phases": [
+        _rest(30),
+        {"kind": "mvc", "reps": 3, "squeeze_s": 5, "rest_s": 15, "rest_rule": "relaxed"}]},
+    # fast fibres: 3 sets of 10 quick, hard squeezes, full relaxation between
+    "sprint": {"title": "Sprint: 3 sets of 10 quick squeezes", "phases": [
+        _rest(10),
+        {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"},
+        _rest(30),
+        {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"},
+        _rest(30),
+        {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"}]},
+    # slow fibres: 5 holds of up to 10 s, resting at least as long
+    "marathon": {"title": "Marathon: 5 holds of 10 s", "phases": [
+        _rest(10),
+        {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "target_pct": 50, "rest_rule": "equal"}]},
+    # Glazer assessment: fixed timing so results compare across sessions
+    "assessment": {"title": "Assessment (Glazer protocol)", "phases": [
+        _rest(60),
+        {"kind": "fast", "reps": 5, "squeeze_s": 2, "rest_s": 2, "rest_rule": "fixed"},
+        {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "rest_rule": "fixed"},
+        {"kind": "hold", "reps": 1, "squeeze_s": 60, "rest_s": 60, "rest_rule": "fixed"}]},
+    # down-training for a pelvic floor that does not let go
+    "relax": {"title": "Relax: letting go, low and steady", "phases": [
+        _rest(30),
+        {"kind": "relax", "reps": 3, "seconds": 20},
+        {"kind": "hold", "reps": 4, "squeeze_s": 3, "rest_s": 15, "target_pct": 30, "rest_rule": "relaxed"},
+        {"kind": "relax", "reps": 2, "seconds": 20}]},
+    # the demo's short mix: one sprint set and one marathon set
+    "daily": {"title": "Daily: a sprint set and a marathon set", "phases": [
+        _rest(5),
+        {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"},
+        _rest(10),
+        {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "target_pct": 50, "rest_rule": "equal"}]},
 }
 
-
-def check(program):
-    """Raise ValueError naming the first bad block."""
-    if not program:
-        raise ValueError("program has no blocks")
-    for i, b in enumerate(program):
-        if len(b) != 5:
-            raise ValueError("block %d: expected (kind, reps, squeeze_ms, relax_ms, target_pct)" % i)
-        kind, reps, on, off, tgt = b
-        if reps < 1 or on < 0 or off < 0:
-            raise ValueError("block %d: reps must be >= 1 and durations >= 0" % i)
-        if on and off < on:
-            raise ValueError("block %d: relax (%d ms) shorter than the squeeze (%d ms)" % (i, off, on))
-        if not 0 <= tgt <= 100:
-            raise ValueError("block %d: target %d %% MVC is outside 0-100" % (i, tgt))
+_SQUEEZE_FIELDS = ("kind", "reps", "squeeze_s", "rest_s", "target_pct", "rest_rule")
+_WINDOW_FIELDS = ("kind", "reps", "seconds")
 
 
-def duration_ms(program):
-    return sum(b[1] * (b[2] + b[3]) for b in program)
+class ProgramError(ValueError):
+    """A program that cannot run; the message names the field."""
 
 
-def steps(program):
-    """Yield (cue, dur_ms, target_pct, block, rep, reps) in order."""
-    for bi, (kind, reps, on, off, tgt) in enumerate(program):
-        for r in range(reps):
-            if on:
-                yield CUE_SQUEEZE, on, tgt, bi, r + 1, reps
-                yield CUE_RELAX, off, 0, bi, r + 1, reps
-            else:
-                yield CUE_REST, off, 0, bi, r + 1, reps
-    yield CUE_DONE, 0, 0, len(program), 0, 0
+def _num(v, where, lo, hi, integer=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+        raise ProgramError("%s: expected %s, got %r" % (where, "a whole number" if integer else "a number", v))
+    if v < lo or v > hi:
+        raise ProgramError("%s: %r is outside %s-%s" % (where, v, lo, hi))
+    return v
+
+
+def _ms(v, where, lo_ms, hi_ms):
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
+        raise ProgramError("%s: durations must be positive, got %r" % (where, v))
+    return int(_num(v, where, lo_ms / 1000, hi_ms / 1000) * 1000 + 0.5)
+
+
+def _phase(d, where):
+    if not isinstance(d, dict):
+        raise ProgramError("%s: expected an object such as {\"kind\": \"hold\", ...}" % where)
+    kind = d.get("kind")
+    if kind not in KIND_NAMES:
+        raise ProgramError("%s.kind: unknown cue %r; use one of %s" % (where, kind, ", ".join(KIND_NAMES)))
+    k = KIND_NAMES.index(kind)
+    squeeze = k >= K_MVC
+    allowed = _SQUEEZE_FIELDS if squeeze else _WINDOW_FIELDS
+    for key in d:
+        if key not in allowed:
+            raise ProgramError("%s.%s: not a field of a %s phase (fields: %s)"
+                               % (where, key, kind, ", ".join(allowed)))
+    reps = _num(d.get("reps", 1), where + ".reps", 1, MAX_REPS, True)
+    if not squeeze:
+        if "seconds" not in d:
+            raise ProgramError("%s.seconds: missing (how long to %s)" % (where, kind))
+        return (k, reps, 0, _ms(d["seconds"], where + ".seconds", 1000, MAX_REST_MS), 0, RULE_FIXED)
+    for key in ("squeeze_s", "rest_s"):
+        if key not in d:
+            raise ProgramError("%s.%s: missing" % (where, key))
+    on = _ms(d["squeeze_s"], where + ".squeeze_s", 500, MAX_SQUEEZE_MS)
+    off = _ms(d["rest_s"], where + ".rest_s", 500, MAX_REST_MS)
+    if off < on:
+        raise ProgramError("%s.rest_s: %g s is shorter than squeeze_s %g s; she must rest at least as "
+                           "long as she squeezes" % (where, off / 1000, on / 1000))
+    if k == K_MVC:
+        if d.get("target_pct", 100) != 100:
+            raise ProgramError("%s.target_pct: an mvc phase is a maximal squeeze; leave the target out" % where)
+        tgt = 100
+    else:
+        tgt = _num(d.get("target_pct", 0), where + ".target_pct", 0, 100)
+        if tgt > 100:
+            raise ProgramError("%s.target_pct: above 100 %% MVC" % where)
+    rule = d.get("rest_rule", "equal")
+    if rule not in RULE_NAMES:
+        raise ProgramError("%s.rest_rule: unknown rule %r; use one of %s" % (where, rule, ", ".join(RULE_NAMES)))
+    return (k, reps, on, off, int(tgt + 0.5), RULE_NAMES.index(rule))
+
+
+def parse(doc, name=None):
+    """A program object (dict, as from JSON) -> (name, title, phases).
+    Raises ProgramError naming the first bad field."""
+    if not isinstance(doc, dict):
+        raise ProgramError("a program is a JSON object with \"name\" and \"phases\"")
+    for key in doc:
+        if key not in ("name", "title", "phases"):
+            raise ProgramError("%s: not a program field (fields: name, title, phases)" % key)
+    name = doc.get("name", name)
+    if not isinstance(name, str) or not 1 <= len(name) <= NAME_MAX or \
+            not all(c.isalpha() and c.islower() or c.isdigit() or c in "-_" for c in name):
+        raise ProgramError("name: %r must be 1-%d lower-case letters, digits, - or _" % (name, NAME_MAX))
+    title = doc.get("title", name)
+    if not isinstance(title, str) or len(title) > 80:
+        raise ProgramError("title: expected text of at most 80 characters")
+    phases = doc.get("phases")
+    if not isinstance(phases, list) or not phases:
+        raise ProgramError("phases: expected a non-empty list of phases")
+    if len(phases) > MAX_PHASES:
+        raise ProgramError("phases: %d phases; at most %d" % (len(phases), MAX_PHASES))
+    out = [_phase(p, "phases[%d]" % i) for i, p in enumerate(phases)]
+    if duration_ms(out) > MAX_TOTAL_MS:
+        raise ProgramError("phases: the program lasts %d min; at most %d" % (duration_ms(out) // 60000,
+                                                                            MAX_TOTAL_MS // 60000))
+    return name, title, out
+
+
+def to_doc(name, title, phases):
+    """The JSON form of parsed phases (parse(to_doc(...)) gives them back)."""
+    out = []
+    for k, reps, on, off, tgt, rule in phases:
+        if k < K_MVC:
+            out.append({"kind": KIND_NAMES[k], "reps": reps, "seconds": off / 1000})
+        else:
+            d = {"kind": KIND_NAMES[k], "reps": reps, "squeeze_s": on / 1000, "rest_s": off / 1000,
+                 "rest_rule": RULE_NAMES[rule]}
+            if k != K_MVC:
+                d["target_pct"] = tgt
+            out.append(d)
+    return {"name": name, "title": title, "phases": out}
+
+
+def builtin(name):
+    """Parsed built-in program, or None."""
+    d = BUILTIN.get(name)
+    return None if d is None else parse(d, name)
+
+
+def duration_ms(phases):
+    """Nominal length (rests may stretch under the equal/relaxed rules)."""
+    return sum(p[1] * (p[2] + p[3]) for p in phases)
+
+
+def squeezes(phases):
+    return sum(p[1] for p in phases if p[0] >= K_MVC)
+
+
+def has_squeeze_target(phases):
+    return any(p[0] >= K_FAST and p[4] for p in phases)

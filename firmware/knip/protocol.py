@@ -27,6 +27,8 @@ REPL = const(0x0A)         #                       -> OK, then the REPL has the 
 PING = const(0x0B)         # any bytes             -> PONG (same bytes)
 CANCEL = const(0x0C)       # stop a running FETCH  -> OK
 SET = const(0x0D)          # JSON settings         -> OK
+PAIN = const(0x0E)         # u8 when (0 before, 1 after), u8 score 0-10 -> OK
+PROGRAM = const(0x0F)      # JSON program, or {"remove": name} -> OK + utf-8 name
 
 # device -> host, replies (seq = the request's seq)
 OK = const(0x40)           # u8 request type
@@ -43,6 +45,7 @@ SAMPLES_KEY = const(0x51)  # as SAMPLES, plus a varint absolute start value per 
 EVENT = const(0x52)        # same payload as a session file event record
 CUE = const(0x53)          # same payload as a session file cue record
 NOTICE = const(0x54)       # u8 code, utf-8 text (session started/ended, storage full, gap)
+VERDICT = const(0x55)      # same payload as a session file verdict record
 
 # error codes
 E_CRC = const(1)           # the frame's CRC does not match
@@ -63,6 +66,9 @@ N_STORAGE_FULL = const(3)
 N_GAP = const(4)
 N_STORAGE_LOW = const(5)
 N_PROGRAM_DONE = const(6)
+N_NO_CALIBRATION = const(7)
+N_CALIBRATED = const(8)     # text: "<mvc counts> <rest level counts>"
+N_PAIN = const(9)           # text: "before 3" / "after 4" / "before skipped"
 
 ERROR_NAMES = {E_CRC: "crc", E_FRAME: "frame", E_UNKNOWN: "unknown message", E_VERSION: "version",
                E_ARG: "bad argument", E_NOT_FOUND: "not found", E_BUSY: "busy", E_FULL: "storage full",
@@ -262,3 +268,25 @@ def unpack_cue(buf, pos, end):
     if end - pos < CUE_SIZE:
         raise ValueError("truncated cue")
     return struct.unpack_from(_CUE_FMT, buf, pos)
+
+
+def pack_verdict(out, pos, v):
+    """Verdict: u8 field count, zigzag varint fields (knip.coach V_*)."""
+    n = len(v)
+    out[pos] = n
+    pos += 1
+    for i in range(n):
+        pos = put_varint(out, pos, v[i])
+    return pos
+
+
+def unpack_verdict(buf, pos, end):
+    if pos >= end:
+        raise ValueError("empty verdict")
+    n = buf[pos]
+    pos += 1
+    v = []
+    for _ in range(n):
+        x, pos = get_varint(buf, pos, end)
+        v.append(x)
+    return v

@@ -18,6 +18,7 @@ REC_GAP = const(0x05)
 REC_END = const(0x06)        # summary body; marks a closed session
 REC_PAIN = const(0x07)
 REC_RECOVERED = const(0x08)  # u32 valid length, u32 bytes discarded
+REC_VERDICT = const(0x09)    # coach verdict (protocol.pack_verdict)
 MAX_PAYLOAD = const(1024)
 MAGIC = b"KNIP"
 VERSION = const(1)

@@ -136,6 +136,11 @@ def make_user(seed=0, **traits):
         "_ph": [r.uniform(0.0, _TWO_PI) for _ in range(6)],
         "_per": [r.uniform(120.0, 400.0), r.uniform(50.0, 150.0),
                  r.uniform(20.0, 60.0), r.uniform(90.0, 300.0)],
+        # habits with fixed defaults (no draws: older seeds stay the same)
+        "max_hold_s": None,                    # lets go after this long, whatever the cue
+        "early_s": 0.0,                        # squeezes again this long before the cue
+        "pain_before": None,                   # 0-10 entered at the pain check-ins
+        "pain_after": None,
     }
     for k in traits:
         if k not in u:
@@ -458,6 +463,10 @@ class SyntheticUser:
         trem_ph = (r.uniform(0.0, _TWO_PI), r.uniform(0.0, _TWO_PI))
         k = -math.log(1.0 - fatigue) / 10.0
         hold = self._hold_for(t0, rise, at, hold_cue)
+        if tr["max_hold_s"] is not None:
+            # she gives up early: the plateau ends after max_hold_s, cue or not
+            mh = max(0.0, tr["max_hold_s"] - rise)
+            hold = mh if hold is None else min(hold, mh)
         ev = _Event("squeeze", technique, t0, rise, hold, release, amp,
                     abd_ratio * amp, k, trem, trem_hz, trem_ph, end)
         ev.relaxed = relaxed

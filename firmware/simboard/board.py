@@ -16,13 +16,18 @@ from knip import programs
 from knip.synth import SyntheticUser
 from simboard.blockdev import FileBlockDevice
 
-# user presets: traits of knip.synth.make_user
+# user presets: traits of knip.synth.make_user (what a physiotherapist
+# would see in each: docs/COACHING.md, "Simulated users")
 USERS = {
-    "good": {"relaxes": True, "p_push": 0.0, "p_co": 0.05, "effort": 0.9},
-    "typical": {},
-    "no_relax": {"relaxes": False},
-    "pusher": {"p_push": 0.7},
-    "weak": {"mvc": 12.0, "effort": 0.6},
+    "good": {"relaxes": True, "p_push": 0.0, "p_co": 0.0, "effort": 0.9,
+             "pain_before": 1, "pain_after": 1},
+    "typical": {"pain_before": 2, "pain_after": 2},
+    "weak": {"mvc": 18.0, "effort": 0.7, "relaxes": True, "p_push": 0.0, "p_co": 0.0},
+    "no_relax": {"relaxes": False, "p_push": 0.0, "p_co": 0.0},
+    "pusher": {"p_push": 0.7, "p_co": 0.0, "relaxes": True},
+    "short_rest": {"early_s": 4.0, "relaxes": True, "p_push": 0.0, "p_co": 0.0, "effort": 0.9},
+    "stops_early": {"max_hold_s": 4.0, "relaxes": True, "p_push": 0.0, "p_co": 0.0, "effort": 0.9,
+                    "pain_before": 3, "pain_after": 6},
 }
 
 _MOUNT = "/flash"
@@ -62,6 +67,8 @@ class SimBoard:
         self._task = None
         self.cue_now = "rest"
         self.cues = 0
+        self._jumped = False            # short_rest: already squeezing before the cue
+        self._presses = []              # (board ms, 1 short / 2 long) of the pain buttons
         self.alerts = []
         self.image = image
 
@@ -134,10 +141,37 @@ class SimBoard:
         # LED/buzzer on a real board; here the synthetic user follows it
         self.cues += 1
         self.cue_now = programs.CUE_NAMES[cue]
+        u = self.user
+        tr = u.traits
         if cue == programs.CUE_SQUEEZE:
-            self.user.cue("squeeze")
-        elif cue in (programs.CUE_RELAX, programs.CUE_DONE):
-            self.user.cue("relax")
+            if self._jumped:
+                self._jumped = False    # she is squeezing already
+            else:
+                u.cue("squeeze")
+        elif cue == programs.CUE_RELAX:
+            u.cue("relax")
+            early = tr["early_s"]
+            if early and dur_ms / 1000 > early:
+                # she does not wait for the next cue
+                u.cue("squeeze", at=u.t + dur_ms / 1000 - early)
+                self._jumped = True
+        elif cue in (programs.CUE_REST, programs.CUE_DONE, programs.CUE_PAIN):
+            if self._jumped:
+                self._jumped = False
+            u.cue("relax")
+            if cue == programs.CUE_PAIN:
+                score = tr["pain_after" if target else "pain_before"]
+                if score is not None:
+                    # one short press per point, then a long press to confirm
+                    t = self.ticks_ms() + 1500
+                    self._presses = [(t + 400 * i, 1) for i in range(score)] + [(t + 400 * score, 2)]
+
+    def read_button(self):
+        """0 nothing, 1 a short press, 2 a long press (one per call)."""
+        p = self._presses
+        if p and p[0][0] <= self.ticks_ms():
+            return p.pop(0)[1]
+        return 0
 
     def alert(self, text):
         self.alerts.append(text)

@@ -168,6 +168,12 @@ def session_figures(s: Session) -> dict[str, Any]:
         "missing_s": round(missing / rate, 3) if rate else None,
         "cues": len(s.cues or []),
         "firmware": s.firmware,
+        # coaching (issue 4): from the device's verdict records
+        "calibrated": bool(s.scores.get("calibrated")) if s.scores else bool(s.header.get("calibrated")),
+        "program_done": bool(s.summary.get("program_done", s.summary.get("reason") == "done")),
+        "pain": dict(s.pain),
+        "scores": dict(s.scores),
+        "verdicts": [dict(v) for v in s.verdicts],
     }
 
 

@@ -27,6 +27,10 @@ class Session:
     cues: list[dict[str, Any]] = field(default_factory=list)       # {"t_ms","cue","phase","rep","reps","dur_ms","target_pct"}
     gaps: list[tuple[int, int]] = field(default_factory=list)      # (sample index, samples missing)
     summary: dict[str, Any] = field(default_factory=dict)          # the device's end-of-session summary
+    verdicts: list[dict[str, Any]] = field(default_factory=list)   # coaching.verdict_dict per rep / rest window
+    verdict_tuples: list[tuple[int, ...]] = field(default_factory=list)  # as the device stored them
+    pain: dict[str, int | None] = field(default_factory=lambda: {"before": None, "after": None})
+    scores: dict[str, Any] = field(default_factory=dict)            # knip.scores.session_scores
     header: dict[str, Any] = field(default_factory=dict)           # the session header as stored
     complete: bool = True          # ended normally (False: recovered after a power cut)
     size: int = 0                  # bytes of the session file

@@ -12,9 +12,11 @@ from knip import detector as D
 from knip import protocol as P
 from knip import store as S
 from knip.packing import get_varint, rice_unpack
-from knip.programs import CUE_NAMES
+from knip.programs import CUE_NAMES, K_MVC
+from knip.scores import session_scores
 
 from .analysis import EMG_ENVELOPE_FRACTION, record_to_event
+from .coaching import verdict_dict
 from .session import Session
 
 _TIME_FIELDS = (D.R_ONSET, D.R_DETECTED, D.R_PEAK_T, D.R_OFFSET, D.R_ENDED, D.R_VERDICT_T)
@@ -54,6 +56,8 @@ def decode(raw: bytes, device_id: str = "", session_id: int | None = None) -> Se
     gaps: list[tuple[int, int]] = []
     summary: dict[str, Any] = {}
     recovered = False
+    verdicts: list[tuple[int, ...]] = []
+    pain: dict[str, int | None] = {"before": None, "after": None}
     for rtype, payload, _off in records[1:]:
         p = bytes(payload)
         if rtype == S.REC_SAMPLES:
@@ -93,6 +97,11 @@ def decode(raw: bytes, device_id: str = "", session_id: int | None = None) -> Se
             summary = json.loads(p)
         elif rtype == S.REC_RECOVERED:
             recovered = True
+        elif rtype == S.REC_VERDICT:
+            verdicts.append(tuple(P.unpack_verdict(p, 0, len(p))))
+        elif rtype == S.REC_PAIN and len(p) >= 3:
+            score = p[1]
+            pain["before" if p[0] == 0 else "after"] = None if score > 10 else int(score)
 
     recs = []
     for seq in order:
@@ -105,6 +114,10 @@ def decode(raw: bytes, device_id: str = "", session_id: int | None = None) -> Se
     events = [record_to_event(r, level_div, two) for r in recs]
     events.sort(key=lambda e: e["onset_s"])
     epoch = hdr.get("epoch_ms")
+    unit = str(hdr.get("unit", ""))
+    calibrating = any(ph[0] == K_MVC for ph in hdr.get("phases", []))
+    mvc = 0 if calibrating else int(hdr.get("mvc") or 0)
+    scores = session_scores(verdicts, level_div, signal, unit, mvc) if verdicts else {}
     return Session(
         device_id=device_id or str(hdr.get("device", "")),
         session_id=_session_id(hdr) if session_id is None else session_id,
@@ -115,7 +128,9 @@ def decode(raw: bytes, device_id: str = "", session_id: int | None = None) -> Se
         values=np.asarray([v for blk in xs for v in blk], dtype=np.int32),
         abd=np.asarray([v for blk in ab for v in blk], dtype=np.int32) if two else None,
         records=recs, events=events, cues=cues, gaps=[(int(a), int(b)) for a, b in gaps],
-        summary=summary, header=hdr, complete=closed and not recovered, size=valid)
+        summary=summary, header=hdr, complete=closed and not recovered, size=valid,
+        verdicts=[verdict_dict(v, level_div, unit, t0) for v in verdicts], verdict_tuples=verdicts,
+        pain=pain, scores=scores)
 
 
 def _session_id(hdr: dict[str, Any]) -> int:

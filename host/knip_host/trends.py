@@ -1,0 +1,689 @@
+"""Progress over weeks: one point per synced session, weekly figures, the
+training streak, and PNG trend plots (`knip progress`, `knip report --html`).
+
+Everything here is read from the session database's rows
+(`SessionDatabase.list()`); each `SessionRow.summary` is the dict stored when
+the session was synced (`database.session_figures` plus, from firmware 0.4 on,
+"scores", "pain", "calibrated", "verdicts" and "program_done"). A figure the
+stored summary does not have is None and contributes nothing to its trend:
+no zeros are ever invented. Older rows without "scores" still give the
+strongest squeeze (`max_amplitude`, the same rise above rest as
+scores["power"]), relaxation and rests from the decoder's own counts.
+
+Sessions whose device clock was not set (`start_epoch` None) are kept as
+points with `date` None: they are listed and counted, but they are not on
+the time axis, in no week, and not in the streak.
+
+Weeks are ISO weeks (Monday to Sunday) in this computer's time zone; the
+weekly table runs from her first dated session's week to the last, so a
+week without a session shows as 0 sessions (a gap), never as missing.
+
+matplotlib is imported only to draw, with the Agg backend (no display).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+# Modified Oxford Scale bands for vaginal squeeze pressure in cmH2O
+# (REFERENCE.md section 3; the same edges as knip.scores.OXFORD_CMH2O).
+OXFORD_BANDS = ((7.5, 14.6, "1 very weak"), (14.6, 26.6, "2 weak"), (26.6, 41.6, "3 moderate"),
+                (41.6, 60.6, "4 good"), (60.6, None, "5 strong"))
+
+PAIN_TREND_SESSIONS = 5        # pain "trending up": look at the last 5 sessions with pain logged
+PAIN_TREND_MIN = 3             # ... of which at least 3
+PAIN_TREND_SLOPE = 0.5         # ... rising by at least half a point per session (least squares)
+PAIN_TREND_RISE = 2            # ... and the last value at least 2 above the first
+
+PNG_DPI = 100
+
+
+# ------------------------------------------------------------------ points
+
+@dataclass
+class Point:
+    """One session's figures for the trends (None: not in the stored summary)."""
+    key: str
+    device_id: str
+    session_id: int
+    start_epoch: int | None
+    date: str | None                 # local 'YYYY-MM-DD HH:MM', None when the clock was not set
+    program: str
+    duration_s: float
+    signal: str
+    unit: str
+    complete: bool                   # False: recovered after a power cut
+    program_done: bool | None        # False: she stopped early
+    calibrated: bool | None          # False: % MVC relative to her best squeeze that day
+    squeezes: int | None
+    mvc: float | None                # unit, rise above rest
+    power: float | None              # strongest squeeze, unit above rest
+    power_pct_mvc: float | None
+    oxford: int | None
+    oxford_label: str | None
+    endurance_s: float | None
+    repetitions: int | None
+    fast: int | None
+    relaxed: int | None              # squeezes relaxed fully ...
+    relax_judged: int | None         # ... of this many judged
+    rested: int | None               # rests long enough ...
+    rest_judged: int | None
+    technique_ok: int | None         # squeezes with a lift, not a push ...
+    technique_judged: int | None
+    resting_tone: float | None       # unit
+    pain_before: int | None          # 0-10
+    pain_after: int | None
+    gaps: int | None                 # runs of lost samples
+    missing_s: float | None
+    has_scores: bool = False
+    has_verdicts: bool = False
+
+    @property
+    def when(self) -> dt.datetime | None:
+        return None if self.start_epoch is None else dt.datetime.fromtimestamp(self.start_epoch)
+
+    @property
+    def day(self) -> dt.date | None:
+        w = self.when
+        return None if w is None else w.date()
+
+    @property
+    def relaxed_pct(self) -> float | None:
+        return _pct(self.relaxed, self.relax_judged)
+
+    @property
+    def rested_pct(self) -> float | None:
+        return _pct(self.rested, self.rest_judged)
+
+    @property
+    def technique_pct(self) -> float | None:
+        return _pct(self.technique_ok, self.technique_judged)
+
+    @property
+    def pain_rose(self) -> bool:
+        return (self.pain_before is not None and self.pain_after is not None
+                and self.pain_after > self.pain_before)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["relaxed_pct"] = _round(self.relaxed_pct, 1)
+        d["rested_pct"] = _round(self.rested_pct, 1)
+        d["technique_pct"] = _round(self.technique_pct, 1)
+        d["week"] = None if self.day is None else iso_week(self.day)
+        return d
+
+
+def _pct(n: int | None, of: int | None) -> float | None:
+    if n is None or not of:
+        return None
+    return 100.0 * n / of
+
+
+def _round(x: float | None, nd: int = 2) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _num(x: Any) -> float | None:
+    """A finite number from the summary, else None (bools are not numbers)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _int(x: Any) -> int | None:
+    v = _num(x)
+    return None if v is None else int(round(v))
+
+
+def _bool(x: Any) -> bool | None:
+    return x if isinstance(x, bool) else None
+
+
+def _judged(scores: dict[str, Any], name: str) -> int | None:
+    j = scores.get("judged")
+    return _int(j.get(name)) if isinstance(j, dict) else None
+
+
+def point(row: Any) -> Point:
+    """One `SessionRow` as a trend point (see the module docstring for what
+    comes from where)."""
+    s = row.summary if isinstance(getattr(row, "summary", None), dict) else {}
+    sc = s.get("scores") if isinstance(s.get("scores"), dict) else {}
+    pain = s.get("pain") if isinstance(s.get("pain"), dict) else {}
+    has_scores = bool(sc)
+
+    if has_scores:
+        relaxed, relax_judged = _int(sc.get("relaxed")), _judged(sc, "relaxed")
+        rested, rest_judged = _int(sc.get("rested")), _judged(sc, "rested")
+        tech, tech_judged = _int(sc.get("technique_ok")), _judged(sc, "technique")
+        power = _num(sc.get("power"))
+    else:                            # synced before the scores existed: the decoder's counts
+        relax_judged = _int(s.get("judged"))
+        relaxed = _int(s.get("relaxed_fully")) if relax_judged is not None else None
+        rest_judged = _int(s.get("rests_judged"))
+        short = _int(s.get("rests_too_short"))
+        rested = rest_judged - short if rest_judged is not None and short is not None else None
+        tech = tech_judged = None
+        power = _num(s.get("max_amplitude"))
+    if relax_judged == 0:
+        relaxed = relax_judged = None
+    if rest_judged == 0:
+        rested = rest_judged = None
+    if tech_judged == 0:
+        tech = tech_judged = None
+    calibrated = _bool(s.get("calibrated"))
+    if calibrated is None:
+        calibrated = _bool(sc.get("calibrated"))
+    done = _bool(s.get("program_done"))
+    start = getattr(row, "start_epoch", None)
+    return Point(
+        key=row.key, device_id=row.device_id, session_id=int(row.session_id),
+        start_epoch=None if start is None else int(start),
+        date=None if start is None else dt.datetime.fromtimestamp(start).strftime("%Y-%m-%d %H:%M"),
+        program=row.program or "", duration_s=float(row.duration_s), signal=row.signal,
+        unit=str(sc.get("unit") or row.unit or ""), complete=bool(row.complete),
+        program_done=done, calibrated=calibrated,
+        squeezes=_int(sc.get("squeezes")) if has_scores else _int(s.get("squeezes")),
+        mvc=_num(sc.get("mvc")), power=power, power_pct_mvc=_num(sc.get("power_pct_mvc")),
+        oxford=_int(sc.get("oxford")),
+        oxford_label=sc.get("oxford_label") if isinstance(sc.get("oxford_label"), str) else None,
+        endurance_s=_num(sc.get("endurance_s")), repetitions=_int(sc.get("repetitions")),
+        fast=_int(sc.get("fast")),
+        relaxed=relaxed, relax_judged=relax_judged, rested=rested, rest_judged=rest_judged,
+        technique_ok=tech, technique_judged=tech_judged,
+        resting_tone=_num(sc.get("resting_tone")),
+        pain_before=_pain(pain.get("before")), pain_after=_pain(pain.get("after")),
+        gaps=_int(s.get("gaps")), missing_s=_num(s.get("missing_s")),
+        has_scores=has_scores, has_verdicts=isinstance(s.get("verdicts"), list))
+
+
+def _pain(x: Any) -> int | None:
+    v = _int(x)
+    return v if v is not None and 0 <= v <= 10 else None
+
+
+# ------------------------------------------------------------------ weeks and streaks
+
+def iso_week(day: dt.date) -> str:
+    y, w, _ = day.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def _vals(points: Iterable[Point], attr: str) -> list[float]:
+    return [v for v in (getattr(p, attr) for p in points) if v is not None]
+
+
+@dataclass
+class Week:
+    """One ISO week's figures over the sessions dated in it (None: no session
+    in the week had that figure). Unit-valued figures are over the sessions
+    in `unit` only."""
+    week: str                        # '2026-W47'
+    monday: str                      # '2026-11-16'
+    sessions: int
+    minutes: float
+    unit: str
+    mvc_best: float | None = None
+    mvc_mean: float | None = None
+    power_best: float | None = None
+    endurance_best_s: float | None = None
+    repetitions_best: int | None = None
+    fast_best: int | None = None
+    relaxed: int | None = None
+    relax_judged: int | None = None
+    relaxed_pct: float | None = None
+    resting_tone_mean: float | None = None
+    pain_before_mean: float | None = None
+    pain_after_mean: float | None = None
+    pain_after_max: int | None = None
+    days_trained: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def weekly(points: Sequence[Point], unit: str) -> list[Week]:
+    """One Week per ISO week from the first dated session's week to the last's."""
+    dated = [p for p in points if p.day is not None]
+    if not dated:
+        return []
+    first = monday(min(p.day for p in dated))          # type: ignore[type-var]
+    last = monday(max(p.day for p in dated))           # type: ignore[type-var]
+    by_week: dict[dt.date, list[Point]] = {}
+    for p in dated:
+        by_week.setdefault(monday(p.day), []).append(p)  # type: ignore[arg-type]
+    out: list[Week] = []
+    m = first
+    while m <= last:
+        ps = by_week.get(m, [])
+        same = [p for p in ps if p.unit == unit]
+        w = Week(week=iso_week(m), monday=m.isoformat(), sessions=len(ps),
+                 minutes=round(sum(p.duration_s for p in ps) / 60.0, 1), unit=unit,
+                 days_trained=len({p.day for p in ps}))
+        mvc = _vals(same, "mvc")
+        w.mvc_best = _round(max(mvc)) if mvc else None
+        w.mvc_mean = _round(_mean(mvc))
+        power = _vals(same, "power")
+        w.power_best = _round(max(power)) if power else None
+        endu = _vals(ps, "endurance_s")
+        w.endurance_best_s = _round(max(endu)) if endu else None
+        reps = _vals(ps, "repetitions")
+        w.repetitions_best = int(max(reps)) if reps else None
+        fast = _vals(ps, "fast")
+        w.fast_best = int(max(fast)) if fast else None
+        judged = [p for p in ps if p.relax_judged]
+        if judged:
+            w.relaxed = sum(p.relaxed or 0 for p in judged)
+            w.relax_judged = sum(p.relax_judged or 0 for p in judged)
+            w.relaxed_pct = _round(_pct(w.relaxed, w.relax_judged), 1)
+        w.resting_tone_mean = _round(_mean(_vals(same, "resting_tone")))
+        w.pain_before_mean = _round(_mean(_vals(ps, "pain_before")), 1)
+        w.pain_after_mean = _round(_mean(_vals(ps, "pain_after")), 1)
+        after = _vals(ps, "pain_after")
+        w.pain_after_max = int(max(after)) if after else None
+        out.append(w)
+        m += dt.timedelta(days=7)
+    return out
+
+
+@dataclass
+class Streak:
+    """Consecutive days (and ISO weeks) with at least one session.
+
+    `days` / `weeks`: the current streak, counted back from today (or from
+    yesterday / last week when she has not trained yet today / this week);
+    0 when it is broken. `last_days` / `last_weeks`: the run that ended on
+    her last training day / week, whether or not it is still going;
+    `longest_*`: the longest runs ever."""
+    days: int = 0
+    weeks: int = 0
+    last_days: int = 0
+    last_weeks: int = 0
+    longest_days: int = 0
+    longest_weeks: int = 0
+    last_day: str | None = None
+    today: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _runs(sorted_units: list[int]) -> list[tuple[int, int]]:
+    """[(end, length)] of runs of consecutive integers in a sorted list."""
+    runs: list[tuple[int, int]] = []
+    for u in sorted_units:
+        if runs and u == runs[-1][0] + 1:
+            runs[-1] = (u, runs[-1][1] + 1)
+        elif not runs or u != runs[-1][0]:
+            runs.append((u, 1))
+    return runs
+
+
+def streak(points: Sequence[Point], today: dt.date | None = None) -> Streak:
+    today = today or dt.date.today()
+    days = sorted({p.day.toordinal() for p in points if p.day is not None})   # type: ignore[union-attr]
+    st = Streak(today=today.isoformat())
+    if not days:
+        return st
+    weeks = sorted({monday(dt.date.fromordinal(d)).toordinal() // 7 for d in days})
+    druns, wruns = _runs(days), _runs(weeks)
+    st.last_day = dt.date.fromordinal(days[-1]).isoformat()
+    st.last_days, st.last_weeks = druns[-1][1], wruns[-1][1]
+    st.longest_days = max(n for _, n in druns)
+    st.longest_weeks = max(n for _, n in wruns)
+    t = today.toordinal()
+    if druns[-1][0] in (t, t - 1):
+        st.days = druns[-1][1]
+    tw = monday(today).toordinal() // 7
+    if wruns[-1][0] in (tw, tw - 1):
+        st.weeks = wruns[-1][1]
+    return st
+
+
+# ------------------------------------------------------------------ pain
+
+def pain_trend_up(points: Sequence[Point]) -> bool:
+    """Pain rising over her last sessions: of the last PAIN_TREND_SESSIONS
+    sessions with pain logged (after, else before), at least PAIN_TREND_MIN,
+    a least-squares slope of at least PAIN_TREND_SLOPE points per session and
+    the last at least PAIN_TREND_RISE above the first."""
+    ys = [float(p.pain_after if p.pain_after is not None else p.pain_before)
+          for p in points if p.pain_after is not None or p.pain_before is not None]
+    ys = ys[-PAIN_TREND_SESSIONS:]
+    if len(ys) < PAIN_TREND_MIN:
+        return False
+    n = len(ys)
+    xm, ym = (n - 1) / 2.0, sum(ys) / n
+    slope = (sum((i - xm) * (y - ym) for i, y in enumerate(ys))
+             / sum((i - xm) ** 2 for i in range(n)))
+    return slope >= PAIN_TREND_SLOPE and ys[-1] - ys[0] >= PAIN_TREND_RISE
+
+
+# ------------------------------------------------------------------ the whole picture
+
+@dataclass
+class Trends:
+    points: list[Point]              # every session, oldest first (undated ones included)
+    weeks: list[Week]
+    streak: Streak
+    unit: str                        # the unit of the unit-valued trends (most sessions)
+    other_unit: list[str] = field(default_factory=list)   # sessions in another unit
+    undated: list[str] = field(default_factory=list)      # sessions without a start time
+
+    @property
+    def dated(self) -> list[Point]:
+        return [p for p in self.points if p.start_epoch is not None]
+
+    @property
+    def gap_weeks(self) -> list[Week]:
+        return [w for w in self.weeks if w.sessions == 0]
+
+    @property
+    def pain_rose(self) -> list[Point]:
+        return [p for p in self.points if p.pain_rose]
+
+    @property
+    def pain_trend_up(self) -> bool:
+        return pain_trend_up(self.points)
+
+    @property
+    def uncalibrated(self) -> list[Point]:
+        return [p for p in self.points if p.calibrated is False]
+
+    def notes(self) -> list[str]:
+        """Plain-language notes for the terminal and the report (pain first)."""
+        out: list[str] = []
+        if self.undated:
+            out.append(f"{len(self.undated)} session{_s(self.undated)} without a date (the "
+                       f"trainer's clock was not set): {', '.join(self.undated)}; counted and "
+                       f"listed, but not on the time axis, in a week or in the streak")
+        if self.other_unit:
+            out.append(f"{len(self.other_unit)} session{_s(self.other_unit)} measured in another "
+                       f"unit than {self.unit} ({', '.join(self.other_unit)}) "
+                       f"{'are' if len(self.other_unit) != 1 else 'is'} not in the {self.unit} "
+                       f"strength and resting-tone trends")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unit": self.unit, "points": [p.to_json() for p in self.points],
+                "weeks": [w.to_json() for w in self.weeks], "streak": self.streak.to_json(),
+                "undated": self.undated, "other_unit": self.other_unit,
+                "gap_weeks": [w.week for w in self.gap_weeks],
+                "pain_rose": [p.key for p in self.pain_rose],
+                "pain_trend_up": self.pain_trend_up,
+                "uncalibrated": [p.key for p in self.uncalibrated]}
+
+
+def _s(xs: Sequence[Any] | int) -> str:
+    n = xs if isinstance(xs, int) else len(xs)
+    return "" if n == 1 else "s"
+
+
+def build(rows: Sequence[Any], today: dt.date | None = None) -> Trends:
+    """Trends of `SessionDatabase.list()` rows (any order; sorted here)."""
+    points = [point(r) for r in rows]
+    points.sort(key=lambda p: (p.start_epoch is None,
+                               p.start_epoch if p.start_epoch is not None else 0,
+                               p.device_id, p.session_id))
+    units: dict[str, int] = {}
+    for p in points:
+        units[p.unit] = units.get(p.unit, 0) + 1
+    unit = max(units, key=lambda u: (units[u], u)) if units else ""
+    return Trends(points=points, weeks=weekly(points, unit), streak=streak(points, today),
+                  unit=unit, other_unit=[p.key for p in points if p.unit != unit],
+                  undated=[p.key for p in points if p.start_epoch is None])
+
+
+# ------------------------------------------------------------------ plots
+
+@dataclass
+class Panel:
+    name: str                        # file-name part: strength, endurance, ...
+    title: str
+    caption: str                     # one sentence for the report
+
+
+PANELS = {
+    "strength": Panel("strength", "Strength: MVC and strongest squeeze",
+                      "Rise above rest of her maximal voluntary contraction (MVC) and of the "
+                      "strongest squeeze in each session; hollow markers: no calibration that "
+                      "day (MVC = her best squeeze of the day)."),
+    "endurance": Panel("endurance", "Endurance (s)",
+                       "Longest time a squeeze stayed above half her MVC, per session."),
+    "fast": Panel("fast", "Fast contractions",
+                  "Quick squeezes that reached their target, per session."),
+    "relaxation": Panel("relaxation", "Relaxation quality (% relaxed fully)",
+                        "Share of squeezes after which she relaxed fully back to rest."),
+    "tone": Panel("tone", "Resting tone",
+                  "Level at rest before the first squeeze (above the zeroed sensor)."),
+    "weekly": Panel("weekly", "Sessions per week",
+                    "Number of sessions in each week (Monday to Sunday); 0: a week without "
+                    "training."),
+    "pain": Panel("pain", "Pain before / after (0-10)",
+                  "Pain she logged before and after each session."),
+}
+
+
+def panels_with_data(tr: Trends) -> list[str]:
+    """The panels that have at least one dated value to draw, in order."""
+    dated = tr.dated
+    same = [p for p in dated if p.unit == tr.unit]
+    have = {
+        "strength": any(p.mvc is not None or p.power is not None for p in same),
+        "endurance": any(p.endurance_s is not None for p in dated),
+        "fast": any(p.fast is not None for p in dated),
+        "relaxation": any(p.relaxed_pct is not None for p in dated),
+        "tone": any(p.resting_tone is not None for p in same),
+        "weekly": bool(tr.weeks),
+        "pain": any(p.pain_before is not None or p.pain_after is not None for p in dated),
+    }
+    return [name for name in PANELS if have[name]]
+
+
+def _pyplot() -> Any:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _series(points: Sequence[Point], attr: str) -> tuple[list[dt.datetime], list[float]]:
+    xs, ys = [], []
+    for p in points:
+        v = getattr(p, attr)
+        if v is not None and p.when is not None:
+            xs.append(p.when)
+            ys.append(float(v))
+    return xs, ys
+
+
+def _line(ax: Any, points: Sequence[Point], attr: str, *, color: str, label: str,
+          marker: str = "o", hollow_uncalibrated: bool = False) -> None:
+    """Per-session values joined by a faint line; with hollow_uncalibrated,
+    sessions without calibration get hollow markers."""
+    have = [p for p in points if getattr(p, attr) is not None and p.when is not None]
+    if not have:
+        return
+    xs = [p.when for p in have]
+    ys = [float(getattr(p, attr)) for p in have]
+    ax.plot(xs, ys, color=color, lw=1.2, alpha=0.6)
+    split = hollow_uncalibrated and any(p.calibrated is False for p in have)
+    full = [(x, y) for p, x, y in zip(have, xs, ys) if not split or p.calibrated is not False]
+    if full:
+        ax.plot(*zip(*full), ls="", marker=marker, color=color, ms=6, label=label)
+    if split:
+        hollow = [(x, y) for p, x, y in zip(have, xs, ys) if p.calibrated is False]
+        ax.plot(*zip(*hollow), ls="", marker=marker, mfc="white", mec=color, mew=1.5, ms=6,
+                label=f"{label} (no calibration)")
+
+
+def _draw(ax: Any, name: str, tr: Trends) -> None:
+    dated = tr.dated
+    same = [p for p in dated if p.unit == tr.unit]
+    unit = tr.unit
+    if name == "strength":
+        if unit == "cmH2O":
+            top = max([v for v in _vals(same, "mvc") + _vals(same, "power")] or [0.0])
+            for i, (lo, hi, label) in enumerate(OXFORD_BANDS):
+                if lo > top * 1.15 and i > 0:
+                    break
+                ax.axhspan(lo, hi if hi is not None else max(top * 1.15, lo + 10),
+                           color="tab:blue", alpha=0.05 + 0.03 * (i % 2), lw=0)
+                ax.text(1.005, lo, f" Oxford {label}", transform=ax.get_yaxis_transform(),
+                        fontsize=7, color="0.35", va="bottom", ha="left", clip_on=False)
+        _line(ax, same, "mvc", color="tab:blue", label="MVC", hollow_uncalibrated=True)
+        _line(ax, same, "power", color="tab:green", label="strongest squeeze", marker="^")
+        ax.set_ylabel(f"above rest ({unit})" if unit else "above rest")
+        ax.set_ylim(bottom=0)
+    elif name == "endurance":
+        _line(ax, dated, "endurance_s", color="tab:purple", label="endurance")
+        ax.set_ylabel("seconds")
+        ax.set_ylim(bottom=0)
+    elif name == "fast":
+        _line(ax, dated, "fast", color="tab:orange", label="fast contractions")
+        ax.set_ylabel("count")
+        ax.set_ylim(bottom=0)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    elif name == "relaxation":
+        ax.axhline(100, color="0.6", lw=0.8, ls="--")
+        xs, ys = _series(dated, "relaxed_pct")
+        ax.plot(xs, ys, color="tab:green", lw=1.2, alpha=0.6)
+        ax.plot(xs, ys, ls="", marker="o", color="tab:green", ms=6, label="% relaxed fully")
+        ax.set_ylabel("% of squeezes")
+        ax.set_ylim(-3, 105)
+    elif name == "tone":
+        _line(ax, same, "resting_tone", color="tab:brown", label="resting tone")
+        ax.set_ylabel(unit or "level")
+    elif name == "weekly":
+        xs = [dt.datetime.combine(dt.date.fromisoformat(w.monday), dt.time(12))
+              + dt.timedelta(days=3) for w in tr.weeks]
+        ys = [w.sessions for w in tr.weeks]
+        ax.bar(xs, ys, width=5.5, color="tab:blue", alpha=0.75, label="sessions")
+        for x, y in zip(xs, ys):
+            ax.text(x, y, str(y), ha="center", va="bottom", fontsize=8)
+        ax.set_ylabel("sessions")
+        ax.set_ylim(0, max(ys + [1]) * 1.25)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        st = tr.streak
+        ax.text(0.01, 0.97, f"current streak: {st.days} day{_s(st.days)}, {st.weeks} "
+                            f"week{_s(st.weeks)} (longest {st.longest_days} d, "
+                            f"{st.longest_weeks} wk)", transform=ax.transAxes, fontsize=8,
+                va="top", ha="left", color="0.25")
+    elif name == "pain":
+        _line(ax, dated, "pain_before", color="tab:blue", label="before", marker="o")
+        _line(ax, dated, "pain_after", color="tab:red", label="after", marker="s")
+        ax.set_ylabel("pain (0-10)")
+        ax.set_ylim(-0.5, 10.5)
+    ax.set_title(PANELS[name].title, fontsize=10, loc="left")
+    ax.grid(True, axis="y", color="0.9", lw=0.6)
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) > 1:
+        ax.legend(fontsize=7, loc="lower left", frameon=False)
+
+
+def _date_axis(ax: Any, tr: Trends) -> None:
+    import matplotlib.dates as mdates
+
+    whens = [p.when for p in tr.dated if p.when is not None]
+    lo = min(whens) if whens else dt.datetime.now()
+    hi = max(whens) if whens else lo
+    if tr.weeks:
+        lo = min(lo, dt.datetime.combine(dt.date.fromisoformat(tr.weeks[0].monday), dt.time()))
+        hi = max(hi, dt.datetime.combine(dt.date.fromisoformat(tr.weeks[-1].monday), dt.time())
+                 + dt.timedelta(days=7))
+    pad = max(dt.timedelta(days=1), (hi - lo) * 0.03)
+    ax.set_xlim(lo - pad, hi + pad)
+    loc = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y" if (hi - lo).days > 300
+                                                      else "%d %b"))
+
+
+def panel_png(tr: Trends, name: str, *, width_in: float = 7.0, height_in: float = 3.0) -> bytes:
+    """One trend panel as PNG bytes (for the HTML report)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(width_in, height_in))
+    try:
+        _draw(ax, name, tr)
+        _date_axis(ax, tr)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=PNG_DPI)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def plot_progress(tr: Trends, path: str | Path, *, title: str | None = None) -> Path | None:
+    """Every panel with data in one PNG (`knip progress`); None (nothing
+    written) when no dated session has anything to draw."""
+    names = panels_with_data(tr)
+    if not names:
+        return None
+    plt = _pyplot()
+    cols = 2 if len(names) > 1 else 1
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7.0 * cols, 3.0 * rows + 0.5), squeeze=False)
+    try:
+        for i, name in enumerate(names):
+            ax = axes[i // cols][i % cols]
+            _draw(ax, name, tr)
+            _date_axis(ax, tr)
+        for j in range(len(names), rows * cols):
+            axes[j // cols][j % cols].set_visible(False)
+        if title:
+            fig.suptitle(title, fontsize=11)
+        fig.tight_layout()
+        out = Path(path)
+        fig.savefig(out, format="png", dpi=PNG_DPI)
+        return out
+    finally:
+        plt.close(fig)
+
+
+# ------------------------------------------------------------------ terminal table
+
+WEEK_COLUMNS = ("week", "from", "sessions", "MVC", "strongest", "endurance", "fast",
+                "relaxed", "rest tone", "pain b/a")
+
+
+def _fmt(v: float | None, nd: int = 1, suffix: str = "") -> str:
+    if v is None:
+        return "-"
+    return f"{v:.{nd}f}{suffix}"
+
+
+def week_table(tr: Trends) -> list[str]:
+    """The weekly table of `knip progress` (best MVC, strongest squeeze,
+    endurance and fast count of the week; relaxed fully pooled over the
+    week; mean resting tone and pain)."""
+    cells = []
+    for w in tr.weeks:
+        pain = ("-" if w.pain_before_mean is None and w.pain_after_mean is None
+                else f"{_fmt(w.pain_before_mean)}/{_fmt(w.pain_after_mean)}")
+        cells.append([w.week, dt.date.fromisoformat(w.monday).strftime("%d %b"), str(w.sessions),
+                      _fmt(w.mvc_best), _fmt(w.power_best), _fmt(w.endurance_best_s, 1, " s"),
+                      "-" if w.fast_best is None else str(w.fast_best),
+                      _fmt(w.relaxed_pct, 0, " %"), _fmt(w.resting_tone_mean), pain])
+    head = list(WEEK_COLUMNS)
+    head[3] = f"MVC {tr.unit}".strip()
+    widths = [max([len(h)] + [len(c[j]) for c in cells]) for j, h in enumerate(head)]
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(c.ljust(w) if j < 2 else c.rjust(w)
+                         for j, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    return [fmt(head)] + [fmt(c) for c in cells]
