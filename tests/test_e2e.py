@@ -102,7 +102,7 @@ def test_whole_session_sync_and_idempotence(tmp_path, dev):
     s = db.load(f"sim-0001/{sid}", lambda raw, d: decode(raw, d, sid))
     assert s.complete and s.program == "daily" and s.summary["reason"] == "done"
     assert len(s.values) == s.summary["samples"] and s.abd is not None and s.summary["gaps"] == 0
-    assert len(s.cues) == 33                                   # rest, 10 x 2, rest, 5 x 2, done
+    assert len(s.cues) == 40       # pain, rest, 10 x (squeeze, relax), rest, 5 x (squeeze, hold, relax), pain, done
     squeezes = [e for e in s.events if e["kind"] == "squeeze"]
     assert 13 <= len(squeezes) <= 17, [e["onset_s"] for e in squeezes]
     # the live events and the stored ones describe the same squeezes

@@ -235,10 +235,10 @@ class App:
                 self.n += 1
                 fl = push(t, x, a)
                 if self.session is not None:
-                    if block.add(self.s_index, t, x, a):
-                        self._write_block()
-                    self.s_index += 1
                     self.coach.sample(t, chain.level)
+                    if block.add(self.s_index, t, x, a):
+                        self._write_block()     # (a full flash ends the session here)
+                    self.s_index += 1
                 # pressure streams live as the detector sees it (low-passed:
                 # smoother bars, a third of the bytes); EMG streams raw
                 if live.on and (live.add(chain.level, chain.alevel) if lp else live.add(x, a)):

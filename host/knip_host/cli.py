@@ -198,9 +198,12 @@ COMMANDS: dict[str, Command] = {
 
 
 def _merge_commands() -> None:
-    from . import history, trainer_cmds
+    from . import history, program_cmds, trainer_cmds
     COMMANDS.update(trainer_cmds.COMMANDS)
+    COMMANDS.update(program_cmds.COMMANDS)
     COMMANDS.update(history.COMMANDS)
+    from . import trend_cmds
+    COMMANDS.update(trend_cmds.COMMANDS)
 
 
 _merge_commands()
@@ -267,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
 def _runtime_errors() -> tuple[type[BaseException], ...]:
     from .database import DatabaseError
     from .device import DeviceError
-    return (DeviceError, DatabaseError)
+    from .program_cmds import ProgramFileError
+    return (DeviceError, DatabaseError, ProgramFileError)
 
 
 def _one_line(text: str) -> str:

@@ -133,3 +133,71 @@ def one_line(d: dict[str, Any], ascii_only: bool = False) -> str:
     judged = [v for v in d["checks"].values() if v is not None]
     overall = marks[all(judged) and (d["squeezed"] or d["phase_kind"] in ("rest", "relax"))]
     return f"{overall} {head}: " + "; ".join(d["explain"])
+
+
+PAIN_NOTE = ("Pain rose. Train within the pain limit: pain often comes later, after the activity. "
+             "Sudden, severe back pain in late pregnancy or while breastfeeding is a reason to see a doctor, "
+             "not to train harder.")
+
+
+def pain_rose(pain: dict[str, int | None]) -> bool:
+    b, a = pain.get("before"), pain.get("after")
+    return b is not None and a is not None and a > b
+
+
+def _num(x: float | None, unit: str = "", nd: int = 1) -> str:
+    return "-" if x is None else f"{x:.{nd}f}{(' ' + unit) if unit else ''}"
+
+
+def score_lines(sc: dict[str, Any]) -> list[tuple[str, str]]:
+    """The session scores as (label, text) rows for `knip show`."""
+    if not sc:
+        return []
+    u = sc.get("unit", "")
+    rows = []
+    mvc = sc.get("mvc")
+    rows.append(("MVC", (_num(mvc, u) + " above rest" + ("" if sc.get("calibrated") else
+                 " (no calibration: her best squeeze today)")) if mvc else "-"))
+    power = _num(sc.get("power"), u)
+    if sc.get("oxford") is not None:
+        power += f", Modified Oxford {sc['oxford']} ({sc['oxford_label']})"
+    if sc.get("power_pct_mvc") is not None:
+        power += f", {sc['power_pct_mvc']:.0f} % MVC"
+    rows.append(("power", power))
+    rows.append(("endurance", (_num(sc.get("endurance_s"), "s") +
+                               f" above {sc.get('endurance_fraction_pct', 50)} % MVC")
+                 if sc.get("endurance_s") is not None else "-"))
+    if sc.get("repetitions") is not None:
+        rows.append(("repetitions", f"{sc['repetitions']} holds held to the cue"))
+    if sc.get("fast") is not None:
+        rows.append(("fast", f"{sc['fast']} quick squeezes reached the target"))
+    if sc.get("resting_tone") is not None:
+        rest = f"{_num(sc['resting_tone'], u)} (varies {_num(sc.get('rest_variability'), u, 2)})"
+        if sc.get("post_rest_tone") is not None:
+            rest += f", after training {_num(sc['post_rest_tone'], u)}"
+        rows.append(("resting tone", rest))
+    if sc.get("time_to_peak_s") is not None or sc.get("time_to_relax_s") is not None:
+        rows.append(("time to peak", f"{_num(sc.get('time_to_peak_s'), 's', 2)}, to relax "
+                                     f"{_num(sc.get('time_to_relax_s'), 's', 2)} (medians)"))
+    j = sc.get("judged", {})
+    parts = []
+    for key, name in (("on_cue", "on cue"), ("reached_target", "target"), ("held", "held"),
+                      ("relaxed", "relaxed fully"), ("rested", "rested enough"), ("technique_ok", "lifted")):
+        check = {"reached_target": "target", "technique_ok": "technique"}.get(key, key)
+        if j.get(check):
+            parts.append(f"{name} {sc.get(key, 0)}/{j[check]}")
+    if parts:
+        rows.append(("reps", f"{sc.get('squeezes', 0)} of {sc.get('reps_cued', 0)} cued squeezes found; "
+                             + ", ".join(parts)))
+    return rows
+
+
+def verdict_table(verdicts: list[dict[str, Any]], ascii_only: bool = False) -> list[str]:
+    """One line per cued rep or rest window."""
+    if not verdicts:
+        return []
+    out = ["rep-by-rep (what a physiotherapist would say):"]
+    for d in verdicts:
+        t = d.get("cue_s")
+        out.append(f"{'' if t is None else f'{t:7.1f} s'}  " + one_line(d, ascii_only))
+    return out

@@ -193,6 +193,18 @@ class Device:
     def set(self, **settings: Any) -> None:
         self.request(P.SET, json.dumps(settings).encode())
 
+    def pain(self, when: int, score: int) -> None:
+        """Pain 0-10 before (when=0) or after (1) the running session."""
+        self.request(P.PAIN, bytes((when, score)))
+
+    def put_program(self, doc: dict[str, Any]) -> str:
+        """Store a custom program on the trainer; returns its name."""
+        f = self.request(P.PROGRAM, json.dumps(doc, separators=(",", ":")).encode())
+        return f.payload[1:].decode()
+
+    def remove_program(self, name: str) -> None:
+        self.request(P.PROGRAM, json.dumps({"remove": name}).encode())
+
     def ack(self, sid: int, size: int, crc: int) -> None:
         self.request(P.ACK, struct.pack("<III", sid, size, crc))
 

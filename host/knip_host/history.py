@@ -255,7 +255,7 @@ def render_session(s: Session) -> str:
     if f["judged"]:
         lines.append(("relaxed fully", f"{f['relaxed_fully']} of {f['judged']} "
                                        f"({100 * f['relaxed_fully'] / f['judged']:.0f} %)"))
-    if f["rests_judged"]:
+    if f["rests_judged"] and not s.verdicts:      # in a program the coach judges rests (below)
         lines.append(("rests too short", f"{f['rests_too_short']} of {f['rests_judged']}"))
     if s.abd is not None:
         lines.append(("bearing down", str(f["bearing_down"])))
@@ -266,9 +266,26 @@ def render_session(s: Session) -> str:
         lines.append(("gaps", f"{f['gaps']}: {f['missing_samples']} samples lost{lost}"))
     else:
         lines.append(("gaps", "none"))
+    from .coaching import PAIN_NOTE, pain_rose, score_lines, verdict_table
+
+    if s.verdicts:
+        done = s.summary.get("program_done", s.summary.get("reason") == "done")
+        if s.summary and not done:
+            lines.append(("program", f"stopped early ({s.summary.get('reason', 'unknown')})"))
+        lines += score_lines(s.scores)
+    pb, pa = s.pain.get("before"), s.pain.get("after")
+    if pb is not None or pa is not None:
+        lines.append(("pain (0-10)", f"before {'-' if pb is None else pb}, after {'-' if pa is None else pa}"))
     width = max(len(k) for k, _ in lines) + 2
     out = [f"{k:<{width}}{v}" for k, v in lines]
+    if pain_rose(s.pain):
+        out += ["", PAIN_NOTE]
+    if s.verdicts:
+        ascii_only = "utf" not in (getattr(sys.stdout, "encoding", None) or "").lower()
+        out.append("")
+        out += verdict_table(s.verdicts, ascii_only)
     out.append("")
+    out.append("detector events:" if s.verdicts else "")
     out += table(s.events, session_notes(s), unit=u)
     return "\n".join(out) + "\n"
 

@@ -14,7 +14,10 @@ from knip import protocol as P
 from knip.programs import CUE_NAMES
 
 from .analysis import EMG_ENVELOPE_FRACTION
-from .device import Device, LiveDecoder, iter_stream
+from .coaching import one_line, verdict_dict
+from .device import Device, DeviceError, LiveDecoder, iter_stream
+
+PAIN_HELP = "pain check-in on the trainer: press the button once per point (0-10), then hold it to confirm"
 
 BAR = 30
 
@@ -58,6 +61,9 @@ class LiveResult:
     notices: list[str] = field(default_factory=list)
     session: int | None = None
     ended: bool = False
+    reps: list[dict[str, Any]] = field(default_factory=list)     # the coach's verdicts (coaching.verdict_dict)
+    pain: dict[str, int | None] = field(default_factory=lambda: {"before": None, "after": None})
+    calibration: str | None = None
 
 
 class LiveView:
@@ -166,20 +172,35 @@ class LiveView:
             self.out.flush()
 
 
+def _utf8(out: TextIO) -> bool:
+    return "utf" in (getattr(out, "encoding", None) or "").lower()
+
+
 def run_live(dev: Device, *, seconds: float | None = None, program: str | None = None,
              out: TextIO | None = None, plain: bool | None = None, batch_ms: int = 100,
-             on_frame: Callable[[Any, list[list[int]] | None], None] | None = None) -> LiveResult:
-    """Stream until `seconds` pass, or the program ends (with `program`)."""
+             on_frame: Callable[[Any, list[list[int]] | None], None] | None = None,
+             pain: tuple[int | None, int | None] = (None, None),
+             ask_pain: Callable[[str], int | None] | None = None) -> LiveResult:
+    """Stream until `seconds` pass, or the program ends (with `program`).
+
+    pain: scores to give at the check-ins before/after; ask_pain(question)
+    asks her instead (None: she answers on the trainer's button)."""
     out = out or sys.stdout
     plain = (not out.isatty()) if plain is None else plain
     info = dev.info or dev.hello()
     view = LiveView(info, out, plain)
     dec = LiveDecoder(int(info.get("channels", 1)))
     res = LiveResult()
+    ascii_only = not _utf8(out)
+    given = list(pain)
+    if program and given[0] is None and ask_pain is not None:
+        given[0] = ask_pain("Before you start: pain right now, 0 (none) to 10 (worst)? ")
     dev.live(True, batch_ms)
     if program:
         res.session = dev.start(program)
         view.say(f"session {res.session} started: program '{program}' (Ctrl-C stops it)")
+        if given[0] is not None:
+            dev.pain(0, given[0])
     limit = time.monotonic() + (seconds if seconds is not None else (10 ** 9 if program else 30.0))
     try:
         for f in iter_stream(dev, limit):
@@ -198,16 +219,39 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
                 v = view.event(flags, rec)
                 if v is not None:
                     res.verdicts.append(v)
-                    view.say("  " + v.text(view.unit))
+                    if not program:           # in a program the coach's verdicts speak
+                        view.say("  " + v.text(view.unit))
+            elif f.mtype == P.VERDICT:
+                d = verdict_dict(P.unpack_verdict(f.payload, 0, len(f.payload)), view.level_div, view.unit)
+                res.reps.append(d)
+                view.say("  " + one_line(d, ascii_only))
             elif f.mtype == P.CUE:
                 _t, cue, _ph, rep, reps, dur, tgt = P.unpack_cue(f.payload, 0, len(f.payload))
                 name = CUE_NAMES[cue] if cue < len(CUE_NAMES) else str(cue)
-                view.set_cue(name, dur, tgt)
+                after_squeeze = view.cue in ("squeeze", "hold")
+                if name != "pain":
+                    view.set_cue(name, dur, tgt)
                 res.cues.append(name)
                 if name == "squeeze":
                     view.say(f"SQUEEZE {rep}/{reps} for {dur / 1000:g} s" + (f", target {tgt}% MVC" if tgt else ""))
+                elif name == "hold":
+                    view.say(f"  hold... {dur / 1000:g} s more")
                 elif name == "rest" and dur >= 5000:
-                    view.say(f"rest {dur / 1000:g} s")
+                    view.say(f"rest {dur / 1000:g} s: lie still and breathe")
+                elif name == "relax" and not after_squeeze:
+                    view.say(f"RELAX {rep}/{reps} for {dur / 1000:g} s: let go completely and stay low")
+                elif name == "pain":
+                    when = tgt
+                    score = given[when]
+                    if score is None and ask_pain is not None and when == 1:
+                        score = ask_pain("Done. Pain right now, 0 (none) to 10 (worst)? ")
+                    if score is not None:
+                        try:
+                            dev.pain(when, score)
+                        except DeviceError as exc:
+                            view.say(f"could not store the pain score: {exc}")
+                    else:
+                        view.say(PAIN_HELP)
             elif f.mtype == P.NOTICE:
                 code = f.payload[0]
                 text = f.payload[1:].decode("utf-8", "replace")
@@ -217,8 +261,22 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
                     if program:
                         res.ended = True
                         break
-                elif code in (P.N_STORAGE_FULL, P.N_GAP, P.N_STORAGE_LOW):
+                elif code in (P.N_STORAGE_FULL, P.N_GAP, P.N_STORAGE_LOW, P.N_NO_CALIBRATION):
                     view.say("trainer: " + text)
+                elif code == P.N_PAIN:
+                    when, _, val = text.partition(" ")
+                    if when in res.pain:
+                        res.pain[when] = int(val) if val.isdigit() else None
+                    view.say(f"pain {when}: {val}")
+                elif code == P.N_CALIBRATED:
+                    res.calibration = text
+                    if text.startswith("calibration failed"):
+                        view.say("trainer: " + text)
+                    else:
+                        mvc, rest = (int(x) for x in text.split()[:2])
+                        view.mvc = mvc / view.level_div
+                        view.say(f"calibrated: MVC {mvc / view.level_div:.1f} {view.unit} above rest, "
+                                 f"resting level {rest / view.level_div:.1f} {view.unit}")
     except KeyboardInterrupt:
         if program and not res.ended:
             dev.stop()

@@ -23,6 +23,8 @@ def _sim_options(args: argparse.Namespace) -> dict[str, Any]:
             "user": getattr(args, "sim_user", "good"), "seed": getattr(args, "sim_seed", 1)}
 
 
+SIM_USERS = "good, typical, weak, no_relax, pusher, short_rest, stops_early"
+
 PORT_ARGS = [
     arg("--port", "-p", metavar="PORT",
         help="serial port of the trainer, or 'sim' for a virtual trainer started on the fly "
@@ -30,7 +32,7 @@ PORT_ARGS = [
     arg("--sim-speed", type=float, default=1.0, metavar="X",
         help="with --port sim: run the virtual trainer X times faster than real time"),
     arg("--sim-user", default="good", metavar="KIND",
-        help="with --port sim: simulated user (good, typical, no_relax, pusher, weak)"),
+        help="with --port sim: simulated user (" + SIM_USERS + ")"),
     arg("--sim-image", metavar="FILE", help="with --port sim: flash image (default: in the data directory)"),
     arg("--sim-seed", type=int, default=1, metavar="N", help=argparse.SUPPRESS),
 ]
@@ -96,17 +98,64 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask_pain(question: str) -> int | None:
+    """Ask at the terminal; Enter skips."""
+    while True:
+        try:
+            text = input(question).strip()
+        except EOFError:
+            return None
+        if not text:
+            return None
+        if text.isdigit() and 0 <= int(text) <= 10:
+            return int(text)
+        print("a whole number from 0 (no pain) to 10 (worst pain), or Enter to skip")
+
+
+def _pain_arg(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 10:
+        raise argparse.ArgumentTypeError(f"pain is a whole number from 0 to 10, not {text!r}")
+    return int(text)
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     """Shows the pressure (or EMG activity) as it happens: a bar in the
     sensor's unit and in % of MVC, the target of the current cue, the
     state, and a verdict after every squeeze. With --program the trainer
-    runs that program and records the session; Ctrl-C stops."""
+    runs that program and records the session; Ctrl-C stops.
+
+programs: calibrate (resting level and MVC; run it first), sprint, marathon,
+assessment (Glazer), relax (down-training), daily, and any you pushed with
+'knip program push'. Before and after a program she gives her pain (0-10):
+at this terminal when it is interactive, with --pain-before/--pain-after,
+or on the trainer's button (one press per point, hold to confirm).
+
+examples:
+  knip live --program calibrate
+  knip live --program sprint --pain-before 2
+  knip live --port sim --program marathon --sim-user stops_early"""
     from .live import run_live
+    ask = _ask_pain if (args.program and sys.stdin.isatty() and not args.plain) else None
     with connect(args.port, sim=_sim_options(args)) as dev:
-        dev.hello()
+        info = dev.hello()
         dev.set_clock()
+        if args.program and args.program not in info.get("programs", [args.program]):
+            raise DeviceError(f"the trainer has no program {args.program!r}; it has: "
+                              f"{', '.join(info.get('programs', []))} ('knip program push FILE' adds one)")
+        if info.get("usb_power") and args.program:
+            print("warning: the trainer is on USB power; with the probe or electrodes on the body, "
+                  "run it from its battery (hardware/SAFETY.md)", file=sys.stderr)
         res = run_live(dev, seconds=args.seconds, program=args.program,
-                       plain=True if args.plain else None, batch_ms=args.batch_ms)
+                       plain=True if args.plain else None, batch_ms=args.batch_ms,
+                       pain=(args.pain_before, args.pain_after), ask_pain=ask)
+    if res.reps:
+        sq = [d for d in res.reps if d["phase_kind"] in ("fast", "hold", "mvc")]
+        good = sum(1 for d in sq if d["ok"])
+        relaxed = sum(1 for d in sq if d["checks"]["relaxed"])
+        print(f"{len(sq)} squeezes cued: {good} fully right, {relaxed} relaxed fully"
+              + (f"; session {res.session} is on the trainer: 'knip sync' fetches it"
+                 if res.session is not None else ""))
+        return 0
     sq = [v for v in res.verdicts if v.kind == "squeeze"]
     if sq:
         relaxed = sum(1 for v in sq if v.relaxed)
@@ -175,7 +224,10 @@ COMMANDS = {
         arg("--json", action="store_true", help="print the device's INFO as JSON"),
     ]),
     "live": (cmd_live, "real-time biofeedback in the terminal", PORT_ARGS + [
-        arg("--program", metavar="NAME", help="run a program and record the session (sprint, marathon, daily)"),
+        arg("--program", metavar="NAME",
+            help="run a program and record the session (calibrate, sprint, marathon, assessment, relax, daily)"),
+        arg("--pain-before", type=_pain_arg, metavar="0-10", help="her pain before the program"),
+        arg("--pain-after", type=_pain_arg, metavar="0-10", help="her pain after the program"),
         arg("--seconds", type=float, metavar="S", help="stop after S seconds (default: 30, or the program's end)"),
         arg("--batch-ms", type=int, default=100, metavar="MS", help="samples per live frame, in ms (default 100)"),
         arg("--plain", action="store_true", help="print lines instead of a moving bar"),
@@ -184,7 +236,7 @@ COMMANDS = {
     "sim": (cmd_sim, "run a virtual trainer on a pseudo-terminal", [
         arg("--image", metavar="FILE", default=None, help=f"flash image (default: {default_image()})"),
         arg("--speed", type=float, default=1.0, metavar="X", help="times faster than real time (default 1)"),
-        arg("--user", default="good", help="simulated user: good, typical, no_relax, pusher, weak"),
+        arg("--user", default="good", help=f"simulated user: {SIM_USERS}"),
         arg("--signal", default="pressure", choices=("pressure", "emg")),
         arg("--seed", type=int, default=1),
         arg("--baud", type=int, default=115200, help="pace the link like a UART (0: unlimited)"),

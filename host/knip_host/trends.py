@@ -9,6 +9,9 @@ stored summary does not have is None and contributes nothing to its trend:
 no zeros are ever invented. Older rows without "scores" still give the
 strongest squeeze (`max_amplitude`, the same rise above rest as
 scores["power"]), relaxation and rests from the decoder's own counts.
+Endurance (the longest time a squeeze stayed above half her MVC) is only
+taken from sessions with holds or maximal squeezes: a session of quick
+squeezes says nothing about how long she can hold.
 
 Sessions whose device clock was not set (`start_epoch` None) are kept as
 points with `date` None: they are listed and counted, but they are not on
@@ -37,7 +40,8 @@ OXFORD_BANDS = ((7.5, 14.6, "1 very weak"), (14.6, 26.6, "2 weak"), (26.6, 41.6,
 PAIN_TREND_SESSIONS = 5        # pain "trending up": look at the last 5 sessions with pain logged
 PAIN_TREND_MIN = 3             # ... of which at least 3
 PAIN_TREND_SLOPE = 0.5         # ... rising by at least half a point per session (least squares)
-PAIN_TREND_RISE = 2            # ... and the last value at least 2 above the first
+PAIN_TREND_RISE = 2            # ... the last value at least 2 above the first
+PAIN_TREND_STEPS = 2           # ... and rising from one session to the next at least twice
 
 PNG_DPI = 100
 
@@ -79,6 +83,7 @@ class Point:
     pain_after: int | None
     gaps: int | None                 # runs of lost samples
     missing_s: float | None
+    calibrating: bool = False        # the session measured her MVC (maximal squeezes)
     has_scores: bool = False
     has_verdicts: bool = False
 
@@ -104,6 +109,11 @@ class Point:
         return _pct(self.technique_ok, self.technique_judged)
 
     @property
+    def uncalibrated(self) -> bool:
+        """Scored against her best squeeze of the day, not a measured MVC."""
+        return self.calibrated is False and not self.calibrating
+
+    @property
     def pain_rose(self) -> bool:
         return (self.pain_before is not None and self.pain_after is not None
                 and self.pain_after > self.pain_before)
@@ -114,6 +124,8 @@ class Point:
         d["rested_pct"] = _round(self.rested_pct, 1)
         d["technique_pct"] = _round(self.technique_pct, 1)
         d["week"] = None if self.day is None else iso_week(self.day)
+        d["uncalibrated"] = self.uncalibrated
+        d["pain_rose"] = self.pain_rose
         return d
 
 
@@ -180,6 +192,11 @@ def point(row: Any) -> Point:
     if calibrated is None:
         calibrated = _bool(sc.get("calibrated"))
     done = _bool(s.get("program_done"))
+    verdicts = s.get("verdicts") if isinstance(s.get("verdicts"), list) else None
+    kinds = {v.get("phase_kind") for v in verdicts or [] if isinstance(v, dict)}
+    endurance = _num(sc.get("endurance_s"))
+    if verdicts is not None and not kinds & {"hold", "mvc"}:
+        endurance = None             # quick squeezes only: nothing was held long enough to tell
     start = getattr(row, "start_epoch", None)
     return Point(
         key=row.key, device_id=row.device_id, session_id=int(row.session_id),
@@ -192,14 +209,14 @@ def point(row: Any) -> Point:
         mvc=_num(sc.get("mvc")), power=power, power_pct_mvc=_num(sc.get("power_pct_mvc")),
         oxford=_int(sc.get("oxford")),
         oxford_label=sc.get("oxford_label") if isinstance(sc.get("oxford_label"), str) else None,
-        endurance_s=_num(sc.get("endurance_s")), repetitions=_int(sc.get("repetitions")),
+        endurance_s=endurance, repetitions=_int(sc.get("repetitions")),
         fast=_int(sc.get("fast")),
         relaxed=relaxed, relax_judged=relax_judged, rested=rested, rest_judged=rest_judged,
         technique_ok=tech, technique_judged=tech_judged,
         resting_tone=_num(sc.get("resting_tone")),
         pain_before=_pain(pain.get("before")), pain_after=_pain(pain.get("after")),
         gaps=_int(s.get("gaps")), missing_s=_num(s.get("missing_s")),
-        has_scores=has_scores, has_verdicts=isinstance(s.get("verdicts"), list))
+        calibrating="mvc" in kinds, has_scores=has_scores, has_verdicts=verdicts is not None)
 
 
 def _pain(x: Any) -> int | None:
@@ -358,8 +375,10 @@ def streak(points: Sequence[Point], today: dt.date | None = None) -> Streak:
 def pain_trend_up(points: Sequence[Point]) -> bool:
     """Pain rising over her last sessions: of the last PAIN_TREND_SESSIONS
     sessions with pain logged (after, else before), at least PAIN_TREND_MIN,
-    a least-squares slope of at least PAIN_TREND_SLOPE points per session and
-    the last at least PAIN_TREND_RISE above the first."""
+    a least-squares slope of at least PAIN_TREND_SLOPE points per session, the
+    last at least PAIN_TREND_RISE above the first, and at least
+    PAIN_TREND_STEPS rises from one session to the next (one bad session is
+    a rise in that session, not a trend)."""
     ys = [float(p.pain_after if p.pain_after is not None else p.pain_before)
           for p in points if p.pain_after is not None or p.pain_before is not None]
     ys = ys[-PAIN_TREND_SESSIONS:]
@@ -369,7 +388,9 @@ def pain_trend_up(points: Sequence[Point]) -> bool:
     xm, ym = (n - 1) / 2.0, sum(ys) / n
     slope = (sum((i - xm) * (y - ym) for i, y in enumerate(ys))
              / sum((i - xm) ** 2 for i in range(n)))
-    return slope >= PAIN_TREND_SLOPE and ys[-1] - ys[0] >= PAIN_TREND_RISE
+    steps = sum(1 for a, b in zip(ys, ys[1:]) if b > a)
+    return (slope >= PAIN_TREND_SLOPE and ys[-1] - ys[0] >= PAIN_TREND_RISE
+            and steps >= PAIN_TREND_STEPS)
 
 
 # ------------------------------------------------------------------ the whole picture
@@ -401,7 +422,9 @@ class Trends:
 
     @property
     def uncalibrated(self) -> list[Point]:
-        return [p for p in self.points if p.calibrated is False]
+        """Sessions scored against her best squeeze of the day (a calibration
+        session itself measures the MVC, so it is not one of them)."""
+        return [p for p in self.points if p.uncalibrated]
 
     def notes(self) -> list[str]:
         """Plain-language notes for the terminal and the report (pain first)."""
@@ -520,12 +543,12 @@ def _line(ax: Any, points: Sequence[Point], attr: str, *, color: str, label: str
     xs = [p.when for p in have]
     ys = [float(getattr(p, attr)) for p in have]
     ax.plot(xs, ys, color=color, lw=1.2, alpha=0.6)
-    split = hollow_uncalibrated and any(p.calibrated is False for p in have)
-    full = [(x, y) for p, x, y in zip(have, xs, ys) if not split or p.calibrated is not False]
+    split = hollow_uncalibrated and any(p.uncalibrated for p in have)
+    full = [(x, y) for p, x, y in zip(have, xs, ys) if not split or not p.uncalibrated]
     if full:
         ax.plot(*zip(*full), ls="", marker=marker, color=color, ms=6, label=label)
     if split:
-        hollow = [(x, y) for p, x, y in zip(have, xs, ys) if p.calibrated is False]
+        hollow = [(x, y) for p, x, y in zip(have, xs, ys) if p.uncalibrated]
         ax.plot(*zip(*hollow), ls="", marker=marker, mfc="white", mec=color, mew=1.5, ms=6,
                 label=f"{label} (no calibration)")
 
