@@ -175,6 +175,7 @@ class App:
         self.fetch_task = None
         self.full = False
         self._ended = None          # (id, reason) of a session whose end is not yet announced
+        self._tail = []             # verdicts judged as the session ended, not yet streamed
         self._fetch_no = 0
         self.running = True
         self.mvc = 0                # counts above rest; 0 = not calibrated
@@ -251,12 +252,16 @@ class App:
             if self.coach is not None:
                 self.coach.poll(b.ticks_ms())
                 if self.coach.ready:
-                    await self._verdicts()
+                    await self._verdicts(self.ev)
             if self.session is not None and b.ticks_ms() - self._last_flush >= _FLUSH_MS:
                 self._flush()
             if self._ended is not None:
                 sid, reason = self._ended
                 self._ended = None
+                while self._tail and self.live.on:
+                    n = P.pack_verdict(self.ev.payload, 0, self._tail.pop(0))
+                    await self._send_stream(self.ev.frame(P.VERDICT, self.stream_seq, n))
+                self._tail = []
                 await self._notice(P.N_SESSION_ENDED, "%d %s" % (sid, reason), self.ev)
                 if reason == "full":
                     await self._notice(P.N_STORAGE_FULL, "storage full: session saved; sync to free space",
@@ -492,11 +497,13 @@ class App:
         self.coach_task = None
         t_end = self.board.ticks_ms()
         c = self.coach
+        self._tail = []
         if c is not None:
             c.stop(t_end)
             while c.ready:
                 v = c.ready.pop(0)
                 self.verdicts.append(v)
+                self._tail.append(v)          # streamed with the session-ended notice
                 if reason != "full":
                     self._store_verdict(v)
         if reason != "full":
@@ -526,7 +533,8 @@ class App:
         n = P.pack_verdict(self.recbuf, 0, v)
         self._append(REC_VERDICT, self.recbuf, n)
 
-    async def _verdicts(self):
+    async def _verdicts(self, w):
+        # w: the calling task's own frame writer (frames are built in place)
         c = self.coach
         while c is not None and c.ready:
             v = c.ready.pop(0)
@@ -534,7 +542,6 @@ class App:
             if self.session is not None:
                 self._store_verdict(v)
             if self.live.on:
-                w = self.ev
                 n = P.pack_verdict(w.payload, 0, v)
                 await self._send_stream(w.frame(P.VERDICT, self.stream_seq, n))
 
@@ -633,7 +640,7 @@ class App:
                         await b.sleep_ms(on - _HOLD_CUE_MS)
                     else:
                         await b.sleep_ms(on)
-                    c.relax(b.ticks_ms())
+                    c.relax(b.ticks_ms(), self.chain.level)
                     await self._cue(programs.CUE_RELAX, pi, r, reps, off, 0)
                     await b.sleep_ms(off)
                     extra = 0
@@ -646,7 +653,7 @@ class App:
                         extra += step
                     c.finish(b.ticks_ms())
                 if c.ready:
-                    await self._verdicts()
+                    await self._verdicts(self.cw)
         if self.session != sid:
             return
         # the last rep's relaxation verdict may still be on its way
@@ -654,7 +661,7 @@ class App:
         while c.closing and b.ticks_ms() < end:
             await b.sleep_ms(100)
         c.poll(end)
-        await self._verdicts()
+        await self._verdicts(self.cw)
         if calibrating:
             await self._notice(P.N_CALIBRATED, self._calibrated(c), self.cw)
         await self._checkin(1, sid)

@@ -62,14 +62,17 @@ V_RELEASE = const(23)
 V_MEAN = const(24)          # rest windows: mean level; squeezes: level before it
 V_SD = const(25)            # rest windows: standard deviation
 V_BASELINE = const(26)      # the session's resting level it is compared with
-N_V = const(27)
+V_REST_MEAN = const(27)     # squeezes: level in the rest after it (from 1 s after the relax cue)
+V_REST_SD = const(28)
+N_V = const(29)
 V_NAMES = ("t", "phase", "kind", "rep", "reps", "passed", "judged", "flags", "seq", "cue_t", "on_ms",
            "off_ms", "target_pct", "mvc", "reaction_ms", "amp", "hold_ms", "endurance_ms", "squeeze_ms",
-           "rest_ms", "residual", "tech", "rise_ms", "release_ms", "mean", "sd", "baseline")
+           "rest_ms", "residual", "tech", "rise_ms", "release_ms", "mean", "sd", "baseline", "rest_mean",
+           "rest_sd")
 
 _EARLY_MS = const(300)      # onset this long before the cue still counts as on cue
 _LATE_MS = const(1500)      # ... and this long after it
-_REST_TOL_MS = const(300)   # rest may fall this much short of the squeeze
+_REST_TOL_MS = const(500)   # rest may fall this much (or 10 %) short of the squeeze
 _TARGET_TOL = const(5)      # % MVC below the target still counts
 _SETTLE_MS = const(1000)    # rest windows: skip the first second
 _RELAX_WAIT_MS = const(3000)  # a rep waits this long for its relaxation verdict
@@ -91,7 +94,8 @@ class Coach:
         self.open = False
         self.closing = False
         self.close_by = 0
-        self.window = False         # measuring a rest window
+        self.window = False         # in a rest window
+        self.acc = False            # summing levels (rest windows, rests after squeezes)
         self.in_squeeze_win = False
         self.rule = 0
         # squeeze in progress (from EV_START to EV_END)
@@ -127,7 +131,7 @@ class Coach:
                     self.run_best = self.run
             else:
                 self.run = 0
-        if self.window and t >= self.w_from:
+        if self.acc and t >= self.w_from:
             d = level - self.wref
             self.s1 += d
             self.s2 += d * d
@@ -269,9 +273,28 @@ class Coach:
         elif self.sq_on and self.v[V_SEQ] == NA:
             self._attach(self.v, self.sq_seq, self.sq_onset)
 
-    def relax(self, t):
-        """Relax cue: the squeeze window is over."""
+    def relax(self, t, level):
+        """Relax cue: the squeeze window is over; measure the rest."""
         self.in_squeeze_win = False
+        self._acc_start(t, level, _SETTLE_MS)
+
+    def _acc_start(self, t, level, settle):
+        self.acc = True
+        self.w_from = t + settle
+        self.wref = level
+        self.s1 = self.s2 = self.k = self.n = 0
+        self.f1 = self.f2 = 0.0
+
+    def _acc_end(self):
+        """(mean, sd) of the summed levels, or (NA, NA)."""
+        self.acc = False
+        self._fold()
+        n = self.n
+        if not n:
+            return NA, NA
+        m = self.f1 / n
+        var = self.f2 / n - m * m
+        return self.wref + int(m + 0.5 if m >= 0 else m - 0.5), int(var ** 0.5 + 0.5) if var > 0 else 0
 
     def rest_more(self, t):
         """ms the rest rule still wants after the nominal rest (0: go on)."""
@@ -296,6 +319,8 @@ class Coach:
         self.in_squeeze_win = False
         v = self.v
         v[V_T] = t
+        if self.acc:
+            v[V_REST_MEAN], v[V_REST_SD] = self._acc_end()
         if stopped:
             v[V_FLAGS] |= F_STOPPED
         ref = self.ref()
@@ -325,8 +350,16 @@ class Coach:
             rel = v[V_CUE_T] + (v[V_REACTION] if v[V_REACTION] != NA else 0) + v[V_SQUEEZE]
             nxt = self.pending_onset if self.pending != NA else t
             v[V_REST] = nxt - rel
+            # she must rest as long as she squeezed (at most as long as the cue
+            # asked: a late release under fixed timing is not her cutting the rest)
+            sq = v[V_SQUEEZE] if v[V_SQUEEZE] < v[V_ON] else v[V_ON]
+            tol = v[V_ON] // 10 if v[V_ON] // 10 > _REST_TOL_MS else _REST_TOL_MS
             v[V_JUDGED] |= C_RESTED
-            if v[V_REST] >= v[V_SQUEEZE] - _REST_TOL_MS:
+            if self.rule == PG.RULE_FIXED:
+                # fixed timing (Glazer): she rested if she waited for the next cue
+                if self.pending == NA or self.pending_onset >= t - _EARLY_MS:
+                    v[V_PASSED] |= C_RESTED
+            elif v[V_REST] >= sq - tol:
                 v[V_PASSED] |= C_RESTED
         else:
             # still squeezing at the end of her rest: she never let go
@@ -359,28 +392,20 @@ class Coach:
         self._begin(t, phase, kind, rep, reps, 0, dur, 0)
         self.rule = PG.RULE_FIXED
         self.window = True
-        self.w_from = t + (_SETTLE_MS if dur > 2 * _SETTLE_MS else 0)
-        self.wref = level
-        self.s1 = self.s2 = self.k = self.n = 0
-        self.f1 = self.f2 = 0.0
+        self._acc_start(t, level, _SETTLE_MS if dur > 2 * _SETTLE_MS else 0)
 
     def window_end(self, t, stopped=False):
         if not self.window:
             return
         self.window = False
         self.open = False
-        self._fold()
         v = self.v
         v[V_T] = t
         if stopped:
             v[V_FLAGS] |= F_STOPPED
         v[V_MVC] = self.ref()
-        n = self.n
-        if n:
-            m = self.f1 / n
-            var = self.f2 / n - m * m
-            v[V_MEAN] = self.wref + int(m + 0.5 if m >= 0 else m - 0.5)
-            v[V_SD] = int(var ** 0.5 + 0.5) if var > 0 else 0
+        v[V_MEAN], v[V_SD] = self._acc_end()
+        if v[V_MEAN] != NA:
             ref = self.ref()
             tol = ref * 8 // 100
             if tol < self.floor:

@@ -5,7 +5,7 @@
 # carries them) and on the host for any synced session: one source.
 from knip import programs as PG
 from knip.coach import (NA, CHECK_NAMES, V_KIND, V_PASSED, V_JUDGED, V_SEQ, V_AMP, V_ENDURANCE, V_RISE,
-                        V_RELEASE, V_MEAN, V_SD, V_FLAGS, C_HELD, C_TARGET, F_PROVISIONAL)
+                        V_RELEASE, V_MEAN, V_SD, V_FLAGS, V_REST_MEAN, V_REST_SD, V_OFF, C_HELD, C_TARGET, F_PROVISIONAL)
 
 # Modified Oxford Scale bands for vaginal squeeze pressure, cmH2O (lower
 # edges of grades 1..5; REFERENCE.md section 3)
@@ -31,7 +31,11 @@ def _median(xs):
 
 
 def _r(x, nd=2):
-    return None if x is None else round(x, nd)
+    # half away from zero on a scaled int: the same digits on MicroPython and CPython
+    if x is None:
+        return None
+    k = 10 ** nd
+    return (int(x * k + 0.5) if x >= 0 else -int(-x * k + 0.5)) / k
 
 
 def session_scores(verdicts, level_div, signal, unit, mvc=0):
@@ -73,7 +77,14 @@ def session_scores(verdicts, level_div, signal, unit, mvc=0):
     post = [v for i, v in enumerate(verdicts) if i > last_sq and v in rests] if last_sq >= 0 else []
     d["resting_tone"] = _r(sum(v[V_MEAN] for v in pre) / len(pre) / level_div) if pre else None
     d["rest_variability"] = _r(sum(v[V_SD] for v in pre) / len(pre) / level_div) if pre else None
-    d["post_rest_tone"] = _r(sum(v[V_MEAN] for v in post) / len(post) / level_div) if post else None
+    if not post and last_sq >= 0 and verdicts[last_sq][V_REST_MEAN] != NA and verdicts[last_sq][V_OFF] >= 30000:
+        # a long rest after the last squeeze is the post-baseline (Glazer: 60 s)
+        v = verdicts[last_sq]
+        d["post_rest_tone"] = _r(v[V_REST_MEAN] / level_div)
+        d["post_rest_variability"] = _r(v[V_REST_SD] / level_div)
+    else:
+        d["post_rest_tone"] = _r(sum(v[V_MEAN] for v in post) / len(post) / level_div) if post else None
+        d["post_rest_variability"] = _r(sum(v[V_SD] for v in post) / len(post) / level_div) if post else None
     # time to peak from quick squeezes (a hold's peak can fall anywhere in it)
     quick = [v for v in found if v[V_KIND] == PG.K_FAST] or [v for v in found if v[V_KIND] == PG.K_MVC]
     rise = [v[V_RISE] for v in quick if v[V_RISE] != NA]

@@ -15,20 +15,7 @@ from knip.ring import SampleRing
 from knip import programs
 from knip.synth import SyntheticUser
 from simboard.blockdev import FileBlockDevice
-
-# user presets: traits of knip.synth.make_user (what a physiotherapist
-# would see in each: docs/COACHING.md, "Simulated users")
-USERS = {
-    "good": {"relaxes": True, "p_push": 0.0, "p_co": 0.0, "effort": 0.9,
-             "pain_before": 1, "pain_after": 1},
-    "typical": {"pain_before": 2, "pain_after": 2},
-    "weak": {"mvc": 18.0, "effort": 0.7, "relaxes": True, "p_push": 0.0, "p_co": 0.0},
-    "no_relax": {"relaxes": False, "p_push": 0.0, "p_co": 0.0},
-    "pusher": {"p_push": 0.7, "p_co": 0.0, "relaxes": True},
-    "short_rest": {"early_s": 4.0, "relaxes": True, "p_push": 0.0, "p_co": 0.0, "effort": 0.9},
-    "stops_early": {"max_hold_s": 4.0, "relaxes": True, "p_push": 0.0, "p_co": 0.0, "effort": 0.9,
-                    "pain_before": 3, "pain_after": 6},
-}
+from simboard.users import USERS
 
 _MOUNT = "/flash"
 
@@ -122,7 +109,10 @@ class SimBoard:
         ring = self.ring
         user = self.user
         rate = self.rate_hz
-        room = ring.size - 8
+        # never more than ~200 ms ahead of the application: when the host CPU
+        # cannot process `speed` x real time, the board clock waits for it
+        # (as a real board's app keeps up with its sampler)
+        room = min(ring.size - 8, max(8, rate // 5))
         while True:
             now = self._wall_ms()
             n = self._n

@@ -56,6 +56,7 @@ def verdict_dict(v: Sequence[int], level_div: float, unit: str, t0_ms: int = 0) 
         "technique": tech, "rise_s": _s(f["rise_ms"]), "release_s": _s(f["release_ms"]),
         "level_mean": unit_of(f["mean"]) if kind in ("rest", "relax") else None,
         "level_sd": unit_of(f["sd"]), "baseline": unit_of(f["baseline"]),
+        "rest_level": unit_of(f.get("rest_mean")), "rest_level_sd": unit_of(f.get("rest_sd")),
         "unit": unit,
     }
     d["explain"] = explain(d)
@@ -98,7 +99,7 @@ def explain(d: dict[str, Any]) -> list[str]:
                    else f"reached {d['peak_pct_mvc']:.0f} % {of}, target {d['target_pct']} %: squeeze harder")
     elif d["peak"] is not None:
         out.append(f"peak {d['peak']:.1f} {u} above rest")
-    if c["held"] is not None:
+    if c["held"] is not None and d["hold_s"] is not None:
         want = d["squeeze_cue_s"]
         out.append(f"held {d['hold_s']:.1f} s of {want:g} s" if c["held"]
                    else f"let go after {d['hold_s']:.1f} s of {want:g} s: hold until the relax cue")
@@ -111,7 +112,9 @@ def explain(d: dict[str, Any]) -> list[str]:
         else:
             pct = f" ({d['residual_pct_mvc']:.0f} % {of})" if d["residual_pct_mvc"] is not None else ""
             out.append(f"did not relax fully: {res:.1f} {u}{pct} left; let go completely")
-    if c["rested"] is not None:
+    if c["rested"] is not None and d["squeeze_s"] is None:
+        out.append("still squeezing when the rest ended: let go and rest as long as you squeezed")
+    elif c["rested"] is not None:
         out.append(f"rested {d['rest_s']:.1f} s after {d['squeeze_s']:.1f} s of squeezing" if c["rested"]
                    else f"rested only {max(0.0, d['rest_s']):.1f} s after {d['squeeze_s']:.1f} s of squeezing: "
                         f"rest at least as long as you squeeze")

@@ -31,8 +31,7 @@ NOT_MEDICAL = ("Knip is not a certified medical device. The figures are measurem
 
 SESSION_HEADERS = ("Date", "Session", "Program", "Duration", "MVC", "Power (Oxford)",
                    "Endurance", "Repetitions", "Fast contractions", "Relaxed fully",
-                   "Rested long enough", "Technique", "Resting tone", "Pain before/after",
-                   "Notes")
+                   "Rested long enough", "Technique", "Resting tone", "Pain before/after")
 WEEK_HEADERS = ("Week", "From", "Sessions", "Best MVC", "Strongest squeeze", "Best endurance",
                 "Best fast count", "Relaxed fully", "Resting tone", "Pain before/after")
 CHECK_ORDER = ("on_cue", "target", "held", "relaxed", "rested", "technique", "steady", "low")
@@ -41,13 +40,16 @@ CHECK_LABEL = {"on_cue": "On cue", "target": "Target", "held": "Held", "relaxed"
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
-       color: #1d1d1f; margin: 0 auto; max-width: 1200px; padding: 1.5em 2em 3em; }
+       color: #1d1d1f; margin: 0 auto; max-width: 1280px; padding: 1.5em 2em 3em; }
+.wide { overflow-x: auto; }
 h1 { font-size: 1.6em; margin: 0 0 .3em; }
 h2 { font-size: 1.25em; margin: 1.8em 0 .6em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
 table { border-collapse: collapse; margin: .4em 0 1em; font-size: 13px; }
-th, td { border: 1px solid #d9d9d9; padding: .25em .5em; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #d9d9d9; padding: .25em .45em; text-align: left; vertical-align: top; }
+table.sessions, table.verdicts { font-size: 12px; }
+td.num, .nowrap { white-space: nowrap; }
 th { background: #f2f4f7; font-weight: 600; }
-td.num { text-align: right; white-space: nowrap; }
+td.num { text-align: right; }
 tbody tr:nth-child(even) { background: #fafafa; }
 table.meta th { background: none; border: none; padding-left: 0; width: 9em; }
 table.meta td { border: none; }
@@ -92,6 +94,13 @@ def _frac(n: int | None, of: int | None) -> str:
     return f"{n}/{of} ({100.0 * n / of:.0f} %)"
 
 
+def _frac_html(n: int | None, of: int | None) -> str:
+    """'5/5' over '100 %' (narrow table cells)."""
+    if n is None or not of:
+        return "-"
+    return f"{n}/{of}<br><small>{100.0 * n / of:.0f} %</small>"
+
+
 def _minutes(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
@@ -109,7 +118,8 @@ def _tag(text: str, warn: bool = False) -> str:
 
 def _check(v: Any, detail: str = "") -> str:
     cls, word = {True: ("yes", "yes"), False: ("no", "no")}.get(v, ("na", "-"))
-    extra = f" <small>{e(detail)}</small>" if detail and detail != "-" and v is not None else ""
+    extra = (f' <small class="nowrap">{e(detail)}</small>' if detail and detail != "-"
+             and v is not None else "")
     return f'<span class="{cls}">{word}</span>{extra}'
 
 
@@ -122,14 +132,14 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], cls: str,
            row_cls: Sequence[str] | None = None, num: Iterable[int] = ()) -> list[str]:
     """rows hold HTML already escaped; headers are escaped here."""
     nums = set(num)
-    out = [f'<table class="{cls}">', "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers)
+    out = ['<div class="wide">', f'<table class="{cls}">', "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers)
            + "</tr></thead>", "<tbody>"]
     for i, r in enumerate(rows):
         rc = row_cls[i] if row_cls and row_cls[i] else ""
         cells = "".join(f'<td class="num">{c}</td>' if j in nums else f"<td>{c}</td>"
                         for j, c in enumerate(r))
         out.append(f'<tr class="{rc}">{cells}</tr>' if rc else f"<tr>{cells}</tr>")
-    out += ["</tbody>", "</table>"]
+    out += ["</tbody>", "</table>", "</div>"]
     return out
 
 
@@ -297,9 +307,9 @@ def _session_row(p: T.Point) -> tuple[list[str], str]:
     u = p.unit
     mvc = e(_num(p.mvc, 1, u))
     if p.mvc is not None and p.calibrating:
-        mvc += _tag("measured")
+        mvc += "<br>" + _tag("measured")
     elif p.mvc is not None and p.uncalibrated:
-        mvc += _tag("no calibration", warn=True)
+        mvc += "<br>" + _tag("best today", warn=True)
     power = e(_num(p.power, 1, u))
     if p.oxford is not None:
         power += f"<br><small>Oxford {p.oxford}" + (f" {e(p.oxford_label)}" if p.oxford_label
@@ -326,11 +336,14 @@ def _session_row(p: T.Point) -> tuple[list[str], str]:
         notes.append(_tag("clock not set", warn=True))
     if p.pain_rose:
         notes.append(_tag("pain rose", warn=True))
-    cells = [e(_date(p)), e(p.key), e(p.program or "free training"), e(_minutes(p.duration_s)),
+    date = (f'<span class="nowrap">{e(p.date[:10])}</span><br>{e(p.date[11:])}' if p.date
+            else e(_date(p)))
+    key = f'<span class="nowrap">{e(p.key)}</span>' + ("<br>" + " ".join(notes) if notes else "")
+    cells = [date, key, e(p.program or "free training"), e(_minutes(p.duration_s)),
              mvc, power, e(_num(p.endurance_s, 1, "s")), e(p.repetitions), e(p.fast),
-             e(_frac(p.relaxed, p.relax_judged)), e(_frac(p.rested, p.rest_judged)),
-             e(_frac(p.technique_ok, p.technique_judged)), e(_num(p.resting_tone, 1, u)),
-             pain, " ".join(notes)]
+             _frac_html(p.relaxed, p.relax_judged), _frac_html(p.rested, p.rest_judged),
+             _frac_html(p.technique_ok, p.technique_judged), e(_num(p.resting_tone, 1, u)),
+             pain]
     return cells, "bad" if p.pain_rose else ""
 
 
@@ -344,7 +357,7 @@ def _sessions(tr: T.Trends) -> list[str]:
              "<p>Strength figures are the rise above her resting level. Relaxed fully, rested "
              "long enough and technique count the squeezes the trainer could judge; technique "
              "(lift, not push) needs the two-channel probe.</p>"]
-            + _table(SESSION_HEADERS, rows, "sessions", cls, num=range(3, 9)) + ["</section>"])
+            + _table(SESSION_HEADERS, rows, "sessions", cls, num=range(3, 14)) + ["</section>"])
 
 
 def _verdict_rows(verdicts: list[dict[str, Any]], unit: str) -> tuple[list[str], list[list[str]],

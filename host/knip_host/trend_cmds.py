@@ -10,6 +10,7 @@ says what to do); a bad output path is cli.UsageError (exit 2).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
 import os
@@ -78,8 +79,9 @@ def progress_png_path(output: str | None, device: str | None) -> Path:
         p = Path(output).expanduser()
         target = p if (p.suffix.lower() == ".png" and not p.is_dir()) else p / name
         if target is not p and not p.is_dir():
-            raise _usage_error(f"-o {output}: no such folder; create it first, or give a file "
-                               f"name ending in .png")
+            what = "is a file, not a folder" if p.exists() else "is not a folder yet"
+            raise _usage_error(f"-o {output} {what}: give a folder (create it first) or a "
+                               f"file name ending in .png")
     _writable_folder(target.resolve().parent, f"-o {output or '.'}")
     if target.is_dir():
         raise _usage_error(f"-o {output}: {target} is a folder")
@@ -113,7 +115,8 @@ figure adds nothing to that trend: nothing is filled in.
 --json prints {"database", "device", "unit", "points": one per session,
 "weeks", "streak", "plot", ...} instead of the table (the PNG is still
 written). With no sessions yet it says so (or prints empty lists) and exits
-0; a database that cannot be read exits 1."""
+0; a database that cannot be read exits 1; an output folder that does not
+exist or cannot be written exits 2."""
     from . import trends as T
     from .html_report import other_notes, pain_notes
 
@@ -217,8 +220,8 @@ an output path that cannot be written exits 2."""
     except OSError as exc:
         raise _usage_error(f"--html {args.html}: cannot write ({exc.strerror or exc})") from None
     dated = sorted(r.start_epoch for r in rows if r.start_epoch is not None)
-    from .history import local_time
-    span = (f", {local_time(dated[0])[:10]} to {local_time(dated[-1])[:10]}" if dated else "")
+    day = lambda epoch: dt.date.fromtimestamp(epoch).isoformat()      # noqa: E731
+    span = f", {day(dated[0])} to {day(dated[-1])}" if dated else ""
     print(f"report written to {out} ({len(rows)} session{'s' if len(rows) != 1 else ''}{span}); "
           f"open it in a browser")
     return 0

@@ -418,7 +418,8 @@ class Trends:
 
     @property
     def pain_trend_up(self) -> bool:
-        return pain_trend_up(self.points)
+        """Over her last dated sessions (see `pain_trend_up`)."""
+        return pain_trend_up(self.dated)
 
     @property
     def uncalibrated(self) -> list[Point]:
@@ -546,11 +547,11 @@ def _line(ax: Any, points: Sequence[Point], attr: str, *, color: str, label: str
     split = hollow_uncalibrated and any(p.uncalibrated for p in have)
     full = [(x, y) for p, x, y in zip(have, xs, ys) if not split or not p.uncalibrated]
     if full:
-        ax.plot(*zip(*full), ls="", marker=marker, color=color, ms=6, label=label)
-    if split:
+        ax.plot(*zip(*full), ls="", marker=marker, color=color, ms=6, label=label, zorder=3)
+    if split:                        # on top: an uncalibrated MVC is her best squeeze, same value
         hollow = [(x, y) for p, x, y in zip(have, xs, ys) if p.uncalibrated]
-        ax.plot(*zip(*hollow), ls="", marker=marker, mfc="white", mec=color, mew=1.5, ms=6,
-                label=f"{label} (no calibration)")
+        ax.plot(*zip(*hollow), ls="", marker=marker, mfc="white", mec=color, mew=1.8, ms=8,
+                label=f"{label} (no calibration)", zorder=4)
 
 
 def _draw(ax: Any, name: str, tr: Trends) -> None:
@@ -590,6 +591,10 @@ def _draw(ax: Any, name: str, tr: Trends) -> None:
     elif name == "tone":
         _line(ax, same, "resting_tone", color="tab:brown", label="resting tone")
         ax.set_ylabel(unit or "level")
+        # from zero: day-to-day repeatability is 1-3 cmH2O, so an autoscaled
+        # axis would make noise look like change
+        top = max(_vals(same, "resting_tone") or [1.0])
+        ax.set_ylim(min(0.0, min(_vals(same, "resting_tone") or [0.0])), max(top * 1.3, 1.0))
     elif name == "weekly":
         xs = [dt.datetime.combine(dt.date.fromisoformat(w.monday), dt.time(12))
               + dt.timedelta(days=3) for w in tr.weeks]
@@ -611,10 +616,11 @@ def _draw(ax: Any, name: str, tr: Trends) -> None:
         ax.set_ylabel("pain (0-10)")
         ax.set_ylim(-0.5, 10.5)
     ax.set_title(PANELS[name].title, fontsize=10, loc="left")
+    ax.set_axisbelow(True)
     ax.grid(True, axis="y", color="0.9", lw=0.6)
     handles, labels = ax.get_legend_handles_labels()
     if len(labels) > 1:
-        ax.legend(fontsize=7, loc="lower left", frameon=False)
+        ax.legend(fontsize=7, loc="best", framealpha=0.8)
 
 
 def _date_axis(ax: Any, tr: Trends) -> None:
