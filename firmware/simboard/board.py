@@ -137,7 +137,9 @@ class SimBoard:
             if self._jumped:
                 self._jumped = False    # she is squeezing already
             else:
-                u.cue("squeeze")
+                # a quick squeeze is planned as one (it peaks by ~0.5 s); a hold
+                # lasts until the relax cue
+                u.cue("squeeze", dur_ms / 1000 if dur_ms <= 2000 else None)
         elif cue == programs.CUE_RELAX:
             u.cue("relax")
             early = tr["early_s"]

@@ -1,10 +1,12 @@
 """`make demo`: the whole system without hardware. A virtual trainer (the
 real firmware under the MicroPython unix port, with a simulated woman who
-follows its cues) runs the 'daily' program — a sprint set of 10 quick
-squeezes and a marathon set of 5 holds — while the terminal shows the live
-biofeedback; then the session is synced into a database, summarised and
-plotted, exactly as `knip live`, `knip sync`, `knip show` and `knip plot`
-would do with a real trainer. Everything goes to ./out/demo/."""
+follows its cues) first calibrates her (resting level and MVC), then runs
+the 'daily' program — a sprint set of 10 quick squeezes and a marathon set
+of 5 holds — while the terminal shows the live biofeedback and a verdict for
+every squeeze; then the sessions are synced into a database, summarised
+(scores, pain, rep by rep) and plotted, exactly as `knip live`, `knip sync`,
+`knip show` and `knip plot` would do with a real trainer. Everything goes to
+./out/demo/."""
 from __future__ import annotations
 
 import os
@@ -17,6 +19,7 @@ from . import cli
 
 OUT = Path("out") / "demo"
 SPEED = 4.0          # the 2.5-minute program in about 40 s
+CAL_SPEED = 12.0     # the 1.5-minute calibration in about 8 s
 
 
 def main() -> int:
@@ -26,20 +29,25 @@ def main() -> int:
     os.environ["KNIP_DATA"] = str(OUT)          # keep the demo away from your own sessions
     image = str(OUT / "trainer.img")
     t0 = time.monotonic()
-    print(f"== 1. live: the virtual trainer runs 'daily' at {SPEED:g}x real time ==")
-    sim = ["--port", "sim", "--sim-image", image, "--sim-speed", str(SPEED)]
-    rc = cli.main(["live", *sim, "--program", "daily"])
+    print(f"== 1. calibrate: resting level and MVC, at {CAL_SPEED:g}x real time ==")
+    cal = ["--port", "sim", "--sim-image", image, "--sim-speed", str(CAL_SPEED)]
+    rc = cli.main(["live", *cal, "--program", "calibrate", "--plain", "--pain-before", "2", "--pain-after", "2"])
     if rc:
         return rc
-    print("\n== 2. sync: fetch, verify, store, acknowledge ==")
+    print(f"\n== 2. live: the virtual trainer runs 'daily' at {SPEED:g}x real time ==")
+    sim = ["--port", "sim", "--sim-image", image, "--sim-speed", str(SPEED)]
+    rc = cli.main(["live", *sim, "--program", "daily", "--pain-before", "2", "--pain-after", "1"])
+    if rc:
+        return rc
+    print("\n== 3. sync: fetch, verify, store, acknowledge ==")
     rc = cli.main(["sync", *sim])
     if rc:
         return rc
-    print("\n== 3. show ==")
+    print("\n== 4. show: scores, pain and a verdict for every squeeze ==")
     rc = cli.main(["show", "last"])
     if rc:
         return rc
-    print("\n== 4. plot ==")
+    print("\n== 5. plot ==")
     png = OUT / "session.png"
     rc = cli.main(["plot", "last", "-o", str(png)])
     if rc:

@@ -285,8 +285,13 @@ def render_session(s: Session) -> str:
         out.append("")
         out += verdict_table(s.verdicts, ascii_only)
     out.append("")
-    out.append("detector events:" if s.verdicts else "")
-    out += table(s.events, session_notes(s), unit=u)
+    events = s.events
+    if s.verdicts:
+        # in a program the coach judges rests against the cues (above); the
+        # detector's own onset-to-offset rule would contradict it here
+        out.append("detector events:")
+        events = [dict(e, rest_ok=None) for e in events]
+    out += table(events, session_notes(s), unit=u)
     return "\n".join(out) + "\n"
 
 
