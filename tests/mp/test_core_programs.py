@@ -1,0 +1,104 @@
+# Portable tests of programs-as-data validation, the coach's judgement and
+# the session scores (CPython and MicroPython run the same bodies: the
+# device validates pushed programs and scores sessions itself).
+from knip import programs as PG
+from knip import coach as C
+from knip.scores import session_scores, oxford
+from knip.detector import (EV_START, EV_END, EV_RELAXED, N_REC, R_SEQ, R_KIND, R_ONSET, R_PEAK, R_PEAK_T,
+                           R_BASE, R_OFFSET, R_HOLD_MS, R_RELEASE_MS, R_RESIDUAL, R_RELAXED, R_TECH,
+                           R_ABD_RISE, ST_REST, TECH_LIFT)
+
+
+def _error(doc):
+    try:
+        PG.parse(doc)
+    except PG.ProgramError as e:
+        return str(e)
+    return None
+
+
+def test_builtins_are_valid_and_round_trip():
+    for name in PG.BUILTIN:
+        n, title, phases = PG.builtin(name)
+        assert n == name and phases
+        assert PG.parse(PG.to_doc(n, title, phases))[2] == phases
+    assert PG.squeezes(PG.builtin("sprint")[2]) == 30
+    assert PG.squeezes(PG.builtin("assessment")[2]) == 11
+
+
+def test_bad_programs_name_the_field():
+    ok = {"kind": "hold", "reps": 2, "squeeze_s": 3, "rest_s": 4, "target_pct": 40}
+    cases = [
+        ({"name": "x", "phases": [dict(ok, squeeze_s=-3)]}, "phases[0].squeeze_s"),
+        ({"name": "x", "phases": [ok, {"kind": "jump"}]}, "phases[1].kind: unknown cue"),
+        ({"name": "x", "phases": [dict(ok, target_pct=120)]}, "phases[0].target_pct"),
+        ({"name": "x", "phases": [dict(ok, rest_s=2)]}, "phases[0].rest_s"),
+        ({"name": "x", "phases": [dict(ok, reps=0)]}, "phases[0].reps"),
+        ({"name": "x", "phases": [dict(ok, rest_rule="never")]}, "phases[0].rest_rule"),
+        ({"name": "x", "phases": [dict(ok, colour="red")]}, "phases[0].colour"),
+        ({"name": "x", "phases": [{"kind": "rest"}]}, "phases[0].seconds"),
+        ({"name": "Bad Name", "phases": [ok]}, "name:"),
+        ({"name": "x", "phases": []}, "phases:"),
+        ({"name": "x", "phases": [dict(ok, reps=True)]}, "phases[0].reps"),
+    ]
+    for doc, words in cases:
+        err = _error(doc)
+        assert err is not None and words in err, (words, err)
+    assert _error({"name": "x", "phases": [ok]}) is None
+
+
+def _rec(seq, onset, peak_t, peak, base, offset, hold, release, relaxed=1, tech=TECH_LIFT):
+    r = [0] * N_REC
+    r[R_SEQ], r[R_KIND], r[R_ONSET], r[R_PEAK_T], r[R_PEAK], r[R_BASE] = seq, 0, onset, peak_t, peak, base
+    r[R_OFFSET], r[R_HOLD_MS], r[R_RELEASE_MS], r[R_RELAXED] = offset, hold, release, relaxed
+    r[R_RESIDUAL], r[R_TECH], r[R_ABD_RISE] = 2, tech, 10
+    return r
+
+
+def test_coach_judges_a_hold_and_a_rest():
+    c = C.Coach(10, mvc=800, floor=20)
+    c.window_start(0, 0, PG.K_REST, 1, 1, 10000, 100)
+    for t in range(0, 10000, 10):
+        c.sample(t, 100 + (t // 10) % 3)
+    c.window_end(10000)
+    rest = c.ready.pop(0)
+    assert rest[C.V_JUDGED] & C.C_STEADY and rest[C.V_PASSED] & C.C_STEADY and rest[C.V_MEAN] == 101
+    # a 10 s hold at 60 % target: she squeezes 0.4 s after the cue, holds, relaxes
+    c.squeeze(10000, 1, PG.K_HOLD, 1, 5, 10000, 10000, 60, PG.RULE_EQUAL)
+    r = _rec(1, 10400, 11000, 700, 100, 20900, 10100, 300)
+    c.event(EV_START, 10460, r, 1)
+    c.relax(20000, 700)
+    c.event(EV_END, 21200, r, 3)
+    c.event(EV_RELAXED, 22200, r, ST_REST)
+    assert c.rest_more(30000) > 0            # she squeezed 10.2 s: rest that long
+    assert c.rest_more(30900) == 0
+    c.finish(30900)
+    v = c.ready.pop(0)
+    names = [C.CHECK_NAMES[i] for i in range(8) if v[C.V_JUDGED] & (1 << i)]
+    assert names == ["on_cue", "target", "held", "relaxed", "rested", "technique"]
+    assert v[C.V_PASSED] == v[C.V_JUDGED]
+    assert v[C.V_REACTION] == 400 and v[C.V_AMP] == 600 and v[C.V_SQUEEZE] == 10200
+    sc = session_scores([rest, v], 20, "pressure", "cmH2O", 800)
+    assert sc["calibrated"] and sc["power"] == 30.0 and sc["oxford"] == 3 and sc["repetitions"] == 1
+    assert sc["resting_tone"] == 5.05 and sc["held"] == 1 and sc["judged"]["held"] == 1
+
+
+def test_coach_says_when_she_lets_go_early_or_starts_before_the_cue():
+    c = C.Coach(10, mvc=800, floor=20)
+    c.squeeze(0, 0, PG.K_HOLD, 1, 2, 10000, 10000, 50, PG.RULE_EQUAL)
+    r = _rec(1, 400, 900, 700, 100, 4500, 3800, 300)
+    c.event(EV_START, 460, r, 1)
+    c.event(EV_END, 4800, r, 3)
+    c.event(EV_RELAXED, 5800, r, ST_REST)
+    c.relax(10000, 100)
+    r2 = _rec(2, 16000, 16500, 700, 100, 30000, 10000, 300)
+    c.event(EV_START, 16060, r2, 1)          # 4 s before the next cue
+    c.finish(20000)
+    v = c.ready.pop(0)
+    assert v[C.V_JUDGED] & C.C_HELD and not v[C.V_PASSED] & C.C_HELD
+    c.squeeze(20000, 0, PG.K_HOLD, 2, 2, 10000, 10000, 50, PG.RULE_EQUAL)
+    assert c.v[C.V_REACTION] == -4000 and not c.v[C.V_PASSED] & C.C_ON_CUE
+
+
+def test_oxford_bands():
+    assert [oxford(x) for x in (5.0, 7.5, 20.0, 30.0, 50.0, 70.0)] == [0, 1, 2, 3, 4, 5]
