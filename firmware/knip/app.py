@@ -20,6 +20,7 @@ from knip.store import (SessionStore, StoreError, StoreFull, REC_SAMPLES, REC_EV
                         REC_CUE, REC_GAP, REC_PAIN, REC_VERDICT, MAX_PAYLOAD)
 from knip.coach import Coach, NA, V_KIND, V_AMP, V_SEQ, V_MEAN
 from knip.scores import session_scores
+from knip.calibration import Calibration
 
 FIRMWARE = "0.4.0"
 
@@ -596,16 +597,18 @@ class App:
                          self.board.ticks_ms())
         self._append(REC_PAIN, self.recbuf, 7)
 
-    def _calibrated(self, c):
+    def _calibrated(self):
         """After a calibration: MVC = mean of her two strongest maximal
         squeezes (above the level before each); resting level = first rest."""
-        amps = sorted(v[V_AMP] for v in self.verdicts if v[V_KIND] == programs.K_MVC and v[V_SEQ] != NA
-                      and v[V_AMP] != NA)
+        cal = Calibration()
+        for v in self.verdicts:
+            if v[V_KIND] == programs.K_MVC and v[V_SEQ] != NA and v[V_AMP] != NA:
+                cal.add_peak(v[V_AMP])
         rests = [v[V_MEAN] for v in self.verdicts if v[V_KIND] == programs.K_REST and v[V_MEAN] != NA]
-        if len(amps) < 2:
+        if cal.npeaks < 2:
             return "calibration failed: %d maximal squeeze%s found, 2 needed; run it again" % (
-                len(amps), "" if len(amps) == 1 else "s")
-        self.mvc = (amps[-1] + amps[-2]) // 2
+                cal.npeaks, "" if cal.npeaks == 1 else "s")
+        self.mvc = cal.mvc()
         if rests:
             self.rest_level = rests[0]
         saved = self._save_settings()
@@ -663,7 +666,7 @@ class App:
         c.poll(end)
         await self._verdicts(self.cw)
         if calibrating:
-            await self._notice(P.N_CALIBRATED, self._calibrated(c), self.cw)
+            await self._notice(P.N_CALIBRATED, self._calibrated(), self.cw)
         await self._checkin(1, sid)
         self.coach_task = None
         if self.session == sid:

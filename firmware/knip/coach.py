@@ -87,7 +87,6 @@ class Coach:
         self.floor = floor          # smallest tolerance for rest levels (counts)
         self.baseline = baseline    # resting level (counts) once known
         self.ready = []             # finished verdicts (tuples)
-        self.count = 0
         self.v = array('i', [NA] * N_V)       # the rep in progress
         self.c = array('i', [NA] * N_V)       # a rep waiting for its relaxation verdict
         self.last = array('i', [0] * N_REC)   # last finished squeeze record
@@ -155,8 +154,7 @@ class Coach:
         if flags & EV_END:
             if seq == self.sq_seq:
                 self.sq_on = False
-            for i in range(N_REC):
-                self.last[i] = rec[i]
+            self._keep(rec)
             if rec[R_KIND] == KIND_SQUEEZE:
                 amp = rec[R_PEAK] - rec[R_BASE]
                 if amp > self.best:
@@ -166,8 +164,7 @@ class Coach:
             elif seq == self.pending and rec[R_KIND] != KIND_SQUEEZE:
                 self.pending = NA
         if flags & (EV_RELAXED | EV_NOT_RELAXED):
-            for i in range(N_REC):
-                self.last[i] = rec[i]
+            self._keep(rec)
             for v in (self.v, self.c):
                 if v[V_SEQ] == seq and v[V_KIND] >= PG.K_MVC:
                     v[V_JUDGED] |= C_RELAXED
@@ -181,6 +178,10 @@ class Coach:
             if rec[R_ONSET] >= self.v[V_CUE_T] - _EARLY_MS:
                 self.v[V_FLAGS] |= F_PUSHED
                 self.v[V_TECH] = TECH_PUSH
+
+    def _keep(self, rec):
+        for i in range(N_REC):
+            self.last[i] = rec[i]
 
     def _started(self, t, rec):
         self.sq_seq = rec[R_SEQ]
@@ -315,16 +316,11 @@ class Coach:
         """End of the rep's rest: judge it (the relaxation verdict may follow)."""
         if not self.open:
             return
-        self.open = False
         self.in_squeeze_win = False
-        v = self.v
-        v[V_T] = t
+        v = self._close(t, stopped)
         if self.acc:
             v[V_REST_MEAN], v[V_REST_SD] = self._acc_end()
-        if stopped:
-            v[V_FLAGS] |= F_STOPPED
-        ref = self.ref()
-        v[V_MVC] = ref
+        ref = v[V_MVC]
         if v[V_FLAGS] & F_PUSHED:
             v[V_JUDGED] |= C_TECHNIQUE
         if v[V_SEQ] == NA:
@@ -374,6 +370,16 @@ class Coach:
             return
         self._emit(v)
 
+    def _close(self, t, stopped):
+        """The rep or window in progress ends now; its reference MVC is fixed."""
+        self.open = False
+        v = self.v
+        v[V_T] = t
+        if stopped:
+            v[V_FLAGS] |= F_STOPPED
+        v[V_MVC] = self.ref()
+        return v
+
     def _release(self, t):
         self.closing = False
         self._emit(self.c)
@@ -383,7 +389,6 @@ class Coach:
             self._release(t)
 
     def _emit(self, v):
-        self.count += 1
         self.ready.append(tuple(v))
 
     # ---- rest and relax windows --------------------------------------------
@@ -398,15 +403,10 @@ class Coach:
         if not self.window:
             return
         self.window = False
-        self.open = False
-        v = self.v
-        v[V_T] = t
-        if stopped:
-            v[V_FLAGS] |= F_STOPPED
-        v[V_MVC] = self.ref()
+        v = self._close(t, stopped)
         v[V_MEAN], v[V_SD] = self._acc_end()
         if v[V_MEAN] != NA:
-            ref = self.ref()
+            ref = v[V_MVC]
             tol = ref * 8 // 100
             if tol < self.floor:
                 tol = self.floor

@@ -227,16 +227,30 @@ class FrameReader:
 
 # ---- record payloads shared by the live stream and the session file -------
 
-def pack_event(out, pos, flags, t_ms, rec):
-    """Event: u8 flags, varint t_ms, u8 field count, varint fields."""
-    out[pos] = flags & 0xFF
-    pos = put_varint(out, pos + 1, t_ms)
+def _put_fields(out, pos, rec):
+    # u8 field count, then one zigzag varint per field
     n = len(rec)
     out[pos] = n
     pos += 1
     for i in range(n):
         pos = put_varint(out, pos, rec[i])
     return pos
+
+
+def _get_fields(buf, pos, end):
+    n = buf[pos]
+    pos += 1
+    rec = []
+    for _ in range(n):
+        v, pos = get_varint(buf, pos, end)
+        rec.append(v)
+    return rec
+
+
+def pack_event(out, pos, flags, t_ms, rec):
+    """Event: u8 flags, varint t_ms, u8 field count, varint fields."""
+    out[pos] = flags & 0xFF
+    return _put_fields(out, put_varint(out, pos + 1, t_ms), rec)
 
 
 def unpack_event(buf, pos, end):
@@ -246,13 +260,7 @@ def unpack_event(buf, pos, end):
     t, pos = get_varint(buf, pos + 1, end)
     if pos >= end:
         raise ValueError("truncated event")
-    n = buf[pos]
-    pos += 1
-    rec = []
-    for _ in range(n):
-        v, pos = get_varint(buf, pos, end)
-        rec.append(v)
-    return flags, t, rec
+    return flags, t, _get_fields(buf, pos, end)
 
 
 _CUE_FMT = "<IBBBBIB"      # t_ms, cue, phase, rep, reps, dur_ms, target %MVC
@@ -272,21 +280,10 @@ def unpack_cue(buf, pos, end):
 
 def pack_verdict(out, pos, v):
     """Verdict: u8 field count, zigzag varint fields (knip.coach V_*)."""
-    n = len(v)
-    out[pos] = n
-    pos += 1
-    for i in range(n):
-        pos = put_varint(out, pos, v[i])
-    return pos
+    return _put_fields(out, pos, v)
 
 
 def unpack_verdict(buf, pos, end):
     if pos >= end:
         raise ValueError("empty verdict")
-    n = buf[pos]
-    pos += 1
-    v = []
-    for _ in range(n):
-        x, pos = get_varint(buf, pos, end)
-        v.append(x)
-    return v
+    return _get_fields(buf, pos, end)

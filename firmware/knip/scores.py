@@ -12,6 +12,8 @@ from knip.coach import (NA, CHECK_NAMES, V_KIND, V_PASSED, V_JUDGED, V_SEQ, V_AM
 OXFORD_CMH2O = (7.5, 14.6, 26.6, 41.6, 60.6)
 OXFORD_LABELS = ("no contraction", "very weak", "weak", "moderate", "good", "strong")
 ENDURANCE_FRACTION = 50     # % MVC a hold must stay above to count as endurance
+# the scores key that counts the passes of a check (default: the check's name)
+PASS_KEYS = {"target": "reached_target", "technique": "technique_ok"}
 
 
 def oxford(peak_cmh2o):
@@ -98,7 +100,7 @@ def session_scores(verdicts, level_div, signal, unit, mvc=0):
         bit = 1 << i
         n = sum(1 for v in verdicts if v[V_JUDGED] & bit)
         judged[name] = n
-        key = {"target": "reached_target", "technique": "technique_ok"}.get(name, name)
+        key = PASS_KEYS.get(name, name)
         d[key] = sum(1 for v in verdicts if v[V_PASSED] & bit)
     d["judged"] = judged
     return d
