@@ -9,6 +9,7 @@ from typing import Any, Sequence
 from knip import coach as C
 from knip import detector as D
 from knip.programs import KIND_NAMES
+from knip.scores import PASS_KEYS
 
 TECH_WORDS = {"lift": "lifted with a quiet abdomen",
               "co_contraction": "abdomen tensed as well: lift without tightening the belly",
@@ -184,9 +185,9 @@ def score_lines(sc: dict[str, Any]) -> list[tuple[str, str]]:
                                      f"{_num(sc.get('time_to_relax_s'), 's', 2)} (medians)"))
     j = sc.get("judged", {})
     parts = []
-    for key, name in (("on_cue", "on cue"), ("reached_target", "target"), ("held", "held"),
-                      ("relaxed", "relaxed fully"), ("rested", "rested enough"), ("technique_ok", "lifted")):
-        check = {"reached_target": "target", "technique_ok": "technique"}.get(key, key)
+    for check, name in (("on_cue", "on cue"), ("target", "target"), ("held", "held"),
+                        ("relaxed", "relaxed fully"), ("rested", "rested enough"), ("technique", "lifted")):
+        key = PASS_KEYS.get(check, check)
         if j.get(check):
             parts.append(f"{name} {sc.get(key, 0)}/{j[check]}")
     if parts:

@@ -50,6 +50,20 @@ def _decoder() -> Callable[[bytes, str], Session]:
     return decode
 
 
+def db_path(args: argparse.Namespace) -> Path:
+    """The database file --db names (default: the user's), not opened."""
+    return Path(args.db).expanduser() if getattr(args, "db", None) else default_path()
+
+
+def device_rows(db: SessionDatabase, device: str | None) -> list[SessionRow]:
+    """The stored sessions (of one device); an unknown device is an error."""
+    rows = db.list(device=device)
+    if device is not None and not rows and db.count():
+        raise DatabaseError(f"no sessions from device {device!r} in {db.path}; "
+                            f"stored devices: {', '.join(db.devices())}")
+    return rows
+
+
 def _open(args: argparse.Namespace) -> SessionDatabase:
     """The database of --db (default: the user's); these commands only read,
     so a missing file is an error rather than a new empty database."""
@@ -136,7 +150,7 @@ show', 'knip plot' and 'knip export' take; 'last' and -1, -2, ... work too),
 when it started in local time, the program, how long it lasted, the
 squeezes, how many of them she relaxed fully after, and whether it ended
 normally or was recovered after a power cut."""
-    path = Path(args.db).expanduser() if getattr(args, "db", None) else default_path()
+    path = db_path(args)
     if not path.exists():
         if args.json:
             print(json.dumps({"database": str(path), "sessions": []}, indent=2))
@@ -145,10 +159,7 @@ normally or was recovered after a power cut."""
             print(f"(no database at {path} yet)")
         return 0
     with _open(args) as db:
-        rows = db.list(device=args.device)
-        if args.device is not None and not rows and db.count():
-            raise DatabaseError(f"no sessions from device {args.device!r} in {db.path}; "
-                                f"stored devices: {', '.join(db.devices())}")
+        rows = device_rows(db, args.device)
         if args.json:
             doc = {"database": str(db.path),
                    "sessions": [dict(r.to_json(), start_local=local_time(r.start_epoch))

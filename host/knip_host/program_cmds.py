@@ -14,14 +14,11 @@ from knip import programs as PG
 
 from .device import DeviceError
 from .ports import connect
+from .trainer_cmds import PORT_ARGS, _sim_options, arg
 
 
 class ProgramFileError(Exception):
     """A program file that cannot be used; the message says why."""
-
-
-def arg(*names: str, **kw: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
-    return names, kw
 
 
 def describe(phases: list[tuple[int, ...]]) -> str:
@@ -83,7 +80,7 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
             print(f"{name:<12} {minutes(PG.duration_ms(phases)):>6}  {title}")
             print(f"{'':<12} {'':>6}  {describe(phases)}")
         if args.port:
-            with connect(args.port, sim=_sim(args)) as dev:
+            with connect(args.port, sim=_sim_options(args)) as dev:
                 info = dev.hello()
             custom = info.get("custom_programs", [])
             print(f"\non the trainer ({info.get('device')}): "
@@ -106,7 +103,7 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
         print(f"{args.target}: program '{name}' ({title}) is valid: {minutes(PG.duration_ms(phases))}, "
               f"{PG.squeezes(phases)} squeezes; {describe(phases)}")
         return 0
-    with connect(args.port, sim=_sim(args)) as dev:
+    with connect(args.port, sim=_sim_options(args)) as dev:
         dev.hello()
         if action == "push":
             name, title, phases, doc = load_file(args.target)
@@ -119,21 +116,11 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
     return 0
 
 
-def _sim(args: argparse.Namespace) -> dict[str, Any]:
-    from .trainer_cmds import _sim_options
-    return _sim_options(args)
-
-
-def _port_args() -> list:
-    from .trainer_cmds import PORT_ARGS
-    return PORT_ARGS
-
-
 COMMANDS = {
     "program": (cmd_program, "list, check and push training programs", [
         arg("action", choices=("list", "show", "check", "push", "remove"), help="what to do"),
         arg("target", nargs="?", metavar="NAME_OR_FILE", help="program name (show, remove) or JSON file"),
-        *_port_args(),
+        *PORT_ARGS,
     ]),
 }
 

@@ -12,54 +12,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .database import DatabaseError, SessionDatabase, default_path
+from .database import DatabaseError, SessionDatabase
+from .history import NO_SESSIONS, _file_part, _plain, _usage_error, arg, db_path, device_rows
 
-NO_SESSIONS = ("no sessions yet: connect your trainer and run 'knip sync' "
-               "(or try 'knip sync --port sim')")
 PROGRESS_PNG = "knip-progress.png"
-
-
-def arg(*names: str, **kw: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """Same as knip_host.cli.arg (kept here: cli imports this module)."""
-    return names, kw
-
-
-def _usage_error(message: str) -> Exception:
-    from .cli import UsageError
-    return UsageError(message)
-
-
-def _db_path(args: argparse.Namespace) -> Path:
-    return Path(args.db).expanduser() if getattr(args, "db", None) else default_path()
-
-
-def _rows(db: SessionDatabase, device: str | None) -> list[Any]:
-    rows = db.list(device=device)
-    if device is not None and not rows and db.count():
-        raise DatabaseError(f"no sessions from device {device!r} in {db.path}; "
-                            f"stored devices: {', '.join(db.devices())}")
-    return rows
-
-
-def _file_part(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "device"
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _writable_folder(folder: Path, what: str) -> None:
@@ -120,7 +81,7 @@ exist or cannot be written exits 2."""
     from . import trends as T
     from .html_report import other_notes, pain_notes
 
-    path = _db_path(args)
+    path = db_path(args)
     empty = {"database": str(path), "device": args.device, "unit": None, "points": [],
              "weeks": [], "streak": None, "plot": None}
     if not path.exists():
@@ -131,14 +92,14 @@ exist or cannot be written exits 2."""
             print(f"(no database at {path} yet)")
         return 0
     with SessionDatabase.open(path, create=False) as db:
-        rows = _rows(db, args.device)
-        db_path = str(db.path)
+        rows = device_rows(db, args.device)
+        db_file = str(db.path)
     if not rows:
         if args.json:
-            print(json.dumps(dict(empty, database=db_path), indent=2))
+            print(json.dumps(dict(empty, database=db_file), indent=2))
         else:
             print(NO_SESSIONS)
-            print(f"(database: {db_path})")
+            print(f"(database: {db_file})")
         return 0
     out = progress_png_path(args.output, args.device)
     tr = T.build(rows)
@@ -148,7 +109,7 @@ exist or cannot be written exits 2."""
     except OSError as exc:
         raise _usage_error(f"-o {out}: cannot write ({exc.strerror or exc})") from None
     if args.json:
-        doc = {"database": db_path, "device": args.device, **tr.to_json(),
+        doc = {"database": db_file, "device": args.device, **tr.to_json(),
                "plot": None if written is None else str(written)}
         print(json.dumps(_plain(doc), indent=2))
         return 0
@@ -169,7 +130,7 @@ exist or cannot be written exits 2."""
         lines += [f"note: {n}" for n in notes]
     lines.append("")
     n = len(tr.points)
-    lines.append(f"{n} session{T._s(n)} from {who} in {db_path}")
+    lines.append(f"{n} session{T._s(n)} from {who} in {db_file}")
     if written is not None:
         lines.append(f"trends written to {written}")
     else:
@@ -210,13 +171,13 @@ an output path that cannot be written exits 2."""
         raise _usage_error(f"--html {args.html}: the file exists and cannot be overwritten; "
                            f"choose another name")
     with SessionDatabase.open(getattr(args, "db", None), create=False) as db:
-        rows = _rows(db, args.device)
-        db_path = str(db.path)
+        rows = device_rows(db, args.device)
+        db_file = str(db.path)
     if not rows:
-        raise DatabaseError(f"{NO_SESSIONS}; the database {db_path} has none, so no report "
+        raise DatabaseError(f"{NO_SESSIONS}; the database {db_file} has none, so no report "
                             f"was written")
     try:
-        write(out, rows, name=args.name, database=db_path)
+        write(out, rows, name=args.name, database=db_file)
     except OSError as exc:
         raise _usage_error(f"--html {args.html}: cannot write ({exc.strerror or exc})") from None
     dated = sorted(r.start_epoch for r in rows if r.start_epoch is not None)
