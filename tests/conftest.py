@@ -53,3 +53,15 @@ def recordings() -> Path:
     if not RECORDINGS.is_dir():
         pytest.skip(f"real recordings not found at ../shared/data/recordings (looked in {RECORDINGS})")
     return RECORDINGS
+
+
+def pytest_addoption(parser):
+    # `make hil PORT=/dev/ttyUSB0`: the hardware-in-the-loop suite on a real
+    # board flashed with the hil-loopback profile (hardware/HIL.md). Without
+    # a port the same tests run against the virtual trainer running the
+    # ESP32 board code on a simulated machine.
+    parser.addoption("--hil-port", default=os.environ.get("KNIP_HIL_PORT"),
+                     help="serial port of a real board for tests/hil (default: $KNIP_HIL_PORT; "
+                          "none = the virtual trainer)")
+    parser.addoption("--hil-ble", default=os.environ.get("KNIP_HIL_BLE"),
+                     help="BLE name or address of that board for the BLE tests (default: $KNIP_HIL_BLE)")

@@ -212,6 +212,10 @@ def validate(doc):
         if isinstance(a, dict) and isinstance(s, dict) and a.get("driver") != s.get("driver"):
             c.err("abdominal.driver", "%r differs from sensor.driver %r; both channels must use the "
                                       "same driver" % (a.get("driver"), s.get("driver")))
+        elif isinstance(a, dict) and a.get("driver") == "mprls" and isinstance(s, dict) \
+                and (a.get("sda"), a.get("scl")) == (s.get("sda"), s.get("scl")):
+            c.err("abdominal.sda", "both MPRLS answer at 0x18: give the second one its own SDA/SCL "
+                                   "pins (a second I2C bus)")
     imu = doc.get("imu")
     if imu is not None:
         if not isinstance(imu, dict) or imu.get("driver") not in IMUS:

@@ -50,12 +50,20 @@ class VirtualTrainer:
 
     def __init__(self, image: str | os.PathLike[str] | None = None, *, speed: float = 1.0, seed: int = 1,
                  user: str = "good", signal_kind: str = "pressure", rate_hz: int = 0, baud: int = 115200,
-                 device_id: str = "sim-0001", blocks: int = 512, channels: int = 0):
+                 device_id: str = "sim-0001", blocks: int = 512, channels: int = 0,
+                 profile: str | os.PathLike[str] | None = None, safe_mode: bool = False):
         self.image = (Path(image) if image is not None else default_image()).resolve()
-        self.args = ["--image", str(self.image), "--speed", repr(float(speed)), "--seed", str(seed),
-                     "--user", user, "--signal", signal_kind, "--rate", str(rate_hz),
-                     "--baud", str(baud), "--id", device_id, "--blocks", str(blocks),
-                     "--channels", str(channels)]
+        # with a board profile the ESP32 board code itself runs, on a simulated
+        # machine module (firmware/simboard/esp32_main.py)
+        self.script = "esp32_main.py" if profile is not None else "main.py"
+        if profile is not None:
+            self.args = ["--image", str(self.image), "--profile", str(Path(profile).resolve()),
+                         "--blocks", str(blocks), "--safe", "1" if safe_mode else "0"]
+        else:
+            self.args = ["--image", str(self.image), "--speed", repr(float(speed)), "--seed", str(seed),
+                         "--user", user, "--signal", signal_kind, "--rate", str(rate_hz),
+                         "--baud", str(baud), "--id", device_id, "--blocks", str(blocks),
+                         "--channels", str(channels)]
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = ""
         self._slave = -1
@@ -70,7 +78,7 @@ class VirtualTrainer:
         master, slave = os.openpty()
         tty.setraw(slave)             # no echo, no line editing: a byte pipe like a UART
         env = dict(os.environ, MICROPYPATH=".frozen:" + str(FIRMWARE_DIR))   # .frozen holds asyncio
-        self.proc = subprocess.Popen([micropython_binary(), str(FIRMWARE_DIR / "simboard" / "main.py"), *self.args],
+        self.proc = subprocess.Popen([micropython_binary(), str(FIRMWARE_DIR / "simboard" / self.script), *self.args],
                                      stdin=master, stdout=master, stderr=subprocess.PIPE, env=env,
                                      cwd=str(FIRMWARE_DIR), close_fds=True)
         os.close(master)

@@ -91,6 +91,8 @@ def test_driver_rules():
     assert _errors(sensor=mp, imu=imu) == []          # one I2C bus, shared
     _one(_errors(sensor=dict(mp, addr=0x28)), "sensor.addr", ("0x18",))
     _one(_errors(imu=dict(imu, addr=0x6A)), "imu.addr", ("104 or 105",))
+    _one(_errors(sensor=mp, abdominal=mp), "abdominal.sda", ("0x18",))
+    assert _errors(sensor=mp, abdominal=dict(mp, sda=25, scl=26, eoc=None)) == []
 
 
 def test_second_channel_and_loopback():

@@ -1,0 +1,89 @@
+# Start-up on the ESP32: load /profile.json, honour the safe-mode pin, build
+# the board and its links, run the application with Ctrl-C off, and always
+# come back to the REPL (so `make deploy` never needs a reflash). Anything
+# that stops the start is printed on the REPL port with what to do.
+import sys
+import asyncio
+import micropython
+
+PROFILE = "/profile.json"
+
+
+def _say(text):
+    sys.stdout.write("knip: %s\n" % text)
+
+
+def _safe_mode(machine, prof):
+    pin = prof.get("safe_mode_pin")
+    if pin is None:
+        pin = prof["ui"]["button"]
+    p = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
+    return p.value() == 0, pin
+
+
+def _links(board, prof):
+    from links.serial_link import SerialLink
+    usb = SerialLink()
+    board.usb = usb
+    name = None
+    ble = prof.get("ble") or {}
+    if ble.get("enabled", True):
+        name = ble.get("name", "Knip")
+    if name is None:
+        return usb, "usb"
+    try:
+        from links.ble_link import BleLink
+        from links.multi_link import MultiLink
+    except ImportError as e:
+        # aioble comes from `mpremote mip install aioble` (make deploy)
+        board.alerts.append("BLE off: %s; run make deploy to install aioble" % e)
+        return usb, "usb (BLE off: aioble missing)"
+    from knip.app import FIRMWARE
+    board.ble = BleLink(name=name, device_id=board.device_id, battery=board.battery, firmware=FIRMWARE)
+    return MultiLink(usb, board.ble), "usb + ble %s" % name
+
+
+def run(machine=None, profile_path=PROFILE, fs_root="/sessions", announce=_say):
+    """True after the application ran and returned (REPL request); None when
+    it could not start (the reason is printed)."""
+    # the virtual trainer passes a simulated machine, its profile and its
+    # littlefs mount; on the ESP32 everything is the default
+    if machine is None:
+        import machine
+    from knip import profile as profiles
+    try:
+        prof = profiles.load(profile_path)
+    except profiles.ProfileError as e:
+        _say(str(e))
+        _say("the application did not start; the REPL is yours")
+        return
+    safe, pin = _safe_mode(machine, prof)
+    if safe:
+        _say("safe mode (GPIO%d held at boot): the application did not start; the REPL is yours" % pin)
+        return
+    from drivers import SensorError
+    from espboard.board import Esp32Board
+    from knip.app import App
+    try:
+        board = Esp32Board(prof, machine, fs_root)
+    except SensorError as e:
+        _say(str(e))
+        _say("the application did not start (sessions on the device are kept); fix the sensor "
+             "and press EN, or hold GPIO%d at boot for the REPL" % pin)
+        return
+    board.link, how = _links(board, prof)
+    app = App(board)
+    board.idle = lambda: app.session is None
+    announce("%s ready: %s, %d Hz, %s; send the REPL request or hold GPIO%d at boot for the REPL"
+             % (prof["profile"], board.signal, board.rate_hz, how, pin))
+    # frames carry 0x03 bytes: Ctrl-C must not interrupt the application
+    micropython.kbd_intr(-1)
+    try:
+        asyncio.run(app.run())
+    finally:
+        micropython.kbd_intr(3)
+        board.stop()
+        if board.ble is not None:
+            board.ble.close()
+    _say("left the application; the REPL is yours (press EN to start it again)")
+    return True

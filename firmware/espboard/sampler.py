@@ -1,0 +1,139 @@
+# The ESP32 sampler: fills the SampleRing (knip/ring.py, docs/BOARD.md) from
+# a hardware Timer at rate_hz, or from the sensor's data-ready pin when it
+# paces itself (HX710B DOUT, ADS1292R DRDY: falling edge). ESP32 Timer and
+# Pin callbacks are soft IRQs: scheduled, run between bytecodes, and dropped
+# silently when the scheduler's 8-entry queue is full. So each callback
+# measures the time since the previous one and counts the samples that never
+# came in ring.missed. After a stall the ESP32 runs the queued timer
+# callbacks back to back (the oldest 8 are kept, newer ones dropped), so in
+# timer mode a long interval is only settled at the next on-time tick, less
+# the queued ticks that did arrive. The callback allocates nothing.
+import time
+
+try:
+    from asyncio import ThreadSafeFlag
+except ImportError:                 # CPython (tests): a plain flag with the same calls
+    ThreadSafeFlag = None
+
+_MASK = 0x3FFFFFFF                  # ticks_us differences modulo 2**30 (its period on the ESP32)
+_KICK_HZ = 4                        # data-ready mode: a slow timer rereads a stuck data-ready line
+
+
+class _Flag:
+    def __init__(self):
+        self.state = 0
+
+    def set(self):
+        self.state = 1
+
+    def clear(self):
+        self.state = 0
+
+    async def wait(self):
+        import asyncio
+        while not self.state:
+            await asyncio.sleep(0.001)
+        self.state = 0
+
+
+class Sampler:
+    def __init__(self, ring, main, abd=None, rate_hz=100, clock=None, machine=None, timer_id=0,
+                 before=None):
+        if machine is None:
+            import machine
+        self.machine = machine
+        self.ring = ring
+        self.main = main
+        self.abd = abd
+        self.rate_hz = rate_hz
+        self.period_us = 1000000 // rate_hz
+        self._half = self.period_us >> 1
+        self._late = self.period_us + self._half        # 1.5 periods
+        src = getattr(machine, "vtime", None) or time   # a simulated machine may keep virtual time
+        self._clock = clock or src.ticks_ms
+        self._us = src.ticks_us
+        self._before = before
+        self._drdy = getattr(main, "drdy", None)
+        self._timer_id = timer_id
+        self._tim = None
+        self.flag = ThreadSafeFlag() if ThreadSafeFlag is not None else _Flag()
+        self.ticks = 0              # samples put (or offered, when the ring was full)
+        self.late_max_us = 0        # longest interval between two samples
+        self.spurious = 0           # data-ready callbacks that found no new data
+        self._last = -1             # ticks_us of the previous sample, -1 = none yet
+        self._owed = 0              # samples believed lost, not yet added to ring.missed
+        self._cb = self._tick       # the bound method, made once
+        self.running = False
+
+    def start(self):
+        if self.running:
+            return
+        m = self.machine
+        self._last = -1
+        self._owed = 0
+        self.running = True
+        self._tim = m.Timer(self._timer_id)
+        if self._drdy is not None:
+            self._drdy.irq(handler=self._cb, trigger=m.Pin.IRQ_FALLING)
+            # A conversion already waiting makes no new edge (the HX710B holds
+            # DOUT low until read), and a dropped edge would stall it for good:
+            # a slow timer rereads the line; the callback skips if nothing waits.
+            self._tim.init(mode=m.Timer.PERIODIC, freq=_KICK_HZ, callback=self._cb)
+            self._tick(None)
+        else:
+            self._tim.init(mode=m.Timer.PERIODIC, freq=self.rate_hz, callback=self._cb)
+
+    def stop(self):
+        if not self.running:
+            return
+        self.running = False
+        if self._drdy is not None:
+            self._drdy.irq(handler=None)
+        if self._tim is not None:
+            self._tim.deinit()
+            self._tim = None
+
+    def _tick(self, _src):
+        d = self._drdy
+        if d is not None and d.value():
+            # no data waiting: an edge from the HX710B's own data bits, the
+            # kick timer, or an edge already served
+            self.spurious += 1
+            return
+        now = self._us()
+        last = self._last
+        self._last = now
+        if last >= 0:
+            el = (now - last) & _MASK
+            if el > self.late_max_us:
+                self.late_max_us = el
+            if el < self._half:
+                # timer ticks queued during a stall, drained back to back: each
+                # is one the long interval before them was thought to have lost
+                if self._owed > 0:
+                    self._owed -= 1
+            else:
+                if self._owed > 0:
+                    self.ring.missed += self._owed
+                    self._owed = 0
+                if el > self._late:
+                    n = (el + self._half) // self.period_us - 1
+                    if self._drdy is None:
+                        self._owed = n          # settled at the next on-time tick
+                    else:
+                        self.ring.missed += n   # each data-ready read is a new conversion
+        t = self._clock()
+        b = self._before
+        if b is not None:
+            b(t)
+        x = self.main.read()
+        a = self.abd.read() if self.abd is not None else 0
+        self.ring.put(t, x, a)
+        self.ticks += 1
+        self.flag.set()
+
+    def flush(self):
+        """Add the samples still owed to ring.missed (e.g. before reading it at the end)."""
+        if self._owed > 0:
+            self.ring.missed += self._owed
+            self._owed = 0

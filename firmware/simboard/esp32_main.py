@@ -1,0 +1,67 @@
+# The virtual trainer running the ESP32 board code itself (espboard/, the
+# drivers, the sampler, the HIL loopback) on a simulated `machine` under
+# the MicroPython unix port:
+#   micropython simboard/esp32_main.py --image FILE --profile FILE [--blocks N] [--safe 1]
+# stdin/stdout are the "USB serial" (a pseudo-terminal from the host), as
+# for simboard/main.py; messages for people go to stderr.
+import sys
+import vfs
+
+
+def _args(argv):
+    opts = {"--image": "knip-esp32.img", "--profile": "../hardware/profiles/hil-loopback.json",
+            "--blocks": "512", "--safe": "0"}
+    i = 0
+    while i < len(argv):
+        k = argv[i]
+        if k not in opts or i + 1 >= len(argv):
+            sys.stderr.write("knip-sim: bad option %s; options: %s\n" % (k, " ".join(sorted(opts))))
+            sys.exit(2)
+        opts[k] = argv[i + 1]
+        i += 2
+    return opts
+
+
+def _mount(image, blocks):
+    from simboard.blockdev import FileBlockDevice
+    bdev = FileBlockDevice(image, 4096, blocks)
+    try:
+        fs = vfs.VfsLfs2(bdev)
+    except OSError:
+        vfs.VfsLfs2.mkfs(bdev)
+        fs = vfs.VfsLfs2(bdev)
+    vfs.mount(fs, "/flash")
+
+
+def main():
+    o = _args(sys.argv[1:])
+    _mount(o["--image"], int(o["--blocks"]))
+    from simboard import esp32_machine as machine
+    from knip import profile as profiles
+    if o["--safe"] == "1":
+        try:
+            prof = profiles.load(o["--profile"])
+            machine.hold_low(prof.get("safe_mode_pin", prof["ui"]["button"]))
+        except profiles.ProfileError:
+            pass
+    from espboard import boot
+    say = boot._say
+
+    def echo(text):
+        # the board says it on its port; the host's log sees it too
+        say(text)
+        sys.stderr.write("knip-sim: %s\n" % text)
+
+    boot._say = echo
+
+    def ready(text):
+        boot._say(text)
+        sys.stderr.write("knip-sim: ready (esp32 board: %s)\n" % text)
+
+    if boot.run(machine=machine, profile_path=o["--profile"], fs_root="/flash/sessions", announce=ready):
+        sys.stderr.write("knip-sim: left the application (REPL requested)\n")
+    else:
+        sys.stderr.write("knip-sim: the application did not start (at the REPL on a real board)\n")
+
+
+main()

@@ -1,0 +1,149 @@
+# The ESP32 board code (firmware/espboard) on the MicroPython unix port with
+# the virtual trainer's simulated machine (firmware/simboard/esp32_machine):
+# profile -> drivers -> sampler -> ring with the HIL loopback, the button,
+# the battery curve, and the ways boot refuses to start. MicroPython only
+# (espboard imports `micropython`); run by tests/test_espboard.py.
+import gc
+import json
+import time
+from simboard import esp32_machine as M
+from espboard.board import Esp32Board, lipo_percent
+from espboard import boot
+from knip import profile as PR
+from knip import programs as PG
+
+import os
+
+
+def _find(rel):
+    for base in ("", "../"):
+        try:
+            os.stat(base + rel)
+            return base + rel
+        except OSError:
+            pass
+    raise OSError("run from the repository or firmware/: " + rel)
+
+
+HIL = _find("hardware/profiles/hil-loopback.json")
+
+
+def _board():
+    M._held.clear()
+    M._dac.clear()
+    return Esp32Board(PR.load(HIL), M, "/tmp-unused")
+
+
+def _ticks(b, n):
+    for _ in range(n):
+        b.sampler._tick(None)
+    r = b.ring
+    last = r.x[(r.head - 1) % r.size]
+    r.tail = r.head
+    return last
+
+
+def test_board_from_the_hil_profile():
+    b = _board()
+    assert b.signal == "pressure" and b.unit == "cmH2O" and b.counts_per_unit == 20
+    assert b.channels == 1 and b.rate_hz == 100 and b.ring.size == 256
+    assert b.device_id == "knip-5e1f00000a01"
+    pct, mv = b.battery()
+    assert mv == 3900 and pct == lipo_percent(3900)
+    info = b.extra_info()
+    assert info["profile"] == "hil-loopback" and info["saturated"] == 0 and info["loopback"]["code"] == 30
+
+
+def test_loopback_plays_the_cues_into_the_adc():
+    b = _board()
+    rest = _ticks(b, 20)
+    assert abs(rest) < 20, rest                     # zeroed at start-up: 0 +- 1 cmH2O
+    b.cue(PG.CUE_SQUEEZE, 1000, 0)
+    up = _ticks(b, 60)
+    assert 0.85 * 800 < up < 1.15 * 800, up          # 40 cmH2O at 20 counts per cmH2O
+    b.cue(PG.CUE_RELAX, 2000, 0)
+    down = _ticks(b, 60)
+    assert abs(down) < 20, down
+    assert b.loopback.cues == 2
+
+
+def test_no_heap_per_sample_in_the_sampler_path():
+    b = _board()
+    b.cue(PG.CUE_SQUEEZE, 1000, 0)
+    _ticks(b, 50)
+    gc.collect()
+    gc.disable()
+    m0 = gc.mem_alloc()
+    for _ in range(5):
+        for _ in range(100):
+            b.sampler._tick(None)
+        b.ring.tail = b.ring.head
+    m1 = gc.mem_alloc()
+    gc.enable()
+    # the drained loop itself allocates nothing either: every byte is the sampler's
+    assert m1 - m0 == 0, m1 - m0
+
+
+def test_button_short_long_and_pairing_press():
+    b = _board()
+    ui = b.ui
+    pin = ui.btn
+    wanted = []
+    ui.on_pairing = lambda: wanted.append(1)
+    for held_ms in (120, 1200, 3100):
+        M._held.add(pin.n)
+        ui._edge(pin)
+        time.sleep_ms(held_ms)
+        M._held.discard(pin.n)
+        ui._edge(pin)
+        time.sleep_ms(40)
+    assert [ui.read_button() for _ in range(4)] == [1, 2, 2, 0]
+    assert wanted == [1]
+
+
+def test_lipo_curve():
+    assert lipo_percent(4250) == 100 and lipo_percent(4200) == 100
+    assert lipo_percent(3300) == 0 and lipo_percent(3000) == 0
+    assert lipo_percent(3870) == 60
+    last = 101
+    for mv in range(4200, 3290, -10):
+        p = lipo_percent(mv)
+        assert p <= last
+        last = p
+
+
+def _run_boot(path):
+    said = []
+    orig = boot._say
+    boot._say = said.append
+    try:
+        ran = boot.run(machine=M, profile_path=path, fs_root="/tmp-unused")
+    finally:
+        boot._say = orig
+    return ran, said
+
+
+def test_boot_refuses_a_bad_profile_and_keeps_the_repl():
+    doc = json.load(open(HIL))
+    doc["sensor"]["pin"] = 25
+    with open("/tmp/knip-bad-profile.json", "w") as f:
+        f.write(json.dumps(doc))
+    ran, said = _run_boot("/tmp/knip-bad-profile.json")
+    assert ran is None and "sensor.pin: GPIO25 is not an ADC1 pin" in said[0] and "REPL" in said[1]
+    ran, said = _run_boot("/tmp/knip-no-such-profile.json")
+    assert ran is None and "make deploy" in said[0]
+
+
+def test_boot_safe_mode_and_missing_sensor():
+    M._held.clear()
+    M._held.add(33)
+    ran, said = _run_boot(HIL)
+    M._held.clear()
+    assert ran is None and "safe mode (GPIO33 held at boot)" in said[0]
+    doc = json.load(open(HIL))
+    doc["loopback"] = None            # nothing drives GPIO34: the ADC reads its floor
+    doc["sensor"]["pin"] = 39
+    with open("/tmp/knip-nosensor.json", "w") as f:
+        f.write(json.dumps(doc))
+    ran, said = _run_boot("/tmp/knip-nosensor.json")
+    assert ran is None and "GPIO39" in said[0] and "sessions on the device are kept" in said[1], said
