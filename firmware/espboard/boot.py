@@ -39,7 +39,12 @@ def _links(board, prof):
         board.alerts.append("BLE off: %s; run make deploy to install aioble" % e)
         return usb, "usb (BLE off: aioble missing)"
     from knip.app import FIRMWARE
-    board.ble = BleLink(name=name, device_id=board.device_id, battery=board.battery, firmware=FIRMWARE)
+    try:
+        board.ble = BleLink(name=name, device_id=board.device_id, battery=board.battery, firmware=FIRMWARE)
+    except Exception as e:
+        # a MicroPython built without BLE pairing, or a radio that will not start
+        board.alerts.append("BLE off: %s" % e)
+        return usb, "usb (BLE off: %s)" % e
     return MultiLink(usb, board.ble), "usb + ble %s" % name
 
 

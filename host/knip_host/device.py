@@ -47,13 +47,19 @@ class Device:
     """A protocol client. Requests are synchronous; frames the device sends
     on its own (live samples, events, cues, notices) queue in `stream`."""
 
-    def __init__(self, port: str, *, baud: int = BAUD, timeout: float = 3.0):
+    def __init__(self, port: str, *, baud: int = BAUD, timeout: float = 3.0, ser: Any = None):
+        """`ser`: an already open transport with pyserial's read/write/in_waiting/
+        is_open/reset_input_buffer/flush/close (e.g. knip_host.ble.BleSerial);
+        `port` then only names it in messages."""
         self.port_name = port
         self.timeout = timeout
-        try:
-            self.ser = serial.Serial(port, baud, timeout=0.05, write_timeout=timeout)
-        except serial.SerialException as exc:
-            raise DeviceError(_open_hint(port, exc)) from exc
+        if ser is not None:
+            self.ser = ser
+        else:
+            try:
+                self.ser = serial.Serial(port, baud, timeout=0.05, write_timeout=timeout)
+            except serial.SerialException as exc:
+                raise DeviceError(_open_hint(port, exc)) from exc
         try:
             self.ser.reset_input_buffer()       # bytes meant for an earlier connection
             self.ser.write(b"\x00")             # end any half frame the device holds

@@ -46,7 +46,7 @@ def ble_trainers(timeout: float = 4.0) -> tuple[list[tuple[str, str]], str | Non
 
         from bleak import BleakScanner  # type: ignore[import-not-found]
     except ImportError:
-        return [], "BLE: not scanned (install bleak: pip install 'knip[ble]')"
+        return [], "BLE: not scanned (install bleak: make setup, or pip install bleak)"
     nus = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
     try:
         found = asyncio.run(BleakScanner.discover(timeout=timeout, return_adv=True))
@@ -76,12 +76,34 @@ def default_port() -> str:
 
 
 @contextlib.contextmanager
-def connect(port: str | None, *, sim: dict[str, Any] | None = None, timeout: float = 3.0) -> Iterator[Device]:
-    """Open a trainer; `sim` starts (and afterwards stops) a virtual one."""
+def connect(port: str | None, *, sim: dict[str, Any] | None = None, timeout: float = 3.0,
+            ble: str | None = None, pair: bool = False) -> Iterator[Device]:
+    """Open a trainer; `sim` starts (and afterwards stops) a virtual one.
+
+    `ble` (a name or address) connects over Bluetooth LE instead; `pair`
+    forgets an old pairing and pairs anew (the trainer must be in pairing
+    mode: its button held 3 s). The CLI passes them
+    inside its port options, so `sim` may carry "ble" and "pair" too."""
+    sim = dict(sim or {})
+    ble = sim.pop("ble", None) or ble
+    pair = bool(sim.pop("pair", False)) or pair
+    if ble:
+        if port:
+            raise DeviceError(f"choose one link: --port {port} or --ble {ble}, not both")
+        from .ble import BleSerial
+        dev = Device(f"BLE:{ble}", ser=BleSerial(ble, pair=pair), timeout=timeout)
+        try:
+            dev.sim = None             # type: ignore[attr-defined]
+            yield dev
+        finally:
+            dev.close()
+        return
+    if pair:
+        raise DeviceError("--pair is for Bluetooth: use it with --ble NAME_OR_ADDRESS")
     port = port or default_port()
     trainer = None
     if port == "sim":
-        trainer = VirtualTrainer(**(sim or {})).start()
+        trainer = VirtualTrainer(**sim).start()
         port = trainer.port
     try:
         dev = Device(port, timeout=timeout)

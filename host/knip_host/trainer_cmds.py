@@ -19,8 +19,15 @@ def arg(*names: str, **kw: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
 
 
 def _sim_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"image": getattr(args, "sim_image", None), "speed": getattr(args, "sim_speed", 1.0),
-            "user": getattr(args, "sim_user", "good"), "seed": getattr(args, "sim_seed", 1)}
+    """The port options for connect(): the virtual trainer's, plus --ble/--pair
+    (connect() takes those out), so every command that passes these gets BLE."""
+    opts: dict[str, Any] = {"image": getattr(args, "sim_image", None), "speed": getattr(args, "sim_speed", 1.0),
+                            "user": getattr(args, "sim_user", "good"), "seed": getattr(args, "sim_seed", 1)}
+    if getattr(args, "ble", None):
+        opts["ble"] = args.ble
+    if getattr(args, "pair", False):
+        opts["pair"] = True
+    return opts
 
 
 SIM_USERS = "good, typical, weak, no_relax, pusher, short_rest, stops_early"
@@ -35,6 +42,12 @@ PORT_ARGS = [
         help="with --port sim: simulated user (" + SIM_USERS + ")"),
     arg("--sim-image", metavar="FILE", help="with --port sim: flash image (default: in the data directory)"),
     arg("--sim-seed", type=int, default=1, metavar="N", help=argparse.SUPPRESS),
+    arg("--ble", metavar="NAME_OR_ADDRESS",
+        help="connect over Bluetooth LE to the trainer of that name (e.g. Knip) or address "
+             "instead of a serial port ('knip devices --ble' lists them; needs bleak)"),
+    arg("--pair", action="store_true",
+        help="with --ble: forget any old pairing with the trainer and pair anew "
+             "(hold the trainer's button 3 s first to open pairing)"),
 ]
 
 
