@@ -1,5 +1,5 @@
 """The link plumbing (firmware/links/chunker.py, multi_link.py, ble_link.py):
-the portable tests of tests/mp/test_links.py under the real MicroPython unix
+the portable tests of tests/mp/links_checks.py under the real MicroPython unix
 port (all of them, with heap measurements and BleLink against the simulated
 radio described there) and under CPython (the portable ones)."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ MP = ROOT / "tests" / "mp"
 @pytest.mark.micropython
 def test_link_tests_pass_under_micropython(mpy, tmp_path, monkeypatch):
     monkeypatch.setenv("KNIP_TMP", str(tmp_path))      # bond files of the BleLink tests
-    out = mpy(MP / "run_tests.py", "test_links")
+    out = mpy(MP / "run_tests.py", "links_checks")
     tally = out.strip().splitlines()[-1]
     passed, failed = int(tally.split()[0]), int(tally.split()[2])
     names = [ln.split()[2] for ln in out.splitlines() if ln.startswith("PASS")]
@@ -29,13 +29,13 @@ def test_link_tests_pass_under_micropython(mpy, tmp_path, monkeypatch):
 
 
 def _cpython_module():
-    """tests/mp/test_links.py under another name (this file is `test_links` to pytest)."""
+    """tests/mp/links_checks.py loaded as a module (pytest does not collect it: it needs MicroPython for the _mp tests)."""
     if "mp_test_links" in sys.modules:
         return sys.modules["mp_test_links"]
     for p in (str(FIRMWARE), str(MP)):
         if p not in sys.path:
             sys.path.insert(0, p)
-    spec = importlib.util.spec_from_file_location("mp_test_links", MP / "test_links.py")
+    spec = importlib.util.spec_from_file_location("mp_test_links", MP / "links_checks.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules["mp_test_links"] = mod
     spec.loader.exec_module(mod)
