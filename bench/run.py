@@ -10,10 +10,12 @@
    each tuned on TRAIN (small grid, max F1) and reported on TEST.
 3. The real recordings in ../shared/data/recordings (skipped if absent).
 4. The MicroPython unix port: heap bytes per sample and real-time factor.
+5. The ESP32 build (bench/esp32.py): deployed size, RAM after start-up.
 
 Writes bench/results.json and prints tables with PASS/MISS against targets.
+
 Options: --quick (fewer seeds, for a smoke run), --jobs N, --no-peers,
---no-mp, --no-real, --out FILE.
+--no-mp, --no-real, --no-wire, --no-esp32, --out FILE.
 """
 from __future__ import annotations
 
@@ -776,6 +778,7 @@ def main(argv=None):
     ap.add_argument("--no-mp", action="store_true")
     ap.add_argument("--no-real", action="store_true")
     ap.add_argument("--no-wire", action="store_true", help="skip the protocol figures (virtual trainer)")
+    ap.add_argument("--no-esp32", action="store_true", help="skip the ESP32 size and RAM figures")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     args = ap.parse_args(argv)
     if args.quick:
@@ -866,6 +869,17 @@ def main(argv=None):
         import wire as W
         wire = W.run()
 
+    # 7. the ESP32 build: deployed size, RAM after start-up (bench/esp32.py)
+    esp32: dict[str, Any] = {}
+    if not args.no_esp32:
+        log("esp32: build for xtensawin, RAM after start-up (unix and WebAssembly ports)")
+        import esp32 as ESP
+        try:
+            esp32 = ESP.run()
+        except Exception as exc:
+            esp32 = {"error": f"{type(exc).__name__}: {exc}"}
+            log(f"  esp32 failed: {esp32['error']}")
+
     targets = build_targets(syn, peers_res, mpres, wire)
     runtime = time.time() - T0
 
@@ -878,6 +892,8 @@ def main(argv=None):
         print_mp(mpres)
     if wire:
         print_wire(wire)
+    if esp32 and "error" not in esp32:
+        ESP.print_esp32(esp32)
     print_targets(targets)
     print(f"\nruntime {runtime:.0f} s")
 
@@ -904,6 +920,7 @@ def main(argv=None):
         "real": real,
         "micropython": mpres,
         "wire": wire,
+        "esp32": esp32,
         "targets": targets,
         "runtime_s": runtime,
     }

@@ -35,7 +35,7 @@ def _links(board, prof):
         from links.ble_link import BleLink
         from links.multi_link import MultiLink
     except ImportError as e:
-        # aioble comes from `mpremote mip install aioble` (make deploy)
+        # aioble comes from mip (make deploy installs its peripheral parts)
         board.alerts.append("BLE off: %s; run make deploy to install aioble" % e)
         return usb, "usb (BLE off: aioble missing)"
     from knip.app import FIRMWARE

@@ -3,7 +3,8 @@
 # the MicroPython unix port. The HIL rig's wire is simulated too: DAC1
 # (GPIO25) drives ADC1 GPIO34 through the rig's 1 kOhm / 100 nF low-pass,
 # read with ADC-like noise. Timers fire from an asyncio task and, like the
-# ESP32's soft-IRQ queue, drop ticks they could not deliver in time.
+# ESP32's soft-IRQ queue, run up to 8 late ticks back to back and drop the
+# rest.
 import time
 import asyncio
 
@@ -11,6 +12,7 @@ _UV_PER_CODE = 3300000 // 255          # 8-bit DAC, 0-3.3 V
 _NOISE_UV = 6000                       # +- ADC noise (a quiet ESP32 ADC reads a few mV)
 _wires = {34: 25}                      # ADC pin -> DAC pin (hardware/HIL.md)
 _dac = {}                              # DAC pin -> code
+_QUEUE = 8                             # ESP32 soft-IRQ scheduler queue
 _levels = {35: 1950000}                # other ADC pins: microvolts (battery: 3.9 V / 2)
 _held = set()                          # pins held low (a pressed button)
 resets = 0
@@ -125,6 +127,8 @@ class Timer:
         self.task = asyncio.create_task(self._run())
 
     async def _run(self):
+        # The ESP32 queues a late soft-IRQ callback (the scheduler holds 8)
+        # and runs the queued ones back to back; beyond 8 they are lost.
         due = time.ticks_add(time.ticks_us(), self.period_us)
         p = self.period_us
         while True:
@@ -132,15 +136,13 @@ class Timer:
             if wait > 500:
                 await asyncio.sleep_ms(wait // 1000 or 1)
                 continue
+            over = -wait // p + 1 if wait <= 0 else 1     # ticks due by now
+            if over > _QUEUE:
+                self.dropped += over - _QUEUE
+                due = time.ticks_add(due, (over - _QUEUE) * p)
             self.cb(self)
             self.fired += 1
             due = time.ticks_add(due, p)
-            late = time.ticks_diff(time.ticks_us(), due)
-            if late > 0:
-                # ticks that would have waited in a full queue are lost
-                n = late // p + 1
-                self.dropped += n
-                due = time.ticks_add(due, n * p)
 
     def deinit(self):
         if self.task is not None:

@@ -204,6 +204,8 @@ def _merge_commands() -> None:
     COMMANDS.update(history.COMMANDS)
     from . import trend_cmds
     COMMANDS.update(trend_cmds.COMMANDS)
+    from . import firmware_cmds
+    COMMANDS.update(firmware_cmds.COMMANDS)
 
 
 _merge_commands()

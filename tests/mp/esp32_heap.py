@@ -1,0 +1,76 @@
+# RAM the trainer holds after start-up, with the ESP32's own objects: the
+# real Esp32Board built from a board profile (ring size, rate, channels,
+# drivers) on the simulated `machine` (simboard/esp32_machine.py), the USB
+# link as boot.py sets it up, and App(board) on a littlefs in RAM (or the
+# port's own filesystem where there is no littlefs: the WebAssembly port).
+# Run with the deployed .mpy tree first on the path so code loads as on
+# the board.
+#   micropython esp32_heap.py PROFILE.json
+# Prints "key value" pairs: code (bytes held by the imported modules),
+# app (board + links + App), total, and the profile's ring/rate/channels.
+import gc
+import sys
+import vfs
+
+from simboard import esp32_machine as machine
+
+
+def alloc():
+    gc.collect()
+    gc.collect()
+    return gc.mem_alloc()
+
+
+def rest_levels(prof):
+    # the sensors at rest, as the simulated ADC pins see them (a probe in
+    # place and relaxed; MyoWare RAW at mid-rail), so the drivers' checks pass
+    lb = prof.get("loopback")
+    for key in ("sensor", "abdominal"):
+        sec = prof.get(key)
+        if not sec or "pin" not in sec:
+            continue
+        pin = sec["pin"]
+        if lb is not None and machine._wires.get(pin) == lb["dac_pin"]:
+            machine._dac[lb["dac_pin"]] = lb["rest_code"]
+            continue
+        machine._wires.pop(pin, None)
+        if sec["driver"] == "analog_pressure":
+            machine._levels[pin] = sec["zero_uv"]
+        elif sec.get("mode") == "raw":
+            machine._levels[pin] = 1650000
+        else:
+            machine._levels[pin] = 60000
+
+
+def main(path):
+    root = "/sessions"
+    if hasattr(vfs, "VfsLfs2"):
+        from ramdisk import RamDisk
+        bdev = RamDisk()             # the ESP32's 2 MiB data partition
+        vfs.VfsLfs2.mkfs(bdev)
+        vfs.mount(vfs.VfsLfs2(bdev), "/flash")
+        root = "/flash/sessions"
+    m0 = alloc()
+    # what espboard/boot.py imports on the way to App.run()
+    from knip import profile as profiles
+    from knip.app import App
+    from espboard import boot
+    from espboard.board import Esp32Board
+    from links.serial_link import SerialLink  # noqa: F401  (boot._links imports it)
+    m1 = alloc()
+    prof = profiles.load(path)
+    rest_levels(prof)
+    board = Esp32Board(prof, machine, root)
+    try:
+        board.link, how = boot._links(board, prof)
+    except AttributeError as e:      # a port without asyncio streams (WebAssembly): no USB link
+        board.link, how = None, "none (%s)" % e
+    app = App(board)
+    m2 = alloc()
+    print("code", m1 - m0, "app", m2 - m1, "total", m2 - m0, "ring", board.ring.size,
+          "rate", board.rate_hz, "channels", board.channels, "free", gc.mem_free(),
+          "links", how.replace(" ", "_"), "app_ok", int(app is not None))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
