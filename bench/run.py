@@ -453,7 +453,7 @@ def _chk(v, op, thr):
     return v >= thr if op == ">=" else v <= thr
 
 
-def build_targets(syn, peers_res, mpres, wire=None):
+def build_targets(syn, peers_res, mpres, wire=None, esp32=None):
     T = []
 
     def add(what, where, value, op, thr, unit=""):
@@ -488,6 +488,12 @@ def build_targets(syn, peers_res, mpres, wire=None):
         best = _best_peer(pr)
         if best:
             add(f"Knip F1 >= best peer ({best[0]} {best[1]:.3f})", s, sm["f1"], ">=", best[1])
+    # the application, board and links after start-up must fit the ESP32's
+    # Python heap (no SPIRAM), with the BLE stack's share of the IDF heap left
+    for name, row in ((esp32 or {}).get("ram") or {}).items():
+        if isinstance(row, dict) and "esp32_native_estimate" in row:
+            add("RAM after start-up (ESP32 estimate)", name, row["esp32_native_estimate"], "<=",
+                esp32["heap_limit_bytes"], "B")
     for name, c in (mpres.get("configs") or {}).items():
         if "error" in c:
             add("heap bytes per sample", name, None, "<=", 0, "B")
@@ -880,7 +886,7 @@ def main(argv=None):
             esp32 = {"error": f"{type(exc).__name__}: {exc}"}
             log(f"  esp32 failed: {esp32['error']}")
 
-    targets = build_targets(syn, peers_res, mpres, wire)
+    targets = build_targets(syn, peers_res, mpres, wire, esp32)
     runtime = time.time() - T0
 
     print_synth_table(syn)

@@ -11,7 +11,6 @@ import asyncio
 from micropython import const
 
 from knip.ring import SampleRing
-from knip import profile as profiles
 from drivers import open_sensor
 from espboard.sampler import Sampler
 from espboard.ui import Ui
@@ -40,7 +39,7 @@ class Esp32Board:
         self.profile = prof
         self.signal = prof["signal"]
         self.rate_hz = prof["rate_hz"]
-        self.channels = profiles.channels(prof)
+        self.channels = 2 if prof.get("abdominal") is not None else 1
         self.fs_root = fs_root
         self.device_id = "knip-" + "".join("%02x" % b for b in machine.unique_id())
         self.loopback = None

@@ -48,6 +48,24 @@ def _links(board, prof):
     return MultiLink(usb, board.ble), "usb + ble %s" % name
 
 
+def _load_profile(path):
+    # The validator is big (~16 KB of bytecode in RAM) and needed once: it
+    # is dropped again as soon as the profile has passed.
+    from knip import profile as profiles
+    try:
+        return profiles.load(path)
+    except profiles.ProfileError as e:
+        _say(str(e))
+        return None
+    finally:
+        import knip
+        sys.modules.pop("knip.profile", None)
+        if "profile" in knip.__dict__:
+            del knip.__dict__["profile"]
+        import gc
+        gc.collect()
+
+
 def run(machine=None, profile_path=PROFILE, fs_root="/sessions", announce=_say):
     """True after the application ran and returned (REPL request); None when
     it could not start (the reason is printed)."""
@@ -55,11 +73,8 @@ def run(machine=None, profile_path=PROFILE, fs_root="/sessions", announce=_say):
     # littlefs mount; on the ESP32 everything is the default
     if machine is None:
         import machine
-    from knip import profile as profiles
-    try:
-        prof = profiles.load(profile_path)
-    except profiles.ProfileError as e:
-        _say(str(e))
+    prof = _load_profile(profile_path)
+    if prof is None:
         _say("the application did not start; the REPL is yours")
         return
     safe, pin = _safe_mode(machine, prof)

@@ -52,13 +52,12 @@ def main(path):
         root = "/flash/sessions"
     m0 = alloc()
     # what espboard/boot.py imports on the way to App.run()
-    from knip import profile as profiles
     from knip.app import App
     from espboard import boot
     from espboard.board import Esp32Board
     from links.serial_link import SerialLink  # noqa: F401  (boot._links imports it)
     m1 = alloc()
-    prof = profiles.load(path)
+    prof = boot._load_profile(path)    # validated, then the validator is dropped, as at boot
     rest_levels(prof)
     board = Esp32Board(prof, machine, root)
     try:
