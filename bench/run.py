@@ -11,11 +11,13 @@
 3. The real recordings in ../shared/data/recordings (skipped if absent).
 4. The MicroPython unix port: heap bytes per sample and real-time factor.
 5. The ESP32 build (bench/esp32.py): deployed size, RAM after start-up.
+6. The HIL loopback on the virtual trainer running the ESP32 board code
+   (bench/hil.py): squeezes found, onset/duration/amplitude errors, samples lost.
 
 Writes bench/results.json and prints tables with PASS/MISS against targets.
 
 Options: --quick (fewer seeds, for a smoke run), --jobs N, --no-peers,
---no-mp, --no-real, --no-wire, --no-esp32, --out FILE.
+--no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --out FILE.
 """
 from __future__ import annotations
 
@@ -453,7 +455,7 @@ def _chk(v, op, thr):
     return v >= thr if op == ">=" else v <= thr
 
 
-def build_targets(syn, peers_res, mpres, wire=None, esp32=None):
+def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None):
     T = []
 
     def add(what, where, value, op, thr, unit=""):
@@ -494,6 +496,11 @@ def build_targets(syn, peers_res, mpres, wire=None, esp32=None):
         if isinstance(row, dict) and "esp32_native_estimate" in row:
             add("RAM after start-up (ESP32 estimate)", name, row["esp32_native_estimate"], "<=",
                 esp32["heap_limit_bytes"], "B")
+    if hil and "error" not in hil:
+        add("HIL loopback squeezes found", "virtual ESP32", hil["squeezes_found"], ">=", hil["squeezes_played"])
+        add("HIL loopback extra squeezes", "virtual ESP32", hil["squeezes_found"] - hil["squeezes_played"], "<=", 0)
+        add("HIL onset after the cue (max)", "virtual ESP32", hil["onset_after_cue_ms"]["max"], "<=", 500, "ms")
+        add("HIL samples lost", "virtual ESP32", hil["samples_lost"], "<=", 0.01 * hil["samples"])
     for name, c in (mpres.get("configs") or {}).items():
         if "error" in c:
             add("heap bytes per sample", name, None, "<=", 0, "B")
@@ -785,6 +792,7 @@ def main(argv=None):
     ap.add_argument("--no-real", action="store_true")
     ap.add_argument("--no-wire", action="store_true", help="skip the protocol figures (virtual trainer)")
     ap.add_argument("--no-esp32", action="store_true", help="skip the ESP32 size and RAM figures")
+    ap.add_argument("--no-hil", action="store_true", help="skip the HIL loopback on the virtual trainer")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     args = ap.parse_args(argv)
     if args.quick:
@@ -886,7 +894,18 @@ def main(argv=None):
             esp32 = {"error": f"{type(exc).__name__}: {exc}"}
             log(f"  esp32 failed: {esp32['error']}")
 
-    targets = build_targets(syn, peers_res, mpres, wire, esp32)
+    # 8. the HIL loopback on the virtual trainer running the ESP32 board code
+    hil: dict[str, Any] = {}
+    if not args.no_hil:
+        log("hil: the DAC loopback session on the virtual ESP32 board (about 45 s)")
+        import hil as HIL
+        try:
+            hil = HIL.run()
+        except Exception as exc:
+            hil = {"error": f"{type(exc).__name__}: {exc}"}
+            log(f"  hil failed: {hil['error']}")
+
+    targets = build_targets(syn, peers_res, mpres, wire, esp32, hil)
     runtime = time.time() - T0
 
     print_synth_table(syn)
@@ -900,6 +919,8 @@ def main(argv=None):
         print_wire(wire)
     if esp32 and "error" not in esp32:
         ESP.print_esp32(esp32)
+    if hil and "error" not in hil:
+        HIL.print_hil(hil)
     print_targets(targets)
     print(f"\nruntime {runtime:.0f} s")
 
@@ -927,6 +948,7 @@ def main(argv=None):
         "micropython": mpres,
         "wire": wire,
         "esp32": esp32,
+        "hil": hil,
         "targets": targets,
         "runtime_s": runtime,
     }

@@ -61,7 +61,8 @@ class Sampler:
         self.late_max_us = 0        # longest interval between two samples
         self.spurious = 0           # data-ready callbacks that found no new data
         self._last = -1             # ticks_us of the previous sample, -1 = none yet
-        self._owed = 0              # samples believed lost, not yet added to ring.missed
+        self._owed = 0              # periods passed minus callbacks come (timer mode), not yet missed
+        self._acc = 0               # us since the last whole period (timer mode)
         self._cb = self._tick       # the bound method, made once
         self.running = False
 
@@ -71,6 +72,7 @@ class Sampler:
         m = self.machine
         self._last = -1
         self._owed = 0
+        self._acc = 0
         self.running = True
         self._tim = m.Timer(self._timer_id)
         if self._drdy is not None:
@@ -107,21 +109,23 @@ class Sampler:
             el = (now - last) & _MASK
             if el > self.late_max_us:
                 self.late_max_us = el
-            if el < self._half:
-                # timer ticks queued during a stall, drained back to back: each
-                # is one the long interval before them was thought to have lost
-                if self._owed > 0:
-                    self._owed -= 1
-            else:
-                if self._owed > 0:
-                    self.ring.missed += self._owed
-                    self._owed = 0
+            if self._drdy is not None:
+                # each data-ready edge is a new conversion: a long wait lost some
                 if el > self._late:
-                    n = (el + self._half) // self.period_us - 1
-                    if self._drdy is None:
-                        self._owed = n          # settled at the next on-time tick
-                    else:
-                        self.ring.missed += n   # each data-ready read is a new conversion
+                    self.ring.missed += (el + self._half) // self.period_us - 1
+            else:
+                # timer: count the periods that passed against the callbacks
+                # that came; ticks queued during a stall arrive back to back
+                # and pay the debt back, what is still owed when an on-time
+                # tick comes was dropped by the full queue
+                acc = self._acc + el
+                due = acc // self.period_us
+                self._acc = acc - due * self.period_us
+                owed = self._owed + due - 1
+                if owed > 0 and self._half <= el <= self._late:
+                    self.ring.missed += owed
+                    owed = 0
+                self._owed = owed if owed >= -1 else -1
         t = self._clock()
         b = self._before
         if b is not None:

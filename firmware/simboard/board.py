@@ -8,13 +8,12 @@
 import sys
 import time
 import asyncio
-import vfs
 import os
 
 from knip.ring import SampleRing
 from knip import programs
 from knip.synth import SyntheticUser
-from simboard.blockdev import FileBlockDevice
+from simboard.blockdev import mount
 from simboard.users import USERS
 
 _MOUNT = "/flash"
@@ -60,13 +59,7 @@ class SimBoard:
         self.image = image
 
     def _mount(self, image, blocks):
-        bdev = FileBlockDevice(image, 4096, blocks)
-        try:
-            fs = vfs.VfsLfs2(bdev)
-        except OSError:
-            vfs.VfsLfs2.mkfs(bdev)       # a new image: format it like a fresh board
-            fs = vfs.VfsLfs2(bdev)
-        vfs.mount(fs, _MOUNT)
+        mount(image, blocks, _MOUNT)
 
     # ---- clock ---------------------------------------------------------
 

@@ -5,37 +5,18 @@
 # stdin/stdout are the "USB serial" (a pseudo-terminal from the host), as
 # for simboard/main.py; messages for people go to stderr.
 import sys
-import vfs
 
 
 def _args(argv):
-    opts = {"--image": "knip-esp32.img", "--profile": "../hardware/profiles/hil-loopback.json",
-            "--blocks": "512", "--safe": "0"}
-    i = 0
-    while i < len(argv):
-        k = argv[i]
-        if k not in opts or i + 1 >= len(argv):
-            sys.stderr.write("knip-sim: bad option %s; options: %s\n" % (k, " ".join(sorted(opts))))
-            sys.exit(2)
-        opts[k] = argv[i + 1]
-        i += 2
-    return opts
-
-
-def _mount(image, blocks):
-    from simboard.blockdev import FileBlockDevice
-    bdev = FileBlockDevice(image, 4096, blocks)
-    try:
-        fs = vfs.VfsLfs2(bdev)
-    except OSError:
-        vfs.VfsLfs2.mkfs(bdev)
-        fs = vfs.VfsLfs2(bdev)
-    vfs.mount(fs, "/flash")
+    from simboard.options import parse
+    return parse(argv, {"--image": "knip-esp32.img", "--profile": "../hardware/profiles/hil-loopback.json",
+                "--blocks": "512", "--safe": "0"})
 
 
 def main():
     o = _args(sys.argv[1:])
-    _mount(o["--image"], int(o["--blocks"]))
+    from simboard.blockdev import mount
+    mount(o["--image"], int(o["--blocks"]), "/flash")
     from simboard import esp32_machine as machine
     from knip import profile as profiles
     if o["--safe"] == "1":

@@ -8,18 +8,10 @@ import asyncio
 
 
 def _args(argv):
-    opts = {"--image": "knip-sim.img", "--speed": "1", "--seed": "1", "--user": "good",
-            "--signal": "pressure", "--rate": "0", "--baud": "115200", "--id": "sim-0001",
-            "--blocks": "512", "--channels": "0"}
-    i = 0
-    while i < len(argv):
-        k = argv[i]
-        if k not in opts or i + 1 >= len(argv):
-            sys.stderr.write("knip-sim: bad option %s; options: %s\n" % (k, " ".join(sorted(opts))))
-            sys.exit(2)
-        opts[k] = argv[i + 1]
-        i += 2
-    return opts
+    from simboard.options import parse
+    return parse(argv, {"--image": "knip-sim.img", "--speed": "1", "--seed": "1", "--user": "good",
+                "--signal": "pressure", "--rate": "0", "--baud": "115200", "--id": "sim-0001",
+                "--blocks": "512", "--channels": "0"})
 
 
 def main():
