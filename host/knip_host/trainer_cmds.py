@@ -103,6 +103,17 @@ def cmd_info(args: argparse.Namespace) -> int:
                                        if info.get("state") == "session" else "")),
         ("programs", ", ".join(info.get("programs", []))),
     ]
+    if info.get("profile"):
+        ble = info.get("ble") or {}
+        rows.insert(1, ("profile", f"{info['profile']} ({info.get('sensor')}), MicroPython "
+                                   f"{info.get('micropython')}"
+                        + (f", BLE {ble.get('name')}" + (" (paired laptop connected)" if ble.get("bonded") else "")
+                           if ble else "")))
+    if info.get("saturated"):
+        rows.append(("sensor!", f"{info['saturated']} readings at the ADC's rail since start-up: the "
+                                "sensor is out of range or miswired (hardware/WIRING.md)"))
+    if info.get("alerts"):
+        rows.append(("alerts", "; ".join(info["alerts"])))
     if info.get("recovered"):
         rows.append(("recovered", "sessions " + ", ".join(map(str, info["recovered"]))
                      + " were recovered after a power cut"))

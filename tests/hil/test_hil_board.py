@@ -144,3 +144,12 @@ def test_reset_mid_session_keeps_what_was_flushed(rig, tmp_path):
     assert not s.complete and s.duration_s >= 15.0
     assert sum(1 for e in s.events if e["kind"] == "squeeze") >= 5
     assert dev.ping(b"after reset") == b"after reset"
+
+
+def test_cli_info_shows_the_profile_and_alerts(rig, capsys):
+    from knip_host import cli
+    assert cli.main(["info", "--port", rig.port]) == 0
+    out = capsys.readouterr().out
+    assert "profile    hil-loopback (analog_pressure), MicroPython 1." in out
+    assert "sensor     pressure in cmH2O, 100 Hz, 1 channel" in out
+    assert "sensor!" not in out                  # nothing at the ADC's rails
