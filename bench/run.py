@@ -296,7 +296,7 @@ def _ev_brief(e):
 
 def real_recordings() -> dict[str, Any]:
     from knip_host import recordings as R
-    out: dict[str, Any] = {"path": str(RECORDINGS)}
+    out: dict[str, Any] = {"path": _rel(RECORDINGS)}
     if not RECORDINGS.is_dir():
         out["skipped"] = f"no recordings at {RECORDINGS}"
         return out
@@ -401,7 +401,7 @@ def _mp_input(cfg) -> Path:
 
 
 def micropython_perf() -> dict[str, Any]:
-    out: dict[str, Any] = {"executable": str(MICROPYTHON)}
+    out: dict[str, Any] = {"executable": _rel(MICROPYTHON)}
     if not MICROPYTHON.exists():
         out["skipped"] = f"{MICROPYTHON} not found (make setup)"
         return out
@@ -453,6 +453,22 @@ def _chk(v, op, thr):
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
     return v >= thr if op == ">=" else v <= thr
+
+
+def _section(name: str, what: str, run) -> dict[str, Any]:
+    """One bench section that must not stop the others: its error is recorded."""
+    log(f"{name}: {what}")
+    try:
+        return run()
+    except Exception as exc:
+        log(f"  {name} failed: {type(exc).__name__}: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _rel(path) -> str:
+    """A path as the results file records it: relative to the repository
+    (results.json is committed: no paths of the machine that ran it)."""
+    return os.path.relpath(str(path), str(ROOT))
 
 
 def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None):
@@ -884,26 +900,13 @@ def main(argv=None):
         wire = W.run()
 
     # 7. the ESP32 build: deployed size, RAM after start-up (bench/esp32.py)
-    esp32: dict[str, Any] = {}
-    if not args.no_esp32:
-        log("esp32: build for xtensawin, RAM after start-up (unix and WebAssembly ports)")
-        import esp32 as ESP
-        try:
-            esp32 = ESP.run()
-        except Exception as exc:
-            esp32 = {"error": f"{type(exc).__name__}: {exc}"}
-            log(f"  esp32 failed: {esp32['error']}")
-
+    import esp32 as ESP
+    esp32 = {} if args.no_esp32 else _section(
+        "esp32", "build for xtensawin, RAM after start-up (unix and WebAssembly ports)", ESP.run)
     # 8. the HIL loopback on the virtual trainer running the ESP32 board code
-    hil: dict[str, Any] = {}
-    if not args.no_hil:
-        log("hil: the DAC loopback session on the virtual ESP32 board (about 45 s)")
-        import hil as HIL
-        try:
-            hil = HIL.run()
-        except Exception as exc:
-            hil = {"error": f"{type(exc).__name__}: {exc}"}
-            log(f"  hil failed: {hil['error']}")
+    import hil as HIL
+    hil = {} if args.no_hil else _section(
+        "hil", "the DAC loopback session on the virtual ESP32 board (about 45 s)", HIL.run)
 
     targets = build_targets(syn, peers_res, mpres, wire, esp32, hil)
     runtime = time.time() - T0
