@@ -84,15 +84,3 @@ def mount(path, point="/flash", block_size=4096, blocks=512):
     vfs.mount(fs, point)
     return dev
 
-
-def mount(image, blocks, at):
-    """Mount the image's littlefs at `at`, formatting a new (erased) image
-    first as a fresh board would."""
-    import vfs
-    bdev = FileBlockDevice(image, 4096, blocks)
-    try:
-        fs = vfs.VfsLfs2(bdev)
-    except OSError:
-        vfs.VfsLfs2.mkfs(bdev)
-        fs = vfs.VfsLfs2(bdev)
-    vfs.mount(fs, at)

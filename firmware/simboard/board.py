@@ -44,7 +44,7 @@ class SimBoard:
                                   gain=self.counts_per_unit, keep_truth=False,
                                   abd=self.channels > 1)
         self.ring = SampleRing(512)
-        self._mount(image, blocks)
+        mount(image, _MOUNT, 4096, blocks)   # littlefs, formatted only if blank
         self.fs_root = _MOUNT + "/sessions"
         self.link = link
         self._t0 = time.ticks_ms()
@@ -57,9 +57,6 @@ class SimBoard:
         self._presses = []              # (board ms, 1 short / 2 long) of the pain buttons
         self.alerts = []
         self.image = image
-
-    def _mount(self, image, blocks):
-        mount(image, blocks, _MOUNT)
 
     # ---- clock ---------------------------------------------------------
 

@@ -16,7 +16,7 @@ def _args(argv):
 def main():
     o = _args(sys.argv[1:])
     from simboard.blockdev import mount
-    mount(o["--image"], int(o["--blocks"]), "/flash")
+    mount(o["--image"], "/flash", 4096, int(o["--blocks"]))
     from simboard import esp32_machine as machine
     from knip import profile as profiles
     if o["--safe"] == "1":
