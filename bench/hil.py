@@ -14,14 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "hil"))
 
-from rig import Rig  # noqa: E402
-from test_hil_board import SQUEEZE_CMH2O, _start_hil  # noqa: E402
-
-from knip import protocol as P  # noqa: E402
-from knip_host.database import SessionDatabase  # noqa: E402
-from knip_host.device import iter_stream  # noqa: E402
-from knip_host.sessionfile import decode  # noqa: E402
-from knip_host.sync import sync  # noqa: E402
+from rig import SQUEEZE_CMH2O, Rig, play_hil  # noqa: E402
 
 
 def run() -> dict:
@@ -30,15 +23,7 @@ def run() -> dict:
         try:
             dev = rig.open()
             t0 = time.monotonic()
-            sid = _start_hil(dev)
-            for f in iter_stream(dev, time.monotonic() + 120):
-                if f.mtype == P.NOTICE and f.payload[0] == P.N_SESSION_ENDED:
-                    break
-            dev.live(False)
-            db = SessionDatabase.open(str(Path(tmp) / "hil.sqlite3"))
-            sync(dev, db, show_progress=False)
-            info = dev.get_info()
-            s = db.load(f"{info['device']}/{sid}", lambda raw, d: decode(raw, d, sid))
+            _sid, _ends, _rep, _db, s = play_hil(dev, Path(tmp) / "hil.sqlite3", rig.kind, timeout=120)
             wall = time.monotonic() - t0
         finally:
             rig.stop()

@@ -78,6 +78,7 @@ class Esp32Board:
         self.alerts = []
         self._tasks = []
         self._pair_wanted = False
+        self.idle = None            # set by boot: a callable, True while no session records
 
     # ---- clock and sampler --------------------------------------------
 
@@ -113,7 +114,7 @@ class Esp32Board:
                 if self.ble is not None:
                     self.ble.pairing(60)
                     self.ui.pairing()
-            if time.ticks_ms() > _RESTART_MS and getattr(self, "idle", None) is not None and self.idle():
+            if time.ticks_ms() > _RESTART_MS and self.idle is not None and self.idle():
                 self.machine.reset()
 
     def _pairing_request(self):

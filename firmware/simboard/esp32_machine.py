@@ -65,22 +65,20 @@ class ADC:
     def __init__(self, pin, atten=3):
         self.pin = pin.n
         self.atten = atten
-        self._rc = -1
         self._seed = 12345 + pin.n
 
     def read_uv(self):
         src = _wires.get(self.pin)
         if src is None:
             return _levels.get(self.pin, 142000)
+        # the rig's 1 kOhm / 100 nF low-pass (0.1 ms) has settled by every sample
         target = _dac.get(src, 0) * _UV_PER_CODE
-        # RC low-pass of the rig: ~0.16 ms time constant, settled at 100 Hz
-        self._rc = target
         # xorshift noise, small ints only
         s = self._seed
         s ^= (s << 7) & 0x3FFFFFFF
         s ^= s >> 9
         self._seed = s
-        return self._rc + (s % (2 * _NOISE_UV + 1)) - _NOISE_UV
+        return target + (s % (2 * _NOISE_UV + 1)) - _NOISE_UV
 
 
 class DAC:

@@ -10,11 +10,60 @@ from pathlib import Path
 
 import serial
 
-from knip_host.device import Device, DeviceError
+from knip import protocol as P
+from knip_host.database import SessionDatabase
+from knip_host.device import Device, DeviceError, iter_stream
+from knip_host.session import Session
+from knip_host.sessionfile import decode
 from knip_host.simulator import VirtualTrainer
+from knip_host.sync import SyncReport, sync
 
 ROOT = Path(__file__).resolve().parents[2]
 HIL_PROFILE = ROOT / "hardware" / "profiles" / "hil-loopback.json"
+
+# A short program the rig can play in about 40 s: 5 quick squeezes and
+# 2 holds, resting at least as long as each squeeze.
+HIL_PROGRAM = {"name": "hil", "title": "HIL loopback check",
+               "phases": [{"kind": "rest", "seconds": 4},
+                          {"kind": "fast", "reps": 5, "squeeze_s": 1, "rest_s": 2, "target_pct": 0},
+                          {"kind": "hold", "reps": 2, "squeeze_s": 4, "rest_s": 5, "target_pct": 0},
+                          {"kind": "rest", "seconds": 2}]}
+SQUEEZE_CMH2O = 40.0     # hil-loopback: DAC codes 30 -> 150 at 38 824 uV per cmH2O
+
+
+def start_hil(dev: Device) -> int:
+    """Push and start the HIL program with the live stream on; its session id."""
+    dev.hello()
+    dev.set_clock()
+    dev.put_program(HIL_PROGRAM)
+    dev.live(True, 100)
+    sid = dev.start("hil")
+    # nobody presses the rig's button: the host answers both pain check-ins
+    dev.pain(0, 0)
+    dev.pain(1, 0)
+    return sid
+
+
+def play_hil(dev: Device, db_path: Path, kind: str, timeout: float = 90.0
+             ) -> tuple[int, int, SyncReport, SessionDatabase, Session]:
+    """Play the HIL program to its end, then sync it into a database at
+    db_path: (session id, squeeze ends seen live, sync report, database,
+    the synced session)."""
+    sid = start_hil(dev)
+    live_ends = 0
+    for f in iter_stream(dev, time.monotonic() + timeout):
+        if f.mtype == P.EVENT and f.payload[0] & 4:
+            live_ends += 1
+        if f.mtype == P.NOTICE and f.payload[0] == P.N_SESSION_ENDED:
+            break
+    else:
+        raise AssertionError(f"the hil program did not end on the {kind}")
+    dev.live(False)
+    db = SessionDatabase.open(str(db_path))
+    rep = sync(dev, db, show_progress=False)
+    device = dev.get_info()["device"]
+    s = db.load(f"{device}/{sid}", lambda raw, d: decode(raw, d, sid))
+    return sid, live_ends, rep, db, s
 
 
 class Rig:

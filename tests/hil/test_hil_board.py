@@ -15,30 +15,9 @@ from knip_host.database import SessionDatabase
 from knip_host.device import DeviceRefused, iter_stream
 from knip_host.sessionfile import decode
 from knip_host.sync import sync
+from rig import SQUEEZE_CMH2O, play_hil, start_hil
 
 pytestmark = pytest.mark.micropython
-
-# A short program the rig can play in about 40 s: 5 quick squeezes and
-# 2 holds, resting at least as long as each squeeze.
-HIL_PROGRAM = {"name": "hil", "title": "HIL loopback check",
-               "phases": [{"kind": "rest", "seconds": 4},
-                          {"kind": "fast", "reps": 5, "squeeze_s": 1, "rest_s": 2, "target_pct": 0},
-                          {"kind": "hold", "reps": 2, "squeeze_s": 4, "rest_s": 5, "target_pct": 0},
-                          {"kind": "rest", "seconds": 2}]}
-SQUEEZE_CMH2O = 40.0     # hil-loopback: DAC codes 30 -> 150 at 38 824 uV per cmH2O
-
-
-def _start_hil(dev) -> int:
-    dev.hello()
-    dev.set_clock()
-    dev.put_program(HIL_PROGRAM)
-    dev.live(True, 100)
-    sid = dev.start("hil")
-    # nobody presses the rig's button: the host answers both pain check-ins
-    dev.pain(0, 0)
-    dev.pain(1, 0)
-    return sid
-
 
 def test_protocol_conformance(rig):
     dev = rig.open()
@@ -85,22 +64,9 @@ def test_info_clock_sensor_and_battery(rig):
 
 def test_loopback_session_is_detected_and_synced(rig, tmp_path):
     dev = rig.open()
-    sid = _start_hil(dev)
-    live_ends = 0
-    for f in iter_stream(dev, time.monotonic() + 90):
-        if f.mtype == P.EVENT and f.payload[0] & 4:
-            live_ends += 1
-        if f.mtype == P.NOTICE and f.payload[0] == P.N_SESSION_ENDED:
-            break
-    else:
-        raise AssertionError(f"the hil program did not end on the {rig.kind}")
-    dev.live(False)
-    db = SessionDatabase.open(str(tmp_path / "hil.sqlite3"))
-    rep = sync(dev, db, show_progress=False)
+    sid, live_ends, rep, db, s = play_hil(dev, tmp_path / "hil.sqlite3", rig.kind)
     assert sid in rep.fetched
-    assert all(s["id"] != sid for s in dev.sessions())         # verified, then freed on the board
-    info = dev.get_info()
-    s = db.load(f"{info['device']}/{sid}", lambda raw, d: decode(raw, d, sid))
+    assert all(x["id"] != sid for x in dev.sessions())         # verified, then freed on the board
     assert s.complete and s.summary["reason"] == "done"
     # a late soft IRQ loses ticks (flash writes stall the ESP32; the host can
     # stall the virtual trainer): rare, and every lost sample is accounted for
@@ -124,7 +90,7 @@ def test_loopback_session_is_detected_and_synced(rig, tmp_path):
 
 def test_reset_mid_session_keeps_what_was_flushed(rig, tmp_path):
     dev = rig.open()
-    sid = _start_hil(dev)
+    sid = start_hil(dev)
     deadline = time.monotonic() + 40
     ends = 0
     # the store flushes every 15 s: reset after the second hold has started
