@@ -2,8 +2,74 @@
 #   pressure: low-pass biquad -> SqueezeDetector
 #   EMG:      high-pass biquad (+ optional notch) -> RMS envelope (decimated)
 #             -> SqueezeDetector at the envelope rate
-from knip.filters import design_lowpass, design_highpass, design_notch, RmsEnvelope
-from knip.detector import SqueezeDetector, DetectorConfig
+from knip.fixed import const
+from knip.filters import design_lowpass, design_highpass, design_notch, RmsEnvelope, X_MAX
+from knip.detector import SqueezeDetector, DetectorConfig, M_GAP, M_SATURATED
+
+_GAP_PERIODS = const(5)     # a time step this many periods long is a gap
+_SETTLE_MS = const(250)     # after an artefact: filters settle before detecting
+
+
+class InputGuard:
+    """Watches the raw input for what no muscle makes: samples at the rail
+    (saturation), jumps larger than `jump` counts in one sample (an electrode
+    pop), time gaps. While it lasts, and for settle_ms after, the detector is
+    not fed; it then gets one artefact record for the whole stretch, and an
+    open squeeze is ended where the trouble began (knip.detector cut)."""
+
+    def __init__(self, det, period_ms, lo=-X_MAX, hi=X_MAX, jump=0):
+        self.det = det
+        self.period = period_ms
+        self.lo = lo
+        self.hi = hi
+        self.jump = jump
+        self.last_x = 0
+        self.last_t = None
+        self.bad_from = -1      # start of the current artefact, -1: none
+        self.bad_to = 0         # last bad sample
+        self.marks = 0
+        self.fresh = False      # the first good sample after bad ones: restart filters
+        self.events = 0         # flags from cut() waiting for the next push
+
+    def check(self, t, x):
+        """True when the sample at t may be used; records a bad one."""
+        lt = self.last_t
+        bad = 0
+        if x >= self.hi or x <= self.lo:
+            bad = M_SATURATED
+        elif self.jump and lt is not None and (x - self.last_x > self.jump or self.last_x - x > self.jump):
+            bad = M_SATURATED
+        if lt is not None and (t - lt > _GAP_PERIODS * self.period + _GAP_PERIODS or t <= lt):
+            bad |= M_GAP
+            start = lt if t > lt else t
+        else:
+            start = t
+        self.last_t = t
+        self.last_x = x
+        if bad:
+            if self.bad_from < 0:
+                self.bad_from = start
+                self.marks = 0
+                self.events |= self.det.cut(start)
+            self.marks |= bad
+            self.bad_to = t
+            self.fresh = True
+            return False
+        return self.bad_from < 0
+
+    def settled(self, t):
+        """After an artefact: once the filters had settle_ms of good input,
+        report it and resume. Returns event flags for the artefact record."""
+        if t - self.bad_to < _SETTLE_MS:
+            return 0
+        ev = self.det.artefact(self.bad_from, self.bad_to, self.marks)
+        self.bad_from = -1
+        return ev
+
+    def take(self):
+        ev = self.events
+        self.events = 0
+        return ev
 
 
 def _period_ms(rate_hz):
@@ -16,11 +82,16 @@ class PressureChain:
 
     min_rise: no rise smaller than this (counts; 40 = 2 cmH2O) starts a
     squeeze, so breathing and posture shifts are not counted.
+    cough_rate: with one channel, a brief rise faster than this (counts/s;
+    6000 = 300 cmH2O/s on the 5 Hz low-passed signal) is a cough: faster than
+    a voluntary squeeze rises (docs/DETECTOR.md). Scale both with the counts
+    per cmH2O when they differ from 20.
     """
 
     signal = "pressure"
 
-    def __init__(self, rate_hz, cfg=None, lowpass_hz=5.0, noise_floor=4, two_channel=False, min_rise=40):
+    def __init__(self, rate_hz, cfg=None, lowpass_hz=5.0, noise_floor=4, two_channel=False, min_rise=40,
+                 cough_rate=6000):
         self.rate_hz = rate_hz
         self.two = two_channel
         self.lp = None
@@ -32,13 +103,33 @@ class PressureChain:
             # Group delay of a 2nd-order Butterworth well below fc: sqrt(2)/(2 pi fc).
             delay = int(225 / lowpass_hz + 0.5)
         self.delay_ms = delay
-        self.det = SqueezeDetector(_period_ms(rate_hz), cfg if cfg is not None else DetectorConfig("pressure"),
-                                   noise_floor, delay, two_channel, min_rise)
+        if cfg is None:
+            cfg = DetectorConfig("pressure")
+            cfg.cough_rate = cough_rate
+        self.det = SqueezeDetector(_period_ms(rate_hz), cfg, noise_floor, delay, two_channel, min_rise)
+        self.guard = InputGuard(self.det, _period_ms(rate_hz))
         self.level = 0     # last conditioned value (for live displays)
         self.alevel = 0    # same for the abdominal channel
         self.started = False
 
     def push(self, t_ms, x, a=0):
+        g = self.guard
+        if not g.check(t_ms, x):
+            ev = g.take()
+            if g.bad_to < t_ms:
+                # good again: restart the filter here, let it settle unseen
+                if g.fresh:
+                    g.fresh = False
+                    self.started = False
+                self._condition(x, a)
+                ev |= g.settled(t_ms)
+            return ev
+        self._condition(x, a)
+        return self.det.update(t_ms, self.level, self.alevel)
+
+    def _condition(self, x, a):
+        # the low-pass (a steady start on the first sample) into level/alevel;
+        # no tuple returned: that would allocate per sample
         lp = self.lp
         if lp is not None:
             if not self.started:
@@ -51,7 +142,6 @@ class PressureChain:
         self.started = True
         self.level = x
         self.alevel = a
-        return self.det.update(t_ms, x, a)
 
     def finish(self, t_ms):
         return self.det.finish(t_ms)
@@ -63,7 +153,7 @@ class EmgChain:
     signal = "emg"
 
     def __init__(self, rate_hz, cfg=None, highpass_hz=20.0, notch_hz=0, block_ms=10, window_blocks=5,
-                 noise_floor=8, two_channel=False):
+                 noise_floor=8, two_channel=False, jump=2000):
         self.rate_hz = rate_hz
         self.two = two_channel
         self.hp = design_highpass(rate_hz, highpass_hz)
@@ -80,11 +170,33 @@ class EmgChain:
         self.det = SqueezeDetector(env_period if env_period > 0 else 1,
                                    cfg if cfg is not None else DetectorConfig("emg"),
                                    noise_floor, self.delay_ms, two_channel)
+        # jump: counts in one sample that no muscle makes (an electrode pop;
+        # 2000 = 2 mV at the host scale of 1 count per uV)
+        self.guard = InputGuard(self.det, _period_ms(rate_hz), jump=jump)
         self.level = 0
         self.alevel = 0
         self.started = False
 
     def push(self, t_ms, x, a=0):
+        g = self.guard
+        if not g.check(t_ms, x):
+            ev = g.take()
+            if g.bad_to < t_ms:
+                # good again: restart the filters here, and let the envelope
+                # run (unseen) until it no longer holds the artefact
+                if g.fresh:
+                    g.fresh = False
+                    self.started = False
+                self._condition(x, a)
+                ev |= g.settled(t_ms)
+            return ev
+        e = self._condition(x, a)
+        if e < 0:
+            return 0
+        return self.det.update(t_ms, e, self.alevel)
+
+    def _condition(self, x, a):
+        # high-pass (+ notch) and RMS envelope; the envelope or -1 mid-block
         if not self.started:
             self.started = True
             self.hp.reset(x)
@@ -100,10 +212,9 @@ class EmgChain:
             if e >= 0:
                 self.alevel = e
         e = self.env.step(y)
-        if e < 0:
-            return 0
-        self.level = e
-        return self.det.update(t_ms, e, self.alevel)
+        if e >= 0:
+            self.level = e
+        return e
 
     def finish(self, t_ms):
         return self.det.finish(t_ms)

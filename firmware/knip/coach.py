@@ -10,7 +10,7 @@ from array import array
 from knip.fixed import const
 from knip import programs as PG
 from knip.detector import (EV_START, EV_END, EV_RELAXED, EV_NOT_RELAXED, EV_ABD_END, ST_REST,
-                           KIND_SQUEEZE, KIND_BEARING_DOWN, TECH_LIFT, TECH_PUSH,
+                           KIND_SQUEEZE, KIND_COUGH, KIND_BEARING_DOWN, TECH_LIFT, TECH_PUSH,
                            R_SEQ, R_KIND, R_ONSET, R_PEAK, R_PEAK_T, R_BASE, R_OFFSET, R_HOLD_MS,
                            R_RELEASE_MS, R_RESIDUAL, R_RELAXED, R_TECH, R_ABD_RISE, N_REC)
 
@@ -32,7 +32,7 @@ F_PROVISIONAL = const(1)    # no calibrated MVC: % of her best squeeze so far
 F_PUSHED = const(2)         # bore down instead of lifting
 F_EXTRA = const(4)          # squeezes in a rest window
 F_STOPPED = const(8)        # the session ended during this rep
-F_COUGH = const(16)         # a cough was the only thing in the window
+F_COUGH = const(16)         # the rep's squeeze looked like a cough (kept as her answer)
 
 # verdict fields (all ints; NA where unknown). Times in ms, levels in counts.
 V_T = const(0)              # when judged (board ms)
@@ -212,6 +212,11 @@ class Coach:
     def _fill(self, v, rec):
         """A finished detector record of the rep's squeeze."""
         kind = rec[R_KIND]
+        if kind == KIND_COUGH:
+            # it started on her squeeze cue: her answer to it, whatever its
+            # speed; noted, never thrown away
+            v[V_FLAGS] |= F_COUGH
+            kind = KIND_SQUEEZE
         if kind != KIND_SQUEEZE:
             v[V_SEQ] = NA
             v[V_JUDGED] &= ~C_ON_CUE
@@ -220,9 +225,7 @@ class Coach:
             if kind == KIND_BEARING_DOWN:
                 v[V_FLAGS] |= F_PUSHED
                 v[V_TECH] = TECH_PUSH
-            else:
-                v[V_FLAGS] |= F_COUGH
-            return
+            return                      # an artefact (cut short): not her answer
         amp = rec[R_PEAK] - rec[R_BASE]
         v[V_AMP] = amp
         v[V_MEAN] = rec[R_BASE]

@@ -10,7 +10,7 @@
 # noise band, so the reported onset is earlier than the decision; all reported
 # times have the conditioning filter's delay (delay_ms) removed.
 from array import array
-from knip.fixed import const
+from knip.fixed import const, shift_for, isqrt
 from knip.filters import BaselineTracker
 
 # Event flags returned by update()
@@ -32,7 +32,8 @@ STATE_NAMES = ("rest", "rising", "holding", "releasing", "recovering")
 KIND_SQUEEZE = const(0)
 KIND_COUGH = const(1)
 KIND_BEARING_DOWN = const(2)
-KIND_NAMES = ("squeeze", "cough", "bearing_down")
+KIND_ARTEFACT = const(3)   # a spike, saturation or a gap: never a squeeze
+KIND_NAMES = ("squeeze", "cough", "bearing_down", "artefact")
 
 TECH_UNKNOWN = const(0)   # one channel: we do not guess
 TECH_LIFT = const(1)
@@ -66,10 +67,34 @@ R_TECH = const(21)
 R_NOISE = const(22)        # resting noise (mean abs deviation) at the onset
 R_VERDICT_T = const(23)    # when the relaxation verdict was emitted
 R_CHANNEL = const(24)      # 0 pelvic floor, 1 abdominal (straining only)
-N_REC = const(25)
+R_MARKS = const(25)        # M_* bits
+N_REC = const(26)
+
+# R_MARKS bits
+M_QUICK = const(1)         # onset to offset within quick_ms: a quick squeeze
+M_PLATEAU = const(2)       # started from the residual plateau of the one before
+M_CUT = const(4)           # ended by a gap or an artefact, not by a release
+M_SATURATED = const(8)     # artefact: the input sat at its rail
+M_GAP = const(16)          # artefact: samples missing (NaN, lost, out of order)
 
 _HIST = const(64)
+_RISE_N = const(32)        # (level, time) points of the rise, for t50 / t90
+_FIT_N = const(48)         # samples in the onset fit (rest before + the rise)
+_FIT_TOP = const(63)       # fit levels scaled to 0..63: its sums stay small ints
 _AREA_SPILL = const(1 << 20)
+
+
+def _above(a, b):
+    # sqrt(a*a - b*b) (0 when a <= b), scaled so the squares stay small ints:
+    # what a level adds to a background that it sums with in power (EMG).
+    if a <= b:
+        return 0
+    sh = 0
+    while a > 16383:
+        a >>= 1
+        b >>= 1
+        sh += 1
+    return isqrt(a * a - b * b, a) << sh
 
 
 def _margin(noise, k10, amp, pct, floor):
@@ -91,19 +116,35 @@ class DetectorConfig:
         self.on_k10 = 45 if emg else 40          # onset: x noise / 10 ...
         self.on_pct = 5                          # ... or % of reference amp
         self.onset_k10 = 15                      # back-track to this band
+        self.onset_fit = emg                     # onset by a flat+ramp fit instead
+        self.fit_pre_ms = 400                    # ... over this much rest before the crossing
         self.steep_pct = 0 if emg else 10        # ... and this % of the steepest rise
         self.release_pct = 35 if emg else 50     # % of the hold level: releasing
+        self.drop_pct = 40                       # ... or fell this % of the rise below
+        self.hold_ms = 1000 if emg else 600      # ... her recent hold level (a release
+                                                 # to a residual plateau); it falls
+        self.hold_up_ms = 300 if emg else 100    # over hold_ms, rises over this
+        self.drop_ms = 150 if emg else 0         # the fall is judged on the signal
+                                                 # smoothed over this (noisy envelope)
         self.peak_drop_pct = 10                  # peak confirmed after this drop
         self.reclimb_pct = 30                    # rising again this much: new squeeze
         self.settle_ms = 150 if emg else 300     # flat this long: release over
         self.settle_k10 = 20                     # "flat": within x noise / 10
         self.settle_pct = 4                      # ... or % of amplitude
         self.relax_ms = 1000                     # residual averaged over this
-        self.relax_k10 = 30                      # relaxed: residual below
+        self.relax_k10 = 10 if emg else 30       # relaxed: residual below
         self.relax_pct = 10                      # x noise / 10 or % of amp
+        self.relax_power = emg                   # EMG: residual and rise above the
+                                                 # background in power (they add so)
         self.cough_rise_ms = 350                 # a cough peaks this fast
-        self.cough_dur_ms = 800                  # and is over this soon
-        self.min_squeeze_ms = 250                # shorter non-coughs ignored
+        self.cough_dur_ms = 800                  # and is over this soon; and it needs
+        self.cough_rate = 0                      # evidence: the abdomen, or a rise
+                                                 # faster than this (counts/s, 0: off)
+        self.quick_ms = 1500                     # onset to offset: a quick squeeze
+        self.min_squeeze_ms = 150                # shorter: an artefact, not a squeeze
+        self.plateau_pct = 30                    # a new squeeze from a plateau rises this
+        self.end_k10 = 10                        # offset: within this of the settled level
+        self.end_pct = 10 if emg else 2          # ... or this % of the fall to it
         self.max_squeeze_ms = 120000             # stuck high: end and re-zero
         self.push_pct = 95                       # abd rise >= 95 % PF: push
         self.co_pct = 50                         # PF < 2x abd: co-contraction
@@ -128,11 +169,25 @@ class SqueezeDetector:
         self.lvl = BaselineTracker(period_ms, c.level_ms, c.level_ms, c.noise_ms, noise_floor)
         self.tone = BaselineTracker(period_ms, c.rest_up_ms, c.rest_down_ms, c.noise_ms, noise_floor)
         self.abd_lvl = BaselineTracker(period_ms, c.level_ms, c.level_ms, c.noise_ms, noise_floor)
+        self.hshift = shift_for(period_ms, c.hold_ms)     # the hold level falls slowly
+        self.hshift_up = shift_for(period_ms, c.hold_up_ms)  # ... and follows a rise fast
+        self.dshift = shift_for(period_ms, c.drop_ms) if c.drop_ms else 0
+        self.smshift = shift_for(period_ms, 500)
+        self.sm_q = 0
         self.warm_shift = 2
         self.hv = array('i', [0] * _HIST)
         self.ht = array('i', [0] * _HIST)
         self.hpos = 0
         self.hcount = 0
+        # The rise as (level, first time reached) points, so t50 and t90 are
+        # read against the final peak, not a running one.
+        self.rl = array('i', [0] * _RISE_N)
+        self.rt = array('i', [0] * _RISE_N)
+        self.rn = 0
+        # Prefix sums for the onset fit (count is the index).
+        self.f1 = array('i', [0] * (_FIT_N + 1))
+        self.f2 = array('i', [0] * (_FIT_N + 1))
+        self.fi = array('i', [0] * (_FIT_N + 1))
         self.cur = array('i', [0] * N_REC)
         self.done = array('i', [0] * N_REC)
         self.abd = array('i', [0] * N_REC)
@@ -165,14 +220,24 @@ class SqueezeDetector:
         self.rel_t = 0
         self.rel_start = 0
         self.rel_fall = 0
+        self.rel_back = 0
         self.rec_t = 0
         self.rec_sum = 0
         self.rec_n = 0
+        self.hold_q = 0
+        self.now_q = 0           # the signal smoothed over drop_ms, << 4
+        self.max_slope = 0
+        self.marks = 0
+        # Residual plateau of an unrelaxed squeeze: its rise (0: none), and the
+        # level at which she is relaxed again.
+        self.plateau = 0
+        self.plateau_end = 0
 
     def calibrate(self, rest_level, noise, mvc=0):
         """Seed from a calibration: resting level, noise (mean abs dev), MVC level."""
         self.lvl.reset(rest_level, noise)
         self.tone.reset(rest_level, noise)
+        self.sm_q = rest_level << 4
         if mvc > rest_level:
             self.ref_amp = mvc - rest_level
             self.mvc_given = True
@@ -200,6 +265,7 @@ class SqueezeDetector:
             self.t0 = t
             self.lvl.reset(v)
             self.tone.reset(v)
+            self.sm_q = v << 4
             self.abd_lvl.reset(a)
             self.lvl.learn = self.tone.learn = self.abd_lvl.learn = True
         dt = t - self.last_t
@@ -214,12 +280,21 @@ class SqueezeDetector:
             if t - self.t0 < c.warmup_ms:
                 # Learn the resting level and noise fast; no detection yet.
                 self.lvl.update(v, on_th - base)
-                self.tone.update(v, on_th - base)
+                self._tone(v, on_th - base)
                 if self.two:
                     self.abd_lvl.update(a, self.abd_lvl.noise() * c.on_k10 // 10)
                 return 0
             if self.lvl.learn:
                 self.lvl.learn = self.tone.learn = self.abd_lvl.learn = False
+            if self.plateau:
+                # On the plateau of a squeeze she did not let go of: only a new
+                # rise of plateau_pct of that squeeze is a new one.
+                if v <= self.plateau_end:
+                    self.plateau = 0
+                else:
+                    p = self.plateau * c.plateau_pct // 100
+                    if base + p > on_th:
+                        on_th = base + p
             if v >= on_th:
                 if st == ST_REST:
                     self.state = ST_RISING
@@ -235,7 +310,7 @@ class SqueezeDetector:
                     ev |= self._short_spike(t, base, noise, on_th)
                 self.state = ST_REST
                 self.lvl.update(v, on_th - base)
-                self.tone.update(v, on_th - base)
+                self._tone(v, on_th - base)
         elif st == ST_HOLDING or st == ST_RELEASING:
             ev |= self._squeeze_sample(t, v, dt, noise)
         else:  # ST_RECOVERING
@@ -244,12 +319,18 @@ class SqueezeDetector:
             if self.rec_n >= 2048:      # keep the sum small
                 self.rec_sum >>= 1
                 self.rec_n >>= 1
+            r = self.done
+            m = self._on_delta(noise)
+            p = (r[R_PEAK] - r[R_BASE]) * c.plateau_pct // 100
             if t - self.rec_t >= c.relax_ms:
                 ev |= self._verdict(t)
                 self.state = ST_REST
-                # Re-zero the fast level where the signal now rests.
-                self.lvl.reset(v, noise)
-            elif v >= self.rel_min + self._on_delta(noise):
+                # Re-zero the fast level where the signal now rests (its mean
+                # over the window: one sample of a noisy envelope may be a dip).
+                m = self.rec_sum // self.rec_n if self.rec_n else v
+                self.lvl.reset(m, noise)
+
+            elif v >= self.rel_min + (m if m > p else p):
                 # A new squeeze before the window closed: judge on what we have.
                 ev |= self._rise_again(t, v, noise)
         if self.two:
@@ -257,6 +338,15 @@ class SqueezeDetector:
         return ev
 
     # -- helpers (called on transitions, or per sample while squeezing) ------
+    def _tone(self, v, gate):
+        # The resting tone follows the signal smoothed over ~0.5 s: a tracker
+        # that falls faster than it rises would sit in the dips of a noisy
+        # envelope, not at its resting level.
+        q = self.sm_q
+        q += ((v << 4) - q) >> self.smshift
+        self.sm_q = q
+        self.tone.update(q >> 4, gate)
+
     def _on_delta(self, noise):
         # Onset margin above the level: noise multiples or % of the reference.
         c = self.cfg
@@ -313,11 +403,122 @@ class SqueezeDetector:
             k += 1
         return t_in
 
+    def _fit_onset(self, fallback):
+        # Least-squares fit of "flat, then a straight rise" to the samples
+        # from fit_pre_ms before the crossing up to now; the onset is where
+        # the rise starts. Averaging over the whole window makes it robust
+        # to a noisy envelope and to a raised (plateau) level, where walking
+        # back sample by sample stops at the first wiggle. Integer-only: the
+        # levels are scaled to 0.._FIT_TOP so every sum stays a small int.
+        ht = self.ht
+        hv = self.hv
+        t_lo = self.cross_t - self.cfg.fit_pre_ms
+        if t_lo < self.prev_off:
+            t_lo = self.prev_off
+        n = 0
+        j = self.hpos - 1 if self.hpos else _HIST - 1
+        lo = hv[j]
+        hi = lo
+        while n < self.hcount and n < _FIT_N and ht[j] > t_lo:
+            if hv[j] < lo:
+                lo = hv[j]
+            elif hv[j] > hi:
+                hi = hv[j]
+            n += 1
+            j = j - 1 if j > 0 else _HIST - 1
+        if n < 6:
+            return fallback
+        j = j + 1 if j + 1 < _HIST else 0          # oldest sample in the window
+        first = j
+        sh = 0
+        while (hi - lo) >> sh > _FIT_TOP:
+            sh += 1
+        f1 = self.f1
+        f2 = self.f2
+        fi = self.fi
+        c = n
+        for i in range(n):
+            y = (hv[j] - lo) >> sh
+            f1[i + 1] = f1[i] + y
+            f2[i + 1] = f2[i] + y * y
+            fi[i + 1] = fi[i] + y * i
+            if c == n and ht[j] >= self.cross_t:
+                c = i
+            j = j + 1 if j + 1 < _HIST else 0
+        best = -1
+        best_k = -1
+        for k in range(2, c + 1 if c < n - 2 else n - 2):
+            s1 = f1[k]
+            pre = f2[k] - s1 * s1 // k                 # spread about the flat mean
+            b = n - k
+            q1 = f1[n] - s1
+            # spread of the rest about the flat mean, less what the rise explains
+            e = (f2[n] - f2[k]) - 2 * s1 * q1 // k + (s1 * s1 // k) * b // k
+            num = (fi[n] - fi[k]) - k * q1 - (s1 * (b * (b - 1) >> 1)) // k
+            if num <= 0:
+                continue                               # not rising after k
+            den = (b - 1) * b * (2 * b - 1) // 6
+            cost = pre + e - ((num * ((num << 4) // den)) >> 4)
+            if best < 0 or cost < best:
+                best = cost
+                best_k = k
+        if best_k < 0:
+            return fallback
+        j = first + best_k
+        if j >= _HIST:
+            j -= _HIST
+        return ht[j]
+
+    def _rise_pt(self, v, t, base):
+        # Keep a point each time the peak grows by 1/32 of the rise so far;
+        # when full, every other point goes (the spacing doubles).
+        n = self.rn
+        rl = self.rl
+        if n and (v - rl[n - 1]) * 32 < v - base:
+            return
+        if n == _RISE_N:
+            rt = self.rt
+            for i in range(_RISE_N // 2):
+                rl[i] = rl[2 * i]
+                rt[i] = rt[2 * i]
+            n = _RISE_N // 2
+        rl[n] = v
+        self.rt[n] = t
+        self.rn = n + 1
+
+    def _reached(self, level):
+        # First time the rise reached `level` (interpolated between points).
+        rl = self.rl
+        rt = self.rt
+        for i in range(self.rn):
+            if rl[i] >= level:
+                if i and rl[i] > rl[i - 1]:
+                    return rt[i - 1] + (rt[i] - rt[i - 1]) * (level - rl[i - 1]) // (rl[i] - rl[i - 1])
+                return rt[i]
+        return rt[self.rn - 1] if self.rn else self.last_t
+
+    def _slope(self, ms):
+        # Rise over the last `ms` (or the nearest older sample), counts per s.
+        i = self.hpos - 1 if self.hpos else _HIST - 1
+        t = self.ht[i]
+        v = self.hv[i]
+        j = i
+        k = 1
+        while k < self.hcount:
+            j = j - 1 if j > 0 else _HIST - 1
+            if t - self.ht[j] >= ms:
+                break
+            k += 1
+        dt = t - self.ht[j]
+        return (v - self.hv[j]) * 1000 // dt if dt > 0 else 0
+
     def _start(self, t, base, noise):
         c = self.cfg
         r = self.cur
         self.seq += 1
         onset = self._backtrack(c.onset_k10, noise)
+        if c.onset_fit:
+            onset = self._fit_onset(onset)
         for i in range(N_REC):
             r[i] = 0
         r[R_SEQ] = self.seq
@@ -332,13 +533,28 @@ class SqueezeDetector:
         r[R_REST_BEFORE] = -1
         r[R_REST_OK] = -1
         r[R_ABD_RISE] = -1
+        self.marks = M_PLATEAU if self.plateau else 0
+        self.plateau = 0
         self.peak_sent = False
-        self.t50 = t          # first time at 50 % / 90 % of the running rise
-        self.t90 = t
+        # The rise so far, from the history (oldest first).
+        self.rn = 0
+        n = self.hcount
+        j = self.hpos - n
+        if j < 0:
+            j += _HIST
+        top = base
+        for _ in range(n):
+            if self.ht[j] >= onset and self.hv[j] > top:
+                top = self.hv[j]
+                self._rise_pt(top, self.ht[j], base)
+            j = j + 1 if j + 1 < _HIST else 0
+        self.max_slope = self._slope(100)
         self.last50 = t
         self.last90 = t
         self.hold_sum = 0
         self.hold_n = 0
+        self.hold_q = self.hv[self.hpos - 1 if self.hpos else _HIST - 1] << 4
+        self.now_q = self.hold_q
         self.abd_base = self.abd_lvl.level()
         self.abd_max = self.abd_base
         self.abd_squeezed = True
@@ -354,17 +570,13 @@ class SqueezeDetector:
         ev = 0
         pk = r[R_PEAK]
         if v > pk:
-            old = pk - base
             pk = v
             r[R_PEAK] = v
             r[R_PEAK_T] = t
-            amp = v - base
-            # First crossings of 50 % / 90 % of a rise that keeps growing:
-            # if the old peak was below the new mark, we cross it now.
-            if old * 10 < amp * 9:
-                self.t90 = t
-            if old * 2 < amp:
-                self.t50 = t
+            self._rise_pt(v, t, base)
+            s = self._slope(100)
+            if s > self.max_slope:
+                self.max_slope = s
         amp = pk - base
         # Release starts when she lets go of her hold level (not the peak:
         # a fatiguing hold sags well below its peak long before release).
@@ -393,12 +605,29 @@ class SqueezeDetector:
         # a noisy envelope sits well above it.
         ramp = mh - base if mh > base else amp
         if self.state == ST_HOLDING:
+            hq = self.hold_q
+            d = (v << 4) - hq
+            hq += d >> self.hshift_up if d > 0 else -((-d) >> self.hshift)
+            self.hold_q = hq
+            hl = hq >> 4
+            nq = self.now_q
+            nq += ((v << 4) - nq) >> self.dshift
+            self.now_q = nq
+            back = 0
+            nv = nq >> 4 if c.drop_ms else v
             if v * 100 < base * 100 + ramp * c.release_pct:
+                back = base + ramp * c.release_pct // 100
+            elif (hl - nv) * 100 >= (hl - base) * c.drop_pct:
+                # a fast fall to a residual plateau: released, not relaxed
+                back = hl - (hl - base) * c.drop_pct // 200
+            if back:
                 self.state = ST_RELEASING
                 self.rel_min = v
                 self.rel_t = t
-                self.rel_start = t
+                # the release began when she was last at her hold level
+                self.rel_start = self._since(hl - ((hl - base) >> 3)) if c.drop_ms else t
                 self.rel_fall = 0
+                self.rel_back = back
             elif t - r[R_ONSET] > c.max_squeeze_ms:
                 self.rel_min = v
                 self.rel_t = t
@@ -409,7 +638,7 @@ class SqueezeDetector:
         # that only creeps down), or when it rises again (a new squeeze).
         tol = _margin(noise, c.settle_k10, amp, c.settle_pct, 0)
         s = c.settle_ms
-        if v * 100 >= base * 100 + ramp * c.release_pct and t - self.rel_start < s:
+        if v >= self.rel_back and t - self.rel_start < s:
             self.state = ST_HOLDING     # a brief dip (noisy envelope): still holding
             return ev
         if v < self.rel_min - tol or v <= base:
@@ -439,6 +668,17 @@ class SqueezeDetector:
         self.cross_max = v
         return ev
 
+    def _since(self, level):
+        # The time of the newest sample at or above `level` (after the onset).
+        i = self.hpos - 1 if self.hpos else _HIST - 1
+        k = 0
+        while k < self.hcount and self.ht[i] > self.cur[R_ONSET]:
+            if self.hv[i] >= level:
+                return self.ht[i]
+            i = i - 1 if i > 0 else _HIST - 1
+            k += 1
+        return self.ht[i]
+
     def _ago(self, ms):
         # The newest sample at least `ms` old (or the oldest kept).
         i = self.hpos - 1 if self.hpos else _HIST - 1
@@ -451,30 +691,67 @@ class SqueezeDetector:
             k += 1
         return self.hv[i]
 
+    def _settled(self, noise):
+        # The release ended when the signal came within end_k10 noise (or
+        # end_pct of the fall from the peak) of the lowest level it reached:
+        # walk back from now while within that band.
+        c = self.cfg
+        last = self.hpos - 1 if self.hpos else _HIST - 1
+        lo = self.hv[last]
+        i = last
+        k = 1
+        while k < self.hcount and self.ht[i] >= self.rel_start:
+            if self.hv[i] < lo:
+                lo = self.hv[i]
+            i = i - 1 if i > 0 else _HIST - 1
+            k += 1
+        lim = lo + _margin(noise, c.end_k10, self.cur[R_PEAK] - lo, c.end_pct, 0)
+        i = last
+        t_in = self.ht[last]
+        k = 1
+        while k < self.hcount and self.hv[i] <= lim and self.ht[i] >= self.rel_start:
+            t_in = self.ht[i]
+            i = i - 1 if i > 0 else _HIST - 1
+            k += 1
+        return t_in
+
+    def _level_at(self, t):
+        # The sample at time t (or the oldest kept).
+        i = self.hpos - 1 if self.hpos else _HIST - 1
+        k = 1
+        while k < self.hcount and self.ht[i] > t:
+            i = i - 1 if i > 0 else _HIST - 1
+            k += 1
+        return self.hv[i]
+
     def _end(self, t):
         c = self.cfg
         r = self.cur
         d = self.delay
         base = r[R_BASE]
-        off = self.rel_t
+        amp = r[R_PEAK] - base
+        off = self._settled(r[R_NOISE]) if self.state == ST_RELEASING else self.rel_t
         r[R_OFFSET] = off
         r[R_ENDED] = t
-        r[R_RISE_MS] = self.t90 - r[R_ONSET]
-        r[R_HOLD_MS] = self.last50 - self.t50
+        r[R_RISE_MS] = self._reached(base + amp * 9 // 10) - r[R_ONSET]
+        r[R_HOLD_MS] = self.last50 - self._reached(base + (amp >> 1))
         r[R_RELEASE_MS] = off - self.last90 if off > self.last90 else 0
         r[R_MEAN_HOLD] = self.hold_sum // self.hold_n if self.hold_n else r[R_PEAK]
         r[R_AREA_LO] = self.area_acc
         dur = off - r[R_ONSET]
-        amp = r[R_PEAK] - base
         ev = EV_END
         if not self.peak_sent:
             ev |= EV_PEAK
-        if r[R_PEAK_T] - r[R_ONSET] <= c.cough_rise_ms and dur <= c.cough_dur_ms:
+        # A cough only on evidence: the abdomen rose with it, or (one
+        # pressure channel) it rose faster than a voluntary squeeze can.
+        brief = r[R_PEAK_T] - r[R_ONSET] <= c.cough_rise_ms and dur <= c.cough_dur_ms
+        ar = self.abd_max - self.abd_base
+        if brief and (ar * 100 >= amp * c.push_pct if self.two else
+                      c.cough_rate and self.max_slope >= c.cough_rate):
             r[R_KIND] = KIND_COUGH
         elif dur < c.min_squeeze_ms:
-            r[R_KIND] = KIND_COUGH   # too brief for a voluntary squeeze
+            r[R_KIND] = KIND_ARTEFACT   # too brief for any voluntary squeeze
         if self.two:
-            ar = self.abd_max - self.abd_base
             r[R_ABD_RISE] = ar if ar > 0 else 0
             if ar * 100 >= amp * c.push_pct:
                 r[R_TECH] = TECH_PUSH
@@ -485,6 +762,8 @@ class SqueezeDetector:
             else:
                 r[R_TECH] = TECH_LIFT
         if r[R_KIND] == KIND_SQUEEZE:
+            if dur <= c.quick_ms:
+                self.marks |= M_QUICK
             if self.prev_off >= 0:
                 rest = r[R_ONSET] - self.prev_off
                 r[R_REST_BEFORE] = rest
@@ -493,13 +772,14 @@ class SqueezeDetector:
             self.prev_dur = dur
             if not self.mvc_given and amp > self.ref_amp:
                 self.ref_amp = amp
+        r[R_MARKS] = self.marks
         # Report times without the conditioning filter's delay.
         r[R_ONSET] -= d >> 1     # the rise shows through the filter early
         r[R_OFFSET] -= d
         r[R_PEAK_T] -= d
         for i in range(N_REC):
             self.done[i] = r[i]
-        if r[R_KIND] == KIND_COUGH:
+        if r[R_KIND] == KIND_COUGH or r[R_KIND] == KIND_ARTEFACT:
             # Back to rest at the pre-cough level (frozen meanwhile): the
             # filter's undershoot after a spike is not a new resting level.
             self.state = ST_REST
@@ -510,32 +790,69 @@ class SqueezeDetector:
             self.rec_n = 0
         return ev
 
-    def _short_spike(self, t, base, noise, on_th):
-        # Above threshold, but not for confirm_ms. A big one is a cough;
-        # a small one is noise and is forgotten.
-        c = self.cfg
-        if self.cross_max - base < 2 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
-            return 0
+    def _blank(self, kind, onset, offset, t):
+        # A short record in done (coughs by spike, artefacts, gaps).
         r = self.done
         for i in range(N_REC):
             r[i] = 0
         self.seq += 1
-        onset = self._backtrack(c.onset_k10, noise)
         r[R_SEQ] = self.seq
-        r[R_KIND] = KIND_COUGH
-        r[R_ONSET] = onset - (self.delay >> 1)
+        r[R_KIND] = kind
+        r[R_ONSET] = onset
         r[R_DETECTED] = t
-        r[R_PEAK] = self.cross_max
-        r[R_PEAK_T] = self.cross_t - self.delay
-        r[R_BASE] = base
-        r[R_REST] = self.tone.level()
-        r[R_OFFSET] = t - self.delay
+        r[R_OFFSET] = offset
         r[R_ENDED] = t
         r[R_RELAXED] = -1
         r[R_REST_BEFORE] = -1
         r[R_REST_OK] = -1
         r[R_ABD_RISE] = -1
-        r[R_NOISE] = noise
+        r[R_REST] = self.tone.level()
+        r[R_BASE] = self.lvl.level()
+        r[R_NOISE] = self.lvl.noise()
+        return r
+
+    def _short_spike(self, t, base, noise, on_th):
+        # Above threshold, but not for confirm_ms: far too brief for a
+        # squeeze. A big one (4x the margin) is reported as an artefact; a
+        # smaller one is noise and is forgotten.
+        c = self.cfg
+        if self.cross_max - base < 4 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
+            return 0
+        onset = self._backtrack(c.onset_k10, noise)
+        r = self._blank(KIND_ARTEFACT, onset - (self.delay >> 1), t - self.delay, t)
+        r[R_PEAK] = self.cross_max
+        r[R_PEAK_T] = self.cross_t - self.delay
+        return EV_END
+
+    def cut(self, t):
+        """The input stops being usable at t (a gap, saturation, a spike):
+        end what is open there. Returns event flags (done holds the record)."""
+        ev = 0
+        st = self.state
+        if st == ST_HOLDING or st == ST_RELEASING:
+            if st == ST_HOLDING:
+                self.rel_min = self.hv[self.hpos - 1 if self.hpos else _HIST - 1]
+                self.rel_t = t
+            self.marks |= M_CUT
+            self.state = ST_HOLDING      # offset where it was cut, not settled
+            ev = self._end(t)
+        if self.state == ST_RECOVERING:
+            ev |= self._verdict(t)
+        self.state = ST_REST
+        self.abd_on = False
+        return ev
+
+    def artefact(self, t0, t1, marks):
+        """Report the unusable stretch t0..t1 (M_GAP or M_SATURATED) as an
+        artefact record in done; detection resumes after it, learning the
+        level afresh when the stretch was long. Call cut(t0) first."""
+        r = self._blank(KIND_ARTEFACT, t0, t1, t1)
+        r[R_MARKS] = marks
+        self.hcount = 0          # nothing before the gap is history now
+        self.plateau = 0
+        if t1 - t0 > self.cfg.warmup_ms:
+            self.started = False
+        self.last_t = t1
         return EV_END
 
     def _verdict(self, t):
@@ -545,15 +862,27 @@ class SqueezeDetector:
             return 0            # a cough: no verdict owed
         level = self.rec_sum // self.rec_n if self.rec_n else self.rel_min
         rest = r[R_REST] if r[R_REST] < r[R_BASE] else r[R_BASE]
-        res = level - rest
-        amp = r[R_PEAK] - rest
-        tol = _margin(r[R_NOISE], c.relax_k10, amp, c.relax_pct, 0)
+        if c.relax_power:
+            res = _above(level, rest)
+            amp = _above(r[R_PEAK], rest)
+        else:
+            res = level - rest
+            amp = r[R_PEAK] - rest
+        if c.relax_power:
+            # what an error of relax_k10/10 noise in the level would read as
+            tol = _margin(0, 0, amp, c.relax_pct, _above(rest + r[R_NOISE] * c.relax_k10 // 10, rest))
+        else:
+            tol = _margin(r[R_NOISE], c.relax_k10, amp, c.relax_pct, 0)
         r[R_RESIDUAL] = res
         r[R_VERDICT_T] = t
         if res <= tol:
             r[R_RELAXED] = 1
             return EV_RELAXED
         r[R_RELAXED] = 0
+        # She stays on a plateau: it belongs to this squeeze until she is
+        # back within the tolerance of her resting level.
+        self.plateau = r[R_PEAK] - r[R_BASE]
+        self.plateau_end = rest + tol
         return EV_NOT_RELAXED
 
     def _abdominal(self, t, a):

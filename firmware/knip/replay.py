@@ -18,7 +18,11 @@ def run(chain, times_ms, xs, abd=None, log=None):
     n = len(xs)
     for i in range(n):
         t = times_ms[i]
-        ev = push(t, xs[i], abd[i] if abd is not None else 0)
+        x = xs[i]
+        if x is None:
+            continue        # missing: the chain sees the gap in the times
+        a = abd[i] if abd is not None else 0
+        ev = push(t, x, 0 if a is None else a)
         if ev:
             _collect(det, ev, by_seq, order, log, t)
     if n:

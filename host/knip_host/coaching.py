@@ -48,6 +48,7 @@ def verdict_dict(v: Sequence[int], level_div: float, unit: str, t0_ms: int = 0) 
         "ok": all(c is not False for c in checks.values()) and (f["seq"] is not None or kind in ("rest", "relax")),
         "provisional": bool(flags & C.F_PROVISIONAL), "pushed": bool(flags & C.F_PUSHED),
         "stopped": bool(flags & C.F_STOPPED), "extra_squeezes": bool(flags & C.F_EXTRA),
+        "cough_like": bool(flags & C.F_COUGH),
         "reaction_s": _s(f["reaction_ms"]), "peak": unit_of(amp),
         "peak_pct_mvc": round(100.0 * amp / mvc, 1) if amp is not None and mvc else None,
         "target_pct": f["target_pct"] or None, "squeeze_cue_s": _s(f["on_ms"]), "rest_cue_s": _s(f["off_ms"]),

@@ -50,7 +50,8 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
 
 
 def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048):
-    """bursts: list of (onset, rise, hold, release, rms_uv). Raw counts around offset."""
+    """bursts: list of (onset, rise, hold, release, rms_uv[, residual_uv]).
+    Raw counts around offset."""
     g = Lcg(seed)
     ts, xs = [], []
     n = int(rate * seconds)
@@ -58,7 +59,7 @@ def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048):
         t = i / rate
         level = rest_uv
         for b in bursts:
-            level += squeeze_shape(t, b[0], b[1], b[2], b[3], b[4])
+            level += squeeze_shape(t, b[0], b[1], b[2], b[3], b[4], b[5] if len(b) > 5 else 0.0)
         # uniform noise * sqrt(12) has unit variance
         ts.append(int(t * 1000 + 0.5))
         xs.append(offset + int(level * 3.4641 * g.uniform()))

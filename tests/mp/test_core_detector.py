@@ -119,3 +119,120 @@ def test_calibration_skips_warm_up():
     assert _kinds(recs) == ["squeeze"]
     # with an MVC given, the onset threshold includes 5 % of it
     assert ch.det.ref_amp == 35 * C
+
+
+# ---- issue 11: regressions for what failed on signals the detector never saw
+
+def _squeezes(recs):
+    return [r for r in recs if r[D.R_KIND] == D.KIND_SQUEEZE]
+
+
+def test_quick_emg_flick_on_one_channel_is_a_squeeze_not_a_cough():
+    # 0.3-0.9 s voluntary flicks: one channel holds no evidence of a cough
+    bursts = [(3.0, 0.05, 0.2, 0.05, 60), (6.0, 0.08, 0.4, 0.1, 50), (9.0, 0.1, 0.7, 0.1, 55)]
+    ts, xs = emg_track(1000, 13, bursts)
+    recs, _ = _run(EmgChain(1000), ts, xs)
+    assert _kinds(recs) == ["squeeze"] * 3
+    for r, b in zip(recs, bursts):
+        assert r[D.R_MARKS] & D.M_QUICK
+        assert abs(r[D.R_ONSET] - b[0] * 1000) <= 40, (r[D.R_ONSET], b[0])
+
+
+def test_pressure_flick_at_voluntary_speed_is_a_squeeze_a_fast_spike_a_cough():
+    # 30 cmH2O in 0.3 s (~160 cmH2O/s at its steepest) is voluntary;
+    # 70 cmH2O in 0.12 s (~900 cmH2O/s) is faster than any squeeze
+    sq = [(4.0, 0.3, 0.1, 0.3, 30, 0), (9.0, 0.12, 0.0, 0.25, 70, 0)]
+    ts, xs, _ = pressure_track(50, 14, sq)
+    recs, _ = _run(PressureChain(50), ts, xs)
+    assert _kinds(recs) == ["squeeze", "cough"]
+    assert recs[0][D.R_MARKS] & D.M_QUICK
+
+
+def test_two_channel_cough_needs_the_abdomen():
+    # the same brisk rise: with a quiet abdomen a squeeze, with an
+    # abdominal spike as big a cough
+    sq = [(4.0, 0.12, 0.0, 0.25, 40, 0, 2), (9.0, 0.12, 0.0, 0.25, 40, 0, 50)]
+    ts, xs, ab = pressure_track(50, 14, sq)
+    recs, _ = _run(PressureChain(50, two_channel=True), ts, xs, ab)
+    assert _kinds(recs) == ["squeeze", "cough"]
+
+
+def test_residual_plateau_belongs_to_its_squeeze():
+    # released to a 40 % plateau for 5 s (no new squeezes in it, however the
+    # EMG wobbles), then a real new rise from the plateau
+    bursts = [(3.0, 0.1, 1.5, 0.15, 50, 20), (10.0, 0.1, 1.5, 0.15, 40)]
+    ts, xs = emg_track(1000, 16, bursts)
+    recs, _ = _run(EmgChain(1000), ts, xs)
+    sq = _squeezes(recs)
+    assert len(sq) == 2, [(r[D.R_ONSET], r[D.R_OFFSET]) for r in recs]
+    assert sq[0][D.R_RELAXED] == 0 and sq[0][D.R_RESIDUAL] > 0
+    assert abs(sq[0][D.R_OFFSET] - 4750) <= 150
+    assert sq[1][D.R_MARKS] & D.M_PLATEAU
+    assert abs(sq[1][D.R_ONSET] - 10000) <= 60
+
+
+def test_quick_squeeze_with_residual_does_not_swallow_the_next():
+    # a 0.6 s flick released to a 50 % residual, another squeeze 2 s later
+    sq = [(3.0, 0.3, 0.2, 0.2, 30, 15), (5.5, 0.5, 3.0, 0.5, 40, 0)]
+    ts, xs, _ = pressure_track(50, 14, sq)
+    recs, _ = _run(PressureChain(50), ts, xs)
+    assert _kinds(recs) == ["squeeze", "squeeze"]
+    assert recs[0][D.R_OFFSET] - recs[0][D.R_ONSET] < 1500
+    assert recs[0][D.R_RELAXED] == 0
+    assert abs(recs[1][D.R_ONSET] - 5500) <= 120
+
+
+def test_offset_and_rise_time_on_a_smooth_release():
+    # a 1 s rise (90 % at 0.71 s for a quarter sine) and a 1 s smooth release
+    sq = [(4.0, 1.0, 4.0, 1.0, 35, 0)]
+    ts, xs, _ = pressure_track(50, 14, sq)
+    recs, _ = _run(PressureChain(50), ts, xs)
+    r = recs[0]
+    assert abs(r[D.R_OFFSET] - 10000) <= 150, r[D.R_OFFSET]
+    assert abs(r[D.R_RISE_MS] - 710) <= 120, r[D.R_RISE_MS]
+
+
+def test_low_snr_emg_onsets():
+    # bursts 2x the background RMS (about 5 dB)
+    bursts = [(4.0, 0.1, 2.0, 0.1, 10), (10.0, 0.1, 2.0, 0.1, 10), (16.0, 0.1, 2.0, 0.1, 10)]
+    ts, xs = emg_track(1000, 21, bursts, rest_uv=6.0, seed=9)
+    recs, _ = _run(EmgChain(1000), ts, xs)
+    sq = _squeezes(recs)
+    assert len(sq) == 3, [(r[D.R_ONSET], r[D.R_OFFSET]) for r in recs]
+    for r, b in zip(sq, bursts):
+        assert abs(r[D.R_ONSET] - b[0] * 1000) <= 60, (r[D.R_ONSET], b[0])
+
+
+def test_saturation_is_an_artefact_and_detection_recovers():
+    from knip.filters import X_MAX
+    sq = [(4.0, 0.5, 2.0, 0.5, 30, 0), (14.0, 0.5, 2.0, 0.5, 30, 0)]
+    ts, xs, _ = pressure_track(50, 20, sq)
+    for i in range(400, 450):            # 8-9 s: the sensor sits at its rail
+        xs[i] = X_MAX
+    recs, _ = _run(PressureChain(50), ts, xs)
+    assert _kinds(recs) == ["squeeze", "artefact", "squeeze"]
+    art = recs[1]
+    assert art[D.R_MARKS] & D.M_SATURATED
+    assert 7900 <= art[D.R_ONSET] <= 8100 and 8900 <= art[D.R_OFFSET] <= 9100
+
+
+def test_gap_mid_squeeze_cuts_it_and_is_reported():
+    sq = [(4.0, 0.5, 4.0, 0.5, 30, 0), (16.0, 0.5, 2.0, 0.5, 30, 0)]
+    ts, xs, _ = pressure_track(50, 22, sq)
+    for i in range(300, 400):            # 6-8 s missing (NaN in a file)
+        xs[i] = None
+    recs, _ = _run(PressureChain(50), ts, xs)
+    assert _kinds(recs) == ["squeeze", "artefact", "squeeze"]
+    assert recs[0][D.R_MARKS] & D.M_CUT
+    assert recs[1][D.R_MARKS] & D.M_GAP
+    assert abs(recs[2][D.R_ONSET] - 16000) <= 120
+
+
+def test_electrode_pop_is_never_a_squeeze():
+    bursts = [(3.0, 0.1, 1.0, 0.1, 50), (12.0, 0.1, 1.0, 0.1, 50)]
+    ts, xs = emg_track(1000, 16, bursts)
+    for i in range(7000, 8500):          # a pop: a 6 mV step, then a slow decay
+        xs[i] += int(6000 * (0.995 ** (i - 7000)))
+    recs, _ = _run(EmgChain(1000), ts, xs)
+    assert _kinds(recs) == ["squeeze", "artefact", "squeeze"]
+    assert recs[1][D.R_ONSET] == 7000
