@@ -158,7 +158,7 @@ def test_plot_into_missing_folder(capsys, tmp_path):
 @pytest.mark.parametrize("name, text, needles", [
     ("empty.csv", "", ["empty"]),
     ("header.csv", "time_s,pressure\n", ["no data rows", "line 1"]),
-    ("nan.csv", "time_s,p\n0,1\n0.02,nan\n", ["line 3", "not a finite number"]),
+    ("nan.csv", "time_s,p\n0,1\nnan,2\n", ["line 3", "not a finite time"]),
     ("word.csv", "time_s,p\n0,1\n0.02,high\n", ["line 3", "'high'", "not a number"]),
     ("cols.csv", "time_s,p\n0,1\n0.02,1,2\n", ["line 3", "expected 2"]),
     ("back.csv", "time_s,p\n0,1\n0.02,1\n0.01,2\n", ["line 4", "not after"]),

@@ -171,10 +171,14 @@ def test_header_only(tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "NaN"])
-def test_nonfinite_values(tmp_path, bad):
+def test_nonfinite_values_are_kept_as_dropouts(tmp_path, bad):
+    # a dropout in a signal column is read (the analysis reports it as a
+    # gap); in the time column it is an error naming the line
     text = "time_s,p,q\n" + csv_rows(5) + f"0.1,{bad},1\n"
-    msg = error_of(write(tmp_path, "n.csv", text))
-    assert "line 7" in msg and "'p'" in msg and "not a finite number" in msg
+    rec = load(write(tmp_path, "n.csv", text))
+    assert not np.isfinite(rec.channels["p"][-1]) and rec.channels["q"][-1] == 1
+    msg = error_of(write(tmp_path, "t.csv", "time_s,p,q\n" + csv_rows(5) + f"{bad},1,1\n"))
+    assert "line 7" in msg and "'time_s'" in msg and "not a finite time" in msg
 
 
 def test_non_numeric_value(tmp_path):

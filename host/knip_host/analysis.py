@@ -48,13 +48,15 @@ def make_chain(signal: str, rate_hz: float, two_channel: bool):
     raise AnalysisError(f"unknown signal {signal!r}: use one of {', '.join(SIGNALS)}")
 
 
-def to_counts(values: Sequence[float], per_unit: float) -> tuple[list[int], int]:
-    """Scale to the chain's integers; return them and how many were clipped."""
-    out = []
+def to_counts(values: Sequence[float], per_unit: float) -> tuple[list[int | None], int]:
+    """Scale to the chain's integers; return them and how many were clipped.
+    NaN and infinite values become None: samples the chain never sees (a gap)."""
+    out: list[int | None] = []
     clipped = 0
     for v in values:
         if not math.isfinite(v):
-            raise AnalysisError("the signal contains NaN or infinite values; clean or cut them first")
+            out.append(None)
+            continue
         c = int(round(v * per_unit))
         if c > X_MAX:
             c, clipped = X_MAX, clipped + 1
@@ -79,8 +81,16 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     level_div = per_unit * (EMG_ENVELOPE_FRACTION if signal == "emg" else 1)
     xs, clipped = to_counts(values, per_unit)
     ab, clipped_a = (to_counts(abdominal, per_unit) if abdominal is not None else (None, 0))
+    if any(not math.isfinite(t) for t in times_s):
+        raise AnalysisError("the time column holds NaN or infinite values; fix or cut those rows")
     ts = [int(round(t * 1000)) for t in times_s]
     warnings = []
+    missing = _missing_runs(xs, ts)
+    if len(missing) and sum(n for _, n in missing) == n:
+        raise AnalysisError("every sample is NaN or infinite: nothing to analyse")
+    if missing:
+        warnings.append(f"{sum(k for _, k in missing)} samples are NaN or infinite in {len(missing)} stretch(es), "
+                        f"first at {missing[0][0]:.3f} s: they are left out and reported as gaps")
     if clipped or clipped_a:
         warnings.append(f"{clipped + clipped_a} samples beyond the detector's range "
                         f"(+-{X_MAX / per_unit:g} {unit or 'units'}) were clipped")
@@ -99,6 +109,23 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
                         two_channel=abdominal is not None)
     named = [(t / 1000.0, _flag_names(f), s) for t, f, s in log]
     return Analysis(events=events, summary=summary, warnings=warnings, log=named)
+
+
+def _missing_runs(xs: Sequence[int | None], ts: Sequence[int]) -> list[tuple[float, int]]:
+    """(start s, samples) of each run of missing (None) samples."""
+    runs: list[tuple[float, int]] = []
+    i = 0
+    n = len(xs)
+    while i < n:
+        if xs[i] is None:
+            j = i
+            while j < n and xs[j] is None:
+                j += 1
+            runs.append((ts[i] / 1000.0, j - i))
+            i = j
+        else:
+            i += 1
+    return runs
 
 
 def _flag_names(flags: int) -> str:
@@ -150,6 +177,12 @@ def record_to_event(r: Sequence[int], level_div: float, two_channel: bool) -> di
         "seq": r[D.R_SEQ],
     }
     ev["channel"] = "abdominal" if abd_only else "pelvic_floor"
+    marks = r[D.R_MARKS] if len(r) > D.R_MARKS else 0     # older records have none
+    ev["quick"] = bool(marks & D.M_QUICK) if kind == "squeeze" else None
+    ev["from_plateau"] = bool(marks & D.M_PLATEAU)
+    ev["cut"] = bool(marks & D.M_CUT)
+    if kind == "artefact":
+        ev["artefact"] = ("gap" if marks & D.M_GAP else "saturation" if marks & D.M_SATURATED else "spike")
     if abd_only:
         # Only the abdominal channel rose: levels describe that channel.
         ev["peak_s"] = None
@@ -178,6 +211,26 @@ def summarize(events: list[dict[str, Any]], **info: Any) -> dict[str, Any]:
         if isinstance(out.get(k), float):
             out[k] = _r(out[k])
     return out
+
+
+def phasic_score(x: Sequence[float], rate_hz: float, window_s: float = 30.0) -> float:
+    """How far a channel's squeezes stand above its noise: the spread left
+    after removing its slow trend (a 30 s moving mean), over its typical
+    sample-to-sample step. A drifting or noisy sensor scores low, one that
+    moves with each squeeze high."""
+    import numpy as np
+    v = np.asarray(x, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n < 3:
+        return 0.0
+    k = max(3, int(window_s * rate_hz))
+    c = np.concatenate([[0.0], np.cumsum(v)])
+    i = np.arange(n)
+    lo = np.clip(i - k // 2, 0, n)
+    hi = np.clip(i + k // 2 + 1, 0, n)
+    step = float(np.median(np.abs(np.diff(v))))
+    return float((v - (c[hi] - c[lo]) / (hi - lo)).std()) / max(step, 1e-9)
 
 
 def pick_channel(channels: dict[str, Any], wanted: str | None, what: str) -> str:

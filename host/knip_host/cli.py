@@ -19,6 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .recordings import FORMATS, Recording, RecordingError, load
+from .analysis import phasic_score
 
 PROG = "knip"
 EXIT_USAGE = 2
@@ -54,9 +55,9 @@ def choose(rec: Recording, *, signal: str | None = None, channel: str | None = N
     if channel is None:
         canal = [n for n in ANAL_CANAL if n in rec.channels]
         if rec.format == "hrm" and canal:
-            channel = max(canal, key=lambda n: float(rec.channels[n].std()))
-            notes.append(f"channel {channel} picked: the largest spread among the anal canal "
-                         f"sensors {canal[0]}..{canal[-1]} (--channel to choose another)")
+            channel = max(canal, key=lambda n: phasic_score(rec.channels[n], rec.rate_hz))
+            notes.append(f"channel {channel} picked: of the anal canal sensors {canal[0]}..{canal[-1]}, "
+                         f"the one whose squeezes stand furthest above its noise (--channel to choose another)")
             if abdominal is None and "B1" in rec.channels:
                 notes.append("one channel: add --abdominal B1 (rectal balloon) to tell a lift "
                              "from a push")

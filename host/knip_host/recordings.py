@@ -293,10 +293,12 @@ def _parse_rows(path: Path, lines: list[str], start: int, delim: str | None,
         for j, tok in enumerate(toks):
             if _NUMBER.match(tok):
                 values.append(float(tok))
+            elif _NONFINITE.match(tok) and _time_column([names[j]])[0] is None:
+                values.append(float("nan"))     # a dropout: analysed as a gap
             elif _NONFINITE.match(tok):
                 raise RecordingError(
-                    f"{path}: line {n}: column {names[j]!r} is {tok!r}, not a finite number; "
-                    f"delete the row or fill the value in")
+                    f"{path}: line {n}: column {names[j]!r} is {tok!r}, not a finite time; "
+                    f"delete the row or fill the time in")
             else:
                 shown = tok if len(tok) <= 30 else tok[:27] + "..."
                 fix = ("write decimals with a point ('.'), not a comma"
