@@ -98,12 +98,16 @@ def test_truth_is_consistent(kind, signal, seed):
         assert e["amplitude"] > 0
         if e["kind"] == "squeeze":
             assert e["technique"] in ("lift", "co_contraction")
-            assert isinstance(e["relaxed"], bool)
+            # relaxed: back at her resting level, counting the tone an
+            # earlier squeeze left (None in between: not scored)
+            assert e["relaxed"] in (True, False, None)
             frac = e["residual"] / e["amplitude"]
-            if e["relaxed"]:
-                assert 0.0 <= frac <= 0.04
-            else:
-                assert 0.2 <= frac <= 0.5
+            left = (e["residual"] + e["tone_before"]) / e["amplitude"]
+            assert 0.0 <= frac <= 0.04 or 0.2 <= frac <= 0.5
+            if e["relaxed"] is True:
+                assert frac <= 0.04 and left <= 0.06
+            elif e["relaxed"] is False:
+                assert left > 0.15
         elif e["kind"] == "cough":
             assert e["technique"] is None and e["relaxed"] is None and e["residual"] == 0.0
             assert e["peak_s"] - e["onset_s"] <= 0.3
@@ -130,8 +134,8 @@ def test_both_relaxation_classes_and_all_kinds_occur():
         truth += synth.mixed_session("pressure", seed=seed, user={"relaxes": 0.5})[2]
     kinds = {e["kind"] for e in truth}
     assert kinds == {"squeeze", "cough", "bearing_down"}
-    relaxed = [e["residual"] / e["amplitude"] for e in truth if e["relaxed"] is True]
-    tense = [e["residual"] / e["amplitude"] for e in truth if e["relaxed"] is False]
+    relaxed = [(e["residual"] + e["tone_before"]) / e["amplitude"] for e in truth if e["relaxed"] is True]
+    tense = [(e["residual"] + e["tone_before"]) / e["amplitude"] for e in truth if e["relaxed"] is False]
     assert relaxed and tense and max(relaxed) < 0.5 * min(tense)   # a clear gap
 
 

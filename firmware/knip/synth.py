@@ -405,11 +405,30 @@ class SyntheticUser:
             "residual": 0.0, "rise_s": ev.rise, "hold_s": None,
             "release_s": ev.release,
         }
+        if ev.kind == "squeeze":
+            self._judge_relaxed(ev)
         ev.finish_truth()
         self._events.append(ev)
         if self.keep_truth:
             self.truth.append(ev.truth)
         return ev.truth
+
+    def _judge_relaxed(self, ev):
+        # Relaxed fully means back at her resting level, not at the plateau
+        # an earlier squeeze left: count the tone still there at the onset.
+        tr = self.traits
+        dt = ev.t0 - self.t
+        tone = (self.tone_fast * math.exp(-dt / tr["relax_tau_s"])
+                + self.tone_slow * math.exp(-dt / tr["tone_tau_s"]))
+        tone = round(tone, 1)       # the same at any sample rate
+        left = tone + ev.end * ev.amp
+        ev.truth["tone_before"] = tone
+        if left > 0.15 * ev.amp:
+            ev.truth["relaxed"] = False
+        elif left > 0.06 * ev.amp:
+            ev.truth["relaxed"] = None      # in between: not scored
+        else:
+            ev.truth["relaxed"] = ev.relaxed
 
     def _relax(self, at):
         tr = None
@@ -716,6 +735,18 @@ def marathon_plan(seed=0, user=None, reps=5, hold_s=10.0):
         plan.append(("squeeze", hold_s))
         plan.append(("rest", hold_s * (1.0 + j * r.random()) + 1.0))
     plan.append(("rest", 8.0))
+    return plan
+
+
+def flicks_plan(seed=0, user=None, sets=2, reps=12):
+    """Quick flicks (0.2-0.9 s squeezes) with short, uneven rests: the sprint
+    set as she really does it, often squeezing again before she let go."""
+    r, j, plan = _plan_start(seed, user)
+    for s in range(sets):
+        for _ in range(reps):
+            plan.append(("squeeze", r.uniform(0.0, 0.5)))
+            plan.append(("rest", _rest(r, 2.5, j, 1.2)))
+        plan.append(("rest", r.uniform(15.0, 25.0) if s < sets - 1 else 8.0))
     return plan
 
 
