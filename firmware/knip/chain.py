@@ -4,18 +4,23 @@
 #             -> SqueezeDetector at the envelope rate
 from knip.fixed import const
 from knip.filters import design_lowpass, design_highpass, design_notch, RmsEnvelope, X_MAX
-from knip.detector import SqueezeDetector, DetectorConfig, M_GAP, M_SATURATED
+from knip.detector import SqueezeDetector, DetectorConfig, M_GAP, M_SATURATED, M_FLAT, M_SPIKE
 
-_GAP_PERIODS = const(5)     # a time step this many periods long is a gap
+_GAP_PERIODS = const(5)     # a time step this many periods long is a gap,
+_GAP_MS = const(250)        # ... and at least this (a GC pause's few lost
+                            # samples at 1 kHz are not worth cutting a squeeze)
 _SETTLE_MS = const(250)     # after an artefact: filters settle before detecting
+_FLAT_MS = const(1000)      # the very same value this long (and 8 samples): stuck
 
 
 class InputGuard:
     """Watches the raw input for what no muscle makes: samples at the rail
     (saturation), jumps larger than `jump` counts in one sample (an electrode
-    pop), time gaps. While it lasts, and for settle_ms after, the detector is
-    not fed; it then gets one artefact record for the whole stretch, and an
-    open squeeze is ended where the trouble began (knip.detector cut)."""
+    pop), the very same value for a second (a stuck sensor: a live one always
+    has some noise), time gaps. While it lasts, and for settle_ms after, the
+    detector is not fed; it then gets one artefact record for the whole
+    stretch, and an open squeeze is ended where the trouble began
+    (knip.detector cut)."""
 
     def __init__(self, det, period_ms, lo=-X_MAX, hi=X_MAX, jump=0):
         self.det = det
@@ -25,6 +30,10 @@ class InputGuard:
         self.jump = jump
         self.last_x = 0
         self.last_t = None
+        self.same = 0           # samples equal to the one before
+        self.flat_n = _FLAT_MS // period_ms if _FLAT_MS // period_ms > 8 else 8
+        g = _GAP_PERIODS * period_ms + _GAP_PERIODS
+        self.gap_ms = g if g > _GAP_MS else _GAP_MS
         self.bad_from = -1      # start of the current artefact, -1: none
         self.bad_to = 0         # last bad sample
         self.marks = 0
@@ -35,15 +44,21 @@ class InputGuard:
         """True when the sample at t may be used; records a bad one."""
         lt = self.last_t
         bad = 0
+        start = t
+        if x == self.last_x and lt is not None:
+            self.same += 1
+            if self.same >= self.flat_n:
+                bad = M_FLAT
+                start = t - self.same * self.period
+        else:
+            self.same = 0
         if x >= self.hi or x <= self.lo:
             bad = M_SATURATED
         elif self.jump and lt is not None and (x - self.last_x > self.jump or self.last_x - x > self.jump):
-            bad = M_SATURATED
-        if lt is not None and (t - lt > _GAP_PERIODS * self.period + _GAP_PERIODS or t <= lt):
+            bad = M_SPIKE
+        if lt is not None and (t - lt > self.gap_ms or t <= lt):
             bad |= M_GAP
             start = lt if t > lt else t
-        else:
-            start = t
         self.last_t = t
         self.last_x = x
         if bad:
@@ -65,6 +80,15 @@ class InputGuard:
         ev = self.det.artefact(self.bad_from, self.bad_to, self.marks)
         self.bad_from = -1
         return ev
+
+    def finish(self, t):
+        """End of the recording: report an artefact still open (what it cut
+        was already ended), or close what the detector has open."""
+        if self.bad_from >= 0:
+            ev = self.det.artefact(self.bad_from, self.bad_to, self.marks)
+            self.bad_from = -1
+            return ev
+        return self.det.finish(t)
 
     def take(self):
         ev = self.events
@@ -144,7 +168,7 @@ class PressureChain:
         self.alevel = a
 
     def finish(self, t_ms):
-        return self.det.finish(t_ms)
+        return self.guard.finish(t_ms)
 
 
 class EmgChain:
@@ -152,12 +176,19 @@ class EmgChain:
 
     signal = "emg"
 
-    def __init__(self, rate_hz, cfg=None, highpass_hz=20.0, notch_hz=0, block_ms=10, window_blocks=5,
-                 noise_floor=8, two_channel=False, jump=2000):
+    def __init__(self, rate_hz, cfg=None, highpass_hz=40.0, notch_hz=0, block_ms=10, window_blocks=5,
+                 noise_floor=8, two_channel=False, jump=2000, hp_order=4):
         self.rate_hz = rate_hz
         self.two = two_channel
-        self.hp = design_highpass(rate_hz, highpass_hz)
-        self.hpa = design_highpass(rate_hz, highpass_hz) if two_channel else None
+        # 4th order (two sections with the Butterworth Qs) at 40 Hz by
+        # default: the heart's QRS, which reaches pelvic-floor electrodes,
+        # has most of its energy below 40 Hz, pelvic-floor EMG most above
+        # (docs/DETECTOR.md); 2nd order at 20 Hz is SENIAM's plain band.
+        q1, q2 = (0.5412, 1.3066) if hp_order == 4 else (0.7071, 0)
+        self.hp = design_highpass(rate_hz, highpass_hz, q1)
+        self.hpa = design_highpass(rate_hz, highpass_hz, q1) if two_channel else None
+        self.hp2 = design_highpass(rate_hz, highpass_hz, q2) if q2 else None
+        self.hpa2 = design_highpass(rate_hz, highpass_hz, q2) if q2 and two_channel else None
         self.notch = design_notch(rate_hz, notch_hz) if notch_hz and rate_hz > 2 * notch_hz else None
         decim = int(rate_hz * block_ms / 1000 + 0.5)
         if decim < 1:
@@ -202,13 +233,22 @@ class EmgChain:
             self.hp.reset(x)
             if self.hpa is not None:
                 self.hpa.reset(a)
+            if self.hp2 is not None:
+                self.hp2.reset(0)
+                if self.hpa2 is not None:
+                    self.hpa2.reset(0)
             if self.notch is not None:
                 self.notch.reset(0)
         y = self.hp.step(x)
+        if self.hp2 is not None:
+            y = self.hp2.step(y)
         if self.notch is not None:
             y = self.notch.step(y)
         if self.enva is not None:
-            e = self.enva.step(self.hpa.step(a))
+            ya = self.hpa.step(a)
+            if self.hpa2 is not None:
+                ya = self.hpa2.step(ya)
+            e = self.enva.step(ya)
             if e >= 0:
                 self.alevel = e
         e = self.env.step(y)
@@ -217,4 +257,4 @@ class EmgChain:
         return e
 
     def finish(self, t_ms):
-        return self.det.finish(t_ms)
+        return self.guard.finish(t_ms)

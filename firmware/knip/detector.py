@@ -76,6 +76,8 @@ M_PLATEAU = const(2)       # started from the residual plateau of the one before
 M_CUT = const(4)           # ended by a gap or an artefact, not by a release
 M_SATURATED = const(8)     # artefact: the input sat at its rail
 M_GAP = const(16)          # artefact: samples missing (NaN, lost, out of order)
+M_FLAT = const(32)         # artefact: the very same value for a second (stuck)
+M_SPIKE = const(64)        # artefact: a jump no muscle makes (an electrode pop)
 
 _HIST = const(64)
 _RISE_N = const(32)        # (level, time) points of the rise, for t50 / t90
@@ -97,6 +99,16 @@ def _above(a, b):
     return isqrt(a * a - b * b, a) << sh
 
 
+def _hyp(a, b):
+    # sqrt(a*a + b*b) for a, b >= 0, scaled like _above.
+    sh = 0
+    while a > 16383 or b > 16383:
+        a >>= 1
+        b >>= 1
+        sh += 1
+    return isqrt(a * a + b * b, a + b) << sh
+
+
 def _margin(noise, k10, amp, pct, floor):
     # The largest of: k10/10 noise units, pct % of an amplitude, a floor.
     m = noise * k10 // 10
@@ -112,7 +124,7 @@ class DetectorConfig:
 
     def __init__(self, signal="pressure"):
         emg = signal == "emg"
-        self.confirm_ms = 30 if emg else 60      # above threshold this long
+        self.confirm_ms = 30 if emg else 20      # above threshold this long
         self.on_k10 = 45 if emg else 40          # onset: x noise / 10 ...
         self.on_pct = 5                          # ... or % of reference amp
         self.onset_k10 = 15                      # back-track to this band
@@ -132,7 +144,7 @@ class DetectorConfig:
         self.settle_k10 = 20                     # "flat": within x noise / 10
         self.settle_pct = 4                      # ... or % of amplitude
         self.relax_ms = 1000                     # residual averaged over this
-        self.relax_k10 = 10 if emg else 30       # relaxed: residual below
+        self.relax_k10 = 20 if emg else 30       # relaxed: residual below
         self.relax_pct = 10                      # x noise / 10 or % of amp
         self.relax_power = emg                   # EMG: residual and rise above the
                                                  # background in power (they add so)
@@ -142,10 +154,12 @@ class DetectorConfig:
                                                  # faster than this (counts/s, 0: off)
         self.quick_ms = 1500                     # onset to offset: a quick squeeze
         self.min_squeeze_ms = 150                # shorter: an artefact, not a squeeze
-        self.plateau_pct = 30                    # a new squeeze from a plateau rises this
+        self.plateau_pct = 30 if emg else 20     # a new squeeze from a plateau rises this
         self.end_k10 = 10                        # offset: within this of the settled level
         self.end_pct = 10 if emg else 2          # ... or this % of the fall to it
-        self.max_squeeze_ms = 120000             # stuck high: end and re-zero
+        self.max_squeeze_ms = 90000              # high this long: a level shift (a probe
+                                                 # that moved), not a squeeze; the longest
+                                                 # clinical hold is 60 s (Glazer)
         self.push_pct = 95                       # abd rise >= 95 % PF: push
         self.co_pct = 50                         # PF < 2x abd: co-contraction
         self.abd_min_ms = 500                    # abd-only strain this long
@@ -173,6 +187,7 @@ class SqueezeDetector:
         self.hshift_up = shift_for(period_ms, c.hold_up_ms)  # ... and follows a rise fast
         self.dshift = shift_for(period_ms, c.drop_ms) if c.drop_ms else 0
         self.smshift = shift_for(period_ms, 500)
+        self.spshift = shift_for(period_ms, 8000)     # spikes forgotten over ~8 s
         self.sm_q = 0
         self.warm_shift = 2
         self.hv = array('i', [0] * _HIST)
@@ -219,6 +234,7 @@ class SqueezeDetector:
         self.rel_min = 0
         self.rel_t = 0
         self.rel_start = 0
+        self.rel_said = 0
         self.rel_fall = 0
         self.rel_back = 0
         self.rec_t = 0
@@ -232,6 +248,7 @@ class SqueezeDetector:
         # level at which she is relaxed again.
         self.plateau = 0
         self.plateau_end = 0
+        self.spike_q = 0         # recent brief spikes at rest, above the level, << 4
 
     def calibrate(self, rest_level, noise, mvc=0):
         """Seed from a calibration: resting level, noise (mean abs dev), MVC level."""
@@ -289,8 +306,8 @@ class SqueezeDetector:
             if self.plateau:
                 # On the plateau of a squeeze she did not let go of: only a new
                 # rise of plateau_pct of that squeeze is a new one.
-                if v <= self.plateau_end:
-                    self.plateau = 0
+                if self.sm_q >> 4 <= self.plateau_end:
+                    self.plateau = 0        # back at rest (judged smoothed, ~0.5 s)
                 else:
                     p = self.plateau * c.plateau_pct // 100
                     if base + p > on_th:
@@ -311,6 +328,7 @@ class SqueezeDetector:
                 self.state = ST_REST
                 self.lvl.update(v, on_th - base)
                 self._tone(v, on_th - base)
+                self.spike_q -= self.spike_q >> self.spshift
         elif st == ST_HOLDING or st == ST_RELEASING:
             ev |= self._squeeze_sample(t, v, dt, noise)
         else:  # ST_RECOVERING
@@ -348,9 +366,19 @@ class SqueezeDetector:
         self.tone.update(q >> 4, gate)
 
     def _on_delta(self, noise):
-        # Onset margin above the level: noise multiples or % of the reference.
+        # Onset margin above the level: noise multiples or % of the reference,
+        # and a quarter above the brief spikes seen at rest lately (the
+        # heart's QRS in an EMG: periodic, not noise-like, so the noise
+        # estimate, which leaves out what crosses the threshold, misses it).
         c = self.cfg
-        return _margin(noise, c.on_k10, self.ref_amp, c.on_pct, self.min_on)
+        m = _margin(noise, c.on_k10, self.ref_amp, c.on_pct, self.min_on)
+        sp = (self.spike_q >> 4) * 5 >> 2
+        return sp if sp > m else m
+
+    def _spiked(self, height):
+        # A brief rise that was no squeeze: remember how high such things go.
+        if height << 4 > self.spike_q:
+            self.spike_q = height << 4
 
     def _backtrack(self, k10, noise):
         # Where did the rise begin? The floor is the lowest sample in the
@@ -626,11 +654,13 @@ class SqueezeDetector:
                 self.rel_t = t
                 # the release began when she was last at her hold level
                 self.rel_start = self._since(hl - ((hl - base) >> 3)) if c.drop_ms else t
+                self.rel_said = t
                 self.rel_fall = 0
                 self.rel_back = back
             elif t - r[R_ONSET] > c.max_squeeze_ms:
                 self.rel_min = v
                 self.rel_t = t
+                self.marks |= M_CUT
                 ev |= self._end(t)
             return ev
         # RELEASING: over when back at the level, when it stops falling (or
@@ -638,7 +668,7 @@ class SqueezeDetector:
         # that only creeps down), or when it rises again (a new squeeze).
         tol = _margin(noise, c.settle_k10, amp, c.settle_pct, 0)
         s = c.settle_ms
-        if v >= self.rel_back and t - self.rel_start < s:
+        if v >= self.rel_back and t - self.rel_said < s:
             self.state = ST_HOLDING     # a brief dip (noisy envelope): still holding
             return ev
         if v < self.rel_min - tol or v <= base:
@@ -751,6 +781,12 @@ class SqueezeDetector:
             r[R_KIND] = KIND_COUGH
         elif dur < c.min_squeeze_ms:
             r[R_KIND] = KIND_ARTEFACT   # too brief for any voluntary squeeze
+            self._spiked(amp)
+        elif dur > c.max_squeeze_ms:
+            r[R_KIND] = KIND_ARTEFACT   # too long: a level shift; rest is here now
+            self.lvl.reset(self.rel_min, r[R_NOISE])
+            self.tone.reset(self.rel_min, r[R_NOISE])
+            self.sm_q = self.rel_min << 4
         if self.two:
             r[R_ABD_RISE] = ar if ar > 0 else 0
             if ar * 100 >= amp * c.push_pct:
@@ -816,6 +852,7 @@ class SqueezeDetector:
         # squeeze. A big one (4x the margin) is reported as an artefact; a
         # smaller one is noise and is forgotten.
         c = self.cfg
+        self._spiked(self.cross_max - base)
         if self.cross_max - base < 4 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
             return 0
         onset = self._backtrack(c.onset_k10, noise)
@@ -880,9 +917,13 @@ class SqueezeDetector:
             return EV_RELAXED
         r[R_RELAXED] = 0
         # She stays on a plateau: it belongs to this squeeze until she is
-        # back within the tolerance of her resting level.
-        self.plateau = r[R_PEAK] - r[R_BASE]
-        self.plateau_end = rest + tol
+        # back within the tolerance of her resting level. Its size is the
+        # rise above rest (not above this squeeze's own base, which may be a
+        # plateau already: a wobble on it must not start a chain of squeezes).
+        self.plateau = r[R_PEAK] - rest
+        # the level at which the residual reads as the tolerance
+        self.plateau_end = _hyp(rest, tol) if c.relax_power else rest + tol
+        self.sm_q = level << 4
         return EV_NOT_RELAXED
 
     def _abdominal(self, t, a):

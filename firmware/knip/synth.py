@@ -12,11 +12,13 @@ a `sink`, which MicroPython prefers: long float lists fragment its heap).
 Pressure (cmH2O): baseline 5-15 + drift (<= 2, periods of minutes) + breathing
 (0.2-0.3 Hz, 0.2-1 on the probe, 1-3 on the abdomen) + residual tone + events
 + sensor noise (sigma 0.1-0.4). Squeeze: MVC 20-60 x effort 0.7-1.0, quarter-
-sine rise 0.3-1.5 s, hold losing 5-30 % per 10 s with 0.5-2 % tremor, half-
-cosine release 0.3-1.0 s down to the residual.
+sine or (half the users) S-shaped half-cosine rise 0.3-1.5 s, hold losing 5-30 %
+per 10 s with 0.5-2 % tremor, half-cosine release 0.3-1.0 s down to the residual.
 EMG (uV): white noise through a 20-450 Hz band-pass, scaled by an activation
-envelope (rest 2-6 uV RMS + tone + events; squeezes mvc_uv 30-80 x effort, rise
-50-200 ms, release 50-300 ms) + white background noise set by snr_db.
+envelope (rest 2-6 uV RMS + tone + events; squeezes mvc_uv 15-90 x effort, rise
+50-200 ms, release 50-300 ms; holds unsteady by 10-30 % at 0.5-3 Hz) + white
+background noise set by snr_db + for half the users the heart's QRS complexes
+(R wave 10-150 uV, twice that on the abdominal channel, 55-100 bpm).
 Residual tone: relaxed squeezes leave <= 4 % (tau 0.5-1.5 s), others 20-50 %
 (25-50 % on EMG; tau 3-6 s); tone is held while any event is in progress.
 Technique: lift (abdomen <= 0.2 A), co-contraction (abdomen 0.6-0.9 A), push
@@ -107,7 +109,7 @@ def make_user(seed=0, **traits):
     r = Rng(seed, _S_TRAITS)
     u = {
         "mvc": r.uniform(20.0, 60.0),          # cmH2O, maximal squeeze
-        "mvc_uv": r.uniform(30.0, 80.0),       # uV RMS, maximal squeeze
+        "mvc_uv": r.uniform(15.0, 90.0),       # uV RMS, maximal squeeze (Glazer: 50 +- 26)
         "rest_uv": r.uniform(2.0, 6.0),        # uV RMS, relaxed pelvic floor
         "abd_rest_uv": r.uniform(3.0, 8.0),    # uV RMS, relaxed abdominals
         "effort": r.uniform(0.7, 1.0),         # fraction of MVC used per squeeze
@@ -136,6 +138,12 @@ def make_user(seed=0, **traits):
         "_ph": [r.uniform(0.0, _TWO_PI) for _ in range(6)],
         "_per": [r.uniform(120.0, 400.0), r.uniform(50.0, 150.0),
                  r.uniform(20.0, 60.0), r.uniform(90.0, 300.0)],
+        # rises start gently (S-shaped, as force builds up) or at once
+        "s_rise": r.random() < 0.5,
+        # EMG: the heart's QRS picked up by the electrodes (half the users),
+        # R wave amplitude uV, heart rate (both draws happen either way)
+        "ecg_uv": r.uniform(10.0, 150.0) * (r.random() < 0.5),
+        "hr_bpm": r.uniform(55.0, 100.0),
         # habits with fixed defaults (no draws: older seeds stay the same)
         "max_hold_s": None,                    # lets go after this long, whatever the cue
         "early_s": 0.0,                        # squeezes again this long before the cue
@@ -226,6 +234,7 @@ class _Event:
         self.p1 = trem_ph[0]
         self.p2 = trem_ph[1]
         self.end = end
+        self.s_rise = False
         self.relaxed = None
         self.pf = 0.0
         self.abd = 0.0
@@ -269,7 +278,8 @@ class _Event:
             self.pf = self.abd = 0.0
             return
         if t < self.t1:
-            g = math.sin(_HALF_PI * (t - self.t0) / self.rise)
+            u = (t - self.t0) / self.rise
+            g = 0.5 - 0.5 * math.cos(math.pi * u) if self.s_rise else math.sin(_HALF_PI * u)
             self.pf = g * self.amp
             self.abd = g * self.abd_amp
         elif self.t2 is None or t < self.t2:
@@ -295,6 +305,17 @@ class _Event:
         tr["abd_amplitude"] = g * self.abd_amp
         tr["residual"] = self.end * self.amp
         tr["hold_s"] = self.hold
+        if self.kind == "squeeze":
+            # relaxed fully means back at her resting level, not at the
+            # plateau an earlier squeeze left: its tone counts too
+            left = tr["tone_before"] + tr["residual"]
+            amp = tr["amplitude"]
+            if left > 0.15 * amp:
+                tr["relaxed"] = False
+            elif left > 0.06 * amp:
+                tr["relaxed"] = None        # in between: not scored
+            else:
+                tr["relaxed"] = self.relaxed
         return tr
 
 
@@ -406,29 +427,20 @@ class SyntheticUser:
             "release_s": ev.release,
         }
         if ev.kind == "squeeze":
-            self._judge_relaxed(ev)
+            self._tone_at_onset(ev)
         ev.finish_truth()
         self._events.append(ev)
         if self.keep_truth:
             self.truth.append(ev.truth)
         return ev.truth
 
-    def _judge_relaxed(self, ev):
-        # Relaxed fully means back at her resting level, not at the plateau
-        # an earlier squeeze left: count the tone still there at the onset.
+    def _tone_at_onset(self, ev):
+        # The tone earlier squeezes left, still there when this one starts.
         tr = self.traits
         dt = ev.t0 - self.t
         tone = (self.tone_fast * math.exp(-dt / tr["relax_tau_s"])
                 + self.tone_slow * math.exp(-dt / tr["tone_tau_s"]))
-        tone = round(tone, 1)       # the same at any sample rate
-        left = tone + ev.end * ev.amp
-        ev.truth["tone_before"] = tone
-        if left > 0.15 * ev.amp:
-            ev.truth["relaxed"] = False
-        elif left > 0.06 * ev.amp:
-            ev.truth["relaxed"] = None      # in between: not scored
-        else:
-            ev.truth["relaxed"] = ev.relaxed
+        ev.truth["tone_before"] = round(tone, 1)    # the same at any sample rate
 
     def _relax(self, at):
         tr = None
@@ -464,13 +476,14 @@ class SyntheticUser:
         spread = r.uniform(-0.1, 0.1)          # squeeze-to-squeeze effort
         fatigue = self._jit(tr["fatigue"], 0.05, 0.3)
         if self.emg:
-            # half the spread and milder fatigue keep each plateau's RMS
-            # near the nominal level that sets the SNR
+            # half the spread keeps each plateau's RMS near the nominal level
+            # that sets the SNR; a hold's EMG is unsteady (Glazer's hold
+            # variability: 10-30 % over seconds) and fades with fatigue
             amp = tr["mvc_uv"] * tr["effort"] * (1.0 + 0.5 * spread)
             rise = self._jit(tr["emg_rise_s"], 0.05, 0.2)
             release = self._jit(tr["emg_release_s"], 0.05, 0.3)
-            fatigue *= 0.3
-            trem = 0.0
+            fatigue *= 0.7
+            trem = r.uniform(0.1, 0.3)
         else:
             amp = tr["mvc"] * tr["effort"] * (1.0 + spread)
             rise = self._jit(tr["rise_s"], 0.3, 1.5)
@@ -479,6 +492,8 @@ class SyntheticUser:
             release = self._jit(tr["release_s"], 0.3, 1.0)
             trem = tr["tremor"] * r.uniform(0.7, 1.3)
         trem_hz = (r.uniform(2.0, 4.0), r.uniform(4.0, 7.0))
+        if self.emg:
+            trem_hz = (trem_hz[0] * 0.25, trem_hz[1] * 0.4)     # 0.5-1 Hz and 1.6-2.8 Hz
         trem_ph = (r.uniform(0.0, _TWO_PI), r.uniform(0.0, _TWO_PI))
         k = -math.log(1.0 - fatigue) / 10.0
         hold = self._hold_for(t0, rise, at, hold_cue)
@@ -489,6 +504,7 @@ class SyntheticUser:
         ev = _Event("squeeze", technique, t0, rise, hold, release, amp,
                     abd_ratio * amp, k, trem, trem_hz, trem_ph, end)
         ev.relaxed = relaxed
+        ev.s_rise = tr["s_rise"]
         return ev
 
     def _cough(self, at):
@@ -591,18 +607,34 @@ class SyntheticUser:
         y = self.gain * (abd_level + self.noise_rms * self._abd_noise.gauss()) + self.offset
         return x, y
 
+    def _ecg(self):
+        # One QRS complex per beat (Q, R, S as Gaussians, uV): contamination,
+        # not muscle, so it is left out of `clean` and of the SNR.
+        tr = self.traits
+        a = tr["ecg_uv"]
+        if not a:
+            return 0.0
+        per = 60.0 / tr["hr_bpm"]
+        u = ((self.n - 1) / self.rate + tr["_ph"][5] * per) % per - 0.05
+        if u > 0.06:
+            return 0.0
+        return a * (math.exp(-(u / 0.010) ** 2) - 0.35 * math.exp(-((u - 0.025) / 0.012) ** 2)
+                    - 0.15 * math.exp(-((u + 0.02) / 0.008) ** 2))
+
     def _emg_sample(self, env, ab):
         tr = self.traits
         env += tr["rest_uv"]
         self.level = env
         self.clean = env * self._muscle.next()
-        x = self.gain * (self.clean + self.noise_rms * self._noise.gauss()) + self.offset
+        ecg = self._ecg()
+        x = self.gain * (self.clean + ecg + self.noise_rms * self._noise.gauss()) + self.offset
         if not self.abd_on:
             return x, None
         abd_env = tr["abd_rest_uv"] + ab
         self.abd_level = abd_env
         self.abd_clean = abd_env * self._abd_muscle.next()
-        y = self.gain * (self.abd_clean + self.noise_rms * self._abd_noise.gauss()) + self.offset
+        # the abdominal electrodes sit nearer the heart
+        y = self.gain * (self.abd_clean + 2.0 * ecg + self.noise_rms * self._abd_noise.gauss()) + self.offset
         return x, y
 
 

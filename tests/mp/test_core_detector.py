@@ -82,11 +82,23 @@ def test_one_channel_does_not_guess_technique():
     assert recs[0][D.R_TECH] == D.TECH_UNKNOWN and recs[0][D.R_ABD_RISE] == -1
 
 
-def test_constant_signal_gives_nothing():
+def test_constant_signal_is_a_stuck_sensor_never_a_squeeze():
     ts = [i * 20 for i in range(3000)]
     xs = [200] * 3000
     recs, log = _run(PressureChain(50), ts, xs)
-    assert recs == [] and log == []
+    # one artefact (flat) from the start, reported at the end; no squeeze
+    assert _kinds(recs) == ["artefact"] and recs[0][D.R_MARKS] & D.M_FLAT
+    assert recs[0][D.R_ONSET] <= 20 and [f for _, f, _ in log] == [D.EV_END]
+
+
+def test_stuck_sensor_mid_session_then_recovery():
+    sq = [(4.0, 0.5, 2.0, 0.5, 30, 0), (16.0, 0.5, 2.0, 0.5, 30, 0)]
+    ts, xs, _ = pressure_track(50, 22, sq)
+    for i in range(400, 600):            # 8-12 s: the very same reading
+        xs[i] = xs[400]
+    recs, _ = _run(PressureChain(50), ts, xs)
+    assert _kinds(recs) == ["squeeze", "artefact", "squeeze"]
+    assert recs[1][D.R_MARKS] & D.M_FLAT and 7900 <= recs[1][D.R_ONSET] <= 8100
 
 
 def test_works_at_one_hertz():
@@ -226,6 +238,15 @@ def test_gap_mid_squeeze_cuts_it_and_is_reported():
     assert recs[0][D.R_MARKS] & D.M_CUT
     assert recs[1][D.R_MARKS] & D.M_GAP
     assert abs(recs[2][D.R_ONSET] - 16000) <= 120
+
+
+def test_a_level_that_never_comes_down_is_a_shift_not_a_squeeze():
+    # the probe moved: +25 cmH2O from 10 s on, for good; then a real squeeze
+    sq = [(10.0, 0.5, 200.0, 0.5, 25, 0), (130.0, 0.5, 3.0, 0.5, 30, 0)]
+    ts, xs, _ = pressure_track(50, 140, sq)
+    recs, _ = _run(PressureChain(50), ts, xs)
+    assert _kinds(recs) == ["artefact", "squeeze"]
+    assert recs[0][D.R_MARKS] & D.M_CUT and abs(recs[1][D.R_ONSET] - 130000) <= 150
 
 
 def test_electrode_pop_is_never_a_squeeze():

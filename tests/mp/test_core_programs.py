@@ -100,5 +100,22 @@ def test_coach_says_when_she_lets_go_early_or_starts_before_the_cue():
     assert c.v[C.V_REACTION] == -4000 and not c.v[C.V_PASSED] & C.C_ON_CUE
 
 
+def test_an_answer_to_a_squeeze_cue_is_never_thrown_away_as_a_cough():
+    # a quick squeeze cue, and a brisk burst that the detector calls a cough
+    # (the abdomen rose with it): it started on the cue, so it is her rep
+    from knip.detector import KIND_COUGH
+    c = C.Coach(10, mvc=800, floor=20)
+    c.squeeze(0, 0, PG.K_FAST, 1, 10, 1000, 2000, 50, PG.RULE_FIXED)
+    r = _rec(1, 300, 450, 700, 100, 700, 150, 200)
+    r[R_KIND] = KIND_COUGH
+    c.event(EV_START, 360, r, 1)
+    c.event(EV_END, 900, r, ST_REST)
+    c.relax(1000, 100)
+    c.finish(3000)
+    v = c.ready.pop(0)
+    assert v[C.V_SEQ] == 1 and v[C.V_AMP] == 600 and v[C.V_FLAGS] & C.F_COUGH
+    assert v[C.V_JUDGED] & C.C_ON_CUE and v[C.V_PASSED] & C.C_ON_CUE
+
+
 def test_oxford_bands():
     assert [oxford(x) for x in (5.0, 7.5, 20.0, 30.0, 50.0, 70.0)] == [0, 1, 2, 3, 4, 5]
