@@ -35,6 +35,9 @@ class Verdict:
     of_best: bool = False  # % of her best squeeze so far (no MVC calibrated yet)
 
     def text(self, unit: str) -> str:
+        if self.kind == "artefact":
+            return ("signal artefact: the sensor saturated, stuck, spiked or dropped out (not counted); "
+                    "check the probe and its cable")
         if self.kind != "squeeze":
             return f"{self.kind.replace('_', ' ')} detected (not counted as a squeeze)"
         parts = [f"squeeze {self.seq}: peak {self.peak:.1f} {unit}"]

@@ -12,7 +12,7 @@ from .recordings import Recording
 
 DASH = "-"
 SHORT_REST = "!"          # mark on a rest shorter than the squeeze before it
-KIND_LABEL = {"squeeze": "squeeze", "cough": "cough", "bearing_down": "bearing down"}
+KIND_LABEL = {"squeeze": "squeeze", "cough": "cough", "bearing_down": "bearing down", "artefact": "artefact"}
 
 
 class AnalysisLike(Protocol):

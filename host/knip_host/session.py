@@ -42,7 +42,11 @@ class Session:
 
     @property
     def duration_s(self) -> float:
-        return float(self.t_ms[-1]) / 1000.0 if len(self.t_ms) else 0.0
+        """Time covered by the samples: to the end of the last one's period
+        (as for a Recording), so 1500 samples at 100 Hz are 15 s, not 14.99."""
+        if not len(self.t_ms):
+            return 0.0
+        return float(self.t_ms[-1]) / 1000.0 + (1.0 / self.rate_hz if self.rate_hz > 0 else 0.0)
 
     def level(self) -> np.ndarray:
         """Samples in the signal's unit."""
