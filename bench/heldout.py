@@ -46,7 +46,7 @@ GROUPS: list[dict[str, Any]] = [
          about="pressure 50 Hz, one channel, no coughs or pushes"),
     dict(name="pressure_2ch", scenarios=[f"p2_{s}" for s in SESSIONS] + ["p2_100hz_free"], tol=0.25,
          about="pressure 50/100 Hz with an abdominal channel: coughs, pushes, co-contractions"),
-    dict(name="pressure_1ch_coughs", scenarios=["p1_coughs"], tol=0.25,
+    dict(name="pressure_1ch_coughs", scenarios=["p1_coughs"], tol=0.25, ambiguous=True,
          about="one pressure channel WITH coughs and pushes: no second channel to tell them apart"),
     dict(name="pressure_artefacts", scenarios=["p1_artefacts"], tol=0.25,
          about="one pressure channel with motion, a probe slip, saturation and a stuck sensor"),

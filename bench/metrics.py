@@ -146,10 +146,10 @@ def score_record(truth: list[dict[str, Any]], detected: list[dict[str, Any]], to
     """All event metrics of one record, in pool-able form (counts and lists).
 
     tol and all times in seconds; errors are returned in milliseconds.
-    ambiguous_coughs: one EMG channel carries no evidence that tells a cough's
-    reflex burst from a quick squeeze (REFERENCE 5: "say ambiguous"), so a
+    ambiguous_coughs: one channel carries no evidence that tells a cough from
+    a quick squeeze (REFERENCE 5: "say ambiguous"; docs/DETECTOR.md), so a
     detected squeeze over a true cough is counted apart (coughs_as_squeeze),
-    not as a false positive. Pressure and two-channel records never pass it.
+    not as a false positive. Two-channel records never pass it.
     """
     t_sq = [e for e in truth if e["kind"] == SQUEEZE and e.get("offset_s") is not None]
     d_sq = [e for e in detected if e["kind"] == SQUEEZE]

@@ -145,7 +145,7 @@ def knip_record(key):
                         abdominal=r["abd"].tolist() if r["abd"] is not None else None)
     dt = time.perf_counter() - t0
     sc = M.score_record(r["truth"], an.events, s["tol"], r["rest_intervals"], r["duration_s"],
-                        ambiguous_coughs=s["signal"] == "emg" and not s["abd"])
+                        ambiguous_coughs=not s["abd"])
     kinds = {}
     for e in an.events:
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1

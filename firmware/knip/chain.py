@@ -107,15 +107,15 @@ class PressureChain:
     min_rise: no rise smaller than this (counts; 40 = 2 cmH2O) starts a
     squeeze, so breathing and posture shifts are not counted.
     cough_rate: with one channel, a brief rise faster than this (counts/s;
-    6000 = 300 cmH2O/s on the 5 Hz low-passed signal) is a cough: faster than
-    a voluntary squeeze rises (docs/DETECTOR.md). Scale both with the counts
-    per cmH2O when they differ from 20.
+    15000 = 750 cmH2O/s on the 5 Hz low-passed signal) is a cough: faster than
+    any voluntary squeeze rises (docs/DETECTOR.md). Scale both with the
+    counts per cmH2O when they differ from 20.
     """
 
     signal = "pressure"
 
     def __init__(self, rate_hz, cfg=None, lowpass_hz=5.0, noise_floor=4, two_channel=False, min_rise=40,
-                 cough_rate=6000):
+                 cough_rate=15000):
         self.rate_hz = rate_hz
         self.two = two_channel
         self.lp = None

@@ -240,6 +240,7 @@ class SqueezeDetector:
         self.rec_t = 0
         self.rec_sum = 0
         self.rec_n = 0
+        self.rec_half = False
         self.hold_q = 0
         self.now_q = 0           # the signal smoothed over drop_ms, << 4
         self.max_slope = 0
@@ -324,7 +325,7 @@ class SqueezeDetector:
                     ev |= EV_START
             else:
                 if st == ST_RISING:
-                    ev |= self._short_spike(t, base, noise, on_th)
+                    ev |= self._short_spike(t, v, base, noise, on_th)
                 self.state = ST_REST
                 self.lvl.update(v, on_th - base)
                 self._tone(v, on_th - base)
@@ -332,6 +333,11 @@ class SqueezeDetector:
         elif st == ST_HOLDING or st == ST_RELEASING:
             ev |= self._squeeze_sample(t, v, dt, noise)
         else:  # ST_RECOVERING
+            if not self.rec_half and t - self.rec_t >= c.relax_ms >> 1:
+                # judge on the second half: the release's last tail settles
+                self.rec_half = True
+                self.rec_sum = 0
+                self.rec_n = 0
             self.rec_sum += v
             self.rec_n += 1
             if self.rec_n >= 2048:      # keep the sum small
@@ -373,6 +379,8 @@ class SqueezeDetector:
         c = self.cfg
         m = _margin(noise, c.on_k10, self.ref_amp, c.on_pct, self.min_on)
         sp = (self.spike_q >> 4) * 5 >> 2
+        if self.ref_amp and sp > self.ref_amp >> 1:
+            sp = self.ref_amp >> 1          # never above half her best squeeze
         return sp if sp > m else m
 
     def _spiked(self, height):
@@ -824,6 +832,7 @@ class SqueezeDetector:
             self.rec_t = t
             self.rec_sum = 0
             self.rec_n = 0
+            self.rec_half = False
         return ev
 
     def _blank(self, kind, onset, offset, t):
@@ -847,12 +856,15 @@ class SqueezeDetector:
         r[R_NOISE] = self.lvl.noise()
         return r
 
-    def _short_spike(self, t, base, noise, on_th):
+    def _short_spike(self, t, v, base, noise, on_th):
         # Above threshold, but not for confirm_ms: far too brief for a
         # squeeze. A big one (4x the margin) is reported as an artefact; a
         # smaller one is noise and is forgotten.
         c = self.cfg
-        self._spiked(self.cross_max - base)
+        if v - base <= (on_th - base) >> 1:
+            # it came right back down: a spike (a rise that only dips under
+            # the threshold is not one, and must not raise it)
+            self._spiked(self.cross_max - base)
         if self.cross_max - base < 4 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
             return 0
         onset = self._backtrack(c.onset_k10, noise)

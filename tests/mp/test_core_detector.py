@@ -58,7 +58,8 @@ def test_incomplete_relaxation_is_not_relaxed():
 
 
 def test_cough_is_not_a_squeeze():
-    sq = [(4.0, 0.15, 0.0, 0.3, 60, 0), (10.0, 0.6, 3.0, 0.5, 30, 0)]
+    # a forceful cough: 120 cmH2O in 0.12 s, faster than any squeeze rises
+    sq = [(4.0, 0.12, 0.0, 0.3, 120, 0), (10.0, 0.6, 3.0, 0.5, 30, 0)]
     ts, xs, _ = pressure_track(50, 18, sq)
     recs, _ = _run(PressureChain(50), ts, xs)
     assert _kinds(recs) == ["cough", "squeeze"]
@@ -151,13 +152,14 @@ def test_quick_emg_flick_on_one_channel_is_a_squeeze_not_a_cough():
 
 
 def test_pressure_flick_at_voluntary_speed_is_a_squeeze_a_fast_spike_a_cough():
-    # 30 cmH2O in 0.3 s (~160 cmH2O/s at its steepest) is voluntary;
-    # 70 cmH2O in 0.12 s (~900 cmH2O/s) is faster than any squeeze
-    sq = [(4.0, 0.3, 0.1, 0.3, 30, 0), (9.0, 0.12, 0.0, 0.25, 70, 0)]
-    ts, xs, _ = pressure_track(50, 14, sq)
+    # 30 cmH2O in 0.3 s, and a strong woman's 80 cmH2O flick in 0.2 s
+    # (~630 cmH2O/s at its steepest), are voluntary; 120 cmH2O in 0.1 s
+    # (~1900 cmH2O/s) is faster than any squeeze
+    sq = [(4.0, 0.3, 0.1, 0.3, 30, 0), (9.0, 0.2, 0.2, 0.3, 80, 0), (14.0, 0.1, 0.0, 0.25, 120, 0)]
+    ts, xs, _ = pressure_track(50, 18, sq)
     recs, _ = _run(PressureChain(50), ts, xs)
-    assert _kinds(recs) == ["squeeze", "cough"]
-    assert recs[0][D.R_MARKS] & D.M_QUICK
+    assert _kinds(recs) == ["squeeze", "squeeze", "cough"]
+    assert recs[0][D.R_MARKS] & D.M_QUICK and recs[1][D.R_MARKS] & D.M_QUICK
 
 
 def test_two_channel_cough_needs_the_abdomen():
