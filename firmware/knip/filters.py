@@ -176,8 +176,10 @@ class BaselineTracker:
         # gate: deviation beyond which a sample is not rest (kept out of noise).
         d = (v << _BASE_FRAC) - self.level_q
         if self.learn:
-            up = down = 2
-            ns = 3 if self.nshift > 3 else self.nshift
+            # fast, but over enough samples that the noise estimate the
+            # warm-up ends with is not the last handful's
+            up = down = 3
+            ns = 5 if self.nshift > 5 else self.nshift
         else:
             up = self.up
             down = self.down
@@ -187,5 +189,9 @@ class BaselineTracker:
         else:
             self.level_q -= (-d) >> down
         a = d if d >= 0 else -d
-        if self.learn or a <= (gate << _BASE_FRAC):
-            self.noise_q += (a - self.noise_q) >> ns
+        g = gate << _BASE_FRAC
+        if a > g and not self.learn:
+            # clipped, not left out: leaving out what crosses the gate makes
+            # a low estimate lower still (the gate is a multiple of it)
+            a = g
+        self.noise_q += (a - self.noise_q) >> ns

@@ -16,7 +16,7 @@ sine or (half the users) S-shaped half-cosine rise 0.3-1.5 s, hold losing 5-30 %
 per 10 s with 0.5-2 % tremor, half-cosine release 0.3-1.0 s down to the residual.
 EMG (uV): white noise through a 20-450 Hz band-pass, scaled by an activation
 envelope (rest 2-6 uV RMS + tone + events; squeezes mvc_uv 15-90 x effort, rise
-50-200 ms (holds 200-800 ms), release 50-300 ms; holds unsteady by 10-30 % at
+50-200 ms (holds 0.2-1.5 s), release 50-300 ms; holds unsteady by 10-30 % at
 0.5-3 Hz) + white
 background noise set by snr_db + for half the users the heart's QRS complexes
 (R wave 10-150 uV, twice that on the abdominal channel, 55-100 bpm).
@@ -482,7 +482,7 @@ class SyntheticUser:
             # variability: 10-30 % over seconds) and fades with fatigue
             amp = tr["mvc_uv"] * tr["effort"] * (1.0 + 0.5 * spread)
             rise = self._jit(tr["emg_rise_s"], 0.05, 0.2)
-            slow = r.uniform(0.2, 0.8)
+            slow = r.uniform(0.2, 1.5)   # REFERENCE 3: a full squeeze rises in ~1-1.5 s
             if hold_cue is None or hold_cue > 2.0:
                 rise = slow             # a hold is built up, a flick snapped
             release = self._jit(tr["emg_release_s"], 0.05, 0.3)
