@@ -72,6 +72,20 @@ class InputGuard:
             return False
         return self.bad_from < 0
 
+    def skipped(self, chain, t, x, a):
+        """The sample at t is not fed to the detector. While the input is
+        bad, nothing else; once it is good again the chain's filters restart
+        on it and run unseen until the artefact is reported (settled).
+        Returns event flags."""
+        ev = self.take()
+        if self.bad_to < t:
+            if self.fresh:
+                self.fresh = False
+                chain.started = False
+            chain.condition(x, a)
+            ev |= self.settled(t)
+        return ev
+
     def settled(self, t):
         """After an artefact: once the filters had settle_ms of good input,
         report it and resume. Returns event flags for the artefact record."""
@@ -139,19 +153,11 @@ class PressureChain:
     def push(self, t_ms, x, a=0):
         g = self.guard
         if not g.check(t_ms, x):
-            ev = g.take()
-            if g.bad_to < t_ms:
-                # good again: restart the filter here, let it settle unseen
-                if g.fresh:
-                    g.fresh = False
-                    self.started = False
-                self._condition(x, a)
-                ev |= g.settled(t_ms)
-            return ev
-        self._condition(x, a)
+            return g.skipped(self, t_ms, x, a)
+        self.condition(x, a)
         return self.det.update(t_ms, self.level, self.alevel)
 
-    def _condition(self, x, a):
+    def condition(self, x, a):
         # the low-pass (a steady start on the first sample) into level/alevel;
         # no tuple returned: that would allocate per sample
         lp = self.lp
@@ -211,22 +217,13 @@ class EmgChain:
     def push(self, t_ms, x, a=0):
         g = self.guard
         if not g.check(t_ms, x):
-            ev = g.take()
-            if g.bad_to < t_ms:
-                # good again: restart the filters here, and let the envelope
-                # run (unseen) until it no longer holds the artefact
-                if g.fresh:
-                    g.fresh = False
-                    self.started = False
-                self._condition(x, a)
-                ev |= g.settled(t_ms)
-            return ev
-        e = self._condition(x, a)
+            return g.skipped(self, t_ms, x, a)
+        e = self.condition(x, a)
         if e < 0:
             return 0
         return self.det.update(t_ms, e, self.alevel)
 
-    def _condition(self, x, a):
+    def condition(self, x, a):
         # high-pass (+ notch) and RMS envelope; the envelope or -1 mid-block
         if not self.started:
             self.started = True
