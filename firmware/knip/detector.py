@@ -818,7 +818,7 @@ class SqueezeDetector:
                 self.ref_amp = amp
         r[R_MARKS] = self.marks
         # Report times without the conditioning filter's delay.
-        r[R_ONSET] -= d >> 1     # the rise shows through the filter early
+        r[R_ONSET] -= d          # the rise shows through the filter late by its delay
         r[R_OFFSET] -= d
         r[R_PEAK_T] -= d
         for i in range(N_REC):

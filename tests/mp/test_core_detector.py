@@ -214,7 +214,9 @@ def test_low_snr_emg_onsets():
     sq = _squeezes(recs)
     assert len(sq) == 3, [(r[D.R_ONSET], r[D.R_OFFSET]) for r in recs]
     for r, b in zip(sq, bursts):
-        assert abs(r[D.R_ONSET] - b[0] * 1000) <= 60, (r[D.R_ONSET], b[0])
+        # 5 dB: within 75 ms (a steep start like this one reads up to a
+        # filter delay early, a gentle S-shaped one that much late)
+        assert abs(r[D.R_ONSET] - b[0] * 1000) <= 75, (r[D.R_ONSET], b[0])
 
 
 def test_saturation_is_an_artefact_and_detection_recovers():
