@@ -171,7 +171,8 @@ def summarize(results: list[tuple[str, str, int, dict[str, Any]]]) -> dict[str, 
 
 # ------------------------------------------------------------ real files
 
-def _label(s: str) -> str:
+def annotation_label(s: str) -> str:
+    """An HRM annotation as compared: no '#', lower case, single spaces."""
     return " ".join(s.strip().lstrip("#").strip().lower().split())
 
 
@@ -195,7 +196,7 @@ def real_scored(recordings: Path) -> dict[str, Any]:
         ann = sorted(rec.annotations)
         windows = []
         for i, (a, lab) in enumerate(ann):
-            if _label(lab) not in HRM_SQUEEZES:
+            if annotation_label(lab) not in HRM_SQUEEZES:
                 continue
             b = ann[i + 1][0] if i + 1 < len(ann) else float(rec.times_s[-1])
             # its own event: a squeeze starting in the window (an onset up to
@@ -203,7 +204,7 @@ def real_scored(recordings: Path) -> dict[str, Any]:
             # also cover the next annotated manoeuvre
             own = [e for e in an.events if e["kind"] in ("squeeze", "bearing_down")
                    and a - 2.0 <= e["onset_s"] < b and e["offset_s"] <= b + 2.0]
-            windows.append({"label": _label(lab), "start_s": a, "end_s": b, "found": bool(own),
+            windows.append({"label": annotation_label(lab), "start_s": a, "end_s": b, "found": bool(own),
                             "events": [{k: e[k] for k in ("kind", "onset_s", "offset_s")} for e in own]})
         out["hrm"][f.name] = {"channel": ch.channel, "channel_rule": "knip analyze's default (cli.choose)",
                               "windows": windows,

@@ -288,10 +288,6 @@ def peer_task(args):
 
 # ========================================================= real recordings
 
-def _label(s: str) -> str:
-    return " ".join(s.strip().lstrip("#").strip().lower().split())
-
-
 HRM_WINDOWS = ("squeeze 1", "squeeze 2", "long squeeze", "cough", "push 1", "push 2", "push 3")
 
 
@@ -322,7 +318,7 @@ def real_recordings() -> dict[str, Any]:
         # later drive some sensors to saturation); abdominal = B1, the balloon
         # channel that follows cough and push in both files (B2 barely moves).
         t = rec.times_s
-        t_end = next((a for a, l in ann if _label(l).startswith(("rair", "balloon"))), t[-1])
+        t_end = next((a for a, l in ann if H.annotation_label(l).startswith(("rair", "balloon"))), t[-1])
         t_beg = ann[0][0] if ann else t[0]
         m = (t >= t_beg) & (t < t_end)
         sd = {c: float(np.std(rec.channels[c][m])) for c in anal}
@@ -341,7 +337,7 @@ def real_recordings() -> dict[str, Any]:
             evs = an.events
             windows = []
             for i, (a, l) in enumerate(ann):
-                lab = _label(l)
+                lab = H.annotation_label(l)
                 if lab not in HRM_WINDOWS:
                     continue
                 b = ann[i + 1][0] if i + 1 < len(ann) else float(t[-1])

@@ -91,18 +91,20 @@ class InputGuard:
         report it and resume. Returns event flags for the artefact record."""
         if t - self.bad_to < _SETTLE_MS:
             return 0
-        ev = self.det.artefact(self.bad_from, self.bad_to, self.marks)
-        self.bad_from = -1
-        return ev
+        return self._report()
 
     def finish(self, t):
         """End of the recording: report an artefact still open (what it cut
         was already ended), or close what the detector has open."""
         if self.bad_from >= 0:
-            ev = self.det.artefact(self.bad_from, self.bad_to, self.marks)
-            self.bad_from = -1
-            return ev
+            return self._report()
         return self.det.finish(t)
+
+    def _report(self):
+        # the whole bad stretch as one artefact record; detection resumes
+        ev = self.det.artefact(self.bad_from, self.bad_to, self.marks)
+        self.bad_from = -1
+        return ev
 
     def take(self):
         ev = self.events

@@ -343,18 +343,13 @@ class SqueezeDetector:
             if self.rec_n >= 2048:      # keep the sum small
                 self.rec_sum >>= 1
                 self.rec_n >>= 1
-            r = self.done
-            m = self._on_delta(noise)
-            p = (r[R_PEAK] - r[R_BASE]) * c.plateau_pct // 100
             if t - self.rec_t >= c.relax_ms:
                 ev |= self._verdict(t)
                 self.state = ST_REST
                 # Re-zero the fast level where the signal now rests (its mean
                 # over the window: one sample of a noisy envelope may be a dip).
-                m = self.rec_sum // self.rec_n if self.rec_n else v
-                self.lvl.reset(m, noise)
-
-            elif v >= self.rel_min + (m if m > p else p):
+                self.lvl.reset(self.rec_sum // self.rec_n if self.rec_n else v, noise)
+            elif v >= self.rel_min + self._again_delta(noise):
                 # A new squeeze before the window closed: judge on what we have.
                 ev |= self._rise_again(t, v, noise)
         if self.two:
@@ -382,6 +377,14 @@ class SqueezeDetector:
         if self.ref_amp and sp > self.ref_amp >> 1:
             sp = self.ref_amp >> 1          # never above half her best squeeze
         return sp if sp > m else m
+
+    def _again_delta(self, noise):
+        # A new squeeze during the recovery window rises the onset margin,
+        # or plateau_pct of the squeeze just ended, whichever is larger.
+        r = self.done
+        m = self._on_delta(noise)
+        p = (r[R_PEAK] - r[R_BASE]) * self.cfg.plateau_pct // 100
+        return m if m > p else p
 
     def _spiked(self, height):
         # A brief rise that was no squeeze: remember how high such things go.
@@ -536,17 +539,9 @@ class SqueezeDetector:
     def _slope(self, ms):
         # Rise over the last `ms` (or the nearest older sample), counts per s.
         i = self.hpos - 1 if self.hpos else _HIST - 1
-        t = self.ht[i]
-        v = self.hv[i]
-        j = i
-        k = 1
-        while k < self.hcount:
-            j = j - 1 if j > 0 else _HIST - 1
-            if t - self.ht[j] >= ms:
-                break
-            k += 1
-        dt = t - self.ht[j]
-        return (v - self.hv[j]) * 1000 // dt if dt > 0 else 0
+        j = self._back(ms)
+        dt = self.ht[i] - self.ht[j]
+        return (self.hv[i] - self.hv[j]) * 1000 // dt if dt > 0 else 0
 
     def _start(self, t, base, noise):
         c = self.cfg
@@ -717,8 +712,8 @@ class SqueezeDetector:
             k += 1
         return self.ht[i]
 
-    def _ago(self, ms):
-        # The newest sample at least `ms` old (or the oldest kept).
+    def _back(self, ms):
+        # History index of the newest sample at least `ms` old (or the oldest kept).
         i = self.hpos - 1 if self.hpos else _HIST - 1
         t = self.ht[i] - ms
         k = 1
@@ -727,7 +722,11 @@ class SqueezeDetector:
             if self.ht[i] <= t:
                 break
             k += 1
-        return self.hv[i]
+        return i
+
+    def _ago(self, ms):
+        # The newest sample at least `ms` old (or the oldest kept).
+        return self.hv[self._back(ms)]
 
     def _settled(self, noise):
         # The release ended when the signal came within end_k10 noise (or
@@ -752,15 +751,6 @@ class SqueezeDetector:
             i = i - 1 if i > 0 else _HIST - 1
             k += 1
         return t_in
-
-    def _level_at(self, t):
-        # The sample at time t (or the oldest kept).
-        i = self.hpos - 1 if self.hpos else _HIST - 1
-        k = 1
-        while k < self.hcount and self.ht[i] > t:
-            i = i - 1 if i > 0 else _HIST - 1
-            k += 1
-        return self.hv[i]
 
     def _end(self, t):
         c = self.cfg
