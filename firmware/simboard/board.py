@@ -4,7 +4,10 @@
 #
 # Time: the board's clock runs `speed` times faster than the wall clock, and
 # the sampler produces every sample that is due on that clock, so a session
-# recorded at speed 20 is the same session as at speed 1, only sooner.
+# recorded at speed 20 is the same session as at speed 1, only sooner. With
+# clock="virtual" the wall clock plays no part: board time is the samples
+# taken, the sampler takes the next few whenever the application has drained
+# the ring, and what a task sees depends only on the seed and the script.
 import sys
 import time
 import asyncio
@@ -27,7 +30,10 @@ class SimBoard:
     name = "sim"
 
     def __init__(self, image, speed=1.0, seed=1, user="good", signal="pressure", rate_hz=None,
-                 device_id="sim-0001", baud=115200, link=None, blocks=512, channels=0):
+                 device_id="sim-0001", baud=115200, link=None, blocks=512, channels=0, clock="wall"):
+        if clock not in ("wall", "virtual"):
+            raise ValueError("clock must be 'wall' or 'virtual', not %r" % clock)
+        self.virtual = clock == "virtual"
         self.signal = signal
         self.emg = signal == "emg"
         self.unit = "uV" if self.emg else "cmH2O"
@@ -50,6 +56,7 @@ class SimBoard:
         self._t0 = time.ticks_ms()
         self._n = 0                     # samples taken
         self._fresh = asyncio.Event()
+        self._tick = asyncio.Event()     # virtual clock: set whenever time moves
         self._task = None
         self.cue_now = "rest"
         self.cues = 0
@@ -64,6 +71,8 @@ class SimBoard:
         return int(time.ticks_diff(time.ticks_ms(), self._t0) * self.speed)
 
     def ticks_ms(self):
+        if self.virtual:
+            return self._n * 1000 // self.rate_hz
         # The board clock never runs ahead of the samples taken: when the
         # host CPU cannot keep up with `speed`, simulated time slows down
         # instead of losing samples, so cues and samples stay in step.
@@ -78,7 +87,10 @@ class SimBoard:
             left = end - self.ticks_ms()
             if left <= 0:
                 return
-            await asyncio.sleep_ms(max(1, int(left / self.speed)))
+            if self.virtual:
+                await self._tick.wait()     # the sampler moved the clock on
+            else:
+                await asyncio.sleep_ms(max(1, int(left / self.speed)))
 
     # ---- sampler -------------------------------------------------------
 
@@ -96,6 +108,9 @@ class SimBoard:
         self._fresh.clear()
 
     async def _sampler(self):
+        if self.virtual:
+            await self._virtual_sampler()
+            return
         ring = self.ring
         user = self.user
         rate = self.rate_hz
@@ -114,6 +129,27 @@ class SimBoard:
             if ring.count():
                 self._fresh.set()
             await asyncio.sleep_ms(2)
+
+    async def _virtual_sampler(self):
+        # 10 ms of samples whenever the application has taken the last ones:
+        # the clock never runs ahead of the processing, whatever the CPU
+        ring = self.ring
+        user = self.user
+        rate = self.rate_hz
+        step = max(1, rate // 100)
+        tick = self._tick
+        while True:
+            if ring.count() == 0:
+                n = self._n
+                for _ in range(step):
+                    x, a = user.step()
+                    ring.put(n * 1000 // rate, _round(x), 0 if a is None else _round(a))
+                    n += 1
+                self._n = n
+                self._fresh.set()
+                tick.set()
+                tick.clear()
+            await asyncio.sleep_ms(0)
 
     # ---- user interface ------------------------------------------------
 
@@ -166,8 +202,9 @@ class SimBoard:
         return pct, 3300 + pct * 9
 
     def extra_info(self):
-        return {"sim": {"speed": self.speed, "user": self.user_kind, "t0_ns": self._t0_ns(),
-                        "cue": self.cue_now}}
+        return {"sim": {"speed": self.speed, "user": self.user_kind, "cue": self.cue_now,
+                        "clock": "virtual" if self.virtual else "wall",
+                        "t0_ns": None if self.virtual else self._t0_ns()}}
 
     def _t0_ns(self):
         # wall-clock time of board tick 0, for latency measurements

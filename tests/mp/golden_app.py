@@ -1,0 +1,135 @@
+# A scripted host drives the whole application on the virtual trainer with
+# the virtual clock: calibrate (pain before from the host, after from the
+# buttons), live stream on, sync and ACK, a custom program stopped midway,
+# a bad frame, then REPL. Every byte the device sends and every file it
+# keeps go to OUT, so a test can check that a refactor changes none of them.
+#   micropython golden_app.py IMAGE OUT [SIGNAL]
+import sys
+import os
+import json
+import struct
+import asyncio
+
+from knip import protocol as P
+from simboard.board import SimBoard
+
+_CUSTOM = {"name": "golden", "title": "Golden: two short holds",
+           "phases": [{"kind": "rest", "seconds": 3},
+                      {"kind": "hold", "reps": 2, "squeeze_s": 3, "rest_s": 3, "target_pct": 40}]}
+
+
+class ScriptLink:
+    """The host side: requests at board times or after a reply, every
+    device byte kept in .wire."""
+
+    def __init__(self, board, wire):
+        self.board = board
+        self.wire = wire         # a file: every byte the device sends
+        self.sent = 0
+        self.rx = P.FrameReader()
+        self.w = P.FrameWriter()
+        self.seq = 0
+        self.inbox = []          # frames to hand to the device
+        self.seen = []           # (mtype, payload bytes) of every device frame
+        self.ended = 0           # session-ended notices seen
+
+    def request(self, mtype, data=b""):
+        self.seq = (self.seq + 1) & 0xFF
+        self.inbox.append(bytes(self.w.message(mtype, self.seq, data)))
+
+    async def readinto(self, buf):
+        while not self.inbox:
+            await self.board.sleep_ms(10)
+        data = self.inbox.pop(0)
+        n = len(data)
+        buf[:n] = data
+        return n
+
+    async def write(self, data):
+        self.wire.write(data)
+        self.sent += len(data)
+        pos = 0
+        rx = self.rx
+        while pos < len(data):
+            st, pos = rx.feed(data, pos, len(data))
+            if st == P.R_FRAME:
+                p = bytes(rx.payload)
+                if rx.mtype not in (P.SAMPLES, P.SAMPLES_KEY):
+                    self.seen.append((rx.mtype, p))     # (samples only go to the file)
+                if rx.mtype == P.NOTICE and p[0] == P.N_SESSION_ENDED:
+                    self.ended += 1
+
+    def last(self, mtype):
+        for t, p in reversed(self.seen):
+            if t == mtype:
+                return p
+        return None
+
+
+async def script(app, link):
+    b = app.board
+    link.request(P.HELLO, bytes((P.VERSION,)))
+    link.request(P.SET_CLOCK, struct.pack("<Q", 1767225600000))
+    link.request(P.LIVE, bytes((1, 100, 0)))
+    link.request(P.PROGRAM, json.dumps(_CUSTOM).encode())
+    link.request(P.START, b"calibrate")
+    await b.sleep_ms(200)
+    link.request(P.PAIN, bytes((0, 3)))
+    link.request(P.ACK, struct.pack("<III", 0, 1, 2))        # still recording: refused
+    while link.ended < 1:
+        await b.sleep_ms(100)
+    await b.sleep_ms(500)
+    link.request(P.LIST)
+    link.request(P.FETCH, struct.pack("<III", 0, 0, 0))
+    while link.last(P.DONE) is None:
+        await b.sleep_ms(10)
+    sid, _end, size, crc = struct.unpack("<IIII", link.last(P.DONE))
+    link.request(P.ACK, struct.pack("<III", sid, size, crc ^ 1))     # wrong CRC: kept
+    link.request(P.ACK, struct.pack("<III", sid, size, crc))
+    link.request(P.START, b"golden")
+    await b.sleep_ms(8000)
+    link.request(P.STOP)
+    await b.sleep_ms(500)
+    link.inbox.append(b"\x05\x01\x02\x03\x04\x00")                  # a frame with a bad CRC
+    link.request(P.SET, b'{"mvc": 1234}')
+    link.request(P.GET_INFO)
+    link.request(P.PROGRAM, b'{"remove": "golden"}')
+    link.request(P.LIST)
+    await b.sleep_ms(500)
+    link.request(P.REPL)
+
+
+def _copy_tree(src, dst):
+    for name, kind, *_ in os.ilistdir(src):
+        s = src + "/" + name
+        d = dst + "/" + name.replace("/", "_")
+        if kind == 0x4000:
+            try:
+                os.mkdir(d)
+            except OSError:
+                pass
+            _copy_tree(s, d)
+        else:
+            with open(s, "rb") as f, open(d, "wb") as g:
+                g.write(f.read())
+
+
+def main():
+    image, out = sys.argv[1], sys.argv[2]
+    signal = sys.argv[3] if len(sys.argv) > 3 else "pressure"
+    from knip.app import App
+    board = SimBoard(image, seed=7, user="typical", signal=signal, clock="virtual")
+    wire = open(out + "/wire.bin", "wb")
+    link = ScriptLink(board, wire)
+    board.link = link
+    app = App(board)
+    loop = asyncio.get_event_loop()
+    loop.create_task(script(app, link))
+    loop.run_until_complete(app.run())
+    wire.close()
+    _copy_tree("/flash", out)
+    print("frames", len(link.seen), "bytes", link.sent, "board ms", board.ticks_ms())
+
+
+if __name__ == "__main__":
+    main()
