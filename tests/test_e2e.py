@@ -221,8 +221,47 @@ def test_garbage_and_corrupt_frames_get_errors_and_the_link_recovers(dev):
     assert e.value.code == P.E_NOT_FOUND and "sprint" in str(e.value)
     with pytest.raises(DeviceRefused) as e:
         dev.ack(99, 10, 1234)
-    assert e.value.code in (P.E_NOT_FOUND, P.E_MISMATCH)
+    assert e.value.code == P.E_NOT_FOUND
     assert dev.hello()["protocol"] == P.VERSION
+
+
+def test_over_long_frame_gets_e_frame_and_the_next_request_is_served(dev):
+    # a PING body one byte over MAX_BODY (docs/PROTOCOL.md 2.3): a bad frame,
+    # not a request the device then fails to answer (it used to get E_INTERNAL)
+    dev.hello()
+    dev.write_raw(bytes(P.FrameWriter(P.MAX_PAYLOAD + 1).message(P.PING, 42, b"\x41" * (P.MAX_PAYLOAD + 1))))
+    f = dev.read_frame(2.0)
+    assert f is not None and f.mtype == P.ERROR and f.payload[0] == P.E_FRAME and f.seq == 0, f
+    assert dev.ping(b"next") == b"next"
+
+
+def test_ack_and_program_error_codes(dev):
+    # the codes docs/PROTOCOL.md 4.2 and 7 promise, one by one
+    dev.hello()
+    sid = dev.start("daily")
+    for call in (lambda: dev.ack(sid, 10, 1234), lambda: dev.fetch(sid, 0, lambda o, b: None)):
+        with pytest.raises(DeviceRefused) as e:
+            call()
+        assert e.value.code == P.E_BUSY and "recording" in str(e.value)
+    assert dev.stop() == sid
+    _end, size, crc = dev.fetch(sid, size_of(dev, sid), lambda o, b: None)
+    with pytest.raises(DeviceRefused) as e:
+        dev.ack(sid, size, crc ^ 1)
+    assert e.value.code == P.E_MISMATCH
+    dev.ack(sid, size, crc)
+    with pytest.raises(DeviceRefused) as e:        # a retried ACK whose OK was lost
+        dev.ack(sid, size, crc)
+    assert e.value.code == P.E_NOT_FOUND
+    with pytest.raises(DeviceRefused) as e:
+        dev.fetch(sid, 0, lambda o, b: None)
+    assert e.value.code == P.E_NOT_FOUND
+    with pytest.raises(DeviceRefused) as e:
+        dev.remove_program("nosuch")
+    assert e.value.code == P.E_NOT_FOUND
+
+
+def size_of(dev: Device, sid: int) -> int:
+    return next(int(s["size"]) for s in dev.sessions() if s["id"] == sid)
 
 
 def test_full_storage_ends_the_session_and_keeps_everything(tmp_path):

@@ -11,7 +11,7 @@ VERSION = const(1)
 MAX_PAYLOAD = const(1024)
 _OVERHEAD = const(6)                     # type, seq, crc32
 MAX_BODY = const(1030)                   # MAX_PAYLOAD + _OVERHEAD
-MAX_WIRE = const(1036)                   # COBS adds 1 per 254 bytes + 1, then 0x00
+MAX_WIRE = const(1036)                   # COBS: MAX_BODY + MAX_BODY // 254 + 1, then 0x00
 
 # host -> device
 HELLO = const(0x01)        # u8 version            -> INFO or ERROR(E_VERSION)
@@ -164,10 +164,14 @@ class FrameWriter:
 
 class FrameReader:
     """Collects bytes up to each 0x00 and checks the frame. feed() one chunk
-    at a time; it stops after each complete frame so the caller can act."""
+    at a time; it stops after each complete frame so the caller can act.
+    A frame whose body decodes to more than max_body bytes is a bad frame,
+    like one whose COBS text alone is longer than any body of max_body
+    bytes can encode to (max_body + max_body // 254 + 1: the buffer)."""
 
     def __init__(self, max_body=MAX_BODY):
-        self.buf = bytearray(max_body + max_body // 254 + 2)
+        self.max_body = max_body
+        self.buf = bytearray(max_body + max_body // 254 + 1)
         self.mv = memoryview(self.buf)
         self.n = 0
         self.over = False
@@ -210,7 +214,10 @@ class FrameReader:
 
     def _check(self, n):
         m = cobs_decode(self.buf, n)
-        if m < _OVERHEAD:
+        if m < _OVERHEAD or m > self.max_body:
+            # bad COBS, too short, or a body longer than any frame may be
+            # (COBS text with 0x00 bytes in the body can be short enough to
+            # fit the buffer and still decode to more than max_body)
             self.bad += 1
             return R_BAD_FRAME
         buf = self.buf

@@ -70,6 +70,36 @@ def test_oversized_frame_is_dropped_then_next_frame_reads():
     assert got[1] == (P.R_FRAME, P.PING, 9, b"ok")
 
 
+def _payload(n, zeros):
+    # n bytes, every 7th one 0x00 if zeros (COBS then needs no extra codes)
+    b = bytearray(n)
+    for i in range(n):
+        b[i] = i % 7 if zeros else 0x41
+    return bytes(b)
+
+
+def test_body_longer_than_max_body_is_a_bad_frame_and_the_reader_resynchronises():
+    # A body of MAX_BODY + 1 bytes without 0x00 is one COBS byte too long for
+    # the reader's buffer; with 0x00 bytes in it, even a longer body encodes
+    # short enough to fit. Either way it is a bad frame (the device answers
+    # E_FRAME), and the frame after it reads normally.
+    big = P.FrameWriter(P.MAX_PAYLOAD + 8)
+    w = P.FrameWriter()
+    good = bytes(w.message(P.PING, 9, b"ok"))
+    for extra in (1, 4):
+        for zeros in (False, True):
+            wire = bytes(big.message(P.PING, 5, _payload(P.MAX_PAYLOAD + extra, zeros)))
+            assert (len(wire) <= P.MAX_WIRE) == zeros    # both of the reader's checks are used
+            got = _frames(wire + good)
+            assert got == [(P.R_BAD_FRAME, got[0][1], got[0][2], b""), (P.R_FRAME, P.PING, 9, b"ok")], got
+    # the largest frame still reads, with and without 0x00 bytes
+    for zeros in (False, True):
+        data = _payload(P.MAX_PAYLOAD, zeros)
+        wire = bytes(w.message(P.PING, 6, data))
+        assert len(wire) <= P.MAX_WIRE
+        assert _frames(wire) == [(P.R_FRAME, P.PING, 6, data)]
+
+
 def _rice_round_trip(xs, prev):
     n = len(xs)
     src = array("i", xs)
