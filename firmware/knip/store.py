@@ -199,6 +199,11 @@ class SessionStore:
     def open_id(self):
         return self._sid
 
+    @property
+    def next_id(self):
+        """The id the next begin() gives (the header names its own session)."""
+        return self._next
+
     # -- space
     def free(self):
         st = os.statvfs(self.root)

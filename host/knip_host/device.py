@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 import serial  # pyserial
 
 from knip import protocol as P
-from knip.packing import get_varint, rice_unpack
+from knip import samples
 
 BAUD = 115200
 
@@ -273,46 +273,15 @@ def _open_hint(port: str, exc: Exception) -> str:
 
 # ---- decoding of stream frames -------------------------------------------
 
-class LiveDecoder:
-    """Turns SAMPLES/SAMPLES_KEY frames back into sample values."""
+class LiveDecoder(samples.LiveDecoder):
+    """The core's live sample decoder; a frame that does not decode is a DeviceError."""
 
-    def __init__(self, channels: int):
-        self.channels = channels
-        self.prev = [0] * channels
-        self.synced = False
-        self.last_seq: int | None = None
-        self.lost_frames = 0
-        self.samples = 0
-
-    def note_seq(self, seq: int) -> None:
-        if self.last_seq is not None and seq != (self.last_seq + 1) & 0xFF:
-            self.lost_frames += (seq - self.last_seq - 1) & 0xFF
-            self.synced = False          # deltas are meaningless until the next key frame
-        self.last_seq = seq
-
-    def decode(self, f: Frame) -> list[list[int]] | None:
+    def decode(self, f: Frame) -> list[list[int]] | None:  # type: ignore[override]
         """Per-channel sample lists, or None while waiting for a key frame."""
-        p = f.payload
-        n, kb = p[0], p[1]
-        pos = 2
-        key = f.mtype == P.SAMPLES_KEY
-        if key:
-            for c in range(self.channels):
-                self.prev[c], pos = get_varint(p, pos, len(p))
-            self.synced = True
-        if not self.synced:
-            return None
-        out = []
-        for c in range(self.channels):
-            k = (kb >> (4 * c)) & 0xF
-            dst = [0] * n
-            got, pos = rice_unpack(p, pos, len(p), self.prev[c], k, dst, 0, n)
-            if got != n:
-                raise DeviceError(f"a live frame decoded to {got} of {n} samples; the firmware and host disagree")
-            self.prev[c] = dst[-1]
-            out.append(dst)
-        self.samples += n
-        return out
+        try:
+            return super().decode(f.mtype, f.payload)
+        except ValueError as exc:
+            raise DeviceError(f"{exc}; the firmware and host disagree, or the frame is damaged") from exc
 
 
 def iter_stream(dev: Device, until: float) -> Iterator[Frame]:

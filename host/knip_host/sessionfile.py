@@ -11,7 +11,7 @@ import numpy as np
 from knip import detector as D
 from knip import protocol as P
 from knip import store as S
-from knip.packing import get_varint, rice_unpack
+from knip.samples import unpack_block
 from knip.programs import CUE_NAMES, K_MVC
 from knip.scores import session_scores
 
@@ -61,19 +61,14 @@ def decode(raw: bytes, device_id: str = "", session_id: int | None = None) -> Se
     for rtype, payload, _off in records[1:]:
         p = bytes(payload)
         if rtype == S.REC_SAMPLES:
-            first, t_first, n, ch, kb = struct.unpack_from("<IIHBB", p, 0)
-            pos = 12
-            chans = []
-            for c in range(ch):
-                start, pos = get_varint(p, pos, len(p))
-                dst = [0] * n
-                got, pos = rice_unpack(p, pos, len(p), start, (kb >> (4 * c)) & 0xF, dst, 0, n)
-                if got != n:
-                    raise SessionFileError(f"sample block at sample {first} decodes to {got} of {n} samples")
-                chans.append(dst)
+            try:
+                first, t_first, chans = unpack_block(p)
+            except ValueError as exc:
+                raise SessionFileError(str(exc)) from exc
+            n = len(chans[0])
             ts.append(t_first - t0 + np.round(np.arange(n) * 1000.0 / rate).astype(np.int64))
             xs.append(chans[0])
-            if ch > 1:
+            if len(chans) > 1:
                 ab.append(chans[1])
         elif rtype == S.REC_EVENT:
             flags, t, rec = P.unpack_event(p, 0, len(p))

@@ -102,13 +102,13 @@ async def run(mode, seconds):
     board = BenchBoard(xs, ts)
     app = App(board)
     if mode in ("live", "record"):
-        app.live.start(10)
+        app.stream.samples.start(10)
     if mode == "record":
         app.start_session("marathon")
     gc.collect()
     gc.disable()
     before = gc.mem_alloc()
-    proc = asyncio.create_task(app._process())
+    proc = asyncio.create_task(app.process())
     await board.done.wait()
     after = gc.mem_alloc()
     gc.enable()

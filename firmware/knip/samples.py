@@ -1,0 +1,185 @@
+# Sample payloads, one codec for the device and the host: the live stream's
+# SAMPLES / SAMPLES_KEY frames (docs/PROTOCOL.md section 5) and the session
+# file's REC_SAMPLES records (section 6.5). Encoders fill buffers allocated
+# once (device: nothing allocated per sample); decoders return lists (host,
+# tests) and raise ValueError on a payload that does not decode.
+import struct
+from array import array
+
+from knip.fixed import const
+from knip import protocol as P
+from knip.packing import rice_k, rice_pack, rice_unpack, put_varint, get_varint
+
+MAX_BATCH = const(100)         # most samples in one live frame
+BLOCK = const(200)             # samples per session file record
+_KEY_EVERY = const(10)         # live frames between key frames (absolute values)
+_HDR = "<IIHBB"                # first index, first t_ms, count, channels, k (ch0 | ch1 << 4)
+HDR_SIZE = const(12)
+
+
+class LiveEncoder:
+    """Batches samples into SAMPLES frames (Rice-coded differences); every
+    tenth frame is a key frame that carries absolute start values."""
+
+    def __init__(self, channels):
+        self.two = channels > 1
+        self.xs = array("i", bytes(4 * MAX_BATCH))
+        self.as_ = array("i", bytes(4 * MAX_BATCH))
+        self.n = 0
+        self.batch = 10
+        self.on = False
+        self.frames = 0
+        self.px = 0
+        self.pa = 0
+        self.w = P.FrameWriter(16 + 12 * MAX_BATCH)     # 2 channels of escapes at worst
+
+    def start(self, batch):
+        self.batch = batch if 1 <= batch <= MAX_BATCH else MAX_BATCH
+        self.n = 0
+        self.frames = 0
+        self.on = True
+
+    def add(self, x, a):
+        """Keep one sample; True when a frame is due."""
+        n = self.n
+        self.xs[n] = x
+        self.as_[n] = a
+        self.n = n + 1
+        return self.n >= self.batch
+
+    def frame(self, seq):
+        n = self.n
+        self.n = 0
+        p = self.w.payload
+        key = self.frames % _KEY_EVERY == 0
+        self.frames += 1
+        xs = self.xs
+        px = xs[0] if key else self.px
+        kx = rice_k(xs, 0, n, px)
+        p[0] = n
+        pos = 2
+        if self.two:
+            pa = self.as_[0] if key else self.pa
+            ka = rice_k(self.as_, 0, n, pa)
+            p[1] = kx | (ka << 4)
+            if key:
+                pos = put_varint(p, pos, px)
+                pos = put_varint(p, pos, pa)
+            pos = rice_pack(xs, 0, n, px, kx, p, pos)
+            pos = rice_pack(self.as_, 0, n, pa, ka, p, pos)
+            self.pa = self.as_[n - 1]
+        else:
+            p[1] = kx
+            if key:
+                pos = put_varint(p, pos, px)
+            pos = rice_pack(xs, 0, n, px, kx, p, pos)
+        self.px = xs[n - 1]
+        return self.w.frame(P.SAMPLES_KEY if key else P.SAMPLES, seq, pos)
+
+
+class LiveDecoder:
+    """SAMPLES / SAMPLES_KEY payloads back into values. Differences need the
+    previous frame: after a lost frame nothing decodes until the next key."""
+
+    def __init__(self, channels):
+        self.channels = channels
+        self.prev = [0] * channels
+        self.synced = False
+        self.last_seq = None
+        self.lost_frames = 0
+        self.samples = 0
+
+    def note_seq(self, seq):
+        if self.last_seq is not None and seq != (self.last_seq + 1) & 0xFF:
+            self.lost_frames += (seq - self.last_seq - 1) & 0xFF
+            self.synced = False
+        self.last_seq = seq
+
+    def decode(self, mtype, p):
+        """Per-channel sample lists, or None while waiting for a key frame."""
+        end = len(p)
+        if end < 2 or p[0] == 0:
+            raise ValueError("a live samples frame of %d bytes holds no samples" % end)
+        n = p[0]
+        kb = p[1]
+        pos = 2
+        if mtype == P.SAMPLES_KEY:
+            prev = [0] * self.channels
+            for c in range(self.channels):
+                prev[c], pos = get_varint(p, pos, end)
+            self.prev = prev
+            self.synced = True
+        if not self.synced:
+            return None
+        out = []
+        for c in range(self.channels):
+            dst = [0] * n
+            got, pos = rice_unpack(p, pos, end, self.prev[c], (kb >> (4 * c)) & 0xF, dst, 0, n)
+            if got != n:
+                self.synced = False
+                raise ValueError("a live frame decoded to %d of %d samples" % (got, n))
+            out.append(dst)
+        for c in range(self.channels):
+            self.prev[c] = out[c][-1]
+        self.samples += n
+        return out
+
+
+class SampleBlock:
+    """Collects samples for one REC_SAMPLES record of the session file."""
+
+    def __init__(self, channels):
+        self.two = channels > 1
+        self.xs = array("i", bytes(4 * BLOCK))
+        self.as_ = array("i", bytes(4 * BLOCK))
+        self.ts = array("i", bytes(4 * BLOCK))
+        # worst case (every sample an escape, 44 bits): 12 + 2 * (5 + 6 * BLOCK) bytes
+        self.buf = bytearray(HDR_SIZE + 2 * (5 + 6 * BLOCK))
+        self.n = 0
+        self.first = 0      # session sample index of xs[0]
+
+    def add(self, index, t, x, a):
+        """Keep one sample; True when the block is full."""
+        n = self.n
+        if n == 0:
+            self.first = index
+        self.xs[n] = x
+        self.as_[n] = a
+        self.ts[n] = t
+        self.n = n + 1
+        return self.n >= BLOCK
+
+    def pack(self, i0, n):
+        """Encode samples i0..i0+n-1; return the payload length in .buf."""
+        b = self.buf
+        xs = self.xs
+        kx = rice_k(xs, i0, n, xs[i0])
+        ka = rice_k(self.as_, i0, n, self.as_[i0]) if self.two else 0
+        struct.pack_into(_HDR, b, 0, self.first + i0, self.ts[i0], n, 2 if self.two else 1,
+                         kx | (ka << 4))
+        pos = put_varint(b, HDR_SIZE, xs[i0])
+        pos = rice_pack(xs, i0, n, xs[i0], kx, b, pos)
+        if self.two:
+            pos = put_varint(b, pos, self.as_[i0])
+            pos = rice_pack(self.as_, i0, n, self.as_[i0], ka, b, pos)
+        return pos
+
+
+def unpack_block(p):
+    """A REC_SAMPLES payload -> (first sample index, its t_ms, [values per channel])."""
+    end = len(p)
+    if end < HDR_SIZE:
+        raise ValueError("a sample record of %d bytes (the header alone is %d)" % (end, HDR_SIZE))
+    first, t_first, n, ch, kb = struct.unpack_from(_HDR, p, 0)
+    if not 1 <= ch <= 2:
+        raise ValueError("a sample record at sample %d says %d channels" % (first, ch))
+    pos = HDR_SIZE
+    chans = []
+    for c in range(ch):
+        start, pos = get_varint(p, pos, end)
+        dst = [0] * n
+        got, pos = rice_unpack(p, pos, end, start, (kb >> (4 * c)) & 0xF, dst, 0, n)
+        if got != n:
+            raise ValueError("the sample record at sample %d decodes to %d of %d samples" % (first, got, n))
+        chans.append(dst)
+    return first, t_first, chans
