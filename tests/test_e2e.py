@@ -324,3 +324,30 @@ def test_cli_info_sync_sessions_show_plot_with_port_sim(tmp_path, capsys, monkey
     assert png.stat().st_size > 10000
     assert cli.main(["info", "--port", str(tmp_path / "no-such-port")]) == 1
     assert "knip devices" in capsys.readouterr().err
+
+
+def test_replies_always_fit_one_frame_and_bad_values_are_refused(dev):
+    """INFO with sixteen long custom programs, LIST over many sessions, a huge
+    or non-numeric mvc and a remove of a name that is not text: each gets a
+    reply the host can read, never E_INTERNAL."""
+    dev.hello()
+    names = [f"custom-program-number-{i:02d}" for i in range(16)]
+    for name in names:
+        dev.put_program({"name": name, "phases": [{"kind": "rest", "seconds": 5}]})
+    info = dev.get_info()
+    assert info["custom_count"] == 16 and 5 <= len(info["custom_programs"]) < 16
+    assert set(info["custom_programs"]) <= set(names)
+    assert set(info["programs"]) >= {"calibrate", "sprint"}
+    for _ in range(17):             # 17 short sessions: more than one LIST page
+        dev.start(names[0])
+        dev.stop()
+    listed = dev.sessions()
+    assert [s["id"] for s in listed] == list(range(17))
+    for body in (b'{"mvc": 1e400}', b'{"mvc": 5000000}', b'{"mvc": "x"}'):
+        with pytest.raises(DeviceRefused) as err:
+            dev.request(P.SET, body)
+        assert err.value.code == P.E_ARG, body
+    with pytest.raises(DeviceRefused) as err:
+        dev.request(P.PROGRAM, b'{"remove": ["x"]}')
+    assert err.value.code == P.E_ARG
+    assert dev.ping(b"still here") == b"still here"

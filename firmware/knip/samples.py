@@ -11,6 +11,7 @@ from knip import protocol as P
 from knip.packing import rice_k, rice_pack, rice_unpack, put_varint, get_varint
 
 MAX_BATCH = const(100)         # most samples in one live frame
+_MAX_BATCH_TWO = const(90)     # two channels: 90 escapes each still fit MAX_PAYLOAD
 BLOCK = const(200)             # samples per session file record
 _KEY_EVERY = const(10)         # live frames between key frames (absolute values)
 _HDR = "<IIHBB"                # first index, first t_ms, count, channels, k (ch0 | ch1 << 4)
@@ -34,7 +35,8 @@ class LiveEncoder:
         self.w = P.FrameWriter(16 + 12 * MAX_BATCH)     # 2 channels of escapes at worst
 
     def start(self, batch):
-        self.batch = batch if 1 <= batch <= MAX_BATCH else MAX_BATCH
+        top = _MAX_BATCH_TWO if self.two else MAX_BATCH
+        self.batch = batch if 1 <= batch <= top else top
         self.n = 0
         self.frames = 0
         self.on = True

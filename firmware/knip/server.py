@@ -8,11 +8,13 @@ import struct
 
 from knip.fixed import const
 from knip import protocol as P
+from knip import programs
 from knip.store import StoreError, StoreFull
 
 _DATA_CHUNK = const(512)       # session bytes per DATA frame
 _ERR_GAP_MS = const(100)       # at most ~10 E_CRC/E_FRAME replies per second (board clock)
-_LIST_MAX = const(16)          # sessions per SESSIONS reply
+_LIST_MAX = const(16)          # sessions per SESSIONS reply (fewer when 16 would not fit a frame)
+_MVC_MAX = const(1000000)      # counts: far above any MVC (pressure 20/cmH2O, EMG 16/uV)
 
 
 class ProtocolServer:
@@ -114,10 +116,27 @@ class ProtocolServer:
                               "device speaks protocol %d, host sent %d: update the host tool or the firmware"
                               % (P.VERSION, got))
             return
-        await self._reply(P.INFO, seq, json.dumps(self.info()).encode())
+        await self._reply(P.INFO, seq, self._info_json())
 
     async def _get_info(self, t, seq, p):
-        await self._reply(P.INFO, seq, json.dumps(self.info()).encode())
+        await self._reply(P.INFO, seq, self._info_json())
+
+    def _info_json(self):
+        d = self.info()
+        data = json.dumps(d).encode()
+        if len(data) > P.MAX_PAYLOAD:
+            # many long custom program names: built-ins in "programs", as many
+            # custom names as fit, how many there are in "custom_count"
+            custom = d["custom_programs"]
+            d["custom_count"] = len(custom)
+            d["programs"] = sorted(programs.BUILTIN)
+            d["program_errors"] = [e[:60] for e in d["program_errors"]]
+            while True:
+                data = json.dumps(d, separators=(",", ":")).encode()
+                if len(data) <= P.MAX_PAYLOAD or not custom:
+                    break
+                custom.pop()
+        return data
 
     async def _ping(self, t, seq, p):
         await self._reply(P.PONG, seq, bytes(p))
@@ -147,11 +166,11 @@ class ProtocolServer:
         try:
             d = json.loads(bytes(p))
             mvc = int(d.get("mvc", s.mvc))
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, OverflowError):
             await self._error(seq, t, P.E_ARG, "SET needs a JSON object such as {\"mvc\": 800}")
             return
-        if mvc < 0:
-            await self._error(seq, t, P.E_ARG, "mvc must be >= 0 counts")
+        if not 0 <= mvc <= _MVC_MAX:
+            await self._error(seq, t, P.E_ARG, "mvc must be 0-%d counts" % _MVC_MAX)
             return
         s.mvc = mvc
         s.save()
@@ -223,7 +242,11 @@ class ProtocolServer:
     async def _list(self, t, seq, p):
         start = struct.unpack_from("<I", p, 0)[0] if len(p) >= 4 else 0
         page = [s for s in self.store.list() if s["id"] >= start][:_LIST_MAX]
-        await self._reply(P.SESSIONS, seq, json.dumps(page).encode())
+        data = json.dumps(page).encode()
+        while len(data) > P.MAX_PAYLOAD:
+            page.pop()              # the host asks again from the last id + 1
+            data = json.dumps(page).encode()
+        await self._reply(P.SESSIONS, seq, data)
 
     async def _ack(self, t, seq, p):
         if len(p) < 12:

@@ -81,6 +81,8 @@ class ProgramShelf:
         raises KeyError/ValueError/OSError and then leaves every program as it was."""
         if isinstance(doc, dict) and "remove" in doc:
             name = doc["remove"]
+            if not isinstance(name, str):
+                raise programs.ProgramError("remove: expected the name of a custom program")
             if name not in self.custom:
                 raise KeyError(name)
             os.remove(self.dir + "/" + name + ".json")

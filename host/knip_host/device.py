@@ -185,7 +185,7 @@ class Device:
         while True:
             page = json.loads(self.request(P.LIST, struct.pack("<I", start)).payload)
             out += page
-            if len(page) < 16:
+            if not page:        # a page ends where 1024 bytes are full: ask until one is empty
                 return out
             start = int(page[-1]["id"]) + 1
 
