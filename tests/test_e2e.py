@@ -351,3 +351,14 @@ def test_replies_always_fit_one_frame_and_bad_values_are_refused(dev):
         dev.request(P.PROGRAM, b'{"remove": ["x"]}')
     assert err.value.code == P.E_ARG
     assert dev.ping(b"still here") == b"still here"
+
+
+def test_set_clock_refuses_times_outside_2020_to_2100(dev):
+    dev.hello()
+    for ms in (0, 2**64 - 1, 4102444800000 + 1):
+        with pytest.raises(DeviceRefused) as err:
+            dev.set_clock(ms)
+        assert err.value.code == P.E_ARG
+    assert dev.get_info()["clock_ms"] is None          # nothing was taken
+    dev.set_clock(1767225600000)                        # 2026-01-01
+    assert dev.get_info()["clock_ms"] >= 1767225600000

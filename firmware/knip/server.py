@@ -14,6 +14,10 @@ from knip.store import StoreError, StoreFull
 _DATA_CHUNK = const(512)       # session bytes per DATA frame
 _ERR_GAP_MS = const(100)       # at most ~10 E_CRC/E_FRAME replies per second (board clock)
 _LIST_MAX = const(16)          # sessions per SESSIONS reply (fewer when 16 would not fit a frame)
+# SET_CLOCK takes Unix ms from 2020 to 2100: anything else is a host's bug,
+# and one absurd timestamp in a session header breaks every date after it
+_CLOCK_MIN_MS = 1577836800000      # 2020-01-01 (a long int on the ESP32: no const)
+_CLOCK_MAX_MS = 4102444800000      # 2100-01-01
 _MVC_MAX = const(1000000)      # counts: far above any MVC (pressure 20/cmH2O, EMG 16/uV)
 
 
@@ -146,6 +150,9 @@ class ProtocolServer:
             await self._error(seq, t, P.E_ARG, "SET_CLOCK needs u64 Unix milliseconds")
             return
         ms = struct.unpack_from("<Q", p, 0)[0]
+        if not _CLOCK_MIN_MS <= ms < _CLOCK_MAX_MS:
+            await self._error(seq, t, P.E_ARG, "SET_CLOCK: %d ms is not a time from 2020 to 2100" % ms)
+            return
         self.runner.epoch_ms = ms - self.board.ticks_ms()
         await self._ok(seq, t)
 
