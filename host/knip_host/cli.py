@@ -20,14 +20,11 @@ import numpy as np
 
 from .recordings import FORMATS, Recording, RecordingError, load
 from .analysis import phasic_score
+from .usage import UsageError
 
 PROG = "knip"
 EXIT_USAGE = 2
 EXIT_FAILED = 1
-
-
-class UsageError(Exception):
-    """Bad arguments or input: reported as one line, exit code 2."""
 
 
 # ----------------------------------------------------------- choosing channels

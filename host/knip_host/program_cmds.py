@@ -13,7 +13,7 @@ from typing import Any
 from knip import programs as PG
 
 from .device import DeviceError
-from .ports import connect
+from .connect import connect
 from .trainer_cmds import PORT_ARGS, _sim_options, arg
 
 

@@ -10,7 +10,9 @@ import time
 from typing import Any
 
 from .device import DeviceError
-from .ports import ble_trainers, connect, serial_ports
+from .ble import ble_trainers
+from .connect import connect
+from .ports import serial_ports
 from .simulator import VirtualTrainer, default_image
 
 
