@@ -1,24 +1,19 @@
-"""Commands that put Knip on an ESP32: build, flash, deploy, profile check
-(docs/DEPLOY.md). The work is done in knip_host.esp32."""
+"""The commands that put Knip on an ESP32 (docs/DEPLOY.md): `knip build`,
+`knip flash`, `knip deploy` and `knip profile check`. The work is done in
+knip_host.esp32."""
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from .esp32 import build as B
-from .esp32 import release as R
-from .esp32.deploy import deploy
-from .esp32.flash import flash
-from .esp32.tools import FirmwareError, say
-from .usage import UsageError
+from ..esp32 import build as B
+from ..esp32 import release as R
+from ..esp32.deploy import deploy
+from ..esp32.flash import flash
+from ..esp32.tools import FirmwareError, say
+from ..usage import UsageError
+from .spec import Command, arg
 
-
-def arg(*names: str, **kw: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
-    return names, kw
-
-
-# --------------------------------------------------------------- commands
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Compiles the firmware for the ESP32 into a folder laid out like the
@@ -114,7 +109,7 @@ PORT_ARG = arg("--port", "-p", metavar="PORT", required=True,
                help="the ESP32's serial port, e.g. /dev/ttyUSB0 or COM3 ('knip devices' lists them)")
 
 COMMANDS = {
-    "build": (cmd_build, "compile the firmware for the ESP32 into a folder", [
+    "build": Command(cmd_build, "compile the firmware for the ESP32 into a folder", [
         arg("-o", "--out", metavar="DIR", default="out/esp32", help="output folder (default out/esp32)"),
         arg("--profile", metavar="FILE", default=str(B.DEFAULT_PROFILE),
             help="board profile to include (default hardware/profiles/pressure-analog.json)"),
@@ -123,7 +118,7 @@ COMMANDS = {
             help="mpy-cross -O level (1: drop asserts, 3: also line numbers; default 0)"),
         arg("-v", "--verbose", action="store_true", help="one line per compiled file"),
     ]),
-    "flash": (cmd_flash, f"write MicroPython v{R.MICROPYTHON_VERSION} to an ESP32 (esptool)", [
+    "flash": Command(cmd_flash, f"write MicroPython v{R.MICROPYTHON_VERSION} to an ESP32 (esptool)", [
         PORT_ARG,
         arg("--firmware", metavar="FILE", help=f"image to write (default: {R.FIRMWARE_FILE}, downloaded with mpflash)"),
         arg("--chip", default=R.CHIP, choices=tuple(R.FLASH_OFFSET), help="chip type (default esp32)"),
@@ -132,7 +127,7 @@ COMMANDS = {
             help="write without erasing first: keeps the board's files (an upgrade of MicroPython)"),
         arg("--force", action="store_true", help="erase even when the trainer holds unsynced sessions"),
     ]),
-    "deploy": (cmd_deploy, "put the Knip firmware and a board profile on an ESP32", [
+    "deploy": Command(cmd_deploy, "put the Knip firmware and a board profile on an ESP32", [
         PORT_ARG,
         arg("--profile", metavar="FILE", required=True, help="board profile, e.g. hardware/profiles/pressure-analog.json"),
         arg("--no-mip", action="store_true", help="do not install aioble (BLE stays off without it)"),
@@ -140,7 +135,7 @@ COMMANDS = {
         arg("--build-dir", metavar="DIR", help="where to build (default: build/esp32 in the data directory)"),
         arg("--wait", type=float, default=20.0, metavar="S", help="seconds to wait for the app after the restart"),
     ]),
-    "profile": (cmd_profile, "check board profiles: knip profile check FILE...", [
+    "profile": Command(cmd_profile, "check board profiles: knip profile check FILE...", [
         arg("action", choices=("check",), help="check: validate the files"),
         arg("files", nargs="+", metavar="FILE", help="profile JSON files"),
     ]),
