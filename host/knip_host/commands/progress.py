@@ -1,15 +1,17 @@
 """`knip progress`: her progress over weeks from the stored sessions, as a
 weekly table with her streak and notes, and the trend plots in one PNG
-(knip_host.trends computes and draws them).
+(knip_host.trends computes the figures, knip_host.trend_plots draws them).
 With no sessions yet it says so and exits 0; a database that cannot be read
 exits 1 (DatabaseError); an output path that cannot be written exits 2."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
-from .. import trends as T
+from ..trend_plots import plot_progress
+from ..trends import Trends, build, plural_s
 from ..database import SessionDatabase
 from ..usage import UsageError
 from .output import cannot_write, file_part, print_json, writable_folder
@@ -84,10 +86,10 @@ exist or cannot be written exits 2."""
             print_no_sessions(f"database: {db_file}")
         return 0
     out = progress_png_path(args.output, args.device)
-    tr = T.build(rows)
+    tr = build(rows)
     who = args.device or ", ".join(sorted({r.device_id for r in rows}))
     try:
-        written = T.plot_progress(tr, out, title=f"Knip progress: {who}")
+        written = plot_progress(tr, out, title=f"Knip progress: {who}")
     except OSError as exc:
         raise cannot_write(f"-o {out}", exc) from None
     if args.json:
@@ -98,19 +100,19 @@ exist or cannot be written exits 2."""
     return 0
 
 
-def progress_lines(tr: T.Trends, who: str, db_file: str, written: Path | None) -> list[str]:
+def progress_lines(tr: Trends, who: str, db_file: str, written: Path | None) -> list[str]:
     """The text of `knip progress`: the weekly table, the streak, notes, and
     what was read and written."""
     from ..html_report import other_notes, pain_notes
 
     lines: list[str] = []
     if tr.weeks:
-        lines += T.week_table(tr)
+        lines += week_table(tr)
         st = tr.streak
-        lines += ["", f"streak: {st.days} day{T._s(st.days)} and {st.weeks} "
-                      f"week{T._s(st.weeks)} in a row with a session (longest "
-                      f"{st.longest_days} day{T._s(st.longest_days)}, {st.longest_weeks} "
-                      f"week{T._s(st.longest_weeks)}; last session {st.last_day})"]
+        lines += ["", f"streak: {st.days} day{plural_s(st.days)} and {st.weeks} "
+                      f"week{plural_s(st.weeks)} in a row with a session (longest "
+                      f"{st.longest_days} day{plural_s(st.longest_days)}, {st.longest_weeks} "
+                      f"week{plural_s(st.longest_weeks)}; last session {st.last_day})"]
     else:
         lines.append("no session has a date yet (the trainer's clock was not set): nothing "
                      "to put on a time axis")
@@ -120,12 +122,45 @@ def progress_lines(tr: T.Trends, who: str, db_file: str, written: Path | None) -
         lines += [f"note: {n}" for n in notes]
     lines.append("")
     n = len(tr.points)
-    lines.append(f"{n} session{T._s(n)} from {who} in {db_file}")
+    lines.append(f"{n} session{plural_s(n)} from {who} in {db_file}")
     if written is not None:
         lines.append(f"trends written to {written}")
     else:
         lines.append("no plot written: no dated session has anything to draw")
     return lines
+
+
+WEEK_COLUMNS = ("week", "from", "sessions", "MVC", "strongest", "endurance", "fast",
+                "relaxed", "rest tone", "pain b/a")
+
+
+def _fmt(v: float | None, nd: int = 1, suffix: str = "") -> str:
+    if v is None:
+        return "-"
+    return f"{v:.{nd}f}{suffix}"
+
+
+def week_table(tr: Trends) -> list[str]:
+    """The weekly table of `knip progress` (best MVC, strongest squeeze,
+    endurance and fast count of the week; relaxed fully pooled over the
+    week; mean resting tone and pain)."""
+    cells = []
+    for w in tr.weeks:
+        pain = ("-" if w.pain_before_mean is None and w.pain_after_mean is None
+                else f"{_fmt(w.pain_before_mean)}/{_fmt(w.pain_after_mean)}")
+        cells.append([w.week, dt.date.fromisoformat(w.monday).strftime("%d %b"), str(w.sessions),
+                      _fmt(w.mvc_best), _fmt(w.power_best), _fmt(w.endurance_best_s, 1, " s"),
+                      "-" if w.fast_best is None else str(w.fast_best),
+                      _fmt(w.relaxed_pct, 0, " %"), _fmt(w.resting_tone_mean), pain])
+    head = list(WEEK_COLUMNS)
+    head[3] = f"MVC {tr.unit}".strip()
+    widths = [max([len(h)] + [len(c[j]) for c in cells]) for j, h in enumerate(head)]
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(c.ljust(w) if j < 2 else c.rjust(w)
+                         for j, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    return [fmt(head)] + [fmt(c) for c in cells]
 
 
 COMMANDS = {
