@@ -9,7 +9,6 @@ import signal
 import sys
 import time
 
-from ..ble import ble_trainers
 from ..device import DeviceError
 from ..ports import serial_ports
 from ..simulator import VirtualTrainer, default_image
@@ -29,6 +28,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
     else:
         print("serial ports: none found (is the trainer plugged in with a data cable?)")
     if args.ble:
+        from ..ble import ble_trainers       # asyncio: only when scanning
         found, note = ble_trainers()
         if note:
             print(note)
