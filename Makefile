@@ -62,7 +62,7 @@ sim: $(STAMP)
 	$(BIN)/knip sim
 
 # The ESP32 (docs/DEPLOY.md). The MicroPython release is pinned in
-# host/knip_host/release.py; PORT is the board's serial port.
+# host/knip_host/esp32/release.py; PORT is the board's serial port.
 PORT     ?=
 PROFILE  ?= hardware/profiles/pressure-analog.json
 FIRMWARE ?=

@@ -34,8 +34,8 @@ for _p in (ROOT / "host", ROOT / "firmware"):
     if str(_p) not in sys.path:
         sys.path.insert(1, str(_p))
 
-from knip_host import build as B  # noqa: E402
-from knip_host import release as R  # noqa: E402
+from knip_host.esp32 import build as B  # noqa: E402
+from knip_host.esp32 import release as R  # noqa: E402
 
 WORK = ROOT / "bench" / "work"
 MICROPYTHON = Path(sys.executable).parent / "micropython"

@@ -184,7 +184,7 @@ def real_scored(recordings: Path) -> dict[str, Any]:
     the hand-marked sEMG bursts found within 100 ms, not called coughs."""
     from knip_host import recordings as R
     from knip_host.analysis import analyze
-    from knip_host.cli import choose
+    from knip_host.commands.analyze import choose
     out: dict[str, Any] = {}
     if not recordings.is_dir():
         return {"skipped": f"no recordings at {recordings}"}

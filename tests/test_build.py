@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from knip_host import build as B
-from knip_host import release as R
+from knip_host.esp32 import build as B
+from knip_host.esp32 import release as R
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"

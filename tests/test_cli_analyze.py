@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from knip_host.cli import COMMANDS, main
+from knip_host.cli import main
+from knip_host.commands.registry import COMMANDS
 
 # Fields every event carries (docs/CORE_API.md, "Host view of an event").
 EVENT_FIELDS = {"kind", "onset_s", "offset_s", "peak", "peak_s", "mean_hold", "hold_s", "rise_s",

@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from knip_host import build as B
 from knip_host import cli
-from knip_host import firmware_cmds as F
-from knip_host import release as R
+from knip_host.esp32 import build as B
+from knip_host.esp32 import release as R
+from knip_host.esp32.deploy import check_compatible, deploy
+from knip_host.esp32.image import download_firmware, image_problem
+from knip_host.esp32.mpremote import VERSION_CODE, parse_device_version, run_mpremote
+from knip_host.esp32.tools import FirmwareError
 
 from conftest import micropython_path
 
@@ -176,15 +179,15 @@ def test_flash_download_offline_says_what_to_do(tmp_path, monkeypatch, capsys):
     # message says where to get the file and how to flash it
     monkeypatch.setenv("KNIP_DATA", str(tmp_path / "data"))
     try:
-        image = F.download_firmware("esp32")
-    except F.FirmwareError as exc:
+        image = download_firmware("esp32")
+    except FirmwareError as exc:
         msg = str(exc)
         assert f"could not download MicroPython v{R.MICROPYTHON_VERSION} for ESP32_GENERIC" in msg
         assert "https://micropython.org/download/ESP32_GENERIC/" in msg
         assert "make flash PORT=... FIRMWARE=path/to/file.bin" in msg
     else:                      # online: the pinned image arrived and is cached
-        assert image.name.endswith(f"-v{R.MICROPYTHON_VERSION}.bin") and F._image_problem(image) is None
-        assert F.download_firmware("esp32") == image
+        assert image.name.endswith(f"-v{R.MICROPYTHON_VERSION}.bin") and image_problem(image) is None
+        assert download_firmware("esp32") == image
 
 
 # ------------------------------------------------------------------- deploy
@@ -206,7 +209,7 @@ def _unix_port_report() -> str:
     exe = micropython_path()
     if exe is None:
         pytest.skip("micropython (unix port) not installed: make setup")
-    p = subprocess.run([exe, "-c", F.VERSION_CODE], capture_output=True, text=True, timeout=30)
+    p = subprocess.run([exe, "-c", VERSION_CODE], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     return p.stdout
 
@@ -214,18 +217,18 @@ def _unix_port_report() -> str:
 def test_version_check_on_a_board_of_another_architecture(tmp_path):
     # the MicroPython unix port reports itself the way a board does: here
     # it is "a board" whose native code is x64, so native modules must not go on it
-    dev = F.parse_device_version(_unix_port_report())
+    dev = parse_device_version(_unix_port_report())
     assert dev["mpy_version"] == R.MPY_VERSION and dev["arch"] == "x64"
     native = B.build(tmp_path / "n", B.DEFAULT_PROFILE)
-    with pytest.raises(F.FirmwareError) as exc:
-        F.check_compatible(dev, B.read_manifest(native.out_dir), "/dev/ttyUSB0")
+    with pytest.raises(FirmwareError) as exc:
+        check_compatible(dev, B.read_manifest(native.out_dir), "/dev/ttyUSB0")
     msg = str(exc.value)
     assert f"the board runs MicroPython {dev['version']} (.mpy 6.3, x64)" in msg
     assert "these files need v1.29.x (.mpy 6.3, xtensawin)" in msg
     assert "run `make flash PORT=/dev/ttyUSB0` first" in msg
     # bytecode-only files load on any board with .mpy format 6
     B.build(tmp_path / "b", B.DEFAULT_PROFILE, native=False)
-    notes = F.check_compatible(dev, B.read_manifest(tmp_path / "b"), "/dev/ttyUSB0")
+    notes = check_compatible(dev, B.read_manifest(tmp_path / "b"), "/dev/ttyUSB0")
     assert all("tested on" in n for n in notes)
 
 
@@ -234,16 +237,16 @@ def test_version_check_old_micropython_and_other_chips():
            "files": [{"kind": "native", "path": "knip/ring.mpy"}]}
     old = {"version": "1.19.1", "sys_mpy": 0x2806, "mpy_version": 6, "mpy_sub": 0, "arch": "xtensawin",
            "machine": "ESP32 module with ESP32", "aioble": False}
-    with pytest.raises(F.FirmwareError, match=r"runs MicroPython 1\.19\.1 \(\.mpy 6\.0, xtensawin\)"):
-        F.check_compatible(old, man, "COM3")
+    with pytest.raises(FirmwareError, match=r"runs MicroPython 1\.19\.1 \(\.mpy 6\.0, xtensawin\)"):
+        check_compatible(old, man, "COM3")
     s3 = dict(old, version="1.29.0", sys_mpy=R.encode_sys_mpy(), mpy_sub=3,
               machine="Generic ESP32S3 module with ESP32S3")
-    with pytest.raises(F.FirmwareError, match="ESP32S3.*classic ESP32"):
-        F.check_compatible(s3, man, "COM3")
+    with pytest.raises(FirmwareError, match="ESP32S3.*classic ESP32"):
+        check_compatible(s3, man, "COM3")
     ok = dict(s3, machine="Generic ESP32 module with ESP32")
-    assert F.check_compatible(ok, man, "COM3") == []
-    with pytest.raises(F.FirmwareError, match="did not report its MicroPython version"):
-        F.parse_device_version("Traceback (most recent call last):\nNameError: name 'sys' isn't defined\n")
+    assert check_compatible(ok, man, "COM3") == []
+    with pytest.raises(FirmwareError, match="did not report its MicroPython version"):
+        parse_device_version("Traceback (most recent call last):\nNameError: name 'sys' isn't defined\n")
 
 
 def test_help_epilogs_name_the_errors_and_the_pin(capsys):
@@ -420,9 +423,9 @@ def board(tmp_path):
 
 
 def test_mpremote_talks_to_the_simulated_board(board):
-    rc, text = F._mpremote(board.port, "exec", F.VERSION_CODE, echo=False, timeout=60)
+    rc, text = run_mpremote(board.port, "exec", VERSION_CODE, echo=False, timeout=60)
     assert rc == 0, text
-    dev = F.parse_device_version(text)
+    dev = parse_device_version(text)
     assert (dev["mpy_version"], dev["arch"]) == (R.MPY_VERSION, "x64")
 
 
@@ -434,7 +437,7 @@ def test_deploy_end_to_end_on_the_simulated_board(board, tmp_path, capsys):
     files that did not change. Built for x64 because the board is the unix
     port (it would refuse xtensawin native code, as tested above)."""
     prof = ROOT / "hardware" / "profiles" / "pressure-analog.json"
-    info = F.deploy(board.port, str(prof), mip=False, build_dir=tmp_path / "build", march="x64", wait_s=30)
+    info = deploy(board.port, str(prof), mip=False, build_dir=tmp_path / "build", march="x64", wait_s=30)
     out = capsys.readouterr().out
     man = B.read_manifest(tmp_path / "build")
     assert info["firmware"] == man["firmware"] and info["profile"] == "pressure-analog"
@@ -448,7 +451,7 @@ def test_deploy_end_to_end_on_the_simulated_board(board, tmp_path, capsys):
     (board.root / "knip" / "old_module.mpy").write_bytes(b"M\x06\x00\x1f")
     (board.root / "sessions").mkdir(exist_ok=True)
     (board.root / "sessions" / "00000001.kns").write_bytes(b"her session")
-    info = F.deploy(board.port, str(prof), mip=False, build_dir=tmp_path / "build", march="x64", wait_s=30)
+    info = deploy(board.port, str(prof), mip=False, build_dir=tmp_path / "build", march="x64", wait_s=30)
     out = capsys.readouterr().out
     assert "the Knip app answered (firmware" in out and "asking it for the REPL" in out
     assert "removed knip/old_module.mpy" in out
@@ -465,6 +468,6 @@ def test_deploy_end_to_end_on_the_simulated_board(board, tmp_path, capsys):
 
 def test_deploy_refuses_native_code_for_another_architecture(board, tmp_path, capsys):
     prof = ROOT / "hardware" / "profiles" / "pressure-analog.json"
-    with pytest.raises(F.FirmwareError, match=r"\(\.mpy 6\.3, x64\); these files need v1\.29\.x \(\.mpy 6\.3, xtensawin\)"):
-        F.deploy(board.port, str(prof), mip=False, build_dir=tmp_path / "build", wait_s=10)
+    with pytest.raises(FirmwareError, match=r"\(\.mpy 6\.3, x64\); these files need v1\.29\.x \(\.mpy 6\.3, xtensawin\)"):
+        deploy(board.port, str(prof), mip=False, build_dir=tmp_path / "build", wait_s=10)
     assert not (board.root / "knip").exists()        # nothing copied

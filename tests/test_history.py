@@ -1,8 +1,9 @@
 """`knip sessions / show / plot / export` over a real session database.
 
-The commands are called through their own argument specs (history.COMMANDS)
-with the test decoder in place of knip_host.sessionfile.decode; one test
-also runs them through `knip_host.cli.main` with the commands merged in.
+The commands are called through their own argument specs (their entries
+in knip_host.commands.registry.COMMANDS) with the test decoder in place of
+knip_host.sessionfile.decode; one test also runs them through
+`knip_host.cli.main`.
 """
 from __future__ import annotations
 
@@ -16,26 +17,32 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from knip_host import cli, history
+from knip_host import cli
+from knip_host.commands import stored
+from knip_host.commands.output import default_name
+from knip_host.commands.registry import COMMANDS
 from knip_host.database import DatabaseError, SessionDatabase, session_figures
 from knip_host.plot import session_figure_size
+from knip_host.usage import UsageError
 from test_database import EPOCH, fake_decode, make_session, store
 
 
 @pytest.fixture(autouse=True)
 def test_decoder(monkeypatch):
-    monkeypatch.setattr(history, "DECODER", fake_decode)
+    monkeypatch.setattr(stored, "DECODER", fake_decode)
 
 
 def run(capsys, name: str, *argv: str) -> tuple[int, str]:
     """Parse argv with the command's own argument list, run it, return (code, stdout)."""
-    func, _help, spec = history.COMMANDS[name]
+    func, _help, spec = COMMANDS[name]
     parser = argparse.ArgumentParser(prog=f"knip {name}")
     for names, kw in spec:
         parser.add_argument(*names, **kw)
     code = func(parser.parse_args(list(argv)))
     return code, capsys.readouterr().out
 
+
+STORED_SESSION_COMMANDS = ("sessions", "show", "plot", "export")
 
 SESSIONS = {
     ("sim-0001", 1): dict(start_epoch=EPOCH),
@@ -60,15 +67,16 @@ def session(device, n):
 # ------------------------------------------------------------------ formatting
 
 def test_minutes_and_local_time():
-    assert history.minutes(65.4) == "1:05" and history.minutes(5) == "0:05"
-    assert history.minutes(3725) == "1:02:05"
-    assert history.local_time(None) == "clock not set"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", history.local_time(EPOCH))
-    assert history.default_name(("aa:bb:cc", 3), ".png") == "knip-aa-bb-cc-3.png"
+    assert stored.minutes(65.4) == "1:05" and stored.minutes(5) == "0:05"
+    assert stored.minutes(3725) == "1:02:05"
+    assert stored.local_time(None) == "clock not set"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", stored.local_time(EPOCH))
+    assert default_name(("aa:bb:cc", 3), ".png") == "knip-aa-bb-cc-3.png"
 
 
 def test_commands_have_the_cli_format():
-    for name, (func, help_text, spec) in history.COMMANDS.items():
+    for name in STORED_SESSION_COMMANDS:
+        func, help_text, spec = COMMANDS[name]
         assert callable(func) and func.__doc__ and help_text and help_text[0].islower()
         for names, kw in spec:
             assert isinstance(names, tuple) and isinstance(kw, dict)
@@ -80,7 +88,7 @@ def test_commands_have_the_cli_format():
 def test_sessions_empty_database_is_helpful(capsys, tmp_path):
     code, out = run(capsys, "sessions", "--db", str(tmp_path / "none.sqlite3"))
     assert code == 0
-    assert out.splitlines()[0] == history.NO_SESSIONS
+    assert out.splitlines()[0] == stored.NO_SESSIONS
     assert not (tmp_path / "none.sqlite3").exists()           # reading creates nothing
     SessionDatabase.open(tmp_path / "empty.sqlite3").close()
     code, out = run(capsys, "sessions", "--db", str(tmp_path / "empty.sqlite3"))
@@ -99,11 +107,11 @@ def test_sessions_table(capsys, dbpath):
         s = session(device, n)
         f = session_figures(s)
         line = rows[f"{device}/{n}"]
-        assert history.minutes(s.duration_s) in line
+        assert stored.minutes(s.duration_s) in line
         cells = re.split(r"\s{2,}", line.strip())
         assert str(f["squeezes"]) in cells
         assert f"{f['relaxed_fully']}/{f['judged']}" in cells
-    assert history.local_time(EPOCH) in rows["sim-0001/1"]
+    assert stored.local_time(EPOCH) in rows["sim-0001/1"]
     assert "clock not set" in rows["aabbccddeeff/1"]
     assert "recovered after power cut" in rows["aabbccddeeff/1"]
     assert "free training" in rows["aabbccddeeff/1"]
@@ -132,8 +140,8 @@ def test_show_summary_and_table(capsys, dbpath):
     f = session_figures(s)
     head = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in out.split("\n\n")[0].splitlines())
     assert head["session"] == "sim-0001/2" and head["program"] == "marathon"
-    assert head["date"] == history.local_time(EPOCH + 86400) + " (local time)"
-    assert head["duration"] == f"{history.minutes(s.duration_s)} (complete)"
+    assert head["date"] == stored.local_time(EPOCH + 86400) + " (local time)"
+    assert head["duration"] == f"{stored.minutes(s.duration_s)} (complete)"
     assert head["signal"].startswith("pressure in cmH2O, 50 Hz, two channels")
     assert head["squeezes"].startswith(f"{f['squeezes']}: strongest {f['max_peak']:.1f} cmH2O")
     assert f"mean hold {f['mean_hold_s']:.1f} s" in head["squeezes"]
@@ -213,7 +221,7 @@ def test_plot_output_option_one_channel(capsys, dbpath, tmp_path):
 
 
 def test_plot_into_missing_folder(capsys, dbpath, tmp_path):
-    with pytest.raises(cli.UsageError, match="does not exist"):
+    with pytest.raises(UsageError, match="does not exist"):
         run(capsys, "plot", "last", "--db", dbpath, "-o", str(tmp_path / "no" / "x.png"))
 
 
@@ -243,16 +251,14 @@ def test_export_edf_format_from_suffix(capsys, dbpath, tmp_path):
 
 
 def test_export_needs_a_format(capsys, dbpath, tmp_path):
-    with pytest.raises(cli.UsageError, match="--format csv"):
+    with pytest.raises(UsageError, match="--format csv"):
         run(capsys, "export", "last", "--db", dbpath, "-o", str(tmp_path / "x.txt"))
     assert not (tmp_path / "x.txt").exists()
 
 
 # ------------------------------------------------------------------ through knip's parser
 
-def test_commands_run_through_cli_main(capsys, dbpath, monkeypatch):
-    for name, entry in history.COMMANDS.items():
-        monkeypatch.setitem(cli.COMMANDS, name, entry)
+def test_commands_run_through_cli_main(capsys, dbpath):
     assert cli.main(["sessions", "--db", dbpath]) == 0
     assert "sim-0001/2" in capsys.readouterr().out
     assert cli.main(["show", "-1", "--db", dbpath]) == 0          # "-1" is a SESSION, not an option

@@ -18,6 +18,7 @@ import pytest
 from test_trends import PLAN, UNDATED, _run, real_database, rows_of
 
 from knip_host import trends as T
+from knip_host.trend_plots import panels_with_data
 from knip_host.html_report import PAIN_ADVICE, SESSION_HEADERS, WEEK_HEADERS
 
 pytestmark = pytest.mark.micropython
@@ -92,7 +93,7 @@ def test_plots_and_tables_are_shown(driver, report, tmp_path):
 
     tr = T.build(rows)
     imgs = driver.find_elements("css selector", "img")
-    assert len(imgs) == len(T.panels_with_data(tr)) == 7
+    assert len(imgs) == len(panels_with_data(tr)) == 7
     ratio = driver.execute_script("return window.devicePixelRatio") or 1
     for i, img in enumerate(imgs):
         assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth",

@@ -19,6 +19,7 @@ import pytest
 
 from knip_host import cli
 from knip_host import trends as T
+from knip_host.trend_plots import panels_with_data
 from knip_host.database import SessionDatabase
 from knip_host.html_report import PAIN_ADVICE, SESSION_HEADERS, UNCALIBRATED
 
@@ -281,7 +282,7 @@ def test_report_is_one_self_contained_escaped_file(real_db, tmp_path):
         assert f"<th>{h}</th>" in page
     rows = rows_of(real_db)
     tr = T.build(rows)
-    assert page.count("<img ") == len(T.panels_with_data(tr)) == 7
+    assert page.count("<img ") == len(panels_with_data(tr)) == 7
 
 
 def test_report_errors(real_db, tmp_path):

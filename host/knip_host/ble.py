@@ -323,3 +323,21 @@ class BleSerial:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def ble_trainers(timeout: float = 4.0) -> tuple[list[tuple[str, str]], str | None]:
+    """(name, address) of advertising trainers, and a note when BLE is not usable."""
+    try:
+        from bleak import BleakScanner  # type: ignore[import-not-found]
+    except ImportError:
+        return [], "BLE: not scanned (install bleak: make setup, or pip install bleak)"
+    try:
+        found = asyncio.run(BleakScanner.discover(timeout=timeout, return_adv=True))
+    except Exception as exc:     # no adapter, BlueZ not running, permissions
+        return [], f"BLE: no usable adapter ({exc})"
+    out = []
+    for dev, adv in found.values():
+        name = adv.local_name or dev.name or ""
+        if NUS in [u.lower() for u in adv.service_uuids] or name.lower().startswith("knip"):
+            out.append((name, dev.address))
+    return out, None

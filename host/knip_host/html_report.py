@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import trends as T
+from .trend_plots import PANELS, panel_png, panels_with_data
 
 PAIN_ADVICE = ("Train within the pain limit: pain often comes later, after the activity. "
                "Sudden, severe back pain in late pregnancy or while breastfeeding is a reason "
@@ -160,7 +161,7 @@ def _header(tr: T.Trends, rows: Sequence[Any], name: str | None, database: str |
     if name:
         meta.append(("Name", name))
     meta += [("Trainer", "; ".join(devices) or "-"),
-             ("Period", period + f" ({len(rows)} session{T._s(len(rows))})"),
+             ("Period", period + f" ({len(rows)} session{T.plural_s(len(rows))})"),
              ("Report made", generated.strftime("%Y-%m-%d %H:%M") + " (local time)")]
     if database:
         meta.append(("Database", database))
@@ -190,18 +191,18 @@ def other_notes(tr: T.Trends) -> list[str]:
     out = []
     unc = tr.uncalibrated
     if unc:
-        out.append(f"{UNCALIBRATED} ({len(unc)} session{T._s(len(unc))}: "
+        out.append(f"{UNCALIBRATED} ({len(unc)} session{T.plural_s(len(unc))}: "
                    f"{', '.join(p.key for p in unc)}). Run the 'calibrate' program to measure "
                    f"her MVC.")
     lost = [p for p in tr.points if p.gaps]
     if lost:
         out.append("Samples lost (a gap in the recording) in " + ", ".join(
-            f"{p.key} ({p.gaps} gap{T._s(p.gaps or 0)}"
+            f"{p.key} ({p.gaps} gap{T.plural_s(p.gaps or 0)}"
             + (f", {p.missing_s:.1f} s" if p.missing_s is not None else "") + ")" for p in lost)
             + ".")
     gaps = tr.gap_weeks
     if gaps:
-        out.append(f"No sessions in {len(gaps)} week{T._s(len(gaps))}: "
+        out.append(f"No sessions in {len(gaps)} week{T.plural_s(len(gaps))}: "
                    + ", ".join(f"{w.week} (from {w.monday})" for w in gaps) + ".")
     early = [p for p in tr.points if p.program_done is False]
     if early:
@@ -213,7 +214,7 @@ def other_notes(tr: T.Trends) -> list[str]:
                    + ", ".join(p.key for p in cut) + ".")
     old = [p for p in tr.points if not p.has_scores]
     if old:
-        out.append(f"{len(old)} session{T._s(old)} synced by an older knip or firmware "
+        out.append(f"{len(old)} session{T.plural_s(old)} synced by an older knip or firmware "
                    f"({', '.join(p.key for p in old)}) "
                    f"{'have' if len(old) != 1 else 'has'} no scores: only the strongest "
                    f"squeeze and relaxation are known for {'them' if len(old) != 1 else 'it'}.")
@@ -243,11 +244,11 @@ def _key_figures(tr: T.Trends) -> list[str]:
     if tr.weeks:
         per = sum(w.sessions for w in tr.weeks) / len(tr.weeks)
         boxes.append(("Sessions per week", f"{per:.1f} over {len(tr.weeks)} "
-                                           f"week{T._s(len(tr.weeks))}"))
-        boxes.append(("Current streak", f"{st.days} day{T._s(st.days)}, "
-                                        f"{st.weeks} week{T._s(st.weeks)}"))
-        boxes.append(("Longest streak", f"{st.longest_days} day{T._s(st.longest_days)}, "
-                                        f"{st.longest_weeks} week{T._s(st.longest_weeks)}"))
+                                           f"week{T.plural_s(len(tr.weeks))}"))
+        boxes.append(("Current streak", f"{st.days} day{T.plural_s(st.days)}, "
+                                        f"{st.weeks} week{T.plural_s(st.weeks)}"))
+        boxes.append(("Longest streak", f"{st.longest_days} day{T.plural_s(st.longest_days)}, "
+                                        f"{st.longest_weeks} week{T.plural_s(st.longest_weeks)}"))
     same = [p for p in tr.dated if p.unit == tr.unit]
     for label, attr, pts, fmt in (
             ("MVC", "mvc", same, lambda v: _num(v, 1, tr.unit)),
@@ -265,7 +266,7 @@ def _key_figures(tr: T.Trends) -> list[str]:
 
 
 def _figures(tr: T.Trends) -> list[str]:
-    names = T.panels_with_data(tr)
+    names = panels_with_data(tr)
     out = ['<section id="trends">', "<h2>Trends</h2>"]
     out += _key_figures(tr)
     if not names:
@@ -273,12 +274,12 @@ def _figures(tr: T.Trends) -> list[str]:
                    "not set).</p>")
     out.append('<div class="figures">')
     for name in names:
-        panel = T.PANELS[name]
+        panel = PANELS[name]
         out.append(f'<figure class="trend" id="trend-{e(name)}">'
-                   f"{_img(T.panel_png(tr, name), panel.title)}"
+                   f"{_img(panel_png(tr, name), panel.title)}"
                    f"<figcaption>{e(panel.caption)}</figcaption></figure>")
     out.append("</div>")
-    missing = [T.PANELS[n].title for n in T.PANELS if n not in names]
+    missing = [PANELS[n].title for n in PANELS if n not in names]
     if missing:
         out.append(f"<p class=\"missing\">Not measured in these sessions: "
                    f"{e('; '.join(missing))}.</p>")
@@ -331,7 +332,7 @@ def _session_row(p: T.Point) -> tuple[list[str], str]:
     if not p.complete:
         notes.append(_tag("power cut", warn=True))
     if p.gaps:
-        notes.append(_tag(f"{p.gaps} gap{T._s(p.gaps)}", warn=True))
+        notes.append(_tag(f"{p.gaps} gap{T.plural_s(p.gaps)}", warn=True))
     if p.start_epoch is None:
         notes.append(_tag("clock not set", warn=True))
     if p.pain_rose:

@@ -1,20 +1,22 @@
-"""Finding and opening trainers: serial ports, BLE (when bleak and an
-adapter exist) and the virtual trainer behind `--port sim`."""
+"""Serial ports: which there are (ESP32-like ones marked), which one a
+command takes when none is given, and which programs hold one open."""
 from __future__ import annotations
 
-import contextlib
 import os
+import re
 from dataclasses import dataclass
-from typing import Any, Iterator
 
 from serial.tools import list_ports
 
-from .device import Device, DeviceError
-from .simulator import VirtualTrainer
+from .device import DeviceError
 
 # USB-serial bridges found on ESP32 boards (vendor id, product id)
 ESP32_USB = {(0x10C4, 0xEA60): "CP210x", (0x1A86, 0x7523): "CH340", (0x1A86, 0x55D4): "CH9102",
              (0x0403, 0x6001): "FT232", (0x303A, 0x1001): "ESP32-S3/C3 USB"}
+
+# who usually holds a trainer's or a board's port
+BUSY_HINT = ("`knip live` or `knip sim` in another terminal, a serial monitor (screen, minicom, "
+             "picocom, the Arduino IDE, Thonny) or ModemManager (sudo systemctl stop ModemManager)")
 
 
 @dataclass
@@ -39,25 +41,13 @@ def serial_ports() -> list[Port]:
     return out
 
 
-def ble_trainers(timeout: float = 4.0) -> tuple[list[tuple[str, str]], str | None]:
-    """(name, address) of advertising trainers, and a note when BLE is not usable."""
-    try:
-        import asyncio
-
-        from bleak import BleakScanner  # type: ignore[import-not-found]
-    except ImportError:
-        return [], "BLE: not scanned (install bleak: make setup, or pip install bleak)"
-    nus = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
-    try:
-        found = asyncio.run(BleakScanner.discover(timeout=timeout, return_adv=True))
-    except Exception as exc:     # no adapter, BlueZ not running, permissions
-        return [], f"BLE: no usable adapter ({exc})"
-    out = []
-    for dev, adv in found.values():
-        name = adv.local_name or dev.name or ""
-        if nus in [u.lower() for u in adv.service_uuids] or name.lower().startswith("knip"):
-            out.append((name, dev.address))
-    return out, None
+def ports_listing() -> str:
+    """One line naming the serial ports here, for error messages."""
+    ports = serial_ports()
+    if not ports:
+        return ("no serial ports found: plug the board in with a data cable (a charge-only cable "
+                "shows no port)")
+    return "serial ports here: " + ", ".join(p.device + (" (ESP32?)" if p.likely else "") for p in ports)
 
 
 def default_port() -> str:
@@ -75,43 +65,30 @@ def default_port() -> str:
                       "(or set KNIP_PORT); --port sim uses the virtual trainer")
 
 
-@contextlib.contextmanager
-def connect(port: str | None, *, sim: dict[str, Any] | None = None, timeout: float = 3.0,
-            ble: str | None = None, pair: bool = False) -> Iterator[Device]:
-    """Open a trainer; `sim` starts (and afterwards stops) a virtual one.
+def is_windows_port(port: str) -> bool:
+    return bool(re.fullmatch(r"COM\d+", port, re.IGNORECASE))
 
-    `ble` (a name or address) connects over Bluetooth LE instead; `pair`
-    forgets an old pairing and pairs anew (the trainer must be in pairing
-    mode: its button held 3 s). The CLI passes them
-    inside its port options, so `sim` may carry "ble" and "pair" too."""
-    sim = dict(sim or {})
-    ble = sim.pop("ble", None) or ble
-    pair = bool(sim.pop("pair", False)) or pair
-    if ble:
-        if port:
-            raise DeviceError(f"choose one link: --port {port} or --ble {ble}, not both")
-        from .ble import BleSerial
-        dev = Device(f"BLE:{ble}", ser=BleSerial(ble, pair=pair), timeout=timeout)
-        try:
-            dev.sim = None             # type: ignore[attr-defined]
-            yield dev
-        finally:
-            dev.close()
-        return
-    if pair:
-        raise DeviceError("--pair is for Bluetooth: use it with --ble NAME_OR_ADDRESS")
-    port = port or default_port()
-    trainer = None
-    if port == "sim":
-        trainer = VirtualTrainer(**sim).start()
-        port = trainer.port
+
+def port_holders(port: str) -> list[str]:
+    """Programs that have `port` open (Linux /proc; empty elsewhere)."""
     try:
-        dev = Device(port, timeout=timeout)
+        real = os.path.realpath(port)
+        pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+    except OSError:
+        return []
+    out = []
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
         try:
-            dev.sim = trainer          # type: ignore[attr-defined]
-            yield dev
-        finally:
-            dev.close()
-    finally:
-        if trainer is not None:
-            trainer.stop()
+            held = any(os.path.realpath(os.path.join(fd_dir, fd)) == real for fd in os.listdir(fd_dir))
+        except OSError:
+            continue
+        if not held:
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = " ".join(a.decode(errors="replace") for a in f.read().split(b"\0") if a)
+        except OSError:
+            cmd = ""
+        out.append(f"{cmd[:60] or '?'} (pid {pid})")
+    return out

@@ -15,7 +15,7 @@ from knip import store as S
 
 from .database import SessionDatabase
 from .device import Device, DeviceError
-from .progress import Progress
+from .progressbar import ProgressBar
 from .sessionfile import SessionFileError, decode
 
 SAVE_EVERY = 8192       # bytes between saves of a partial download
@@ -68,11 +68,11 @@ def sync(dev: Device, db: SessionDatabase, *, show_progress: bool | None = None,
         data = bytearray(part[0]) if part and part[1] == size else bytearray()
         if data:
             report.resumed.append(sid)
-        bar = Progress(size, f"session {sid}", enabled=show_progress)
+        bar = ProgressBar(size, f"session {sid}", enabled=show_progress)
         bar.update(len(data))
         saved = len(data)
 
-        def got(off: int, chunk: bytes, data: bytearray = data, bar: Progress = bar) -> None:
+        def got(off: int, chunk: bytes, data: bytearray = data, bar: ProgressBar = bar) -> None:
             nonlocal saved
             data.extend(chunk)
             report.bytes += len(chunk)

@@ -21,29 +21,20 @@ Weeks are ISO weeks (Monday to Sunday) in this computer's time zone; the
 weekly table runs from her first dated session's week to the last, so a
 week without a session shows as 0 sessions (a gap), never as missing.
 
-matplotlib is imported only to draw, with the Agg backend (no display).
+The trend plots are drawn by knip_host.trend_plots.
 """
 from __future__ import annotations
 
 import datetime as dt
-import io
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Sequence
-
-# Modified Oxford Scale bands for vaginal squeeze pressure in cmH2O
-# (REFERENCE.md section 3; the same edges as knip.scores.OXFORD_CMH2O).
-OXFORD_BANDS = ((7.5, 14.6, "1 very weak"), (14.6, 26.6, "2 weak"), (26.6, 41.6, "3 moderate"),
-                (41.6, 60.6, "4 good"), (60.6, None, "5 strong"))
 
 PAIN_TREND_SESSIONS = 5        # pain "trending up": look at the last 5 sessions with pain logged
 PAIN_TREND_MIN = 3             # ... of which at least 3
 PAIN_TREND_SLOPE = 0.5         # ... rising by at least half a point per session (least squares)
 PAIN_TREND_RISE = 2            # ... the last value at least 2 above the first
 PAIN_TREND_STEPS = 2           # ... and rising from one session to the next at least twice
-
-PNG_DPI = 100
 
 
 # ------------------------------------------------------------------ points
@@ -239,7 +230,8 @@ def _mean(xs: Sequence[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def _vals(points: Iterable[Point], attr: str) -> list[float]:
+def known_values(points: Iterable[Point], attr: str) -> list[float]:
+    """The points' values of `attr` that the sessions had (None left out)."""
     return [v for v in (getattr(p, attr) for p in points) if v is not None]
 
 
@@ -290,26 +282,26 @@ def weekly(points: Sequence[Point], unit: str) -> list[Week]:
         w = Week(week=iso_week(m), monday=m.isoformat(), sessions=len(ps),
                  minutes=round(sum(p.duration_s for p in ps) / 60.0, 1), unit=unit,
                  days_trained=len({p.day for p in ps}))
-        mvc = _vals(same, "mvc")
+        mvc = known_values(same, "mvc")
         w.mvc_best = _round(max(mvc)) if mvc else None
         w.mvc_mean = _round(_mean(mvc))
-        power = _vals(same, "power")
+        power = known_values(same, "power")
         w.power_best = _round(max(power)) if power else None
-        endu = _vals(ps, "endurance_s")
+        endu = known_values(ps, "endurance_s")
         w.endurance_best_s = _round(max(endu)) if endu else None
-        reps = _vals(ps, "repetitions")
+        reps = known_values(ps, "repetitions")
         w.repetitions_best = int(max(reps)) if reps else None
-        fast = _vals(ps, "fast")
+        fast = known_values(ps, "fast")
         w.fast_best = int(max(fast)) if fast else None
         judged = [p for p in ps if p.relax_judged]
         if judged:
             w.relaxed = sum(p.relaxed or 0 for p in judged)
             w.relax_judged = sum(p.relax_judged or 0 for p in judged)
             w.relaxed_pct = _round(_pct(w.relaxed, w.relax_judged), 1)
-        w.resting_tone_mean = _round(_mean(_vals(same, "resting_tone")))
-        w.pain_before_mean = _round(_mean(_vals(ps, "pain_before")), 1)
-        w.pain_after_mean = _round(_mean(_vals(ps, "pain_after")), 1)
-        after = _vals(ps, "pain_after")
+        w.resting_tone_mean = _round(_mean(known_values(same, "resting_tone")))
+        w.pain_before_mean = _round(_mean(known_values(ps, "pain_before")), 1)
+        w.pain_after_mean = _round(_mean(known_values(ps, "pain_after")), 1)
+        after = known_values(ps, "pain_after")
         w.pain_after_max = int(max(after)) if after else None
         out.append(w)
         m += dt.timedelta(days=7)
@@ -431,11 +423,11 @@ class Trends:
         """Plain-language notes for the terminal and the report (pain first)."""
         out: list[str] = []
         if self.undated:
-            out.append(f"{len(self.undated)} session{_s(self.undated)} without a date (the "
+            out.append(f"{len(self.undated)} session{plural_s(self.undated)} without a date (the "
                        f"trainer's clock was not set): {', '.join(self.undated)}; counted and "
                        f"listed, but not on the time axis, in a week or in the streak")
         if self.other_unit:
-            out.append(f"{len(self.other_unit)} session{_s(self.other_unit)} measured in another "
+            out.append(f"{len(self.other_unit)} session{plural_s(self.other_unit)} measured in another "
                        f"unit than {self.unit} ({', '.join(self.other_unit)}) "
                        f"{'are' if len(self.other_unit) != 1 else 'is'} not in the {self.unit} "
                        f"strength and resting-tone trends")
@@ -451,7 +443,8 @@ class Trends:
                 "uncalibrated": [p.key for p in self.uncalibrated]}
 
 
-def _s(xs: Sequence[Any] | int) -> str:
+def plural_s(xs: Sequence[Any] | int) -> str:
+    """'s' unless there is exactly one (of a count, or of a list's items)."""
     n = xs if isinstance(xs, int) else len(xs)
     return "" if n == 1 else "s"
 
@@ -469,250 +462,3 @@ def build(rows: Sequence[Any], today: dt.date | None = None) -> Trends:
     return Trends(points=points, weeks=weekly(points, unit), streak=streak(points, today),
                   unit=unit, other_unit=[p.key for p in points if p.unit != unit],
                   undated=[p.key for p in points if p.start_epoch is None])
-
-
-# ------------------------------------------------------------------ plots
-
-@dataclass
-class Panel:
-    name: str                        # file-name part: strength, endurance, ...
-    title: str
-    caption: str                     # one sentence for the report
-
-
-PANELS = {
-    "strength": Panel("strength", "Strength: MVC and strongest squeeze",
-                      "Rise above rest of her maximal voluntary contraction (MVC) and of the "
-                      "strongest squeeze in each session; hollow markers: no calibration that "
-                      "day (MVC = her best squeeze of the day)."),
-    "endurance": Panel("endurance", "Endurance (s)",
-                       "Longest time a squeeze stayed above half her MVC, per session."),
-    "fast": Panel("fast", "Fast contractions",
-                  "Quick squeezes that reached their target, per session."),
-    "relaxation": Panel("relaxation", "Relaxation quality (% relaxed fully)",
-                        "Share of squeezes after which she relaxed fully back to rest."),
-    "tone": Panel("tone", "Resting tone",
-                  "Level at rest before the first squeeze (above the zeroed sensor)."),
-    "weekly": Panel("weekly", "Sessions per week",
-                    "Number of sessions in each week (Monday to Sunday); 0: a week without "
-                    "training."),
-    "pain": Panel("pain", "Pain before / after (0-10)",
-                  "Pain she logged before and after each session."),
-}
-
-
-def panels_with_data(tr: Trends) -> list[str]:
-    """The panels that have at least one dated value to draw, in order."""
-    dated = tr.dated
-    same = [p for p in dated if p.unit == tr.unit]
-    have = {
-        "strength": any(p.mvc is not None or p.power is not None for p in same),
-        "endurance": any(p.endurance_s is not None for p in dated),
-        "fast": any(p.fast is not None for p in dated),
-        "relaxation": any(p.relaxed_pct is not None for p in dated),
-        "tone": any(p.resting_tone is not None for p in same),
-        "weekly": bool(tr.weeks),
-        "pain": any(p.pain_before is not None or p.pain_after is not None for p in dated),
-    }
-    return [name for name in PANELS if have[name]]
-
-
-def _pyplot() -> Any:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _series(points: Sequence[Point], attr: str) -> tuple[list[dt.datetime], list[float]]:
-    xs, ys = [], []
-    for p in points:
-        v = getattr(p, attr)
-        if v is not None and p.when is not None:
-            xs.append(p.when)
-            ys.append(float(v))
-    return xs, ys
-
-
-def _line(ax: Any, points: Sequence[Point], attr: str, *, color: str, label: str,
-          marker: str = "o", hollow_uncalibrated: bool = False) -> None:
-    """Per-session values joined by a faint line; with hollow_uncalibrated,
-    sessions without calibration get hollow markers."""
-    have = [p for p in points if getattr(p, attr) is not None and p.when is not None]
-    if not have:
-        return
-    xs = [p.when for p in have]
-    ys = [float(getattr(p, attr)) for p in have]
-    ax.plot(xs, ys, color=color, lw=1.2, alpha=0.6)
-    split = hollow_uncalibrated and any(p.uncalibrated for p in have)
-    full = [(x, y) for p, x, y in zip(have, xs, ys) if not split or not p.uncalibrated]
-    if full:
-        ax.plot(*zip(*full), ls="", marker=marker, color=color, ms=6, label=label, zorder=3)
-    if split:                        # on top: an uncalibrated MVC is her best squeeze, same value
-        hollow = [(x, y) for p, x, y in zip(have, xs, ys) if p.uncalibrated]
-        ax.plot(*zip(*hollow), ls="", marker=marker, mfc="white", mec=color, mew=1.8, ms=8,
-                label=f"{label} (no calibration)", zorder=4)
-
-
-def _draw(ax: Any, name: str, tr: Trends) -> None:
-    dated = tr.dated
-    same = [p for p in dated if p.unit == tr.unit]
-    unit = tr.unit
-    if name == "strength":
-        if unit == "cmH2O":
-            top = max([v for v in _vals(same, "mvc") + _vals(same, "power")] or [0.0])
-            for i, (lo, hi, label) in enumerate(OXFORD_BANDS):
-                if lo > top * 1.15 and i > 0:
-                    break
-                ax.axhspan(lo, hi if hi is not None else max(top * 1.15, lo + 10),
-                           color="tab:blue", alpha=0.05 + 0.03 * (i % 2), lw=0)
-                ax.text(1.005, lo, f" Oxford {label}", transform=ax.get_yaxis_transform(),
-                        fontsize=7, color="0.35", va="bottom", ha="left", clip_on=False)
-        _line(ax, same, "mvc", color="tab:blue", label="MVC", hollow_uncalibrated=True)
-        _line(ax, same, "power", color="tab:green", label="strongest squeeze", marker="^")
-        ax.set_ylabel(f"above rest ({unit})" if unit else "above rest")
-        ax.set_ylim(bottom=0)
-    elif name == "endurance":
-        _line(ax, dated, "endurance_s", color="tab:purple", label="endurance")
-        ax.set_ylabel("seconds")
-        ax.set_ylim(bottom=0)
-    elif name == "fast":
-        _line(ax, dated, "fast", color="tab:orange", label="fast contractions")
-        ax.set_ylabel("count")
-        ax.set_ylim(bottom=0)
-        ax.yaxis.get_major_locator().set_params(integer=True)
-    elif name == "relaxation":
-        ax.axhline(100, color="0.6", lw=0.8, ls="--")
-        xs, ys = _series(dated, "relaxed_pct")
-        ax.plot(xs, ys, color="tab:green", lw=1.2, alpha=0.6)
-        ax.plot(xs, ys, ls="", marker="o", color="tab:green", ms=6, label="% relaxed fully")
-        ax.set_ylabel("% of squeezes")
-        ax.set_ylim(-3, 105)
-    elif name == "tone":
-        _line(ax, same, "resting_tone", color="tab:brown", label="resting tone")
-        ax.set_ylabel(unit or "level")
-        # from zero: day-to-day repeatability is 1-3 cmH2O, so an autoscaled
-        # axis would make noise look like change
-        top = max(_vals(same, "resting_tone") or [1.0])
-        ax.set_ylim(min(0.0, min(_vals(same, "resting_tone") or [0.0])), max(top * 1.3, 1.0))
-    elif name == "weekly":
-        xs = [dt.datetime.combine(dt.date.fromisoformat(w.monday), dt.time(12))
-              + dt.timedelta(days=3) for w in tr.weeks]
-        ys = [w.sessions for w in tr.weeks]
-        ax.bar(xs, ys, width=5.5, color="tab:blue", alpha=0.75, label="sessions")
-        for x, y in zip(xs, ys):
-            ax.text(x, y, str(y), ha="center", va="bottom", fontsize=8)
-        ax.set_ylabel("sessions")
-        ax.set_ylim(0, max(ys + [1]) * 1.25)
-        ax.yaxis.get_major_locator().set_params(integer=True)
-        st = tr.streak
-        ax.text(0.01, 0.97, f"current streak: {st.days} day{_s(st.days)}, {st.weeks} "
-                            f"week{_s(st.weeks)} (longest {st.longest_days} d, "
-                            f"{st.longest_weeks} wk)", transform=ax.transAxes, fontsize=8,
-                va="top", ha="left", color="0.25")
-    elif name == "pain":
-        _line(ax, dated, "pain_before", color="tab:blue", label="before", marker="o")
-        _line(ax, dated, "pain_after", color="tab:red", label="after", marker="s")
-        ax.set_ylabel("pain (0-10)")
-        ax.set_ylim(-0.5, 10.5)
-    ax.set_title(PANELS[name].title, fontsize=10, loc="left")
-    ax.set_axisbelow(True)
-    ax.grid(True, axis="y", color="0.9", lw=0.6)
-    handles, labels = ax.get_legend_handles_labels()
-    if len(labels) > 1:
-        ax.legend(fontsize=7, loc="best", framealpha=0.8)
-
-
-def _date_axis(ax: Any, tr: Trends) -> None:
-    import matplotlib.dates as mdates
-
-    whens = [p.when for p in tr.dated if p.when is not None]
-    lo = min(whens) if whens else dt.datetime.now()
-    hi = max(whens) if whens else lo
-    if tr.weeks:
-        lo = min(lo, dt.datetime.combine(dt.date.fromisoformat(tr.weeks[0].monday), dt.time()))
-        hi = max(hi, dt.datetime.combine(dt.date.fromisoformat(tr.weeks[-1].monday), dt.time())
-                 + dt.timedelta(days=7))
-    pad = max(dt.timedelta(days=1), (hi - lo) * 0.03)
-    ax.set_xlim(lo - pad, hi + pad)
-    loc = mdates.AutoDateLocator(minticks=3, maxticks=8)
-    ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y" if (hi - lo).days > 300
-                                                      else "%d %b"))
-
-
-def panel_png(tr: Trends, name: str, *, width_in: float = 7.0, height_in: float = 3.0) -> bytes:
-    """One trend panel as PNG bytes (for the HTML report)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(width_in, height_in))
-    try:
-        _draw(ax, name, tr)
-        _date_axis(ax, tr)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=PNG_DPI)
-        return buf.getvalue()
-    finally:
-        plt.close(fig)
-
-
-def plot_progress(tr: Trends, path: str | Path, *, title: str | None = None) -> Path | None:
-    """Every panel with data in one PNG (`knip progress`); None (nothing
-    written) when no dated session has anything to draw."""
-    names = panels_with_data(tr)
-    if not names:
-        return None
-    plt = _pyplot()
-    cols = 2 if len(names) > 1 else 1
-    rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(7.0 * cols, 3.0 * rows + 0.5), squeeze=False)
-    try:
-        for i, name in enumerate(names):
-            ax = axes[i // cols][i % cols]
-            _draw(ax, name, tr)
-            _date_axis(ax, tr)
-        for j in range(len(names), rows * cols):
-            axes[j // cols][j % cols].set_visible(False)
-        if title:
-            fig.suptitle(title, fontsize=11)
-        fig.tight_layout()
-        out = Path(path)
-        fig.savefig(out, format="png", dpi=PNG_DPI)
-        return out
-    finally:
-        plt.close(fig)
-
-
-# ------------------------------------------------------------------ terminal table
-
-WEEK_COLUMNS = ("week", "from", "sessions", "MVC", "strongest", "endurance", "fast",
-                "relaxed", "rest tone", "pain b/a")
-
-
-def _fmt(v: float | None, nd: int = 1, suffix: str = "") -> str:
-    if v is None:
-        return "-"
-    return f"{v:.{nd}f}{suffix}"
-
-
-def week_table(tr: Trends) -> list[str]:
-    """The weekly table of `knip progress` (best MVC, strongest squeeze,
-    endurance and fast count of the week; relaxed fully pooled over the
-    week; mean resting tone and pain)."""
-    cells = []
-    for w in tr.weeks:
-        pain = ("-" if w.pain_before_mean is None and w.pain_after_mean is None
-                else f"{_fmt(w.pain_before_mean)}/{_fmt(w.pain_after_mean)}")
-        cells.append([w.week, dt.date.fromisoformat(w.monday).strftime("%d %b"), str(w.sessions),
-                      _fmt(w.mvc_best), _fmt(w.power_best), _fmt(w.endurance_best_s, 1, " s"),
-                      "-" if w.fast_best is None else str(w.fast_best),
-                      _fmt(w.relaxed_pct, 0, " %"), _fmt(w.resting_tone_mean), pain])
-    head = list(WEEK_COLUMNS)
-    head[3] = f"MVC {tr.unit}".strip()
-    widths = [max([len(h)] + [len(c[j]) for c in cells]) for j, h in enumerate(head)]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(c.ljust(w) if j < 2 else c.rjust(w)
-                         for j, (c, w) in enumerate(zip(row, widths))).rstrip()
-
-    return [fmt(head)] + [fmt(c) for c in cells]

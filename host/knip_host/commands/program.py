@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from knip import programs as PG
 
-from .device import DeviceError
-from .ports import connect
-from .trainer_cmds import PORT_ARGS, _sim_options, arg
+from .connection import PORT_ARGS, open_trainer
+from .spec import Command, arg
 
 
 class ProgramFileError(Exception):
@@ -80,7 +78,7 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
             print(f"{name:<12} {minutes(PG.duration_ms(phases)):>6}  {title}")
             print(f"{'':<12} {'':>6}  {describe(phases)}")
         if args.port:
-            with connect(args.port, sim=_sim_options(args)) as dev:
+            with open_trainer(args) as dev:
                 info = dev.hello()
             custom = info.get("custom_programs", [])
             print(f"\non the trainer ({info.get('device')}): "
@@ -103,7 +101,7 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
         print(f"{args.target}: program '{name}' ({title}) is valid: {minutes(PG.duration_ms(phases))}, "
               f"{PG.squeezes(phases)} squeezes; {describe(phases)}")
         return 0
-    with connect(args.port, sim=_sim_options(args)) as dev:
+    with open_trainer(args) as dev:
         dev.hello()
         if action == "push":
             name, title, phases, doc = load_file(args.target)
@@ -117,11 +115,9 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
 
 
 COMMANDS = {
-    "program": (cmd_program, "list, check and push training programs", [
+    "program": Command(cmd_program, "list, check and push training programs", [
         arg("action", choices=("list", "show", "check", "push", "remove"), help="what to do"),
         arg("target", nargs="?", metavar="NAME_OR_FILE", help="program name (show, remove) or JSON file"),
         *PORT_ARGS,
     ]),
 }
-
-ERRORS = (DeviceError, ProgramFileError)

@@ -1,11 +1,12 @@
-"""A plain progress bar on stderr (only when stderr is a terminal)."""
+"""ProgressBar: a plain progress bar on stderr (only when stderr is a terminal),
+for downloads such as `knip sync` fetching a session."""
 from __future__ import annotations
 
 import sys
 import time
 
 
-class Progress:
+class ProgressBar:
     def __init__(self, total: int, label: str, *, unit: str = "B", stream=None, enabled: bool | None = None):
         self.total = max(1, total)
         self.label = label

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Callable
 
 from . import release as R
-from .simulator import venv_tool
+from ..simulator import venv_tool
 
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent.parent / "firmware"
+FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 PROFILES_DIR = FIRMWARE_DIR.parent / "hardware" / "profiles"
 DEFAULT_PROFILE = PROFILES_DIR / "pressure-analog.json"
 MAIN_SOURCE = "espboard/main.py"          # becomes /main.py

@@ -1,4 +1,5 @@
-"""Commands that talk to a trainer: devices, info, live, sync, sim."""
+"""The commands that talk to a trainer: `knip devices`, `knip info`,
+`knip live`, `knip sync` and `knip sim` (the virtual trainer)."""
 from __future__ import annotations
 
 import argparse
@@ -7,48 +8,12 @@ import json
 import signal
 import sys
 import time
-from typing import Any
 
-from .device import DeviceError
-from .ports import ble_trainers, connect, serial_ports
-from .simulator import VirtualTrainer, default_image
-
-
-def arg(*names: str, **kw: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
-    return names, kw
-
-
-def _sim_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The port options for connect(): the virtual trainer's, plus --ble/--pair
-    (connect() takes those out), so every command that passes these gets BLE."""
-    opts: dict[str, Any] = {"image": getattr(args, "sim_image", None), "speed": getattr(args, "sim_speed", 1.0),
-                            "user": getattr(args, "sim_user", "good"), "seed": getattr(args, "sim_seed", 1)}
-    if getattr(args, "ble", None):
-        opts["ble"] = args.ble
-    if getattr(args, "pair", False):
-        opts["pair"] = True
-    return opts
-
-
-SIM_USERS = "good, typical, weak, no_relax, pusher, short_rest, stops_early"
-
-PORT_ARGS = [
-    arg("--port", "-p", metavar="PORT",
-        help="serial port of the trainer, or 'sim' for a virtual trainer started on the fly "
-             "(default: $KNIP_PORT or the only ESP32-like port)"),
-    arg("--sim-speed", type=float, default=1.0, metavar="X",
-        help="with --port sim: run the virtual trainer X times faster than real time"),
-    arg("--sim-user", default="good", metavar="KIND",
-        help="with --port sim: simulated user (" + SIM_USERS + ")"),
-    arg("--sim-image", metavar="FILE", help="with --port sim: flash image (default: in the data directory)"),
-    arg("--sim-seed", type=int, default=1, metavar="N", help=argparse.SUPPRESS),
-    arg("--ble", metavar="NAME_OR_ADDRESS",
-        help="connect over Bluetooth LE to the trainer of that name (e.g. Knip) or address "
-             "instead of a serial port ('knip devices --ble' lists them; needs bleak)"),
-    arg("--pair", action="store_true",
-        help="with --ble: forget any old pairing with the trainer and pair anew "
-             "(hold the trainer's button 3 s first to open pairing)"),
-]
+from ..device import DeviceError
+from ..ports import serial_ports
+from ..simulator import VirtualTrainer, default_image
+from .connection import PORT_ARGS, SIM_USERS, open_trainer
+from .spec import Command, arg
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -63,6 +28,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
     else:
         print("serial ports: none found (is the trainer plugged in with a data cable?)")
     if args.ble:
+        from ..ble import ble_trainers       # asyncio: only when scanning
         found, note = ble_trainers()
         if note:
             print(note)
@@ -79,7 +45,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     """Shows firmware and protocol version, device id, sensor, sample rate,
     battery, storage and clock."""
-    with connect(args.port, sim=_sim_options(args)) as dev:
+    with open_trainer(args) as dev:
         info = dev.hello()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -158,9 +124,9 @@ examples:
   knip live --program calibrate
   knip live --program sprint --pain-before 2
   knip live --port sim --program marathon --sim-user stops_early"""
-    from .live import run_live
+    from ..live import run_live
     ask = _ask_pain if (args.program and sys.stdin.isatty() and not args.plain) else None
-    with connect(args.port, sim=_sim_options(args)) as dev:
+    with open_trainer(args) as dev:
         info = dev.hello()
         dev.set_clock()
         if args.program and args.program not in info.get("programs", [args.program]):
@@ -194,10 +160,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
     """Fetches new sessions into the local database, verifies each copy and
     only then lets the trainer delete it. Safe to interrupt and re-run: it
     resumes where it stopped and never stores a session twice."""
-    from .database import SessionDatabase
-    from .sync import sync
+    from ..database import SessionDatabase
+    from ..sync import sync
     db = SessionDatabase.open(args.db)
-    with connect(args.port, sim=_sim_options(args)) as dev:
+    with open_trainer(args) as dev:
         dev.hello()
         rep = sync(dev, db)
     parts = [f"{len(rep.fetched)} new session{'s' if len(rep.fetched) != 1 else ''}"]
@@ -238,16 +204,17 @@ def cmd_sim(args: argparse.Namespace) -> int:
         vt.stop()
 
 
-DB_ARG = arg("--db", metavar="PATH", help="session database (default: knip.sqlite3 in the data directory)")
+# `knip sync --help` words --db its own way (spec.DB_ARG is the reading commands')
+SYNC_DB_ARG = arg("--db", metavar="PATH", help="session database (default: knip.sqlite3 in the data directory)")
 
 COMMANDS = {
-    "devices": (cmd_devices, "list serial ports and trainers", [
+    "devices": Command(cmd_devices, "list serial ports and trainers", [
         arg("--ble", action="store_true", help="also scan for Bluetooth LE trainers (needs bleak)"),
     ]),
-    "info": (cmd_info, "show what a trainer is and holds", PORT_ARGS + [
+    "info": Command(cmd_info, "show what a trainer is and holds", PORT_ARGS + [
         arg("--json", action="store_true", help="print the device's INFO as JSON"),
     ]),
-    "live": (cmd_live, "real-time biofeedback in the terminal", PORT_ARGS + [
+    "live": Command(cmd_live, "real-time biofeedback in the terminal", PORT_ARGS + [
         arg("--program", metavar="NAME",
             help="run a program and record the session (calibrate, sprint, marathon, assessment, relax, daily)"),
         arg("--pain-before", type=_pain_arg, metavar="0-10", help="her pain before the program"),
@@ -256,8 +223,8 @@ COMMANDS = {
         arg("--batch-ms", type=int, default=100, metavar="MS", help="samples per live frame, in ms (default 100)"),
         arg("--plain", action="store_true", help="print lines instead of a moving bar"),
     ]),
-    "sync": (cmd_sync, "fetch new sessions into the local database", PORT_ARGS + [DB_ARG]),
-    "sim": (cmd_sim, "run a virtual trainer on a pseudo-terminal", [
+    "sync": Command(cmd_sync, "fetch new sessions into the local database", PORT_ARGS + [SYNC_DB_ARG]),
+    "sim": Command(cmd_sim, "run a virtual trainer on a pseudo-terminal", [
         arg("--image", metavar="FILE", default=None, help=f"flash image (default: {default_image()})"),
         arg("--speed", type=float, default=1.0, metavar="X", help="times faster than real time (default 1)"),
         arg("--user", default="good", help=f"simulated user: {SIM_USERS}"),
@@ -266,5 +233,3 @@ COMMANDS = {
         arg("--baud", type=int, default=115200, help="pace the link like a UART (0: unlimited)"),
     ]),
 }
-
-ERRORS = (DeviceError,)

@@ -1,0 +1,91 @@
+"""The stored sessions as the commands reach them: the session database
+--db names, the decoder of stored session files, and the words for a
+session's time, length, program and status."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Callable
+
+from ..database import DatabaseError, SessionDatabase, SessionRow, default_path
+from ..session import Session
+from .output import default_name, output_file
+
+# The decoder of stored session files: (raw, device_id) -> Session.
+# None means knip_host.sessionfile.decode (imported when first needed).
+DECODER: Callable[[bytes, str], Session] | None = None
+
+NO_SESSIONS = ("no sessions yet: connect your trainer and run 'knip sync' "
+               "(or try 'knip sync --port sim')")
+CLOCK_NOT_SET = "clock not set"
+POWER_CUT = "recovered after power cut"
+
+
+def decoder() -> Callable[[bytes, str], Session]:
+    if DECODER is not None:
+        return DECODER
+    from ..sessionfile import decode
+    return decode
+
+
+def db_path(args: argparse.Namespace) -> Path:
+    """The database file --db names (default: the user's), not opened."""
+    return Path(args.db).expanduser() if getattr(args, "db", None) else default_path()
+
+
+def open_db(args: argparse.Namespace) -> SessionDatabase:
+    """The database of --db (default: the user's); these commands only read,
+    so a missing file is an error rather than a new empty database."""
+    return SessionDatabase.open(getattr(args, "db", None), create=False)
+
+
+def device_rows(db: SessionDatabase, device: str | None) -> list[SessionRow]:
+    """The stored sessions (of one device); an unknown device is an error."""
+    rows = db.list(device=device)
+    if device is not None and not rows and db.count():
+        raise DatabaseError(f"no sessions from device {device!r} in {db.path}; "
+                            f"stored devices: {', '.join(db.devices())}")
+    return rows
+
+
+def print_no_sessions(where: str) -> None:
+    """There is nothing to show yet; `where` says which database was looked at."""
+    print(NO_SESSIONS)
+    print(f"({where})")
+
+
+def session_and_output(args: argparse.Namespace, suffix: str) -> tuple[Session, Path]:
+    """The stored session args.session names, and the file -o names (checked;
+    default knip-DEVICE-N plus `suffix`)."""
+    with open_db(args) as db:
+        key = db.resolve(args.session)
+        out = output_file(args.output or default_name(key, suffix))
+        session = db.load(f"{key[0]}/{key[1]}", decoder())
+    return session, out
+
+
+def local_time(epoch: int | float | None) -> str:
+    """'2025-04-30 10:00' in this computer's time zone, or 'clock not set'."""
+    if epoch is None:
+        return CLOCK_NOT_SET
+    return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
+
+
+def minutes(seconds: float | None) -> str:
+    """m:ss (h:mm:ss from an hour on)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def program_name(program: str | None) -> str:
+    return program or "free training"
+
+
+def status(complete: bool) -> str:
+    return "complete" if complete else POWER_CUT
