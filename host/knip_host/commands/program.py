@@ -83,6 +83,10 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
             custom = info.get("custom_programs", [])
             print(f"\non the trainer ({info.get('device')}): "
                   + (", ".join(custom) if custom else "no custom programs"))
+            more = int(info.get("custom_count", len(custom))) - len(custom)
+            if more > 0:
+                print(f"  and {more} more (too many long names for one INFO frame; "
+                      f"'knip program remove NAME' frees room)")
             for err in info.get("program_errors", []):
                 print(f"  unreadable program file on the trainer: {err}")
         return 0

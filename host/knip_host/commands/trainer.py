@@ -129,7 +129,8 @@ examples:
     with open_trainer(args) as dev:
         info = dev.hello()
         dev.set_clock()
-        if args.program and args.program not in info.get("programs", [args.program]):
+        known = set(info.get("programs", [args.program])) | set(info.get("custom_programs", []))
+        if args.program and args.program not in known and "custom_count" not in info:
             raise DeviceError(f"the trainer has no program {args.program!r}; it has: "
                               f"{', '.join(info.get('programs', []))} ('knip program push FILE' adds one)")
         if info.get("usb_power") and args.program:
