@@ -3,16 +3,16 @@ data it was never tuned on.
 
 1. Sessions from the second generator, bench/physio_gen.py. It was written by
    a helper from a brief of physiological ranges, without reading the
-   detector or knip.synth, and the detector was not tuned on it. Seeds
+   detector or simboard.synth, and the detector was not tuned on it. Seeds
    1001-1004 were looked at during development (DEV_SEEDS: what failed there
-   led to more realism in knip.synth, the tuning set; see docs/DETECTOR.md).
+   led to more realism in simboard.synth, the tuning set; see docs/DETECTOR.md).
    Seeds 2001-2004 (commit 9721cc8) and 3001-3004 (9bda260) were each
    reported once, as totals, and not looked into; the detector changed after
    each, so every report moves to fresh seeds: EVAL_SEEDS were first run for
    the figures in bench/results.json. Each group pools the
    scenarios named in GROUPS; the offline peers run on the same EMG sessions
-   with the parameters they were tuned to on knip.synth's TRAIN seeds (the
-   same footing as Knip, which was tuned on knip.synth only).
+   with the parameters they were tuned to on simboard.synth's TRAIN seeds (the
+   same footing as Knip, which was tuned on simboard.synth only).
 2. The real recordings in ../shared/data/recordings, scored against marks
    made independently of the detector: the manometry files' own annotations
    (each annotated squeeze must be an event of its own), and a helper's

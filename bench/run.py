@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Knip benchmark (`make bench`): accuracy, latency, memory and speed.
 
-1. Synthetic sessions with ground truth (knip.synth): pressure at 50 Hz (one
+1. Synthetic sessions with ground truth (simboard.synth): pressure at 50 Hz (one
    channel; two channels with coughs, pushes and co-contractions) and raw EMG
    at 1 kHz at 20, 10 and 5 dB SNR, run through the device's own chain
    (knip_host.analysis.analyze_arrays). TRAIN seeds tune the peers only; every
@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 import heldout as H  # noqa: E402
 import metrics as M  # noqa: E402
 import peers as P  # noqa: E402
-from knip import synth  # noqa: E402
+from simboard import synth  # noqa: E402
 from knip_host.analysis import analyze, analyze_arrays  # noqa: E402
 
 RECORDINGS = ROOT.parent / "shared" / "data" / "recordings"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """The detector's tuning loop: Knip on the project's own synthetic user
-(knip.synth), TRAIN seeds only, plus the failure cases seen on the real
+(simboard.synth), TRAIN seeds only, plus the failure cases seen on the real
 recordings. Nothing here touches the second generator (bench/physio_gen.py)
 or the TEST seeds: those are for `make bench` to report on.
 

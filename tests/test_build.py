@@ -79,7 +79,9 @@ def test_import_check_passes_for_the_tree(built):
     assert all("links/" in m and "aioble" in m for m in rep.mip)
     # host-only modules stay on the host: nothing deployed imports them
     assert {e.split(":")[0] for e in built.excluded} == set(R.HOST_ONLY)
-    assert not (built.out_dir / "knip" / "synth.mpy").exists()
+    # the synthetic user is simulation code: never in the tree
+    assert not any("synth" in f.path or f.path.startswith("simboard/") for f in built.files)
+    assert not list(built.out_dir.rglob("*synth*"))
 
 
 def _tree_copy(tmp_path: Path) -> Path:
@@ -103,17 +105,20 @@ def test_import_check_guarded_imports_and_our_own_modules(tmp_path):
     fw = _tree_copy(tmp_path)
     (fw / "links" / "planted.py").write_text(
         "try:\n    import ulab\nexcept ImportError:\n    ulab = None\n"
-        "from knip.synth import SyntheticUser\n"
+        "from knip.replay import run\n"
         "from knip.ring import NoSuchName\n"
-        "import knip.gone\n")
+        "import knip.gone\n"
+        "from simboard.synth import SyntheticUser\n")
     mods, held = B.collect_sources(fw)
     rep = B.check_imports(mods, held)
     assert any("links/planted.py:2" in o and "ulab" in o for o in rep.optional)       # guarded: allowed, listed
-    assert any("knip/synth.py" in p for p in rep.pulled_in)                           # imported: deployed after all
-    assert "knip.synth" in mods
+    assert any("knip/replay.py" in p for p in rep.pulled_in)                          # imported: deployed after all
+    assert "knip.replay" in mods
     assert any(":6" in e and "defines no NoSuchName" in e for e in rep.errors)
     assert any(":7" in e and "knip/gone.py does not exist" in e for e in rep.errors)
-    assert len(rep.errors) == 2
+    assert any(":8" in e and "simulation code" in e for e in rep.errors)              # never deployed, even if asked
+    assert len(rep.errors) == 3
+    assert not any("simboard" in m for m in mods)
 
 
 def test_manifest_is_complete(built):

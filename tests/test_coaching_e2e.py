@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from knip import protocol as P
-from knip.synth import make_user
+from simboard.synth import make_user
 from knip_host.coaching import verdict_dict
 from knip_host.database import SessionDatabase
 from knip_host.device import Device, DeviceRefused, iter_stream

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knip import replay, synth
+from knip import replay
+from simboard import synth
 from knip_host.analysis import (EMG_COUNTS_PER_UNIT, EMG_ENVELOPE_FRACTION,
                                 PRESSURE_COUNTS_PER_UNIT, make_chain, record_to_event, summarize)
 from knip_host.database import (APPLICATION_ID, DB_HINT, FILE_NAME, DatabaseError,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from knip import synth
+from simboard import synth
 
 MP_DIR = Path(__file__).resolve().parent / "mp"
 SMOKE = MP_DIR / "synth_smoke.py"

@@ -15,7 +15,7 @@ import os
 
 from knip.ring import SampleRing
 from knip import programs
-from knip.synth import SyntheticUser
+from simboard.synth import SyntheticUser
 from simboard.blockdev import mount
 from simboard.users import USERS
 

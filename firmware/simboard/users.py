@@ -1,5 +1,5 @@
 # The virtual trainer's simulated women: trait overrides for
-# knip.synth.make_user. Plain data, so the host's tests can read it too.
+# simboard.synth.make_user. Plain data, so the host's tests can read it too.
 # What a physiotherapist would see in each: docs/COACHING.md, "Simulated users".
 USERS = {
     "good": {"relaxes": True, "p_push": 0.0, "p_co": 0.0, "effort": 0.9,

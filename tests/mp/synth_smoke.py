@@ -8,7 +8,7 @@ heap); the first N_SAMPLES are kept along with running sums over all.
 import json
 import sys
 
-from knip import synth
+from simboard import synth
 
 SHORT_PLAN = [("rest", 3.0), ("squeeze", 2.0), ("rest", 3.0), ("cough",),
               ("rest", 2.0), ("push", 3.0), ("rest", 3.0)]

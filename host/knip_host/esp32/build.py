@@ -245,6 +245,9 @@ def check_imports(mods: dict[str, Source], held: dict[str, Source] | None = None
                         rep.errors.append(f"{where}: {what}")
             elif top in R.BUILTINS or top in R.FROZEN:
                 continue
+            elif top in R.SIMULATION and not imp.optional:
+                rep.errors.append(f"{where}: imports {imp.module}, simulation code (firmware/{top}/) that is "
+                                  "never deployed; move what the board needs into firmware/knip/")
             elif top in R.MIP_MODULES:
                 rep.mip.append(f"{where}: {imp.module}")
             elif imp.optional:

@@ -61,8 +61,8 @@ MIP_MODULES = ("aioble",)                  # the importable package they make
 # ---- the deployed tree --------------------------------------------------------
 
 PACKAGES = ("knip", "links", "drivers", "espboard")      # firmware/<name>/ -> /<name>/ on the device
+SIMULATION = ("simboard",)          # firmware/<name>/: the virtual trainer and the synthetic user, never deployed
 HOST_ONLY = {                                            # left out unless a deployed module imports them
-    "knip/synth.py": "the synthetic user of the virtual trainer and the bench",
     "knip/replay.py": "offline replay of recordings on the host",
 }
 NATIVE = ("knip/filters.py", "knip/detector.py", "knip/chain.py", "knip/ring.py",
