@@ -1,62 +1,81 @@
-# The virtual trainer's flash: a block device with the extended interface
-# (byte offsets, as littlefs uses it) backed by an image file. Every write and
-# erase is flushed to the OS at once, so a killed process leaves the image
-# exactly as a power cut would leave the ESP32's flash.
-class FileBlockDevice:
-    def __init__(self, path, block_size=4096, blocks=512):
+# The simulated ESP32's flash: a block device with the extended interface
+# (byte offsets, as littlefs uses it) for real littlefs (vfs.VfsLfs2). One
+# device for the virtual trainer and the tests; only the medium differs:
+# - an image file: every write and erase reaches the OS at once, so a killed
+#   process leaves the image exactly as a power cut leaves the ESP32's flash;
+# - RAM (path None): fast, and snapshot() is a power cut right now.
+# It counts what littlefs does to it, so tests can measure write amplification.
+import io
+
+_EIO = 5
+# ioctl ops (extmod/vfs.h)
+_SYNC = 3
+_BLOCK_COUNT = 4
+_BLOCK_SIZE = 5
+_ERASE = 6
+
+
+class BlockDev:
+    def __init__(self, path=None, block_size=4096, blocks=512, image=None):
         self.path = path
         self.bs = block_size
         self.n = blocks
         self._ff = b"\xff" * block_size
-        try:
-            f = open(path, "r+b")
-        except OSError:
-            f = open(path, "w+b")
-        f.seek(0, 2)
-        have = f.tell()
         want = block_size * blocks
-        if have % block_size:
-            f.seek(have - have % block_size)
-            have -= have % block_size
-        while have < want:      # new or short image: erased flash is 0xff
+        if path is None:
+            # whole at once (copied on the first write): growing it block by
+            # block would move megabytes around the heap
+            f = io.BytesIO(self._ff * blocks if image is None else image)
+        else:
+            try:
+                f = open(path, "r+b")
+            except OSError:
+                f = open(path, "w+b")
+        have = f.seek(0, 2)
+        if have % block_size:                   # a torn last block is dropped
+            have = f.seek(have - have % block_size)
+        while have < want:                      # new or short: erased flash is 0xff
             f.write(self._ff)
             have += block_size
         f.flush()
         self.f = f
-        self.prog_bytes = self.erases = 0
+        self.prog_calls = self.prog_bytes = self.erases = 0
 
     def readblocks(self, b, buf, off=0):
-        self.f.seek(b * self.bs + off)
-        n = self.f.readinto(buf)
-        if n != len(buf):
-            raise OSError(5)    # EIO: image shorter than the device
+        f = self.f
+        f.seek(b * self.bs + off)
+        if f.readinto(buf) != len(buf):
+            raise OSError(_EIO)                 # image shorter than the device
 
     def writeblocks(self, b, buf, off=None):
-        if off is None:         # simple interface: whole erased blocks
+        if off is None:                         # simple interface: whole blocks, erased first
             off = 0
             self.erases += len(buf) // self.bs
-        self.f.seek(b * self.bs + off)
-        self.f.write(buf)
-        self.f.flush()
+        f = self.f
+        f.seek(b * self.bs + off)
+        f.write(buf)
+        f.flush()
+        self.prog_calls += 1
         self.prog_bytes += len(buf)
 
     def ioctl(self, op, arg):
-        if op == 4:             # block count
+        if op == _BLOCK_COUNT:
             return self.n
-        if op == 5:             # block size
+        if op == _BLOCK_SIZE:
             return self.bs
-        if op == 6:             # erase
-            self.f.seek(arg * self.bs)
-            self.f.write(self._ff)
-            self.f.flush()
+        if op == _ERASE:
+            f = self.f
+            f.seek(arg * self.bs)
+            f.write(self._ff)
+            f.flush()
             self.erases += 1
             return 0
-        if op == 3:             # sync
+        if op == _SYNC:
             self.f.flush()
-        return 0                # init, deinit
+        return 0                                # init, deinit
 
     def blank(self):
-        """True if the superblock pair (blocks 0 and 1) is still erased."""
+        """True while the superblock pair (blocks 0 and 1) is still erased."""
         buf = bytearray(self.bs)
         for b in (0, 1):
             self.readblocks(b, buf)
@@ -64,15 +83,22 @@ class FileBlockDevice:
                 return False
         return True
 
+    def snapshot(self):
+        """The flash as a power cut right now would leave it, in RAM."""
+        f = self.f
+        f.seek(0)
+        return BlockDev(None, self.bs, self.n, f.read(self.bs * self.n))
+
     def close(self):
         self.f.close()
 
 
-def mount(path, point="/flash", block_size=4096, blocks=512):
-    """Mount the image at `point` with littlefs (MicroPython), formatting it
-    only if it is blank (new image); returns the device."""
+def mount(path=None, point="/flash", block_size=4096, blocks=512):
+    """Mount the flash (the image file at `path`, or RAM when None) at `point`
+    with littlefs (MicroPython), formatting it only while it is blank;
+    returns the device."""
     import vfs
-    dev = FileBlockDevice(path, block_size, blocks)
+    dev = BlockDev(path, block_size, blocks)
     try:
         fs = vfs.VfsLfs2(dev)
     except OSError:
@@ -83,4 +109,3 @@ def mount(path, point="/flash", block_size=4096, blocks=512):
         fs = vfs.VfsLfs2(dev)
     vfs.mount(fs, point)
     return dev
-

@@ -6,12 +6,11 @@
 import gc
 import sys
 import asyncio
-import vfs
 from array import array
 
 from knip.ring import SampleRing
 from knip.app import App
-from ramdisk import RamDisk
+from simboard.blockdev import mount
 from signals import pressure_track
 
 RATE = 100
@@ -91,9 +90,7 @@ class BenchBoard:
 
 async def run(mode, seconds):
     gc.collect()
-    bdev = RamDisk()
-    vfs.VfsLfs2.mkfs(bdev)
-    vfs.mount(vfs.VfsLfs2(bdev), "/lfs")
+    mount(None, "/lfs")              # littlefs on the ESP32's 2 MiB data partition, in RAM
     n = RATE * seconds
     squeezes = [(3.0 + 8.0 * k, 0.6, 3.0, 0.6, 40, 0) for k in range(seconds // 8)]
     ts, xs, _ = pressure_track(RATE, seconds + 2, squeezes)

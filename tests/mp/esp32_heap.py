@@ -45,10 +45,8 @@ def rest_levels(prof):
 def main(path):
     root = "/sessions"
     if hasattr(vfs, "VfsLfs2"):
-        from ramdisk import RamDisk
-        bdev = RamDisk()             # the ESP32's 2 MiB data partition
-        vfs.VfsLfs2.mkfs(bdev)
-        vfs.mount(vfs.VfsLfs2(bdev), "/flash")
+        from simboard.blockdev import mount
+        mount(None, "/flash")        # the ESP32's 2 MiB data partition, in RAM
         root = "/flash/sessions"
     m0 = alloc()
     # what espboard/boot.py imports on the way to App.run()

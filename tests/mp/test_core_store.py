@@ -1,6 +1,6 @@
 # Portable tests of the session store: run by pytest under CPython against a
 # temp directory, and by tests/mp/run_tests.py under the MicroPython unix port
-# against real littlefs on a RAM block device (tests/mp/ramdisk.py).
+# against real littlefs on the simulated flash in RAM (firmware/simboard/blockdev.py).
 import os
 import struct
 import sys
@@ -27,10 +27,10 @@ def _fresh(blocks=128):
     """(root, disk): an empty session dir on a new littlefs (MicroPython) or
     in a new temp dir (CPython, disk None)."""
     if MP:
-        from ramdisk import mount
+        from simboard.blockdev import mount
         _unmount_all()
         point = "/t0"
-        disk = mount(point, blocks)
+        disk = mount(None, point, blocks=blocks)
         _mounts.append(point)
         return point + "/sessions", disk
     import shutil
@@ -362,21 +362,17 @@ def test_storage_full_then_end_still_closes():
 
 
 def test_file_block_device_keeps_data_across_remount():
-    try:
-        from simboard.blockdev import FileBlockDevice, mount
-    except ImportError:   # CPython: simboard is not an installed package
-        sys.path.append(__file__.rsplit("/", 3)[0] + "/firmware")
-        from simboard.blockdev import FileBlockDevice, mount
+    from simboard.blockdev import BlockDev, mount
     path = "/tmp/knip_blockdev_%s.img" % "".join("%02x" % b for b in os.urandom(4))
     try:
-        dev = FileBlockDevice(path, 4096, 32)
+        dev = BlockDev(path, 4096, 32)
         assert os.stat(path)[6] == 4096 * 32
         buf = bytearray(16)
         dev.readblocks(3, buf, 100)
         assert buf == b"\xff" * 16              # erased flash
         dev.writeblocks(3, b"knip", 100)
         dev.close()
-        dev = FileBlockDevice(path, 4096, 32)
+        dev = BlockDev(path, 4096, 32)
         dev.readblocks(3, buf, 96)
         assert buf[4:8] == b"knip"
         dev.ioctl(6, 3)
