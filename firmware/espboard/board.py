@@ -6,12 +6,11 @@
 # module passed in, so the same class runs on the unix port with a
 # simulated machine in tests.
 import sys
-import time
 import asyncio
 from micropython import const
 
 from knip.ring import SampleRing
-from drivers import open_sensor
+from drivers import clock, open_sensor
 from espboard.sampler import Sampler
 from espboard.ui import Ui
 
@@ -42,6 +41,7 @@ class Esp32Board:
         self.channels = 2 if prof.get("abdominal") is not None else 1
         self.fs_root = fs_root
         self.device_id = "knip-" + "".join("%02x" % b for b in machine.unique_id())
+        self._t = clock(machine)     # `time` on the ESP32; a simulated machine may keep virtual time
         self.loopback = None
         if prof.get("loopback") is not None:
             # the rig's DAC drives the sensor pin: at rest level before the check
@@ -62,7 +62,7 @@ class Esp32Board:
             if self.abd is not None:
                 self.abd.zero()
         self.ring = SampleRing(prof.get("ring", 256))
-        self.sampler = Sampler(self.ring, self.sensor, self.abd, self.rate_hz, clock=time.ticks_ms,
+        self.sampler = Sampler(self.ring, self.sensor, self.abd, self.rate_hz, clock=self._t.ticks_ms,
                                machine=machine, timer_id=_TIMER,
                                before=self.loopback.step if self.loopback else None)
         self.ui = Ui(machine, prof["ui"])
@@ -83,9 +83,9 @@ class Esp32Board:
     # ---- clock and sampler --------------------------------------------
 
     def ticks_ms(self):
-        # the sampler stamps with time.ticks_ms() too; it wraps at 2**30 ms
+        # the sampler stamps with the same clock; it wraps at 2**30 ms
         # (12.4 days), so the board restarts itself while idle before that
-        return time.ticks_ms()
+        return self._t.ticks_ms()
 
     async def sleep_ms(self, ms):
         await asyncio.sleep_ms(ms)
@@ -114,7 +114,7 @@ class Esp32Board:
                 if self.ble is not None:
                     self.ble.pairing(60)
                     self.ui.pairing()
-            if time.ticks_ms() > _RESTART_MS and self.idle is not None and self.idle():
+            if self._t.ticks_ms() > _RESTART_MS and self.idle is not None and self.idle():
                 self.machine.reset()
 
     def _pairing_request(self):

@@ -3,9 +3,10 @@
 # gives pain scores (short press = one point, long press = confirm) and
 # opens BLE pairing (held 3 s). cue() only picks a pattern; the play() task
 # steps it, so the coach never waits for a beep.
-import time
 import asyncio
 from micropython import const
+
+from drivers import clock
 
 _TICK_MS = const(20)
 _DEBOUNCE_MS = const(30)
@@ -31,6 +32,7 @@ _BY_CUE = (_REST, _SQUEEZE, _RELAX, _DONE, _HOLD, _PAIN)
 class Ui:
     def __init__(self, machine, cfg):
         Pin = machine.Pin
+        self._t = clock(machine)           # press lengths in the machine's time
         self.led = Pin(cfg["led"], Pin.OUT, value=0) if cfg.get("led") is not None else None
         self.vib = Pin(cfg["vibration"], Pin.OUT, value=0) if cfg.get("vibration") is not None else None
         self.pwm = None
@@ -55,14 +57,15 @@ class Ui:
     # ---- button --------------------------------------------------------
 
     def _edge(self, pin):
-        now = time.ticks_ms()
-        if time.ticks_diff(now, self._last) < _DEBOUNCE_MS:
+        t = self._t
+        now = t.ticks_ms()
+        if t.ticks_diff(now, self._last) < _DEBOUNCE_MS:
             return
         self._last = now
         if pin.value() == 0:
             self._down = now
         elif self._down >= 0:
-            held = time.ticks_diff(now, self._down)
+            held = t.ticks_diff(now, self._down)
             self._down = -1
             self._put(2 if held >= _LONG_MS else 1)
             if held >= PAIRING_MS and self.on_pairing is not None:
