@@ -110,7 +110,8 @@ console.log(out.join("\n"));
 def wasm_heap(home: Path, tree_dir: Path, profile: Path) -> dict:
     files = {p.relative_to(tree_dir).as_posix(): p for p in tree_dir.rglob("*")
              if p.is_file() and p.name not in ("main.py", "profile.json", "manifest.json")}
-    files["simboard/esp32_machine.py"] = ROOT / "firmware" / "simboard" / "esp32_machine.py"
+    for p in (ROOT / "firmware" / "simboard").glob("*.py"):     # the simulated machine and its parts
+        files[f"simboard/{p.name}"] = p
     files["esp32_heap.py"] = ROOT / "tests" / "mp" / "esp32_heap.py"
     files["profile.json"] = profile
     doc = {k: base64.b64encode(v.read_bytes()).decode() for k, v in files.items()}

@@ -5,8 +5,9 @@ read() and per sampler tick, and every module compiling for the ESP32
 (xtensawin) with mpy-cross.
 
 No ESP32 and no sensor chips are involved: the drivers run against
-tests/mp/fakemachine/machine_sim.py, a simulated `machine` whose chips are
-behavioural models written from the datasheets."""
+firmware/simboard/esp32_machine.py in virtual time, a simulated `machine`
+whose chips (simboard/chips.py) are behavioural models written from the
+datasheets."""
 from __future__ import annotations
 
 import os

@@ -267,26 +267,18 @@ SHIM = r'''
 import sys, os, vfs
 sys.path.insert(0, FIRMWARE)
 from simboard import esp32_machine      # the simulated ESP32 peripherals (the lead's model)
+from simboard.esp32_rig import rig, at_rest
 import asyncio, json
 sys.path.remove(FIRMWARE)
 vfs.umount("/")
 vfs.mount(vfs.VfsPosix(ROOT), "/")      # the board's filesystem
 os.chdir("/")
 sys.path[:] = ["", "/lib", ".frozen"]
-sys.modules["machine"] = esp32_machine
+sys.modules["machine"] = rig(esp32_machine.fresh(virtual=False))   # on the HIL rig, wall clock
 try:
-    prof = json.load(open("/profile.json"))
-    lb = prof.get("loopback")
-    for sec in (prof.get("sensor"), prof.get("abdominal")):
-        if sec and "pin" in sec:        # the sensor connected and at rest
-            if lb and esp32_machine._wires.get(sec["pin"]) == lb["dac_pin"]:
-                esp32_machine._dac[lb["dac_pin"]] = lb["rest_code"]
-            else:
-                esp32_machine._wires.pop(sec["pin"], None)
-                esp32_machine._levels[sec["pin"]] = sec.get("zero_uv", 1650000)
+    at_rest(esp32_machine, json.load(open("/profile.json")))      # the sensors connected and at rest
 except (OSError, ValueError):
     pass
-del prof
 if BOOT:
     try:
         src = open("/main.py").read()

@@ -17,12 +17,14 @@ def main():
     o = _args(sys.argv[1:])
     from simboard.blockdev import mount
     mount(o["--image"], "/flash", 4096, int(o["--blocks"]))
-    from simboard import esp32_machine as machine
+    from simboard import esp32_machine
+    from simboard.esp32_rig import rig
+    machine = rig(esp32_machine.fresh(virtual=False))     # a trainer runs on the wall clock
     from knip import profile as profiles
     if o["--safe"] == "1":
         try:
             prof = profiles.load(o["--profile"])
-            machine.hold_low(prof.get("safe_mode_pin", prof["ui"]["button"]))
+            machine.press(prof.get("safe_mode_pin", prof["ui"]["button"]))
         except profiles.ProfileError:
             pass
     from espboard import boot

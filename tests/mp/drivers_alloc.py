@@ -1,12 +1,12 @@
 # Heap bytes per driver read() and per sampler tick, measured with
 # gc.mem_alloc() under MicroPython against the simulated machine
-# (fakemachine/machine_sim.py, behavioural chip models).
+# (simboard/esp32_machine.py in virtual time, simboard/chips.py).
 #   micropython drivers_alloc.py
 # Prints one line per path: "alloc NAME BYTES CALLS ticks T" (T: samples the
 # sampler took, "-" for a bare read), then a control that
 # does allocate, so a reader (and tests/test_drivers.py) can see the meter works.
 from array import array
-from test_esp_drivers import (alloc_bytes, machine_sim, open_sensor, open_imu, Sampler, SampleRing,
+from test_esp_drivers import (alloc_bytes, esp32_machine, chips, open_sensor, open_imu, Sampler, SampleRing,
                           ANALOG, HX, MPRLS, ENV, RAW, ADS, _cfg)
 
 N = 500
@@ -37,51 +37,51 @@ def sampled(sim, ring, us):
 
 
 def main():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     sim.set_adc_wave(34, array("i", [333000 + (i * 997) % 300000 for i in range(64)]), noise=2000)
     report("analog_pressure.read", open_sensor(ANALOG, 100, sim).read)
 
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     sim.set_adc(34, 0)
     drv = open_sensor(ENV, 100, sim)
     drv.check()
     sim.set_adc_wave(34, array("i", [(i * 7919) % 900000 for i in range(50)]))
     report("myoware_envelope.read", drv.read)
 
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     sim.set_adc(34, 1650000, noise=20000)
     drv = open_sensor(RAW, 1000, sim)
     drv.check()
     report("myoware_raw.read", drv.read)
 
-    sim = machine_sim.fresh()
-    hx = sim.HX710BModel(dout=19, sck=18)
+    sim = esp32_machine.fresh()
+    hx = chips.HX710BModel(dout=19, sck=18)
     hx.set_raw(4321)
     drv = open_sensor(HX, 40, sim)
     drv.check()
     report("hx710b.read+25ms", stepper(sim, drv, 25000), 200)
 
-    sim = machine_sim.fresh()
-    sim.MPRLSModel()
+    sim = esp32_machine.fresh()
+    chips.MPRLSModel()
     drv = open_sensor(MPRLS, 100, sim)
     drv.check()
     report("mprls.read+10ms", stepper(sim, drv, 10000))
 
-    sim = machine_sim.fresh()
-    m = sim.ADS1292RModel()
+    sim = esp32_machine.fresh()
+    m = chips.ADS1292RModel()
     drv = open_sensor(ADS, 1000, sim)
     drv.check()
     m.set_wave(1, array("i", [(i * 37) % 400 - 200 for i in range(40)]))
     report("ads1292r.read+1ms", stepper(sim, drv, 1000))
 
-    sim = machine_sim.fresh()
-    sim.MPU6050Model()
+    sim = esp32_machine.fresh()
+    chips.MPU6050Model()
     imu = open_imu({"driver": "mpu6050", "sda": 21, "scl": 22}, sim)
     imu.check()
     report("imu.tilt", imu.tilt, 200)
 
     # the sampler: timer-paced, two analog channels and a before() hook
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     sim.set_adc(34, 500000, noise=5000)
     sim.set_adc(36, 400000, noise=5000)
     ring = SampleRing(64)
@@ -89,11 +89,11 @@ def main():
                 100, machine=sim, before=lambda t: None)
     s.start()
     report("sampler_tick.timer_2ch", sampled(sim, ring, 10000), sampler=s)
-    report("sim_only.advance_10ms_no_sampler", sampled(machine_sim.fresh(), SampleRing(4), 10000))
+    report("sim_only.advance_10ms_no_sampler", sampled(esp32_machine.fresh(), SampleRing(4), 10000))
 
     # the sampler paced by data-ready: ADS1292R at 1 kHz, HX710B at 40 Hz
-    sim = machine_sim.fresh()
-    sim.ADS1292RModel()
+    sim = esp32_machine.fresh()
+    chips.ADS1292RModel()
     drv = open_sensor(ADS, 1000, sim)
     drv.check()
     ring = SampleRing(64)
@@ -101,8 +101,8 @@ def main():
     s.start()
     report("sampler_tick.ads1292r_drdy", sampled(sim, ring, 1000), sampler=s)
 
-    sim = machine_sim.fresh()
-    sim.HX710BModel(dout=19, sck=18)
+    sim = esp32_machine.fresh()
+    chips.HX710BModel(dout=19, sck=18)
     drv = open_sensor(HX, 40, sim)
     drv.check()
     ring = SampleRing(64)
@@ -111,7 +111,7 @@ def main():
     report("sampler_tick.hx710b_dout", sampled(sim, ring, 25000), 200, sampler=s)
 
     # control: a read that builds a float per call must show up
-    drv = open_sensor(ANALOG, 100, machine_sim.fresh())
+    drv = open_sensor(ANALOG, 100, esp32_machine.fresh())
     report("control_float_per_call", lambda: drv.read() * 0.05)
 
 

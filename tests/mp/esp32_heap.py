@@ -1,6 +1,7 @@
 # RAM the trainer holds after start-up, with the ESP32's own objects: the
 # real Esp32Board built from a board profile (ring size, rate, channels,
-# drivers) on the simulated `machine` (simboard/esp32_machine.py), the USB
+# drivers) on the simulated `machine` (simboard/esp32_machine.py on the
+# virtual trainer's rig, wall clock), the USB
 # link as boot.py sets it up, and App(board) on a littlefs in RAM (or the
 # port's own filesystem where there is no littlefs: the WebAssembly port).
 # Run with the deployed .mpy tree first on the path so code loads as on
@@ -12,34 +13,16 @@ import gc
 import sys
 import vfs
 
-from simboard import esp32_machine as machine
+from simboard import esp32_machine
+from simboard.esp32_rig import rig, at_rest
+
+machine = rig(esp32_machine.fresh(virtual=False))
 
 
 def alloc():
     gc.collect()
     gc.collect()
     return gc.mem_alloc()
-
-
-def rest_levels(prof):
-    # the sensors at rest, as the simulated ADC pins see them (a probe in
-    # place and relaxed; MyoWare RAW at mid-rail), so the drivers' checks pass
-    lb = prof.get("loopback")
-    for key in ("sensor", "abdominal"):
-        sec = prof.get(key)
-        if not sec or "pin" not in sec:
-            continue
-        pin = sec["pin"]
-        if lb is not None and machine._wires.get(pin) == lb["dac_pin"]:
-            machine._dac[lb["dac_pin"]] = lb["rest_code"]
-            continue
-        machine._wires.pop(pin, None)
-        if sec["driver"] == "analog_pressure":
-            machine._levels[pin] = sec["zero_uv"]
-        elif sec.get("mode") == "raw":
-            machine._levels[pin] = 1650000
-        else:
-            machine._levels[pin] = 60000
 
 
 def main(path):
@@ -56,7 +39,7 @@ def main(path):
     from links.serial_link import SerialLink  # noqa: F401  (boot._links imports it)
     m1 = alloc()
     prof = boot._load_profile(path)    # validated, then the validator is dropped, as at boot
-    rest_levels(prof)
+    at_rest(machine, prof)
     board = Esp32Board(prof, machine, root)
     try:
         board.link, how = boot._links(board, prof)

@@ -1,12 +1,13 @@
 # The ESP32 board code (firmware/espboard) on the MicroPython unix port with
-# the virtual trainer's simulated machine (firmware/simboard/esp32_machine):
-# profile -> drivers -> sampler -> ring with the HIL loopback, the button,
-# the battery curve, and the ways boot refuses to start. MicroPython only
-# (espboard imports `micropython`); run by tests/test_espboard.py.
+# the virtual trainer's simulated machine (firmware/simboard/esp32_machine)
+# on the HIL rig, in virtual time: profile -> drivers -> sampler -> ring with
+# the HIL loopback, the button, the battery curve, and the ways boot refuses
+# to start. MicroPython only (espboard imports `micropython`); run by
+# tests/test_espboard.py.
 import gc
 import json
-import time
-from simboard import esp32_machine as M
+from simboard import esp32_machine
+from simboard.esp32_rig import rig
 from espboard.board import Esp32Board, lipo_percent
 from espboard import boot
 from knip import profile as PR
@@ -28,10 +29,12 @@ def _find(rel):
 HIL = _find("hardware/profiles/hil-loopback.json")
 
 
+def _machine():
+    return rig(esp32_machine.fresh())
+
+
 def _board():
-    M._held.clear()
-    M._dac.clear()
-    return Esp32Board(PR.load(HIL), M, "/tmp-unused")
+    return Esp32Board(PR.load(HIL), _machine(), "/tmp-unused")
 
 
 def _ticks(b, n):
@@ -86,17 +89,19 @@ def test_no_heap_per_sample_in_the_sampler_path():
 
 def test_button_short_long_and_pairing_press():
     b = _board()
+    M = b.machine
     ui = b.ui
-    pin = ui.btn
+    pin = ui.btn.n
     wanted = []
     ui.on_pairing = lambda: wanted.append(1)
     for held_ms in (120, 1200, 3100):
-        M._held.add(pin.n)
-        ui._edge(pin)
-        time.sleep_ms(held_ms)
-        M._held.discard(pin.n)
-        ui._edge(pin)
-        time.sleep_ms(40)
+        M.vtime.sleep_ms(40)
+        M.press(pin)                    # the edges raise the button's IRQ
+        M.vtime.sleep_ms(held_ms)
+        M.release(pin)
+    M.press(pin)                        # a bounce inside the debounce time: ignored
+    M.vtime.sleep_ms(10)
+    M.release(pin)
     assert [ui.read_button() for _ in range(4)] == [1, 2, 2, 0]
     assert wanted == [1]
 
@@ -112,7 +117,10 @@ def test_lipo_curve():
         last = p
 
 
-def _run_boot(path):
+def _run_boot(path, held=None):
+    M = _machine()
+    if held is not None:
+        M.press(held)
     said = []
     orig = boot._say
     boot._say = said.append
@@ -135,10 +143,7 @@ def test_boot_refuses_a_bad_profile_and_keeps_the_repl():
 
 
 def test_boot_safe_mode_and_missing_sensor():
-    M._held.clear()
-    M._held.add(33)
-    ran, said = _run_boot(HIL)
-    M._held.clear()
+    ran, said = _run_boot(HIL, held=33)
     assert ran is None and "safe mode (GPIO33 held at boot)" in said[0]
     doc = json.load(open(HIL))
     doc["loopback"] = None            # nothing drives GPIO34: the ADC reads its floor

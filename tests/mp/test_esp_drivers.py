@@ -2,11 +2,12 @@
 # sampler (firmware/espboard/sampler.py): run by pytest under CPython and by
 # tests/mp/run_tests.py under the MicroPython unix port.
 #
-# No ESP32 and no sensor chips are involved: the drivers run against
-# fakemachine/machine_sim.py, a simulated `machine` whose chips are
-# behavioural models written from the datasheets (HX710B, MPRLS, ADS1292R,
-# MPU-6050, LSM6DS3) and whose ADC models the ESP32's read_uv range. These
-# tests show the drivers follow those datasheets and the arithmetic is right;
+# No ESP32 and no sensor chips are involved: the drivers run against the
+# simulated ESP32 (firmware/simboard/esp32_machine.py) in virtual time, with
+# chips that are behavioural models written from the datasheets
+# (simboard/chips.py: HX710B, MPRLS, ADS1292R, MPU-6050, LSM6DS3) and an ADC
+# that models the ESP32's read_uv range. These tests show the drivers follow
+# those datasheets and the arithmetic is right;
 # they cannot show that real parts behave like the models.
 import sys
 import gc
@@ -22,7 +23,7 @@ from array import array
 from drivers import SensorError, open_sensor, open_imu, scaler
 from espboard.sampler import Sampler
 from knip.ring import SampleRing
-from fakemachine import machine_sim
+from simboard import esp32_machine, chips
 
 MICROPYTHON = sys.implementation.name == "micropython"
 ANALOG = {"driver": "analog_pressure", "pin": 34, "atten_db": 11, "zero_uv": 333000,
@@ -102,12 +103,12 @@ def test_scaler_is_exact_and_small_int_safe():
 
 
 def test_open_sensor_names_unknown_driver():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     _raises(lambda: open_sensor({"driver": "bmp280"}, 100, sim), "bmp280", "analog_pressure", "mprls")
 
 
 def test_open_sensor_imports_only_its_driver():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     for k in list(sys.modules):
         if k.startswith("drivers."):
             del sys.modules[k]
@@ -121,7 +122,7 @@ def test_open_sensor_imports_only_its_driver():
 # ------------------------------------------------------- analog pressure --
 
 def test_analog_pressure_converts_microvolts_to_counts():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(ANALOG, 100, sim)
     assert drv.unit == "cmH2O" and drv.counts_per_unit == 20 and drv.rate_hz == 100
     assert drv.drdy is None
@@ -134,7 +135,7 @@ def test_analog_pressure_converts_microvolts_to_counts():
 
 
 def test_analog_pressure_zero_after_insertion():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(ANALOG, 100, sim)
     sim.set_adc(34, 351000, noise=3000)             # probe inserted: 2.75 cmH2O above the profile's zero
     z = drv.zero()
@@ -144,13 +145,13 @@ def test_analog_pressure_zero_after_insertion():
 
 
 def test_analog_pressure_refuses_adc2_pin():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     _raises(lambda: open_sensor(_cfg(ANALOG, pin=25), 100, sim), "GPIO25", "ADC1", "GPIO32-39")
     _raises(lambda: open_sensor(_cfg(ANALOG, atten_db=9), 100, sim), "atten_db", "11")
 
 
 def test_analog_pressure_check_finds_rails_and_floating_input():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(ANALOG, 100, sim)
     sim.set_adc(34, 0)                               # sensor unpowered / output wire off
     _raises(drv.check, "GPIO34", "bottom rail", "5 V supply")
@@ -166,7 +167,7 @@ def test_analog_pressure_check_finds_rails_and_floating_input():
 
 def test_analog_pressure_wrong_attenuation_saturates():
     # at 0 dB the ESP32 ADC flattens near 1.1 V: a 1.6 V squeeze would clip
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(_cfg(ANALOG, atten_db=0), 100, sim)
     sim.set_adc(34, 1600000)
     _raises(drv.check, "top rail")
@@ -176,7 +177,7 @@ def test_analog_pressure_wrong_attenuation_saturates():
 
 
 def test_analog_pressure_read_allocates_nothing():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(ANALOG, 100, sim)
     wave = array("i", [333000 + (i * 997) % 300000 for i in range(64)])
     sim.set_adc_wave(34, wave, noise=2000)
@@ -186,8 +187,8 @@ def test_analog_pressure_read_allocates_nothing():
 # ------------------------------------------------------------- HX710B -----
 
 def _hx(code=0, **kw):
-    sim = machine_sim.fresh()
-    hx = sim.HX710BModel(dout=19, sck=18)
+    sim = esp32_machine.fresh()
+    hx = chips.HX710BModel(dout=19, sck=18)
     hx.set_raw(code)
     return sim, hx, open_sensor(_cfg(HX, **kw), kw.get("rate", 40), sim)
 
@@ -241,16 +242,16 @@ def test_hx710b_never_powers_down_and_leaves_sck_low():
 
 
 def test_hx710b_check_finds_missing_and_miswired_chip():
-    sim = machine_sim.fresh()                        # no chip: DOUT floats low, never clocks out
+    sim = esp32_machine.fresh()                        # no chip: DOUT floats low, never clocks out
     drv = open_sensor(HX, 40, sim)
     _raises(drv.check, "DOUT GPIO19", "stayed low", "SCK")
-    sim = machine_sim.fresh()
-    hx = sim.HX710BModel(dout=19, sck=18)
+    sim = esp32_machine.fresh()
+    hx = chips.HX710BModel(dout=19, sck=18)
     hx.due = 1 << 60                                 # unpowered module: DOUT pulled high
     drv = open_sensor(HX, 40, sim)
     _raises(drv.check, "never went low", "VCC", "swapped")
-    sim = machine_sim.fresh()
-    sim.HX710BModel(dout=19, sck=18)
+    sim = esp32_machine.fresh()
+    chips.HX710BModel(dout=19, sck=18)
     drv = open_sensor(_cfg(HX, sck=5), 40, sim)      # SCK on the wrong pin
     _raises(drv.check, "stayed low", "SCK GPIO5")
 
@@ -278,8 +279,8 @@ def test_hx710b_read_allocates_nothing():
 # --------------------------------------------------------------- MPRLS ----
 
 def _mprls(eoc_model=None, **kw):
-    sim = machine_sim.fresh()
-    m = sim.MPRLSModel(sda=21, scl=22, eoc=eoc_model)
+    sim = esp32_machine.fresh()
+    m = chips.MPRLSModel(sda=21, scl=22, eoc=eoc_model)
     return sim, m, open_sensor(_cfg(MPRLS, **kw), 100, sim)
 
 
@@ -321,7 +322,7 @@ def test_mprls_read_is_pipelined_and_never_waits():
 
 
 def test_mprls_check_errors_name_the_fix():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(MPRLS, 100, sim)
     _raises(drv.check, "MPRLS: no answer at I2C 0x18 on SDA GPIO21/SCL GPIO22", "wiring", "3.3 V")
     sim, m, drv = _mprls()
@@ -373,7 +374,7 @@ def test_mprls_read_allocates_nothing():
 # ------------------------------------------------------------- MyoWare ----
 
 def test_myoware_envelope_counts_microvolts():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(ENV, 100, sim)
     assert drv.unit == "uV" and drv.zero() is None
     sim.set_adc(34, 0)                               # at rest: the ADC floor
@@ -389,7 +390,7 @@ def test_myoware_envelope_counts_microvolts():
 
 
 def test_myoware_raw_subtracts_mid_rail():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(RAW, 1000, sim)
     sim.set_adc(34, 1662000, noise=4000)
     drv.check()
@@ -403,7 +404,7 @@ def test_myoware_raw_subtracts_mid_rail():
 
 
 def test_myoware_read_allocates_nothing():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(RAW, 1000, sim)
     sim.set_adc_wave(34, array("i", [1650000 + ((i * 7919) % 40000) - 20000 for i in range(50)]))
     _no_alloc(drv.read, 500)
@@ -412,8 +413,8 @@ def test_myoware_read_allocates_nothing():
 # ----------------------------------------------------------- ADS1292R -----
 
 def _ads(**kw):
-    sim = machine_sim.fresh()
-    model = sim.ADS1292RModel(**kw)
+    sim = esp32_machine.fresh()
+    model = chips.ADS1292RModel(**kw)
     return sim, model
 
 
@@ -447,7 +448,7 @@ def test_ads1292r_rate_codes_and_channel_2():
 
 
 def test_ads1292r_check_errors_name_the_fix():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(ADS, 500, sim)                 # nothing on the bus
     _raises(drv.check, "no answer", "0xff", "RESET/PWDN GPIO17")
     sim, m = _ads(ident=0x52)                        # an ADS1291
@@ -497,8 +498,8 @@ def test_ads1292r_read_allocates_nothing():
 # ---------------------------------------------------------------- IMU -----
 
 def test_imu_mpu6050_tilt_along_probe_axis():
-    sim = machine_sim.fresh()
-    m = sim.MPU6050Model()
+    sim = esp32_machine.fresh()
+    m = chips.MPU6050Model()
     imu = open_imu({"driver": "mpu6050", "sda": 21, "scl": 22, "addr": 0x68, "axis": "y"}, sim)
     assert imu.check() == "MPU-6050"
     assert m.regs[0x6B] == 0                         # woken from sleep
@@ -512,27 +513,27 @@ def test_imu_mpu6050_tilt_along_probe_axis():
 
 
 def test_imu_lsm6ds3_and_errors():
-    sim = machine_sim.fresh()
-    m = sim.LSM6DS3Model()
+    sim = esp32_machine.fresh()
+    m = chips.LSM6DS3Model()
     imu = open_imu({"driver": "lsm6ds3", "sda": 21, "scl": 22, "addr": 0x6A, "axis": "-x"}, sim)
     assert imu.check() == "LSM6DS3" and m.regs[0x10] == 0x40
     m.set_accel_mg(-250, 0, 968)
     assert abs(imu.zero() - 250) <= 1
     m.set_accel_mg(-100, 0, 995)
     assert abs(imu.tilt() + 150) <= 1
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     _raises(open_imu({"driver": "mpu6050", "sda": 21, "scl": 22}, sim).check, "no answer", "0x68")
-    sim = machine_sim.fresh()
-    sim.LSM6DS3Model(addr=0x68)                      # an LSM6DS3 where the profile says MPU-6050
+    sim = esp32_machine.fresh()
+    chips.LSM6DS3Model(addr=0x68)                      # an LSM6DS3 where the profile says MPU-6050
     _raises(open_imu({"driver": "mpu6050", "sda": 21, "scl": 22}, sim).check, "WHO_AM_I", "imu.driver")
     _raises(lambda: open_imu({"driver": "bno055"}, sim), "mpu6050 or lsm6ds3")
 
 
 def test_mprls_and_imu_share_the_bus_and_a_second_pair_gets_bus_1():
-    sim = machine_sim.fresh()
-    sim.MPRLSModel(sda=21, scl=22)
-    sim.MPU6050Model(sda=21, scl=22)
-    sim.MPRLSModel(sda=25, scl=26)
+    sim = esp32_machine.fresh()
+    chips.MPRLSModel(sda=21, scl=22)
+    chips.MPU6050Model(sda=21, scl=22)
+    chips.MPRLSModel(sda=25, scl=26)
     a = open_sensor(MPRLS, 100, sim)
     b = open_sensor(_cfg(MPRLS, sda=25, scl=26), 100, sim)
     imu = open_imu({"driver": "mpu6050", "sda": 21, "scl": 22}, sim)
@@ -558,7 +559,7 @@ class _Counter:
 
 
 def _timer_sampler(rate=100, size=512, main=None, abd=None, before=None, clock=None):
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     ring = SampleRing(size)
     s = Sampler(ring, main or _Counter(), abd, rate, clock=clock, machine=sim, before=before)
     return sim, ring, s
@@ -613,7 +614,7 @@ def test_sampler_gap_after_scheduler_queue_overflow():
     s.start()
     sim.vtime.advance_us(200000)
     sim.stall_us(100000)
-    assert sim.sched_dropped == 2
+    assert sim.sched.dropped == 2
     sim.vtime.advance_us(100000)
     assert ring.missed == 2
     tim = sim.timers[0]
@@ -653,7 +654,7 @@ def test_sampler_gap_after_interrupts_masked():
 
 
 def test_sampler_tick_allocates_nothing():
-    sim = machine_sim.fresh()
+    sim = esp32_machine.fresh()
     drv = open_sensor(ANALOG, 100, sim)
     sim.set_adc(34, 500000, noise=5000)
     ring = SampleRing(64)
@@ -691,7 +692,7 @@ def test_sampler_paced_by_hx710b_dout():
     # into one interrupt per frame, which finds DOUT high and is skipped, as
     # do the 4 Hz kick ticks
     assert len(got) + 3 <= s.spurious <= len(got) + 6, (s.spurious, len(got))
-    assert sim.sched_dropped == 0
+    assert sim.sched.dropped == 0
     assert hx.bad_frames == 0 and hx.power_downs == 0 and ring.missed == 0
     assert drv.stale == 0                            # every read found a fresh conversion
 
