@@ -1,7 +1,8 @@
 """The link plumbing (firmware/links/chunker.py, multi_link.py, ble_link.py):
-the portable tests of tests/mp/links_checks.py under the real MicroPython unix
-port (all of them, with heap measurements and BleLink against the simulated
-radio described there) and under CPython (the portable ones)."""
+the checks of tests/mp/links_checks.py and tests/mp/ble_checks.py under the
+real MicroPython unix port (all of them, with heap measurements and BleLink
+against the simulated radio of tests/mp/sim_radio.py) and under CPython (the
+portable ones of links_checks.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -18,7 +19,7 @@ MP = ROOT / "tests" / "mp"
 @pytest.mark.micropython
 def test_link_tests_pass_under_micropython(mpy, tmp_path, monkeypatch):
     monkeypatch.setenv("KNIP_TMP", str(tmp_path))      # bond files of the BleLink tests
-    out = mpy(MP / "run_tests.py", "links_checks")
+    out = mpy(MP / "run_tests.py", "links_checks", "ble_checks")
     tally = out.strip().splitlines()[-1]
     passed, failed = int(tally.split()[0]), int(tally.split()[2])
     names = [ln.split()[2] for ln in out.splitlines() if ln.startswith("PASS")]
