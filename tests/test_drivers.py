@@ -1,5 +1,5 @@
 """The ESP32 sensor drivers and sampler on the real MicroPython unix port:
-the portable tests (tests/mp/test_esp_drivers.py, which pytest also runs
+the portable tests (tests/mp/test_esp_drivers.py and test_esp_sampler.py, which pytest also runs
 under CPython) as bytecode and as x64 native code, zero heap bytes per
 read() and per sampler tick, and every module compiling for the ESP32
 (xtensawin) with mpy-cross.
@@ -76,7 +76,7 @@ def _paths(native: Path | None = None) -> str:
 
 
 def test_driver_tests_pass_under_micropython():
-    out = _run(MP / "run_tests.py", "test_esp_drivers", path=_paths())
+    out = _run(MP / "run_tests.py", "test_esp_drivers", "test_esp_sampler", path=_paths())
     passed, failed = _tally(out)
     assert failed == 0 and passed >= 41, out
 
@@ -88,7 +88,7 @@ def test_driver_tests_pass_as_native_code(native_dir):
     assert probe.split() == [str(native_dir / "drivers" / "__init__.mpy"),
                              str(native_dir / "drivers" / "hx710b.mpy"),
                              str(native_dir / "espboard" / "sampler.mpy")], probe
-    out = _run(MP / "run_tests.py", "test_esp_drivers", path=_paths(native_dir))
+    out = _run(MP / "run_tests.py", "test_esp_drivers", "test_esp_sampler", path=_paths(native_dir))
     passed, failed = _tally(out)
     assert failed == 0 and passed >= 41, out
 

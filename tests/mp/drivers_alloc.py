@@ -6,8 +6,10 @@
 # sampler took, "-" for a bare read), then a control that
 # does allocate, so a reader (and tests/test_drivers.py) can see the meter works.
 from array import array
-from test_esp_drivers import (alloc_bytes, esp32_machine, chips, open_sensor, open_imu, Sampler, SampleRing,
-                          ANALOG, HX, MPRLS, ENV, RAW, ADS, _cfg)
+from test_esp_drivers import (alloc_bytes, esp32_machine, chips, open_sensor, open_imu,
+                              ANALOG, HX, MPRLS, ENV, RAW, ADS, _cfg)
+from espboard.sampler import Sampler
+from knip.ring import SampleRing
 
 N = 500
 
