@@ -410,17 +410,22 @@ class SimulatedBoard:
         os.close(self.host)
 
 
-@pytest.fixture
-def board(tmp_path):
+def simulated_board(tmp_path: Path, heap: str = "4m"):
+    """A SimulatedBoard in tmp_path with MicroPython's heap set to `heap`; closed after."""
     if micropython_path() is None:
         pytest.skip("micropython (unix port) not installed: make setup")
     root = tmp_path / "flash"
     root.mkdir()
-    b = SimulatedBoard(root, tmp_path)
+    b = SimulatedBoard(root, tmp_path, heap=heap)
     try:
         yield b
     finally:
         b.close()
+
+
+@pytest.fixture
+def board(tmp_path):
+    yield from simulated_board(tmp_path)
 
 
 def test_mpremote_talks_to_the_simulated_board(board):
@@ -731,15 +736,7 @@ def test_knip_info_memory_rows():
 @pytest.fixture
 def small_board(tmp_path):
     """The simulated board with the heap of a WROOM (about 110 KB)."""
-    if micropython_path() is None:
-        pytest.skip("micropython (unix port) not installed: make setup")
-    root = tmp_path / "flash"
-    root.mkdir()
-    b = SimulatedBoard(root, tmp_path, heap="112k")
-    try:
-        yield b
-    finally:
-        b.close()
+    yield from simulated_board(tmp_path, heap="112k")
 
 
 def test_deploy_refuses_a_wroom_without_the_frozen_build(small_board, tmp_path, capsys):
