@@ -14,8 +14,8 @@ help:
 	@echo "make sim     run a virtual trainer on a pseudo-terminal (prints its port)"
 	@echo "make browser install headless Chromium + chromedriver (apt) for the report screenshot test"
 	@echo "make build   compile the firmware for the ESP32 into out/esp32 (mpy-cross, no board needed)"
-	@echo "make flash   PORT=/dev/ttyUSB0 [FIRMWARE=file.bin]  write MicroPython v1.29.0 to the board"
-	@echo "make deploy  PORT=/dev/ttyUSB0 [PROFILE=hardware/profiles/NAME.json]  put Knip on the board"
+	@echo "make flash   PORT=/dev/ttyUSB0 [PROFILE=...] [PSRAM=1|0] [FIRMWARE=file.bin]  write MicroPython v1.29.0 (SPIRAM image for a WROVER)"
+	@echo "make deploy  PORT=/dev/ttyUSB0 [PROFILE=hardware/profiles/NAME.json] [SMALL_HEAP=1]  put Knip on the board"
 	@echo "make hil     PORT=/dev/ttyUSB0  hardware-in-the-loop tests against a real board (docs/DEPLOY.md)"
 
 setup: $(STAMP)
@@ -72,13 +72,19 @@ NEED_PORT = @if [ -z "$(PORT)" ]; then echo "make $@: give the board's serial po
 build: $(STAMP)
 	$(BIN)/knip build -o out/esp32 --profile $(PROFILE) $(if $(filter 0,$(NATIVE)),--no-native)
 
+# The image follows the module: PSRAM=1 (a WROVER: the SPIRAM image) or PSRAM=0
+# (a WROOM: the plain one), else the "module" of a PROFILE given on the command
+# line, else what the board reports (docs/DEPLOY.md).
 flash: $(STAMP)
 	$(NEED_PORT)
-	$(BIN)/knip flash --port $(PORT) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(if $(FORCE),--force)
+	$(BIN)/knip flash --port $(PORT) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(if $(FORCE),--force) \
+	  $(if $(filter command line environment,$(origin PROFILE)),--profile $(PROFILE)) \
+	  $(if $(filter 1,$(PSRAM)),--psram) $(if $(filter 0,$(PSRAM)),--no-psram)
 
 deploy: $(STAMP)
 	$(NEED_PORT)
-	$(BIN)/knip deploy --port $(PORT) --profile $(PROFILE) $(if $(filter 0,$(NATIVE)),--no-native)
+	$(BIN)/knip deploy --port $(PORT) --profile $(PROFILE) $(if $(filter 0,$(NATIVE)),--no-native) \
+	  $(if $(SMALL_HEAP),--small-heap)
 
 # With PORT the suite runs against that board (hil-loopback profile, the
 # DAC->ADC wire: hardware/HIL.md); BLE=NAME adds the Bluetooth tests. Without

@@ -298,9 +298,10 @@ class SimulatedBoard:
     interpreter without running main.py; machine.reset() (or any exit)
     restarts it and runs /main.py, as a power-on does."""
 
-    def __init__(self, root: Path, work: Path):
+    def __init__(self, root: Path, work: Path, heap: str = "4m"):
         import threading
         self.root = root
+        self.heap = heap
         self.shim = {}
         for boot in (0, 1):
             p = work / f"shim{boot}.py"
@@ -326,7 +327,7 @@ class SimulatedBoard:
         m, s = os.openpty()
         tty.setraw(s)
         env = dict(os.environ, MICROPYPATH=".frozen")
-        self.child = subprocess.Popen([micropython_path(), "-X", "heapsize=4m", "-i", str(self.shim[boot])],
+        self.child = subprocess.Popen([micropython_path(), "-X", f"heapsize={self.heap}", "-i", str(self.shim[boot])],
                                       stdin=s, stdout=s, stderr=s, env=env, close_fds=True)
         os.close(s)
         self.cfd = m
@@ -401,17 +402,22 @@ class SimulatedBoard:
         os.close(self.host)
 
 
-@pytest.fixture
-def board(tmp_path):
+def simulated_board(tmp_path: Path, heap: str = "4m"):
+    """A SimulatedBoard in tmp_path with MicroPython's heap set to `heap`; closed after."""
     if micropython_path() is None:
         pytest.skip("micropython (unix port) not installed: make setup")
     root = tmp_path / "flash"
     root.mkdir()
-    b = SimulatedBoard(root, tmp_path)
+    b = SimulatedBoard(root, tmp_path, heap=heap)
     try:
         yield b
     finally:
         b.close()
+
+
+@pytest.fixture
+def board(tmp_path):
+    yield from simulated_board(tmp_path)
 
 
 def test_mpremote_talks_to_the_simulated_board(board):
@@ -463,3 +469,275 @@ def test_deploy_refuses_native_code_for_another_architecture(board, tmp_path, ca
     with pytest.raises(FirmwareError, match=r"\(\.mpy 6\.3, x64\); these files need v1\.29\.x \(\.mpy 6\.3, xtensawin\)"):
         deploy(board.port, str(prof), mip=False, build_dir=tmp_path / "build", wait_s=10)
     assert not (board.root / "knip").exists()        # nothing copied
+
+
+# ------------------------------------------- the module: WROVER (PSRAM) or WROOM
+
+from knip_host.commands.trainer import memory_rows  # noqa: E402
+from knip_host.esp32 import flash as F  # noqa: E402
+from knip_host.esp32 import module as M  # noqa: E402
+from knip_host.esp32.image import find_firmware, image_variant  # noqa: E402
+
+# What esptool prints on connecting, as esptool 5.6.0 formats it
+# (esptool/__init__.py, targets/esp32.py get_chip_description/get_chip_features)
+# for the chips on the boards below; the MAC addresses are made up.
+ESPTOOL5_WROVER_E = """esptool v5.6.0
+Connected to ESP32 on /dev/ttyUSB0:
+Chip type:          ESP32-D0WD-V3 (revision v3.1)
+Features:           Wi-Fi, BT, Dual Core + LP Core, 240MHz, Vref calibration in eFuse, Coding Scheme None
+Crystal frequency:  40MHz
+MAC:                a0:b7:65:4e:2c:18
+
+Stub flasher running.
+Changing baud rate to 460800...
+Changed.
+
+Flash memory erased successfully in 3.9 seconds.
+
+Hard resetting via RTS pin...
+"""
+# an ESP32-WROOM-32E carries the same chip: esptool cannot tell them apart
+ESPTOOL5_WROOM_32E = ESPTOOL5_WROVER_E.replace("a0:b7:65:4e:2c:18", "08:3a:f2:1c:55:e0")
+ESPTOOL5_PICO_V3_02 = ESPTOOL5_WROVER_E.replace("ESP32-D0WD-V3 (revision v3.1)", "ESP32-PICO-V3-02 (revision v3.0)") \
+    .replace("240MHz, Vref", "240MHz, Embedded Flash, Embedded PSRAM, Vref")
+ESPTOOL5_D0WDR2 = ESPTOOL5_WROVER_E.replace("ESP32-D0WD-V3 (revision v3.1)", "ESP32-D0WDR2-V3 (revision v3.1)")
+ESPTOOL4_WROOM_32 = """esptool.py v4.7.0
+Serial port /dev/ttyUSB0
+Connecting....
+Chip is ESP32-D0WDQ6 (revision v1.0)
+Features: WiFi, BT, Dual Core, 240MHz, VRef calibration in efuse, Coding Scheme None
+Crystal is 40MHz
+MAC: 24:0a:c4:00:01:10
+Uploading stub...
+Running stub...
+Stub running...
+"""
+ESPTOOL5_SECURE = """esptool v5.6.0
+Connected to ESP32 on /dev/ttyUSB0:
+Chip type:          ESP32 in Secure Download Mode
+"""
+
+
+def board_report(machine: str, heap: int, free: int, psram: int, frozen: bool = False) -> str:
+    """What mpremote.VERSION_CODE prints on an ESP32 running v1.29.0."""
+    mpy = R.encode_sys_mpy()
+    return (f"knip-impl (name='micropython', version=(1, 29, 0, ''), _machine='{machine}', _mpy={mpy}, "
+            f"_build='ESP32_GENERIC', _thread='GIL')\nknip-mpy {mpy} ver 1 29 0\nknip-aioble 0\n"
+            f"knip-heap {heap} {free}\nknip-psram {psram}\nknip-frozen {int(frozen)}\n")
+
+
+SPIRAM_MACHINE = "Generic ESP32 module with SPIRAM with ESP32"
+PLAIN_MACHINE = "Generic ESP32 module with ESP32"
+WROVER_ON_SPIRAM = board_report(SPIRAM_MACHINE, 4_120_000, 4_050_000, 4_194_252)
+WROOM_ON_SPIRAM = board_report(SPIRAM_MACHINE, 112_640, 101_200, 0)
+WROOM_ON_PLAIN = board_report(PLAIN_MACHINE, 117_000, 104_000, 0)
+WROOM_FROZEN = board_report("Knip ESP32 (frozen) with ESP32", 112_000, 96_000, 0, frozen=True)
+
+
+def test_esptool_chip_reports_are_read():
+    for text, name, rev in ((ESPTOOL5_WROVER_E, "ESP32-D0WD-V3", "v3.1"), (ESPTOOL4_WROOM_32, "ESP32-D0WDQ6", "v1.0")):
+        chip = M.parse_chip(text)
+        assert (chip.name, chip.revision) == (name, rev) and chip.classic
+        assert "BT" in chip.features and not chip.embedded_psram    # a WROVER's PSRAM is a chip of its own
+    assert M.parse_chip(ESPTOOL5_PICO_V3_02).embedded_psram
+    assert M.parse_chip(ESPTOOL5_D0WDR2).embedded_psram             # esptool lists no feature for it: the name says
+    assert M.parse_chip(ESPTOOL5_SECURE) is None
+    assert M.parse_chip("A fatal error occurred: Failed to connect to ESP32: No serial data received.") is None
+    assert not M.Chip("ESP32-S3 (QFN56)").classic
+    # a plain image on a chip with PSRAM inside: a warning; on a WROVER-E esptool cannot see it
+    msg = M.chip_mismatch(M.parse_chip(ESPTOOL5_PICO_V3_02), "", "/dev/ttyUSB0")
+    assert "ESP32-PICO-V3-02 has PSRAM" in msg and "knip flash --port /dev/ttyUSB0 --psram" in msg
+    assert M.chip_mismatch(M.parse_chip(ESPTOOL5_WROVER_E), "", "/dev/ttyUSB0") is None
+    assert M.chip_mismatch(M.parse_chip(ESPTOOL5_PICO_V3_02), R.SPIRAM, "/dev/ttyUSB0") is None
+
+
+def test_the_spiram_image_is_pinned_next_to_the_plain_one():
+    assert R.FIRMWARE_FILE_SPIRAM == f"ESP32_GENERIC-SPIRAM-v{R.MICROPYTHON_VERSION}.bin"
+    assert R.FIRMWARE_URL_PATTERN_SPIRAM == ("https://micropython.org/resources/firmware/"
+                                            f"ESP32_GENERIC-SPIRAM-YYYYMMDD-v{R.MICROPYTHON_VERSION}.bin")
+    assert R.VARIANT_OF_MODULE == {"wrover": "SPIRAM", "wroom": ""}
+    assert R.board_id(R.SPIRAM) == "ESP32_GENERIC-SPIRAM" and R.board_id() == "ESP32_GENERIC"
+
+
+def _image(folder: Path, name: str, machine: str | None) -> Path:
+    p = folder / name
+    body = bytearray(b"\xe9" + bytes(300 * 1024))
+    if machine:
+        body[200000:200000 + len(machine) + 1] = machine.encode() + b"\0"
+    p.write_bytes(bytes(body))
+    return p
+
+
+def test_an_image_says_which_variant_it_is(tmp_path):
+    v = R.MICROPYTHON_VERSION
+    # by the machine name compiled into it, whatever the file is called
+    assert image_variant(_image(tmp_path, "a.bin", SPIRAM_MACHINE)) == R.SPIRAM
+    assert image_variant(_image(tmp_path, "b.bin", PLAIN_MACHINE)) == ""
+    # else by its name, as micropython.org names it
+    assert image_variant(_image(tmp_path, f"ESP32_GENERIC-SPIRAM-20260829-v{v}.bin", None)) == R.SPIRAM
+    assert image_variant(_image(tmp_path, f"ESP32_GENERIC-20260829-v{v}.bin", None)) == ""
+    assert image_variant(_image(tmp_path, "esp32spiram-20220117-v1.18.bin", None)) == R.SPIRAM
+    assert image_variant(_image(tmp_path, "firmware.bin", None)) is None
+    # the cache tells the variants apart (the plain name is a prefix of the other)
+    cache = tmp_path / "cache" / "esp32"
+    cache.mkdir(parents=True)
+    spiram = _image(cache, f"ESP32_GENERIC-SPIRAM-v{v}.bin", SPIRAM_MACHINE)
+    assert find_firmware(tmp_path / "cache", R.FIRMWARE_FILE) is None
+    assert find_firmware(tmp_path / "cache", R.FIRMWARE_FILE_SPIRAM) == spiram
+    plain = _image(cache, f"ESP32_GENERIC-20260829-v{v}.bin", PLAIN_MACHINE)
+    assert find_firmware(tmp_path / "cache", R.FIRMWARE_FILE) == plain
+
+
+def test_which_image_flash_picks():
+    assert M.choose_variant(True, "wroom", None)[0] == R.SPIRAM          # the flag wins
+    assert M.choose_variant(False, None, {"psram": 4194252, "spiram": True}) == ("", "--no-psram")
+    v, why = M.choose_variant(None, "wroom", {"psram": 4194252, "spiram": True})
+    assert v == "" and '"module": "wroom"' in why
+    assert M.choose_variant(None, "wrover", None)[0] == R.SPIRAM
+    v, why = M.choose_variant(None, None, {"psram": 4194252, "spiram": True})
+    assert v == R.SPIRAM and "reported 4.0 MB of PSRAM" in why
+    v, why = M.choose_variant(None, None, {"psram": 0, "spiram": True})
+    assert v == "" and "no PSRAM (a WROOM)" in why
+    v, why = M.choose_variant(None, None, {"psram": 0, "spiram": False})      # the plain image cannot tell
+    assert v == R.SPIRAM and "reference board" in why and "--no-psram" in why
+    assert M.choose_variant(None, None, None)[0] == R.SPIRAM
+
+
+@pytest.fixture
+def fake_tools(monkeypatch, silent_port):
+    """knip flash with esptool and mpremote answering like a board would:
+    `said["esptool"]` is what esptool prints, `said["board"]` what MicroPython
+    reports after the flash; `calls` collects the command lines."""
+    said = {"esptool": ESPTOOL5_WROVER_E, "board": WROVER_ON_SPIRAM, "app": None}
+    calls: list[list[str]] = []
+
+    def stream(cmd, **kw):
+        calls.append(cmd)
+        return 0, said["esptool"]
+
+    monkeypatch.setattr(F, "stream", stream)
+    monkeypatch.setattr(F, "run_mpremote", lambda port, *a, **kw: (calls.append(list(a)) or 0, said["board"]))
+    monkeypatch.setattr(F, "knip_app_info", lambda port, timeout=1.2: said["app"])
+    monkeypatch.setattr(F.time, "sleep", lambda s: None)
+    return silent_port, said, calls
+
+
+def test_flash_a_wrover_writes_the_spiram_image_and_reports_its_heap(capsys, tmp_path, monkeypatch, fake_tools):
+    port, said, calls = fake_tools
+    monkeypatch.setenv("KNIP_DATA", str(tmp_path / "data"))
+    cache = tmp_path / "data" / "firmware" / "esp32"
+    cache.mkdir(parents=True)
+    image = _image(cache, R.FIRMWARE_FILE_SPIRAM, SPIRAM_MACHINE)
+    _image(cache, R.FIRMWARE_FILE, PLAIN_MACHINE)
+    rc, out, err = run(capsys, "flash", "--port", port)
+    assert rc == 0, err
+    assert calls[1][-1] == str(image) and calls[1][-3:-1] == ["-z", "0x1000"]
+    assert "flash: image ESP32_GENERIC-SPIRAM (SPIRAM: for a WROVER): the reference board" in out
+    assert "ESP32_GENERIC-SPIRAM from the cache" in out
+    assert "heap 3.9 MB (3.9 MB free), PSRAM 4.0 MB (WROVER)" in out and "warning" not in out
+
+
+def test_flash_spiram_image_on_a_board_without_psram_says_wroom(capsys, fake_tools, tmp_path):
+    port, said, _ = fake_tools
+    said["board"] = WROOM_ON_SPIRAM
+    fw = _image(tmp_path, f"ESP32_GENERIC-SPIRAM-20260829-v{R.MICROPYTHON_VERSION}.bin", SPIRAM_MACHINE)
+    rc, out, err = run(capsys, "flash", "--port", port, "--firmware", str(fw))
+    assert rc == 0, err
+    assert "no PSRAM (a WROOM: the SPIRAM image found none)" in out
+    warn = [line for line in out.splitlines() if line.startswith("flash: warning: this board has no PSRAM")]
+    assert warn, out
+    assert "110 KB of heap" in warn[0] and "ESP32-DevKitC-VE" in warn[0]
+    assert f"knip flash --port {port} --no-psram" in warn[0] and "the frozen build" in warn[0]
+    assert "Plain ESP32 (WROOM): the frozen build" in warn[0]
+
+
+def test_flash_warns_when_the_image_does_not_fit_what_was_declared(capsys, fake_tools, tmp_path):
+    port, said, _ = fake_tools
+    wroom = tmp_path / "wroom.json"
+    doc = json.loads(B.DEFAULT_PROFILE.read_text())
+    wroom.write_text(json.dumps(dict(doc, module="wroom")))
+    said["board"] = WROOM_ON_SPIRAM
+    fw = _image(tmp_path, "firmware.bin", SPIRAM_MACHINE)          # the name says nothing; the contents do
+    rc, out, err = run(capsys, "flash", "--port", port, "--firmware", str(fw), "--profile", str(wroom))
+    assert rc == 0, err
+    assert ("flash: warning: firmware.bin is the ESP32_GENERIC-SPIRAM (SPIRAM: for a WROVER) image, but "
+            "this board wants ESP32_GENERIC (plain: for a WROOM)") in out
+    assert R.FIRMWARE_FILE in out
+    # declared plain on a chip with PSRAM inside
+    said["esptool"], said["board"] = ESPTOOL5_PICO_V3_02, WROOM_ON_PLAIN
+    fw = _image(tmp_path, "plain.bin", PLAIN_MACHINE)
+    rc, out, err = run(capsys, "flash", "--port", port, "--firmware", str(fw), "--no-psram")
+    assert rc == 0, err
+    assert "flash: warning: ESP32-PICO-V3-02 has PSRAM in its package" in out
+    assert "PSRAM not in use (the plain image never looks for it)" in out
+    assert "the plain image gives this board 114 KB of heap" in out
+
+
+def test_flash_picks_what_the_running_app_reported_and_survives_a_silent_board(capsys, fake_tools, tmp_path):
+    port, said, _ = fake_tools
+    said["app"] = {"unsynced": 0, "psram": 0, "spiram": True, "heap": 112640}
+    said["board"] = "Traceback (most recent call last):\nOSError: [Errno 5] EIO\n"
+    fw = _image(tmp_path, "x.bin", None)                          # no name, no machine string: unknown
+    rc, out, err = run(capsys, "flash", "--port", port, "--firmware", str(fw))
+    assert rc == 0, err
+    assert "flash: image x.bin: the Knip app on the board reported no PSRAM (a WROOM)" in out
+    assert "flash: note: could not ask the board for its heap" in out and "`knip deploy` checks it" in out
+
+
+def test_deploy_judges_the_heap():
+    prof = json.loads(B.DEFAULT_PROFILE.read_text())
+    port, name = "/dev/ttyUSB0", "hardware/profiles/pressure-analog.json"
+    wrover = parse_device_version(WROVER_ON_SPIRAM)
+    assert wrover["heap"] == 4_120_000 and wrover["psram"] == 4_194_252 and not wrover["frozen"]
+    assert M.deploy_problem(wrover, prof, port, name) is None
+    assert M.deploy_problem(parse_device_version(WROOM_FROZEN), dict(prof, module="wroom"), port, name) is None
+    msg = M.deploy_problem(parse_device_version(WROOM_ON_SPIRAM), prof, port, name)
+    assert msg.startswith("the board has 110 KB of heap; Knip loaded from files needs about 256 KB")
+    assert "runs the SPIRAM image but has no PSRAM: a WROOM" in msg and "ESP32-DevKitC-VE" in msg
+    assert "frozen build" in msg and "--small-heap" in msg
+    msg = M.deploy_problem(parse_device_version(WROOM_ON_PLAIN), prof, port, name)
+    assert "runs the plain ESP32_GENERIC image, which leaves a WROVER's PSRAM unused" in msg
+    assert f"knip flash --port {port} --profile {name}" in msg
+    msg = M.deploy_problem(parse_device_version(WROOM_ON_PLAIN), dict(prof, module="wroom"), port, name)
+    assert "a board without PSRAM (a WROOM)" in msg
+    # a WROOM profile wiring GPIO16/17 on a board whose PSRAM takes them
+    ads = json.loads((ROOT / "hardware" / "profiles" / "emg-ads1292r.json").read_text())
+    ads = dict(ads, module="wroom", sensor=dict(ads["sensor"], start=16, reset=17))
+    msg = M.deploy_problem(wrover, ads, port, "my.json")
+    assert "takes GPIO16/17" in msg and "GPIO16/17" in msg and '"module": "wrover"' in msg
+    # the MicroPython unix port reports its heap and no esp32 module
+    unix = parse_device_version(_unix_port_report())
+    assert unix["heap"] > R.HEAP_NEEDED and unix["psram"] is None and unix["frozen"] is False
+    assert M.deploy_problem(unix, prof, port, name) is None
+
+
+def test_knip_info_memory_rows():
+    wrover = {"module": "wrover", "heap": 4_120_000, "heap_free": 3_900_000, "psram": 4_194_252, "spiram": True}
+    assert memory_rows(wrover) == [("memory", "heap 3.9 MB (3.7 MB free), PSRAM 4.0 MB (WROVER); "
+                                               "the profile says WROVER")]
+    rows = dict(memory_rows(dict(wrover, heap=112_640, heap_free=40_000, psram=0)))
+    assert "SPIRAM image found no PSRAM: this board is a WROOM" in rows["memory!"]
+    rows = dict(memory_rows(dict(wrover, heap=112_640, heap_free=40_000, psram=0, spiram=False)))
+    assert "leaves the WROVER's PSRAM unused" in rows["memory!"] and "--psram" in rows["memory!"]
+    rows = memory_rows(dict(wrover, module="wroom", heap=112_640, heap_free=9_000, psram=0, spiram=False))
+    assert [r[0] for r in rows] == ["memory", "memory!", "memory!"]
+    assert "too little for Knip loaded from files" in rows[1][1] and "only 9 KB of heap free" in rows[2][1]
+    assert memory_rows({"board": "sim"}) == []                    # the virtual trainer reports no heap
+
+
+@pytest.fixture
+def small_board(tmp_path):
+    """The simulated board with the heap of a WROOM (about 110 KB)."""
+    yield from simulated_board(tmp_path, heap="112k")
+
+
+def test_deploy_refuses_a_wroom_without_the_frozen_build(small_board, tmp_path, capsys):
+    prof = ROOT / "hardware" / "profiles" / "pressure-analog.json"
+    with pytest.raises(FirmwareError) as exc:
+        deploy(small_board.port, str(prof), mip=False, build_dir=tmp_path / "build", march="x64", wait_s=10)
+    msg = str(exc.value)
+    assert "of heap; Knip loaded from files needs about 256 KB" in msg
+    assert "ESP32-DevKitC-VE" in msg and "frozen build" in msg and "--small-heap" in msg
+    out = capsys.readouterr().out
+    assert "deploy: [4/7] checking MicroPython and the heap" in out and "[5/7]" not in out
+    assert not (small_board.root / "knip").exists()        # nothing copied

@@ -4,7 +4,10 @@
 # driver(s), LED/buzzer/vibration cues, the button, a battery divider and
 # littlefs at "/". The hardware is reached only through the `machine`
 # module passed in, so the same class runs on the unix port with a
-# simulated machine in tests.
+# simulated machine in tests. INFO reports the heap and the PSRAM; a heap
+# that runs low while she trains ends the session (what was recorded is
+# kept) and shows its own LED pattern.
+import gc
 import sys
 import asyncio
 from micropython import const
@@ -16,8 +19,35 @@ from espboard.ui import Ui
 
 _TIMER = const(0)
 _RESTART_MS = const(0x20000000)  # ~6.2 days up: restart while idle so ticks_ms never wraps
+_LOW_FREE = const(16384)         # heap free below this (after a collect): running out
+_PSRAM_REGION = const(0x100000)  # an IDF heap region this big is PSRAM (internal RAM is 520 KB)
+_RESTART_AFTER_MS = const(10000) # after a task died of MemoryError: restart this long after, once idle
 # LiPo open-circuit voltage (mV) at 100, 90, ..., 0 %
 _LIPO = (4200, 4060, 3980, 3920, 3870, 3820, 3790, 3770, 3740, 3680, 3300)
+
+
+def esp32_module(machine):
+    """The `esp32` module (idf_heap_info), or what a simulated machine offers
+    as machine.esp32; None where there is neither (the unix port)."""
+    e = getattr(machine, "esp32", None)
+    if e is not None:
+        return e
+    try:
+        import esp32
+        return esp32
+    except ImportError:
+        return None
+
+
+def psram_bytes(esp32):
+    """PSRAM in the IDF heap: the SPIRAM firmware puts it there (0 when it
+    found none; the plain firmware never looks). None without `esp32`."""
+    if esp32 is None:
+        return None
+    try:
+        return sum(r[0] for r in esp32.idf_heap_info(esp32.HEAP_DATA) if r[0] >= _PSRAM_REGION)
+    except (AttributeError, OSError, TypeError):
+        return None
 
 
 def lipo_percent(mv):
@@ -79,6 +109,11 @@ class Esp32Board:
         self._tasks = []
         self._pair_wanted = False
         self.idle = None            # set by boot: a callable, True while no session records
+        self.module = prof.get("module", "wrover")
+        self.psram = psram_bytes(esp32_module(machine))
+        self.heap_low = False       # the heap ran low (cleared when it recovers)
+        self.on_heap_low = None     # set by boot: ends a running session, keeping it
+        self._restart_at = None     # ticks after which to restart once idle (a task died)
 
     # ---- clock and sampler --------------------------------------------
 
@@ -114,8 +149,50 @@ class Esp32Board:
                 if self.ble is not None:
                     self.ble.pairing(60)
                     self.ui.pairing()
-            if self._t.ticks_ms() > _RESTART_MS and self.idle is not None and self.idle():
+            self.watch_heap()
+            now = self._t.ticks_ms()
+            due = now > _RESTART_MS or (self._restart_at is not None and now > self._restart_at)
+            if due and self.idle is not None and self.idle():
                 self.machine.reset()
+
+    # ---- the heap ------------------------------------------------------
+
+    def heap_total(self):
+        return gc.mem_free() + gc.mem_alloc()
+
+    def watch_heap(self, low=_LOW_FREE):
+        """Once a second: below `low` bytes free even after a collect, the heap
+        is running out: out_of_heap() once, until it recovers."""
+        free = gc.mem_free()
+        if free >= low:
+            if free >= 2 * low:
+                self.heap_low = False
+            return free
+        gc.collect()
+        free = gc.mem_free()
+        if free < low and not self.heap_low:
+            self.out_of_heap("heap low: %d KB free" % (free // 1024))
+        return free
+
+    def out_of_heap(self, why, restart=False):
+        """End a running session (what was recorded so far stays in its file,
+        reason "memory"), show the low-heap pattern and keep `why` in INFO's
+        alerts. `restart`: a task died of it, so restart once idle."""
+        self.heap_low = True
+        ended = None
+        for _ in range(2 if self.on_heap_low is not None else 0):
+            try:
+                ended = self.on_heap_low()
+                break
+            except MemoryError:
+                gc.collect()
+        if ended is not None:
+            why += "; session %d ended and kept" % ended
+        self.alerts.append(why)
+        del self.alerts[:-4]
+        self.ui.heap_low()
+        if restart:
+            self._restart_at = self._t.ticks_ms() + _RESTART_AFTER_MS
 
     def _pairing_request(self):
         # called from the button IRQ: only flag it, the task does the work
@@ -149,7 +226,12 @@ class Esp32Board:
              "sampler": {"ticks": s.ticks, "late_max_us": s.late_max_us},
              "micropython": ".".join(str(v) for v in sys.implementation.version[:3]),
              "alerts": self.alerts,
-             "usb_power": self.link is not None and getattr(self.link, "active", self.usb) is self.usb}
+             "usb_power": self.link is not None and getattr(self.link, "active", self.usb) is self.usb,
+             # the heap (on the ESP32 mem_free counts the IDF heap it may still grow
+             # into), the PSRAM found, and whether the firmware is a SPIRAM build
+             # (only that one looks for PSRAM: 0 from the plain build means "not looked")
+             "module": self.module, "heap": self.heap_total(), "heap_free": gc.mem_free(),
+             "psram": self.psram, "spiram": "SPIRAM" in getattr(sys.implementation, "_machine", "").upper()}
         if self.ble is not None:
             d["ble"] = self.ble.info()
         if self.loopback is not None:

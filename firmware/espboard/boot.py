@@ -94,12 +94,19 @@ def run(machine=None, profile_path=PROFILE, fs_root="/sessions", announce=_say):
     board.link, how = _links(board, prof)
     app = App(board)
     board.idle = lambda: app.session is None
+    board.on_heap_low = lambda: app.end_session("memory")
+    _on_task_error(board)
     announce("%s ready: %s, %d Hz, %s; send the REPL request or hold GPIO%d at boot for the REPL"
              % (prof["profile"], board.signal, board.rate_hz, how, pin))
     # frames carry 0x03 bytes: Ctrl-C must not interrupt the application
     micropython.kbd_intr(-1)
     try:
         asyncio.run(app.run())
+    except MemoryError:
+        # App.run has ended a running session (kept, reason "stopped")
+        _say("out of memory (%d KB heap); the session so far is kept. A board without PSRAM needs "
+             "the frozen build: docs/DEPLOY.md; press EN to start again" % (board.heap_total() // 1024))
+        return
     finally:
         micropython.kbd_intr(3)
         board.stop()
@@ -107,3 +114,21 @@ def run(machine=None, profile_path=PROFILE, fs_root="/sessions", announce=_say):
             board.ble.close()
     _say("left the application; the REPL is yours (press EN to start it again)")
     return True
+
+
+def _on_task_error(board):
+    """A task that dies of MemoryError ends the session (kept), shows the
+    low-heap pattern and restarts the board once idle; other errors are
+    printed as asyncio does."""
+    loop = asyncio.get_event_loop()
+
+    def handler(loop, ctx):
+        if isinstance(ctx.get("exception"), MemoryError):
+            try:
+                board.out_of_heap("out of memory in a task; restarting once idle", restart=True)
+                return
+            except MemoryError:
+                pass
+        loop.default_exception_handler(loop, ctx)
+
+    loop.set_exception_handler(handler)

@@ -1,5 +1,6 @@
 # What she sees, hears and feels: an LED, a passive buzzer (PWM) and an
-# optional vibration motor play a short pattern per coaching cue; a button
+# optional vibration motor play a short pattern per coaching cue (and one
+# for alerts, pairing and a heap that runs out); a button
 # gives pain scores (short press = one point, long press = confirm) and
 # opens BLE pairing (held 3 s). cue() only picks a pattern; the play() task
 # steps it, so the coach never waits for a beep.
@@ -25,6 +26,10 @@ _DONE = ((100, 1, 1500, 1), (60, 0, 0, 0), (100, 1, 2000, 0), (60, 0, 0, 0), (18
 _PAIN = ((500, 1, 0, 0), (500, 0, 0, 0), None)
 _ALERT = ((80, 1, 3000, 1), (80, 0, 0, 0), None)
 _PAIRING = ((150, 1, 0, 0), (150, 0, 0, 0), (150, 1, 0, 0), (850, 0, 0, 0), None)
+# the heap ran low: the session was ended and kept; three short flashes and a
+# low tone every 2 s until the next cue (knip info says why)
+_HEAP_LOW = ((60, 1, 500, 0), (140, 0, 0, 0), (60, 1, 0, 0), (140, 0, 0, 0), (60, 1, 0, 0),
+             (1540, 0, 0, 0), None)
 # knip.programs CUE_REST, SQUEEZE, RELAX, DONE, HOLD, PAIN
 _BY_CUE = (_REST, _SQUEEZE, _RELAX, _DONE, _HOLD, _PAIN)
 
@@ -95,6 +100,9 @@ class Ui:
 
     def pairing(self):
         self.show(_PAIRING)
+
+    def heap_low(self):
+        self.show(_HEAP_LOW)
 
     def show(self, pattern):
         self.pattern = pattern

@@ -119,3 +119,5 @@ def test_cli_info_shows_the_profile_and_alerts(rig, capsys):
     assert "profile    hil-loopback (analog_pressure), MicroPython 1." in out
     assert "sensor     pressure in cmH2O, 100 Hz, 1 channel" in out
     assert "sensor!" not in out                  # nothing at the ADC's rails
+    # a WROVER (the rig's board too): heap and PSRAM, and nothing wrong with them
+    assert "memory     heap " in out and "the profile says WROVER" in out and "memory!" not in out

@@ -152,3 +152,101 @@ def test_boot_safe_mode_and_missing_sensor():
         f.write(json.dumps(doc))
     ran, said = _run_boot("/tmp/knip-nosensor.json")
     assert ran is None and "GPIO39" in said[0] and "sessions on the device are kept" in said[1], said
+
+
+class _FakeEsp32:
+    # esp32.idf_heap_info(HEAP_DATA) as the SPIRAM firmware on a WROVER-E
+    # reports it: internal DRAM regions and one 4 MiB PSRAM region
+    HEAP_DATA = 4
+
+    def __init__(self, regions):
+        self.regions = regions
+
+    def idf_heap_info(self, caps):
+        assert caps == self.HEAP_DATA
+        return self.regions
+
+
+def test_info_reports_the_heap_and_the_psram():
+    b = _board()
+    info = b.extra_info()
+    assert info["module"] == "wrover" and info["heap"] > info["heap_free"] > 0
+    assert info["psram"] is None                 # the unix port has no esp32 module
+    assert info["spiram"] is False               # "linux [GCC ...] version"
+    M = esp32_machine
+    M.esp32 = _FakeEsp32([(180000, 90000, 60000, 50000), (4194252, 4100000, 4000000, 4000000),
+                          (28000, 1000, 900, 800)])
+    try:
+        assert _board().psram == 4194252
+        M.esp32 = _FakeEsp32([(180000, 90000, 60000, 50000), (110000, 30000, 20000, 10000)])
+        assert _board().psram == 0               # a WROOM: internal regions only
+    finally:
+        del M.esp32
+
+
+def test_low_heap_ends_the_session_keeps_it_and_shows_the_pattern():
+    import asyncio
+    import vfs
+    from simboard.blockdev import BlockDev
+    from espboard import ui as U
+    from knip.app import App
+    bdev = BlockDev(None, 4096, 128)
+    vfs.VfsLfs2.mkfs(bdev)
+    vfs.mount(vfs.VfsLfs2(bdev), "/heaplow")
+    try:
+        b = Esp32Board(PR.load(HIL), _machine(), "/heaplow/sessions")
+        app = App(b)
+        b.on_heap_low = lambda: app.end_session("memory")
+
+        async def go():
+            sid = app.start_session("sprint")
+            for _ in range(250):
+                b.sampler._tick(None)
+            try:
+                await asyncio.wait_for_ms(app.process(), 200)
+            except asyncio.TimeoutError:
+                pass
+            assert b.watch_heap() > 16384 and not b.heap_low      # plenty: nothing happens
+            b.watch_heap(low=1 << 30)                             # as if it ran out
+            return sid
+
+        sid = asyncio.run(go())
+        assert app.session is None and b.heap_low and b.ui.pattern is U._HEAP_LOW
+        assert b.alerts[-1].startswith("heap low: ") and b.alerts[-1].endswith(
+            "session %d ended and kept" % sid), b.alerts
+        assert app.runner.ended == (sid, "memory")
+        s = [x for x in app.store.list() if x["id"] == sid][0]
+        assert s["closed"], s
+        data = b""
+        for name in os.listdir("/heaplow/sessions"):
+            data += open("/heaplow/sessions/" + name, "rb").read()
+        assert b'"reason": "memory"' in data and b'"samples": 250' in data
+        n = len(b.alerts)
+        b.watch_heap(low=1 << 30)                                 # said once, until it recovers
+        assert len(b.alerts) == n
+        b.cue(PG.CUE_SQUEEZE, 1000, 0)                            # the next cue takes over
+        assert b.ui.pattern is not U._HEAP_LOW
+    finally:
+        vfs.umount("/heaplow")
+
+
+def test_a_task_dying_of_memory_error_ends_the_session_and_restarts_when_idle():
+    import asyncio
+    b = _board()
+    ended = []
+    b.on_heap_low = lambda: ended.append("memory") or 7
+    boot._on_task_error(b)
+
+    async def dies():
+        raise MemoryError("memory allocation failed, allocating 4096 bytes")
+
+    async def go():
+        asyncio.create_task(dies())
+        await asyncio.sleep_ms(20)
+
+    try:
+        asyncio.run(go())
+    finally:
+        asyncio.get_event_loop().set_exception_handler(None)
+    assert ended == ["memory"] and b.heap_low and b._restart_at is not None
+    assert "out of memory in a task" in b.alerts[-1] and "session 7 ended and kept" in b.alerts[-1]

@@ -78,8 +78,8 @@ def test_driver_rules():
     assert _errors(sensor=hx, rate_hz=40) == []
     _one(_errors(sensor=hx, rate_hz=100), "rate_hz", ("differs",))
     _one(_errors(sensor=dict(hx, sck=34), rate_hz=40), "sensor.sck", ("input only",))
-    ads = {"driver": "ads1292r", "sclk": 18, "mosi": 23, "miso": 19, "cs": 5, "drdy": 4, "start": 16,
-           "reset": 17, "spi_id": 2, "gain": 6, "channel": 1, "counts_per_unit": 1}
+    ads = {"driver": "ads1292r", "sclk": 18, "mosi": 23, "miso": 19, "cs": 5, "drdy": 4, "start": 32,
+           "reset": 26, "spi_id": 2, "gain": 6, "channel": 1, "counts_per_unit": 1}
     assert _errors(signal="emg", sensor=ads, rate_hz=500) == []
     _one(_errors(signal="emg", sensor=ads, rate_hz=600), "rate_hz", ("ADS1292R",))
     _one(_errors(signal="emg", sensor=dict(ads, gain=5), rate_hz=500), "sensor.gain", ("1, 2, 3",))
@@ -107,3 +107,29 @@ def test_second_channel_and_loopback():
     _one(_errors(loopback=dict(lb, dac_pin=27)), "loopback.dac_pin", ("GPIO25 or GPIO26",))
     _one(_errors(loopback=dict(lb, squeeze_code=240)), "loopback.squeeze_code", ("0-190",))
     _one(_errors(loopback=dict(lb, squeeze_code=20)), "loopback.squeeze_code", ("above rest_code",))
+
+
+def test_module_wrover_keeps_the_psram_pins_free():
+    # the reference board is a WROVER (PSRAM on GPIO16/17); a profile that does not say is one
+    assert PR.module(_good()) == "wrover" and PR.module(dict(_good(), module="wroom")) == "wroom"
+    assert _errors(module="wrover") == [] and _errors(module="wroom") == []
+    _one(_errors(ui__led=16), "ui.led", ("GPIO16", "PSRAM", "\"module\": \"wroom\""))
+    _one(_errors(module="wrover", ui__vibration=17), "ui.vibration", ("GPIO17", "PSRAM"))
+    ads = {"driver": "ads1292r", "sclk": 18, "mosi": 23, "miso": 19, "cs": 5, "drdy": 4, "start": 16,
+           "reset": 17, "spi_id": 2, "gain": 6, "channel": 2, "counts_per_unit": 1}
+    errs = _errors(signal="emg", sensor=ads, rate_hz=500)
+    assert len(errs) == 2 and all("PSRAM" in e for e in errs), errs
+    # a WROOM board has GPIO16/17 on its headers
+    assert _errors(module="wroom", signal="emg", sensor=ads, rate_hz=500) == []
+    assert _errors(module="wroom", ui__led=16) == []
+    # the suggestions name the pins of that module
+    _one(_errors(sensor__pin=24), "sensor.pin", ("12-15, 18, 19",))
+    _one(_errors(module="wroom", sensor__pin=24), "sensor.pin", ("12-19",))
+    _one(_errors(ui__led=39), "ui.led", ("input only", "12-15, 18, 19"))
+
+
+def test_module_must_be_wrover_or_wroom():
+    _one(_errors(module="wrover-e"), "module", ("wrover", "wroom", "frozen"))
+    _one(_errors(module=None), "module", ("wrover", "wroom"))
+    assert PR.module(dict(_good(), module="esp32-s3")) == "wrover"     # judged by validate, not here
+    assert PR.module([]) == "wrover"

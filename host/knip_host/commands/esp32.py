@@ -43,6 +43,12 @@ examples:
 def cmd_flash(args: argparse.Namespace) -> int:
     """Erases the board and writes MicroPython v1.29.0 (ESP32_GENERIC) with
 esptool 5: erase-flash, then write-flash -z 0x1000 (offset 0 on S3/C3).
+Which image: the SPIRAM variant (ESP32_GENERIC-SPIRAM) for an ESP32-WROVER
+board (PSRAM, megabytes of heap: the reference board, ESP32-DevKitC-VE),
+the plain one for a WROOM (no PSRAM). --psram / --no-psram say it, else
+the profile's "module" (--profile), else what the Knip app on the board
+reported, else SPIRAM. Afterwards the board reports its heap and PSRAM: a
+board without PSRAM on the SPIRAM image is named a WROOM, with what to do.
 Without --firmware the pinned image is downloaded once with mpflash and
 kept in the data directory. Erasing deletes the board's files and
 sessions: when the Knip app reports unsynced sessions it refuses until you
@@ -51,25 +57,33 @@ run 'knip sync' (or give --force). Next step: knip deploy.
 errors: 'no serial port' (plug in, 'knip devices' lists ports); 'busy'
 (close knip live, a serial monitor, ModemManager); 'no ESP32 answered'
 (hold BOOT while pressing EN; use a data cable); offline (download the .bin
-from https://micropython.org/download/ESP32_GENERIC/ and pass --firmware).
+from https://micropython.org/download/ESP32_GENERIC/ and pass --firmware);
+'this board has no PSRAM' (a WROOM: --no-psram and the frozen build, see
+docs/DEPLOY.md).
 
 examples:
   knip flash --port /dev/ttyUSB0
-  knip flash --port /dev/ttyUSB0 --firmware ESP32_GENERIC-20260829-v1.29.0.bin"""
-    flash(args.port, args.firmware, chip=args.chip, baud=args.baud, erase=not args.no_erase, force=args.force)
+  knip flash --port /dev/ttyUSB0 --profile hardware/profiles/emg-ads1292r.json
+  knip flash --port /dev/ttyUSB0 --no-psram
+  knip flash --port /dev/ttyUSB0 --firmware ESP32_GENERIC-SPIRAM-20260829-v1.29.0.bin"""
+    flash(args.port, args.firmware, chip=args.chip, baud=args.baud, erase=not args.no_erase, force=args.force,
+          psram=args.psram, profile=args.profile)
     return 0
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Puts Knip on a board that runs MicroPython v1.29: checks the profile
 (exit 2 naming each wrong field), builds, asks a running Knip app for the
-REPL, checks the board's MicroPython and .mpy format, removes old files of
-ours, copies the build with mpremote (unchanged files are skipped),
+REPL, checks the board's MicroPython and .mpy format and its heap (a board
+without PSRAM, a WROOM, is refused unless the Knip modules are frozen into
+its firmware: docs/DEPLOY.md), removes old files of ours, copies the build with mpremote (unchanged files are skipped),
 installs aioble with mip (BLE; offline it warns and goes on), restarts the
 board and checks that the app reports the built firmware and profile.
 Sessions and /lib on the board are kept.
 
-errors: 'needs v1.29.x' (run 'knip flash' first); 'does not give its REPL'
+errors: 'needs v1.29.x' (run 'knip flash' first); 'the board has N KB of
+heap' (a WROOM, or the plain image on a WROVER: the message says which
+and what to do); 'does not give its REPL'
 (hold the safe-mode button while pressing EN, then deploy again); 'busy'
 (close knip live, a serial monitor, ModemManager); 'app did not start'
 (the board's own message says why, e.g. a sensor that does not answer).
@@ -78,7 +92,7 @@ examples:
   knip deploy --port /dev/ttyUSB0 --profile hardware/profiles/pressure-analog.json
   knip deploy --port /dev/ttyUSB0 --profile hardware/profiles/hil-loopback.json --no-mip"""
     deploy(args.port, args.profile, mip=not args.no_mip, native=not args.no_native,
-           build_dir=args.build_dir, wait_s=args.wait)
+           build_dir=args.build_dir, wait_s=args.wait, small_heap=args.small_heap)
     return 0
 
 
@@ -101,7 +115,8 @@ examples:
             continue
         chans = 2 if doc.get("abdominal") is not None else 1
         print(f"{file}: ok (profile {doc['profile']}, {doc['signal']}, {doc['rate_hz']} Hz, "
-              f"{doc['sensor']['driver']}, {chans} channel{'s' if chans > 1 else ''})")
+              f"{doc['sensor']['driver']}, {chans} channel{'s' if chans > 1 else ''}, "
+              f"{doc.get('module', 'wrover').upper()})")
     return 2 if bad else 0
 
 
@@ -120,7 +135,12 @@ COMMANDS = {
     ]),
     "flash": Command(cmd_flash, f"write MicroPython v{R.MICROPYTHON_VERSION} to an ESP32 (esptool)", [
         PORT_ARG,
-        arg("--firmware", metavar="FILE", help=f"image to write (default: {R.FIRMWARE_FILE}, downloaded with mpflash)"),
+        arg("--firmware", metavar="FILE", help=f"image to write (default: {R.FIRMWARE_FILE_SPIRAM} or "
+                                               f"{R.FIRMWARE_FILE}, downloaded with mpflash)"),
+        arg("--psram", action=argparse.BooleanOptionalAction, default=None,
+            help="the board has PSRAM (a WROVER: the SPIRAM image) or not (--no-psram: a WROOM, the plain "
+                 "image); default: the profile's module, else what the board reported, else SPIRAM"),
+        arg("--profile", metavar="FILE", help="the board profile: its \"module\" picks the image"),
         arg("--chip", default=R.CHIP, choices=tuple(R.FLASH_OFFSET), help="chip type (default esp32)"),
         arg("--baud", type=int, default=460800, help="flashing speed (default 460800; 115200 for long cables)"),
         arg("--no-erase", action="store_true",
@@ -134,6 +154,9 @@ COMMANDS = {
         arg("--no-native", action="store_true", help="bytecode only (if native code does not fit the board)"),
         arg("--build-dir", metavar="DIR", help="where to build (default: build/esp32 in the data directory)"),
         arg("--wait", type=float, default=20.0, metavar="S", help="seconds to wait for the app after the restart"),
+        arg("--small-heap", action="store_true",
+            help="deploy even to a board without PSRAM (a WROOM without the frozen build): the app may stop "
+                 "at start-up or at the first BLE connection"),
     ]),
     "profile": Command(cmd_profile, "check board profiles: knip profile check FILE...", [
         arg("action", choices=("check",), help="check: validate the files"),

@@ -10,6 +10,8 @@ import sys
 import time
 
 from ..device import DeviceError
+from ..esp32 import module as M
+from ..esp32 import release as R
 from ..ports import serial_ports
 from ..simulator import VirtualTrainer, default_image
 from .connection import PORT_ARGS, SIM_USERS, open_trainer
@@ -75,6 +77,7 @@ def cmd_info(args: argparse.Namespace) -> int:
                                    f"{info.get('micropython')}"
                         + (f", BLE {ble.get('name')}" + (" (paired laptop connected)" if ble.get("bonded") else "")
                            if ble else "")))
+    rows += memory_rows(info)
     if info.get("saturated"):
         rows.append(("sensor!", f"{info['saturated']} readings at the ADC's rail since start-up: the "
                                 "sensor is out of range or miswired (hardware/WIRING.md)"))
@@ -86,6 +89,32 @@ def cmd_info(args: argparse.Namespace) -> int:
     for k, v in rows:
         print(f"{k:<10} {v}")
     return 0
+
+
+def memory_rows(info: dict) -> list[tuple[str, str]]:
+    """The board's heap and PSRAM (ESP32 boards report them), and what is
+    wrong with them: a WROVER profile on a board whose firmware has no PSRAM,
+    a heap running out."""
+    if info.get("heap") is None:
+        return []
+    spiram = bool(info.get("spiram"))
+    rows = [("memory", M.describe(info["heap"], info.get("heap_free"), info.get("psram"), spiram)
+             + (f"; the profile says {info['module'].upper()}" if info.get("module") else ""))]
+    state = M.psram_state(spiram, info.get("psram"))
+    if info.get("module") == "wrover" and state == "absent":
+        rows.append(("memory!", "the profile says WROVER, but the SPIRAM image found no PSRAM: this board is "
+                                f"a WROOM (or its PSRAM failed); see {M.WROOM_HELP}"))
+    elif info.get("module") == "wrover" and state == "unused":
+        rows.append(("memory!", "the board runs the plain image, which leaves the WROVER's PSRAM unused: "
+                                "`knip flash --port PORT --psram` writes the SPIRAM image (then knip deploy)"))
+    elif info["heap"] < R.HEAP_NEEDED:
+        rows.append(("memory!", f"{M.kb(info['heap'])} of heap is too little for Knip loaded from files; "
+                                f"see {M.WROOM_HELP}"))
+    free = info.get("heap_free")
+    if free is not None and free < 16 * 1024:
+        rows.append(("memory!", f"only {M.kb(free)} of heap free: the trainer ends a session when it runs "
+                                "out (the session is kept)"))
+    return rows
 
 
 def _ask_pain(question: str) -> int | None:

