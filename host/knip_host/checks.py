@@ -52,10 +52,17 @@ def epoch_s(unix_ms: Any) -> int | None:
     return int(unix_ms // 1000)
 
 
+NOT_A_DATE = "is not a time from 2020 to 2100"
+
+
 def bad_time(what: str, value: Any) -> str:
     """The warning for a time that is not a date: shown, never fatal."""
-    return (f"{what} {value!r} is not a time from 2020 to 2100 (the trainer's clock was wrong): "
-            "the date is unknown")
+    return f"{what} {value!r} {NOT_A_DATE} (the trainer's clock was wrong): the date is unknown"
+
+
+def date_unknown(problems: Sequence[str]) -> bool:
+    """One of the problems is a start time that was no date (bad_time)."""
+    return any(NOT_A_DATE in p for p in problems)
 
 
 def ident(x: Any) -> str | None:
