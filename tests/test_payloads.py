@@ -8,6 +8,7 @@ store (knip.store under CPython) with the real sample codec, then given
 records whose CRC holds but whose payload does not decode, or damaged."""
 from __future__ import annotations
 
+import binascii
 import json
 import os
 import struct
@@ -174,7 +175,7 @@ def session_file(tmp_path: Path, blocks: int = 6) -> bytes:
 
 def rec(rtype: int, payload: bytes) -> bytes:
     head = struct.pack("<BH", rtype, len(payload)) + payload
-    return head + struct.pack("<I", __import__("binascii").crc32(head))
+    return head + struct.pack("<I", binascii.crc32(head))
 
 
 def test_an_intact_file_decodes_without_damage(tmp_path):

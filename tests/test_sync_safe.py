@@ -233,8 +233,7 @@ def test_a_schema_1_database_with_a_bad_start_time_is_migrated_and_reads(tmp_pat
     assert run(capsys, "show", "sim-0001/1", "--db", db)[0] == 0
     assert run(capsys, "report", "--html", str(tmp_path / "r.html"), "--db", db)[0] == 0
     assert run(capsys, "progress", "-o", str(tmp_path), "--db", db)[0] == 0
-    # the sessions are still on the device's store list? no: acknowledged; a
-    # new sync of the same board finds nothing and changes nothing
+    # the board's sessions were acknowledged before: a new sync finds nothing
     with VirtualTrainer(img, speed=FAST, seed=7) as vt:
         code, out, _ = run(capsys, "sync", "--port", vt.port, "--db", db)
         assert code == 0 and "0 new sessions" in out
@@ -243,3 +242,28 @@ def test_a_schema_1_database_with_a_bad_start_time_is_migrated_and_reads(tmp_pat
 def test_info_on_the_virtual_trainer_names_its_micropython(tmp_path, capsys):
     code, out, _ = run(capsys, "info", "--port", "sim", "--sim-image", str(tmp_path / "i.img"))
     assert code == 0 and "MicroPython 1." in out and "virtual trainer" in out and "session store" in out
+
+
+@pytest.mark.parametrize("stored_store", ["device's", "none (schema 1)"])
+def test_a_lost_ack_is_acknowledged_again_whatever_store_the_copy_has(tmp_path, stored_store):
+    """The copy reached the database but the ACK never reached the trainer: the
+    next sync finds the same file stored (size and CRC) and acknowledges it
+    without fetching it again, also for a copy a schema-1 database keeps
+    under no store."""
+    from knip_host.sessionfile import decode
+    img = tmp_path / "flash.img"
+    with VirtualTrainer(img, speed=FAST, seed=8) as vt:
+        info, (sid,) = record(vt.port, 1, seconds=0.4)
+        d = Device(vt.port)
+        raw = bytearray()
+        _end, size, crc = d.fetch(sid, 0, lambda o, b: raw.extend(b))
+        session = decode(bytes(raw), "sim-0001", sid, store_id=info["store"])
+        if stored_store != "device's":
+            session.store_id = ""
+        with SessionDatabase.open(tmp_path / "k.sqlite3") as db:
+            assert db.add(session, bytes(raw), crc)        # stored; the ACK is "lost"
+            rep = sync(d, db, show_progress=False)
+            assert rep.already == [sid] and rep.fetched == [] and rep.bytes == 0
+            assert db.count() == 1
+        assert d.sessions() == []
+        d.close()
