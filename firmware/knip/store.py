@@ -186,10 +186,11 @@ class SessionStore:
                 return got
         except (OSError, ValueError):
             pass
+        # Written in place (no rename): a write cut short leaves no readable
+        # id, and the next start draws another; no session header used it yet.
         sid = "%08x" % struct.unpack("<I", os.urandom(4))[0]
-        with open(p + ".tmp", "wb") as f:
+        with open(p, "wb") as f:
             f.write(sid.encode())
-        os.rename(p + ".tmp", p)
         return sid
 
     # -- paths and ids
