@@ -142,7 +142,7 @@ def test_open_creates_file_and_schema(tmp_path):
     assert path.is_file()
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"sessions", "partial"} <= tables
     cols = {r[1] for r in con.execute("PRAGMA table_info(sessions)")}
@@ -277,18 +277,40 @@ def test_add_is_idempotent(db):
     assert db.raw("sim-0001", 5) == raw
 
 
-def test_conflicting_crc_is_refused_and_original_kept(db):
+def test_a_reused_number_keeps_both_sessions(db):
+    # a trainer without store ids restarted its numbers (a reset): the same
+    # (device, store, number) with another file is stored beside the first
     s = make_session(session_id=2)
     raw, crc = fake_file(s)
     db.add(s, raw, crc)
-    other = make_session(session_id=2, seed=11)
+    other = make_session(session_id=2, seed=11, start_epoch=EPOCH + 86400)
     raw2, crc2 = fake_file(other)
     assert crc2 != crc
-    with pytest.raises(DatabaseError) as info:
-        db.add(other, raw2, crc2)
-    msg = str(info.value)
-    assert "sim-0001/2" in msg and f"{crc:08x}" in msg and f"{crc2:08x}" in msg and "kept" in msg
-    assert db.raw("sim-0001", 2) == raw and db.count() == 1
+    assert db.add(other, raw2, crc2) is True
+    assert db.add(other, raw2, crc2) is False            # the same file again: nothing changes
+    assert [r.key for r in db.list()] == ["sim-0001/2", "sim-0001~2/2"]
+    assert db.raw("sim-0001", 2) == raw and db.raw("sim-0001~2", 2) == raw2
+    assert db.holds("sim-0001", 2, len(raw2), crc2) == "sim-0001~2/2"
+    with pytest.raises(DatabaseError, match="2 times"):
+        db.resolve("2")
+    assert db.resolve("sim-0001~2/2") == ("sim-0001~2", 2)
+
+
+def test_store_ids_key_sessions_and_label_later_stores(db):
+    # one board, reflashed twice: every store counts from 1 again
+    for store_id, seed in (("0a0b0c0d", 3), ("1a1b1c1d", 5), ("2a2b2c2d", 7)):
+        for n in (1, 2):
+            s = make_session(session_id=n, seed=seed + n, start_epoch=EPOCH + seed * 86400 + n * 3600)
+            s.store_id = store_id
+            assert store(db, s) is True
+    rows = db.list()
+    assert [r.key for r in rows] == ["sim-0001/1", "sim-0001/2", "sim-0001~2/1", "sim-0001~2/2",
+                                     "sim-0001~3/1", "sim-0001~3/2"]
+    assert [r.store_id for r in rows[::2]] == ["0a0b0c0d", "1a1b1c1d", "2a2b2c2d"]
+    assert db.resolve("sim-0001~3/2") == ("sim-0001~3", 2) and db.resolve("last") == ("sim-0001~3", 2)
+    s = db.load("sim-0001~2/1", fake_decode)
+    assert s.key == "sim-0001~2/1" and s.store_id == "1a1b1c1d"
+    assert db.get("sim-0001~3", 1).store_id == "2a2b2c2d" and not db.has("sim-0001~4", 1)
 
 
 def test_size_mismatch_is_refused(db):

@@ -117,6 +117,7 @@ def test_sync_cut_at_several_points_resumes_to_identical_bytes(tmp_path, trainer
     d = Device(trainer.port)
     sid, _e, _c = run_program(d, "sprint")
     size = d.sessions()[0]["size"]
+    store = d.info["store"]                  # a partial download is kept under the store's id
     ref = bytearray()
     _end, fsize, crc = d.fetch(sid, 0, lambda off, b: ref.extend(b))
     assert fsize == size == len(ref) and binascii.crc32(ref) == crc
@@ -126,7 +127,7 @@ def test_sync_cut_at_several_points_resumes_to_identical_bytes(tmp_path, trainer
     resumed_from = []
     for cut in cuts:
         d = Device(trainer.port)
-        part = db.partial_get("sim-0001", sid)
+        part = db.partial_get("sim-0001", sid, store)
         resumed_from.append(len(part[0]) if part else 0)
 
         def drop(_sid, have, d=d, cut=cut):

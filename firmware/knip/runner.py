@@ -64,7 +64,7 @@ class ProgramRunner:
         s = self.settings
         t0 = b.ticks_ms()
         calibrating = any(p[0] == programs.K_MVC for p in phases)
-        hdr = {"v": 1, "id": self.rec.store.next_id, "device": b.device_id, "board": b.name,
+        hdr = {"v": 1, "id": self.rec.store.next_id, "store": self.rec.store.store_id, "device": b.device_id, "board": b.name,
                "firmware": self.firmware, "signal": b.signal, "unit": b.unit,
                "counts_per_unit": b.counts_per_unit, "level_div": self.level_div,
                "rate_hz": b.rate_hz, "channels": b.channels, "program": name, "title": title,

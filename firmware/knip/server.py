@@ -5,6 +5,7 @@
 import asyncio
 import json
 import struct
+import sys
 
 from knip.fixed import const
 from knip import protocol as P
@@ -19,6 +20,9 @@ _LIST_MAX = const(16)          # sessions per SESSIONS reply (fewer when 16 woul
 _CLOCK_MIN_MS = 1577836800000      # 2020-01-01 (a long int on the ESP32: no const)
 _CLOCK_MAX_MS = 4102444800000      # 2100-01-01
 _MVC_MAX = const(1000000)      # counts: far above any MVC (pressure 20/cmH2O, EMG 16/uV)
+# INFO names the MicroPython it runs on every board (the ESP32 boards said it
+# already; the virtual trainer did not)
+_MP = ".".join(str(v) for v in sys.implementation.version[:3]) if sys.implementation.name == "micropython" else None
 
 
 class ProtocolServer:
@@ -94,6 +98,7 @@ class ProtocolServer:
         now = b.ticks_ms()
         sessions = self.store.list()
         d = {"protocol": P.VERSION, "firmware": a.firmware, "device": b.device_id, "board": b.name,
+             "store": self.store.store_id, "micropython": _MP,
              "signal": b.signal, "unit": b.unit, "counts_per_unit": b.counts_per_unit,
              "rate_hz": b.rate_hz, "channels": b.channels,
              "battery_pct": pct, "battery_mv": mv,

@@ -28,6 +28,7 @@ _MAX_REC = const(1031)       # _OVH + MAX_PAYLOAD
 _RBUF = const(2048)          # read buffer: holds the largest record
 _RECHECK = const(64)         # write-outs between statvfs calls far from full
 _SUFFIX = ".kss"
+_HEX = "0123456789abcdef"
 
 
 class StoreError(Exception):
@@ -170,6 +171,27 @@ class SessionStore:
             if sid >= nxt:
                 nxt = sid + 1
         self._next = nxt
+        self.store_id = self._own_id()
+
+    def _own_id(self):
+        # 8 hex digits drawn at random when the store is created (or found
+        # without a readable id): a reflash erases it with the sessions and
+        # restarts the counter, so the host keys a session by (device,
+        # store_id, id) and a reused number never clashes.
+        p = self._p("store")
+        try:
+            with open(p, "rb") as f:
+                got = f.read(9).decode()
+            if len(got) == 8 and all(c in _HEX for c in got):
+                return got
+        except (OSError, ValueError):
+            pass
+        # Written in place (no rename): a write cut short leaves no readable
+        # id, and the next start draws another; no session header used it yet.
+        sid = "%08x" % struct.unpack("<I", os.urandom(4))[0]
+        with open(p, "wb") as f:
+            f.write(sid.encode())
+        return sid
 
     # -- paths and ids
     def _p(self, name):

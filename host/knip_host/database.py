@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sqlite3
 import sys
 import time
@@ -29,44 +28,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from . import checks as C
+from .dbschema import APPLICATION_ID, SCHEMA_VERSION, TABLES, create, migrate
+from .holders import file_holders
+from .references import resolve
 from .session import Session
 
 FILE_NAME = "knip.sqlite3"
-APPLICATION_ID = 0x4B4E4950         # "KNIP": PRAGMA application_id marks the file as ours
-SCHEMA_VERSION = 1                  # PRAGMA user_version
 DB_HINT = "pass --db PATH to use another file"
-
-SCHEMA = ("""
-CREATE TABLE sessions (
-    device_id    TEXT    NOT NULL,
-    session_id   INTEGER NOT NULL,
-    start_epoch  INTEGER,               -- Unix seconds; NULL when the device clock was not set
-    signal       TEXT    NOT NULL,
-    unit         TEXT    NOT NULL,
-    rate_hz      REAL    NOT NULL,
-    program      TEXT    NOT NULL DEFAULT '',
-    duration_s   REAL    NOT NULL,
-    n_squeezes   INTEGER NOT NULL,
-    complete     INTEGER NOT NULL,      -- 0: recovered after a power cut
-    size         INTEGER NOT NULL,      -- length of raw (bytes of the session file)
-    crc32        INTEGER NOT NULL,      -- the CRC the device gave for the file
-    raw          BLOB    NOT NULL,      -- the session file exactly as read from the device
-    synced_at    INTEGER NOT NULL,      -- Unix seconds when it was stored
-    summary_json TEXT    NOT NULL,      -- session_figures() + the device's own summary
-    PRIMARY KEY (device_id, session_id)
-)""", """
-CREATE TABLE partial (
-    device_id     TEXT    NOT NULL,
-    session_id    INTEGER NOT NULL,
-    expected_size INTEGER NOT NULL,
-    expected_crc  INTEGER NOT NULL,
-    data          BLOB    NOT NULL,     -- the first len(data) bytes of the file
-    updated_at    INTEGER NOT NULL,
-    PRIMARY KEY (device_id, session_id)
-)""")
+LOCK_WAIT_S = 1.0                   # a write of ours takes milliseconds: longer is someone holding it
 
 _ROW_COLUMNS = ("device_id", "session_id", "start_epoch", "signal", "unit", "rate_hz", "program",
-                "duration_s", "n_squeezes", "complete", "size", "crc32", "synced_at", "summary_json")
+                "duration_s", "n_squeezes", "complete", "size", "crc32", "synced_at", "summary_json",
+                "store_id")
+# the database's name for a device's store: the device id for its first store, DEVICE~N after
+_LABEL_SQL = ("CASE WHEN COALESCE(st.number, 1) = 1 THEN s.device_id "
+              "ELSE s.device_id || '~' || st.number END")
+_FROM = "FROM sessions s LEFT JOIN stores st ON st.device_id = s.device_id AND st.store_id = s.store_id"
 
 
 class DatabaseError(Exception):
@@ -90,13 +68,23 @@ class SessionRow:
     crc32: int
     synced_at: int
     summary: dict[str, Any] = field(default_factory=dict)
+    store_id: str = ""              # the device's session store ('' unknown)
+    label: str = ""                 # the device as shown: its id, or DEVICE~2 for its second store
+    problems: list[str] = field(default_factory=list)   # values that made no sense, for a warning
 
     @property
     def key(self) -> str:
-        return f"{self.device_id}/{self.session_id}"
+        return f"{self.label or self.device_id}/{self.session_id}"
+
+    @property
+    def damage(self) -> dict[str, Any]:
+        """What the session file lost on the device (salvage.Damage.to_json()); {} if intact."""
+        d = self.summary.get("damage")
+        return d if isinstance(d, dict) else {}
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "device_id": self.device_id, "session_id": self.session_id,
+        return {"key": self.key, "device_id": self.device_id, "store_id": self.store_id,
+                "session_id": self.session_id, "damage": self.damage, "problems": self.problems,
                 "start_epoch": self.start_epoch, "signal": self.signal, "unit": self.unit,
                 "rate_hz": self.rate_hz, "program": self.program, "duration_s": self.duration_s,
                 "n_squeezes": self.n_squeezes, "complete": self.complete, "size": self.size,
@@ -233,7 +221,7 @@ class SessionDatabase:
         if not existed and not os.access(folder, os.W_OK):
             raise DatabaseError(f"cannot write {p}: permission denied; {DB_HINT}")
         try:
-            conn = sqlite3.connect(str(p), timeout=10.0, isolation_level=None)
+            conn = sqlite3.connect(str(p), timeout=LOCK_WAIT_S, isolation_level=None)
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open {p}: {exc}; {DB_HINT}") from None
         db = cls(conn, p)
@@ -251,11 +239,16 @@ class SessionDatabase:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             tables = [r[0] for r in self.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                raise DatabaseError(self._locked()) from None
+            raise DatabaseError(f"cannot read {p} ({exc}); it was left as it is; {DB_HINT}") from None
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"{p} is not a Knip database ({exc}); it was left as it is; "
                                 f"{DB_HINT}") from None
         if app_id == 0 and not tables:
-            self._create()
+            with self._write("create"):
+                create(self.conn)
             return
         if app_id != APPLICATION_ID:
             what = (f"tables {', '.join(sorted(tables)[:5])}" if tables else "no tables")
@@ -265,17 +258,22 @@ class SessionDatabase:
             raise DatabaseError(f"{p} was written by a newer knip (schema {version}, this one "
                                 f"reads up to {SCHEMA_VERSION}); upgrade knip "
                                 f"(pip install -U knip) or {DB_HINT}")
-        if version < 1 or not {"sessions", "partial"} <= set(tables):
+        need = TABLES if version >= SCHEMA_VERSION else {"sessions", "partial"}
+        if version < 1 or not need <= set(tables):
             raise DatabaseError(f"{p} is a damaged Knip database (schema {version}, tables "
                                 f"{', '.join(sorted(tables)) or 'none'}); it was left as it is; "
                                 f"{DB_HINT}")
+        if version < SCHEMA_VERSION:
+            with self._write(f"upgrade from schema {version} to {SCHEMA_VERSION}"):
+                migrate(self.conn, version)
 
-    def _create(self) -> None:
-        with self._write("create"):
-            for stmt in SCHEMA:
-                self.conn.execute(stmt)
-            self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    def _locked(self) -> str:
+        p = self.path
+        who = file_holders(p, f"{p}-journal", f"{p}-wal")
+        held = (f"held by {', '.join(who)}" if who else
+                "held by another program (another knip, or an SQLite tool with the file open)")
+        return (f"{p} is locked, {held}: wait for that sync or report to finish, or close the "
+                f"program (DB Browser for SQLite, sqlite3), then run the command again; {DB_HINT}")
 
     @contextmanager
     def _write(self, what: str) -> Iterator[None]:
@@ -301,9 +299,8 @@ class SessionDatabase:
         low = text.lower()
         if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
             return DatabaseError(f"cannot write {self.path} ({what}): permission denied; {DB_HINT}")
-        if "locked" in low or "busy" in low:
-            return DatabaseError(f"{self.path} is busy: another knip is using it; "
-                                 f"wait for it to finish and try again")
+        if _busy(exc):
+            return DatabaseError(f"cannot {what}: {self._locked()}")
         if "disk" in low and ("full" in low or "i/o" in low):
             return DatabaseError(f"cannot write {self.path} ({what}): {text}; free some space "
                                  f"or {DB_HINT}")
@@ -326,73 +323,118 @@ class SessionDatabase:
 
     # ---- sessions --------------------------------------------------------
 
+    @staticmethod
+    def _where(label: str, session_id: int, t: str = "") -> tuple[str, tuple]:
+        """SQL condition and parameters for session N of a label (DEVICE or DEVICE~K);
+        `t`: the sessions table's alias with its dot."""
+        device, _, number = label.partition("~")
+        k = int(number) if number.isdigit() else 1
+        cond = (f"{t}device_id = ? AND {t}session_id = ? AND {t}store_id = COALESCE((SELECT store_id "
+                "FROM stores WHERE stores.device_id = ? AND stores.number = ?), '')")
+        return cond, (device, int(session_id), device, k)
+
     def has(self, device_id: str, session_id: int) -> bool:
-        return bool(self._read("SELECT 1 FROM sessions WHERE device_id = ? AND session_id = ?",
-                               (device_id, int(session_id))))
+        """Session N of DEVICE (or DEVICE~K) is stored."""
+        cond, params = self._where(device_id, session_id)
+        return bool(self._read(f"SELECT 1 FROM sessions WHERE {cond}", params))
+
+    def numbers(self, device_id: str) -> set[int]:
+        """The session numbers stored for a device, in any of its stores."""
+        return {int(r[0]) for r in self._read("SELECT session_id FROM sessions WHERE device_id = ?",
+                                              (device_id,))}
+
+    def holds(self, device_id: str, session_id: int, size: int, crc32: int) -> str | None:
+        """The key of a stored copy of exactly this file (same device, number, size
+        and CRC, whatever its store), or None: what sync asks before fetching."""
+        rows = self._read(f"SELECT {_LABEL_SQL}, s.session_id {_FROM} WHERE s.device_id = ? AND "
+                          "s.session_id = ? AND s.size = ? AND s.crc32 = ?",
+                          (device_id, int(session_id), int(size), int(crc32) & 0xFFFFFFFF))
+        return f"{rows[0][0]}/{rows[0][1]}" if rows else None
 
     def add(self, session: Session, raw: bytes, crc32: int) -> bool:
         """Store a session and its file bytes. Returns True if stored, False if
-        it was already there with the same CRC (nothing changes). The same
-        session with another CRC is refused (DatabaseError): a stored session is
-        never replaced. A finished download's partial data is dropped."""
+        this very file (same device, number, size and CRC) is already there
+        (nothing changes). A stored session is never replaced: another file
+        under the same (device, store, number), which only a trainer without
+        store ids can make (its numbers restarted after a reset), is kept
+        beside it under a store of its own. A finished download's partial data
+        is dropped."""
         raw = bytes(raw)
         crc32 = int(crc32) & 0xFFFFFFFF
         key = session.key
         if session.size > len(raw):
             raise DatabaseError(f"{key}: the decoded session claims {session.size} valid bytes "
                                 f"but the file has only {len(raw)}; nothing was stored")
+        start = session.start_epoch if C.epoch_ok(session.start_epoch) else None
         figures = session_figures(session)
         figures["device"] = session.summary or {}
+        if session.damage:
+            figures["damage"] = session.damage
+        problems = list(session.problems) + ([] if start == session.start_epoch else
+                                             [C.bad_time("the start time (Unix s)", session.start_epoch)])
+        if problems:
+            figures["problems"] = problems
         summary_json = json.dumps(_clean_json(figures), default=_json_default, sort_keys=True)
+        device, sid = session.device_id, int(session.session_id)
         with self._write(f"store {key}"):
-            row = self.conn.execute(
-                "SELECT crc32, size FROM sessions WHERE device_id = ? AND session_id = ?",
-                (session.device_id, int(session.session_id))).fetchone()
-            if row is not None:
-                if int(row[0]) == crc32:
-                    return False
-                raise DatabaseError(
-                    f"{key} is already stored with CRC {int(row[0]):08x} ({row[1]} bytes) and the "
-                    f"device now has a different file with CRC {crc32:08x} ({len(raw)} bytes); "
-                    f"the stored session was kept (was the trainer reset? its session numbers "
-                    f"may have started again)")
+            if self.conn.execute("SELECT 1 FROM sessions WHERE device_id = ? AND session_id = ? AND "
+                                 "size = ? AND crc32 = ?", (device, sid, len(raw), crc32)).fetchone():
+                return False
+            store = session.store_id
+            if self.conn.execute("SELECT 1 FROM sessions WHERE device_id = ? AND store_id = ? AND "
+                                 "session_id = ?", (device, store, sid)).fetchone():
+                store = f"{store}~{crc32:08x}"      # the same number, another file: keep both
             self.conn.execute(
-                "INSERT INTO sessions (device_id, session_id, start_epoch, signal, unit, rate_hz, "
-                "program, duration_s, n_squeezes, complete, size, crc32, raw, synced_at, "
-                "summary_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (session.device_id, int(session.session_id),
-                 None if session.start_epoch is None else int(session.start_epoch),
-                 session.signal, session.unit, float(session.rate_hz), session.program or "",
-                 float(session.duration_s), int(figures["squeezes"]), int(bool(session.complete)),
-                 len(raw), crc32, raw, int(time.time()), summary_json))
-            self.conn.execute("DELETE FROM partial WHERE device_id = ? AND session_id = ?",
-                              (session.device_id, int(session.session_id)))
+                "INSERT OR IGNORE INTO stores (device_id, store_id, number, first_seen) VALUES "
+                "(?, ?, (SELECT COALESCE(MAX(number), 0) + 1 FROM stores WHERE device_id = ?), ?)",
+                (device, store, device, int(time.time())))
+            self.conn.execute(
+                "INSERT INTO sessions (device_id, store_id, session_id, start_epoch, signal, unit, "
+                "rate_hz, program, duration_s, n_squeezes, complete, size, crc32, raw, synced_at, "
+                "summary_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (device, store, sid, start, session.signal, session.unit, float(session.rate_hz),
+                 session.program or "", float(session.duration_s), int(figures["squeezes"]),
+                 int(bool(session.complete)), len(raw), crc32, raw, int(time.time()), summary_json))
+            self.conn.execute("DELETE FROM partial WHERE device_id = ? AND store_id = ? AND session_id = ?",
+                              (device, session.store_id, sid))
         return True
 
     def list(self, device: str | None = None) -> list[SessionRow]:
         """Stored sessions, oldest first: by start time (the sync time stands in
         for a session whose device clock was not set), then device and number."""
-        sql = f"SELECT {', '.join(_ROW_COLUMNS)} FROM sessions"
+        sql = f"SELECT {', '.join('s.' + c for c in _ROW_COLUMNS)}, {_LABEL_SQL} {_FROM}"
         params: tuple = ()
         if device is not None:
-            sql += " WHERE device_id = ?"
+            sql += " WHERE s.device_id = ?"
             params = (device,)
-        sql += " ORDER BY COALESCE(start_epoch, synced_at), device_id, session_id"
+        sql += " ORDER BY COALESCE(s.start_epoch, s.synced_at), s.device_id, s.session_id, st.number"
         return [self._row(r) for r in self._read(sql, params)]
 
     @staticmethod
     def _row(r: tuple) -> SessionRow:
-        d = dict(zip(_ROW_COLUMNS, r))
+        """A row as read, every value checked: one that makes no sense is
+        replaced and named in .problems (shown as a warning, never fatal)."""
+        d = dict(zip(_ROW_COLUMNS + ("label",), r))
         try:
             summary = json.loads(d.pop("summary_json") or "{}")
         except ValueError:
             summary = {}
+        summary = summary if isinstance(summary, dict) else {}
+        problems = [str(p) for p in summary.get("problems") or [] if isinstance(summary.get("problems"), list)]
+        if d["start_epoch"] is not None and not C.epoch_ok(d["start_epoch"]):
+            problems.append(C.bad_time("the stored start time (Unix s)", d["start_epoch"]))
+            d["start_epoch"] = None
+        for name, hi in (("duration_s", 1e7), ("rate_hz", C.RATE_MAX_HZ)):
+            if C.number(d[name], 0, hi) is None:
+                problems.append(f"the stored {name} {d[name]!r} makes no sense")
+                d[name] = 0.0
         d["complete"] = bool(d["complete"])
-        return SessionRow(**d, summary=summary)
+        return SessionRow(**d, summary=summary, problems=problems)
 
     def get(self, device_id: str, session_id: int) -> SessionRow | None:
-        rows = self._read(f"SELECT {', '.join(_ROW_COLUMNS)} FROM sessions "
-                          "WHERE device_id = ? AND session_id = ?", (device_id, int(session_id)))
+        cond, params = self._where(device_id, session_id, "s.")
+        rows = self._read(f"SELECT {', '.join('s.' + c for c in _ROW_COLUMNS)}, {_LABEL_SQL} {_FROM} "
+                          f"WHERE {cond}", params)
         return self._row(rows[0]) if rows else None
 
     def devices(self) -> list[str]:
@@ -402,9 +444,9 @@ class SessionDatabase:
         return int(self._read("SELECT COUNT(*) FROM sessions")[0][0])
 
     def raw(self, device_id: str, session_id: int) -> bytes:
-        """The session file exactly as it came from the device."""
-        rows = self._read("SELECT raw FROM sessions WHERE device_id = ? AND session_id = ?",
-                          (device_id, int(session_id)))
+        """The session file exactly as it came from the device (device_id may be DEVICE~K)."""
+        cond, params = self._where(device_id, session_id)
+        rows = self._read(f"SELECT raw FROM sessions WHERE {cond}", params)
         if not rows:
             raise DatabaseError(f"no session {device_id}/{session_id} in {self.path}; "
                                 f"{self._listing_hint()}")
@@ -419,92 +461,48 @@ class SessionDatabase:
         return f"'knip sessions' lists the {n} stored session{'s' if n != 1 else ''}"
 
     def resolve(self, ref: str) -> tuple[str, int]:
-        """A user's reference to a stored session as (device_id, session_id).
-
-        DEVICE/N   that device's session N
-        N          session N of whichever device has one (error if several do)
-        last, latest, -1   the newest; -2 the one before, and so on
-        """
-        text = str(ref).strip()
-        low = text.lower()
-        if not text:
-            raise DatabaseError(f"no session given; {self._listing_hint()}")
-        rows = self.list()
-        if not rows:
-            raise DatabaseError(f"no sessions are stored yet in {self.path}: connect your trainer "
-                                f"and run 'knip sync' (or try 'knip sync --port sim')")
-        if low in ("last", "latest", "newest"):
-            row = rows[-1]
-            return row.device_id, row.session_id
-        if re.fullmatch(r"-\d+", text):
-            back = int(text[1:])
-            if back == 0:
-                raise DatabaseError(f"{text!r}: count back from -1 (the newest session)")
-            if back > len(rows):
-                raise DatabaseError(f"{text!r}: only {len(rows)} session"
-                                    f"{'s are' if len(rows) != 1 else ' is'} stored; "
-                                    f"'knip sessions' lists them")
-            row = rows[-back]
-            return row.device_id, row.session_id
-        if re.fullmatch(r"\d+", text):
-            n = int(text)
-            hits = [r for r in rows if r.session_id == n]
-            if len(hits) == 1:
-                return hits[0].device_id, n
-            if hits:
-                devs = ", ".join(r.device_id for r in hits)
-                raise DatabaseError(f"session {n} exists on {len(hits)} devices ({devs}); say which, "
-                                    f"e.g. {hits[-1].device_id}/{n}")
-            raise DatabaseError(f"no session {n}; {self._listing_hint()}")
-        if "/" in text:
-            device, _, num = text.rpartition("/")
-            if not re.fullmatch(r"\d+", num.strip()) or not device.strip():
-                raise DatabaseError(f"{text!r} is not a session: write DEVICE/NUMBER, e.g. "
-                                    f"{rows[-1].key}")
-            device, n = device.strip(), int(num)
-            mine = [r.session_id for r in rows if r.device_id == device]
-            if n in mine:
-                return device, n
-            if not mine:
-                devs = sorted({r.device_id for r in rows})
-                raise DatabaseError(f"no device {device!r} in {self.path}; stored devices: "
-                                    f"{', '.join(devs)}")
-            raise DatabaseError(f"no session {device}/{n}; {device} has session"
-                                f"{'s' if len(mine) != 1 else ''} {_ranges(sorted(mine))} "
-                                f"('knip sessions' lists them)")
-        raise DatabaseError(f"{text!r} is not a session: use DEVICE/N, N, 'last' or -1, -2, ... "
-                            f"({self._listing_hint()})")
+        """A user's reference to a stored session as (label, session_id): the
+        label is the device id, or DEVICE~K for its K-th session store
+        (knip_host.references has the forms)."""
+        rows = self.list() if str(ref).strip() else []
+        hint = self._listing_hint() if rows or not str(ref).strip() else ""
+        return resolve(rows, ref, str(self.path), hint, DatabaseError)
 
     def load(self, ref: str, decode: Callable[[bytes, str], Session]) -> Session:
         """Resolve `ref` and decode the stored bytes with `decode(raw, device_id)`."""
-        device_id, session_id = self.resolve(ref)
-        raw = self.raw(device_id, session_id)
+        label, session_id = self.resolve(ref)
+        device_id = label.partition("~")[0]
+        raw = self.raw(label, session_id)
         try:
             session = decode(raw, device_id)
         except DatabaseError:
             raise
         except Exception as exc:    # a decoder bug or an old format: say which session
-            raise DatabaseError(f"{device_id}/{session_id}: the stored session file "
+            raise DatabaseError(f"{label}/{session_id}: the stored session file "
                                 f"({len(raw)} bytes) cannot be decoded: {exc}; it is kept "
                                 f"unchanged in {self.path}") from exc
         if session.session_id != session_id or session.device_id != device_id:
-            raise DatabaseError(f"{device_id}/{session_id}: the stored file decodes as "
+            raise DatabaseError(f"{label}/{session_id}: the stored file decodes as "
                                 f"{session.key}; the database row is inconsistent")
+        row = self.get(label, session_id)
+        if row is not None:
+            session.store_id, session.label = row.store_id, row.label
         return session
 
     # ---- partial downloads -------------------------------------------------
 
-    def partial_get(self, device_id: str, session_id: int) -> tuple[bytes, int, int] | None:
+    def partial_get(self, device_id: str, session_id: int,
+                    store_id: str = "") -> tuple[bytes, int, int] | None:
         """(data so far, expected size, expected CRC) of an unfinished download."""
-        rows = self._read("SELECT data, expected_size, expected_crc FROM partial "
-                          "WHERE device_id = ? AND session_id = ?", (device_id, int(session_id)))
+        rows = self._read("SELECT data, expected_size, expected_crc FROM partial WHERE device_id = ? "
+                          "AND store_id = ? AND session_id = ?", (device_id, store_id, int(session_id)))
         if not rows:
             return None
         data, size, crc = rows[0]
         return bytes(data), int(size), int(crc)
 
     def partial_put(self, device_id: str, session_id: int, data: bytes, expected_size: int,
-                    expected_crc: int) -> None:
+                    expected_crc: int, store_id: str = "") -> None:
         """Keep the first len(data) bytes of a download. `data` replaces what was
         kept; a different expected size or CRC means another file: start over."""
         data = bytes(data)
@@ -516,26 +514,16 @@ class SessionDatabase:
         with self._write(f"keep the partial download of {device_id}/{session_id}"):
             # INSERT OR REPLACE: a different expected size/CRC leaves nothing of the old file
             self.conn.execute(
-                "INSERT OR REPLACE INTO partial (device_id, session_id, expected_size, "
-                "expected_crc, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (device_id, int(session_id), expected_size, expected_crc, data, int(time.time())))
+                "INSERT OR REPLACE INTO partial (device_id, store_id, session_id, expected_size, "
+                "expected_crc, data, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (device_id, store_id, int(session_id), expected_size, expected_crc, data, int(time.time())))
 
-    def partial_drop(self, device_id: str, session_id: int) -> None:
+    def partial_drop(self, device_id: str, session_id: int, store_id: str = "") -> None:
         with self._write(f"drop the partial download of {device_id}/{session_id}"):
-            self.conn.execute("DELETE FROM partial WHERE device_id = ? AND session_id = ?",
-                              (device_id, int(session_id)))
+            self.conn.execute("DELETE FROM partial WHERE device_id = ? AND store_id = ? AND session_id = ?",
+                              (device_id, store_id, int(session_id)))
 
 
-def _ranges(ns: list[int]) -> str:
-    """[1, 2, 3, 5, 8, 9] -> '1-3, 5, 8-9' (at most 8 pieces, then '...')."""
-    parts: list[str] = []
-    i = 0
-    while i < len(ns):
-        j = i
-        while j + 1 < len(ns) and ns[j + 1] == ns[j] + 1:
-            j += 1
-        parts.append(str(ns[i]) if i == j else f"{ns[i]}-{ns[j]}")
-        i = j + 1
-    if len(parts) > 8:
-        parts = parts[:4] + ["..."] + parts[-3:]
-    return ", ".join(parts)
+def _busy(exc: sqlite3.Error) -> bool:
+    low = str(exc).lower()
+    return "locked" in low or "busy" in low

@@ -14,7 +14,19 @@ import serial  # pyserial
 from knip import protocol as P
 from knip import samples
 
+from . import checks as C
+
 BAUD = 115200
+
+# INFO's numbers the host uses, with the values that make sense: (low, high);
+# anything else is replaced by None and named in Device.info_problems
+INFO_RANGES: dict[str, tuple[float, float]] = {
+    "protocol": (0, 255), "channels": (1, 2), "rate_hz": (1, C.RATE_MAX_HZ),
+    "counts_per_unit": (1e-6, 1e9), "level_div": (1e-6, 1e12), "mvc": (0, 1e9),
+    "clock_ms": (C.EPOCH_MIN_S * 1000, C.EPOCH_MAX_S * 1000 - 1), "ticks_ms": (0, 2 ** 63),
+    "storage_total": (0, 2 ** 40), "storage_free": (0, 2 ** 40), "sessions": (0, C.U32),
+    "unsynced": (0, C.U32), "battery_pct": (-1, 100), "battery_mv": (0, 100000),
+    "samples": (0, 2 ** 63), "gaps": (0, 2 ** 63), "session": (0, C.U32)}
 
 
 class DeviceError(Exception):
@@ -75,6 +87,7 @@ class Device:
         self._buf = b""
         self._pos = 0
         self.info: dict[str, Any] = {}
+        self.info_problems: list[str] = []      # INFO values that made no sense (set to None)
 
     # ---- plumbing ------------------------------------------------------
 
@@ -159,13 +172,20 @@ class Device:
     # ---- requests --------------------------------------------------------
 
     def hello(self) -> dict[str, Any]:
-        f = self.request(P.HELLO, bytes([P.VERSION]))
-        self.info = json.loads(f.payload)
-        return self.info
+        return self._take_info(self.request(P.HELLO, bytes([P.VERSION])).payload)
 
     def get_info(self) -> dict[str, Any]:
-        self.info = json.loads(self.request(P.GET_INFO).payload)
-        return self.info
+        return self._take_info(self.request(P.GET_INFO).payload)
+
+    def _take_info(self, payload: bytes) -> dict[str, Any]:
+        info = C.json_of(payload, dict, "the trainer's INFO", DeviceError)
+        self.info_problems = []
+        for key, (lo, hi) in INFO_RANGES.items():
+            if info.get(key) is not None and C.number(info[key], lo, hi) is None:
+                self.info_problems.append(f"INFO {key} = {str(info[key])[:40]!r} makes no sense; ignored")
+                info[key] = None
+        self.info = info
+        return info
 
     def set_clock(self, unix_ms: int | None = None) -> None:
         ms = int(time.time() * 1000) if unix_ms is None else unix_ms
@@ -177,23 +197,29 @@ class Device:
     def live(self, on: bool, batch_ms: int = 100) -> tuple[int, int]:
         """Start or stop streaming; return (index of the next sample, samples per frame)."""
         f = self.request(P.LIVE, struct.pack("<BH", 1 if on else 0, batch_ms))
-        return struct.unpack_from("<IH", f.payload, 1)
+        return C.unpack("<IH", f.payload, 1, "the trainer's reply to LIVE", DeviceError)
 
     def sessions(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         start = 0
         while True:
-            page = json.loads(self.request(P.LIST, struct.pack("<I", start)).payload)
+            page = C.json_of(self.request(P.LIST, struct.pack("<I", start)).payload, list,
+                             "the trainer's session list", DeviceError)
+            page = [_listed(s) for s in page]
             out += page
             if not page:        # a page ends where 1024 bytes are full: ask until one is empty
                 return out
-            start = int(page[-1]["id"]) + 1
+            if page[-1]["id"] < start or page[-1]["id"] >= C.U32:
+                raise DeviceError(f"the trainer's session list went back to id {page[-1]['id']} "
+                                  f"after asking from {start}: {C.MISMATCH}")
+            start = page[-1]["id"] + 1
 
     def start(self, program: str) -> int:
-        return struct.unpack_from("<I", self.request(P.START, program.encode()).payload, 1)[0]
+        f = self.request(P.START, program.encode())
+        return C.unpack("<I", f.payload, 1, "the trainer's reply to START", DeviceError)[0]
 
     def stop(self) -> int | None:
-        sid = struct.unpack_from("<i", self.request(P.STOP).payload, 1)[0]
+        sid = C.unpack("<i", self.request(P.STOP).payload, 1, "the trainer's reply to STOP", DeviceError)[0]
         return None if sid < 0 else sid
 
     def set(self, **settings: Any) -> None:
@@ -206,7 +232,7 @@ class Device:
     def put_program(self, doc: dict[str, Any]) -> str:
         """Store a custom program on the trainer; returns its name."""
         f = self.request(P.PROGRAM, json.dumps(doc, separators=(",", ":")).encode())
-        return f.payload[1:].decode()
+        return f.payload[1:].decode("utf-8", "replace")
 
     def remove_program(self, name: str) -> None:
         self.request(P.PROGRAM, json.dumps({"remove": name}).encode())
@@ -242,15 +268,31 @@ class Device:
             if f.mtype == P.ERROR:
                 raise _refused(f.payload)
             if f.mtype == P.DATA:
-                fsid, off = struct.unpack_from("<II", f.payload, 0)
+                fsid, off = C.unpack("<II", f.payload, 0, f"a DATA frame of session {sid}", DeviceError)
                 if fsid != sid or off != expect:
-                    raise DeviceError(f"session {sid}: got bytes at {off}, expected {expect}; run 'knip sync' again")
+                    raise DeviceError(f"session {sid}: got bytes of session {fsid} at {off}, expected "
+                                      f"{sid} at {expect}; run 'knip sync' again")
                 chunk = f.payload[8:]
                 on_data(off, chunk)
                 expect += len(chunk)
             elif f.mtype == P.DONE:
-                fsid, end, size, crc = struct.unpack_from("<IIII", f.payload, 0)
+                fsid, end, size, crc = C.unpack("<IIII", f.payload, 0, f"the DONE frame of session {sid}",
+                                                DeviceError)
+                if fsid != sid or end != expect:
+                    raise DeviceError(f"session {sid}: the trainer ended the fetch of session {fsid} at "
+                                      f"byte {end} of {size}, but sent bytes up to {expect}: {C.MISMATCH}")
                 return end, size, crc
+
+
+def _listed(s: Any) -> dict[str, Any]:
+    """One entry of SESSIONS, checked: id and size u32, the flags booleans."""
+    if not isinstance(s, dict):
+        raise DeviceError(f"the trainer's session list holds {str(s)[:40]!r}, not a session: {C.MISMATCH}")
+    sid, size = C.whole(s.get("id"), 0, C.U32), C.whole(s.get("size"), 0, C.U32)
+    if sid is None or size is None:
+        raise DeviceError(f"the trainer lists a session with id {s.get('id')!r} and size "
+                          f"{s.get('size')!r}: {C.MISMATCH}")
+    return {"id": sid, "size": size, **{k: bool(s.get(k)) for k in ("closed", "open", "bad")}}
 
 
 def _refused(payload: bytes) -> DeviceRefused:

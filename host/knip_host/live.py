@@ -13,6 +13,7 @@ from knip import detector as D
 from knip import protocol as P
 from knip.programs import CUE_NAMES
 
+from . import checks as C
 from .analysis import EMG_ENVELOPE_FRACTION
 from .coaching import one_line, verdict_dict
 from .device import Device, DeviceError, LiveDecoder, iter_stream
@@ -72,7 +73,7 @@ class LiveResult:
 class LiveView:
     def __init__(self, info: dict[str, Any], out: TextIO, plain: bool):
         self.unit = str(info.get("unit", ""))
-        self.cpu = float(info.get("counts_per_unit", 1)) or 1.0
+        self.cpu = float(info.get("counts_per_unit") or 1.0)
         self.emg = info.get("signal") == "emg"
         self.level_div = self.cpu * (EMG_ENVELOPE_FRACTION if self.emg else 1)
         mvc = info.get("mvc") or 0
@@ -127,6 +128,17 @@ class LiveView:
         return Verdict(rec[D.R_SEQ], kind, amp, 100.0 * amp / ref if ref else None,
                        rec[D.R_HOLD_MS] / 1000.0, None if rec[D.R_RELAXED] < 0 else bool(rec[D.R_RELAXED]),
                        None if rec[D.R_REST_OK] < 0 else bool(rec[D.R_REST_OK]), tech, not self.mvc)
+
+    def calibrated(self, text: str) -> None:
+        """N_CALIBRATED: "<mvc counts> <rest counts>", or why calibration failed."""
+        fields = text.split()[:2]
+        if len(fields) < 2 or not all(x.lstrip("-").isdigit() for x in fields):
+            self.say("trainer: " + text)
+            return
+        mvc, rest = (int(x) for x in fields)
+        self.mvc = mvc / self.level_div
+        self.say(f"calibrated: MVC {mvc / self.level_div:.1f} {self.unit} above rest, "
+                 f"resting level {rest / self.level_div:.1f} {self.unit}")
 
     def set_cue(self, cue: str, dur_ms: int, target: int) -> None:
         self.cue = cue
@@ -192,7 +204,7 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
     plain = (not out.isatty()) if plain is None else plain
     info = dev.info or dev.hello()
     view = LiveView(info, out, plain)
-    dec = LiveDecoder(int(info.get("channels", 1)))
+    dec = LiveDecoder(int(info.get("channels") or 1))
     res = LiveResult()
     ascii_only = not _utf8(out)
     given = list(pain)
@@ -218,18 +230,22 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
                     view.samples(vals[0])
                     view._draw()
             elif f.mtype == P.EVENT:
-                flags, _t, rec = P.unpack_event(f.payload, 0, len(f.payload))
+                flags, _t, rec = stream_payload(f, "EVENT", P.unpack_event)
+                problem = C.detector_record(rec)
+                if problem:
+                    raise DeviceError(f"a live EVENT frame holds a detector record that makes no sense "
+                                      f"({problem}): {C.MISMATCH}")
                 v = view.event(flags, rec)
                 if v is not None:
                     res.verdicts.append(v)
                     if not program:           # in a program the coach's verdicts speak
                         view.say("  " + v.text(view.unit))
             elif f.mtype == P.VERDICT:
-                d = verdict_dict(P.unpack_verdict(f.payload, 0, len(f.payload)), view.level_div, view.unit)
+                d = verdict_dict(stream_payload(f, "VERDICT", P.unpack_verdict), view.level_div, view.unit)
                 res.reps.append(d)
                 view.say("  " + one_line(d, ascii_only))
             elif f.mtype == P.CUE:
-                _t, cue, _ph, rep, reps, dur, tgt = P.unpack_cue(f.payload, 0, len(f.payload))
+                _t, cue, _ph, rep, reps, dur, tgt = stream_payload(f, "CUE", P.unpack_cue)
                 name = CUE_NAMES[cue] if cue < len(CUE_NAMES) else str(cue)
                 after_squeeze = view.cue in ("squeeze", "hold")
                 if name != "pain":
@@ -256,6 +272,8 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
                     else:
                         view.say(PAIN_HELP)
             elif f.mtype == P.NOTICE:
+                if not f.payload:
+                    raise DeviceError(f"a live NOTICE frame is empty: {C.MISMATCH}")
                 code = f.payload[0]
                 text = f.payload[1:].decode("utf-8", "replace")
                 res.notices.append(text)
@@ -273,13 +291,7 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
                     view.say(f"pain {when}: {val}")
                 elif code == P.N_CALIBRATED:
                     res.calibration = text
-                    if text.startswith("calibration failed"):
-                        view.say("trainer: " + text)
-                    else:
-                        mvc, rest = (int(x) for x in text.split()[:2])
-                        view.mvc = mvc / view.level_div
-                        view.say(f"calibrated: MVC {mvc / view.level_div:.1f} {view.unit} above rest, "
-                                 f"resting level {rest / view.level_div:.1f} {view.unit}")
+                    view.calibrated(text)
     except KeyboardInterrupt:
         if program and not res.ended:
             dev.stop()
@@ -295,5 +307,16 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
     return res
 
 
+def stream_payload(f: Any, what: str, parse: Callable[[bytes, int, int], Any]) -> Any:
+    """A stream frame's payload through the core's parser; a payload that does
+    not parse is one DeviceError line (not a ValueError, IndexError or
+    struct.error in the middle of a session)."""
+    try:
+        return parse(f.payload, 0, len(f.payload))
+    except (ValueError, IndexError, struct.error) as exc:
+        raise DeviceError(f"a live {what} frame ({len(f.payload)} bytes) does not decode ({exc}): "
+                          f"{C.MISMATCH}") from None
+
+
 def decode_live_ok(payload: bytes) -> tuple[int, int]:
-    return struct.unpack_from("<IH", payload, 1)
+    return C.unpack("<IH", payload, 1, "the trainer's reply to LIVE", DeviceError)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from serial.tools import list_ports
 
 from .device import DeviceError
+from .holders import file_holders
 
 # USB-serial bridges found on ESP32 boards (vendor id, product id)
 ESP32_USB = {(0x10C4, 0xEA60): "CP210x", (0x1A86, 0x7523): "CH340", (0x1A86, 0x55D4): "CH9102",
@@ -60,7 +61,14 @@ def default_port() -> str:
         return likely[0].device
     if not ports:
         raise DeviceError("no serial ports found: plug in the trainer, or try the virtual one with --port sim")
-    listing = ", ".join(p.device for p in (likely or ports))
+    if not likely:
+        what = (f"the only serial port, {ports[0].device} ({ports[0].description or 'no description'}), "
+                "does not look like an ESP32 board" if len(ports) == 1 else
+                f"none of the serial ports ({', '.join(p.device for p in ports)}) looks like an ESP32 board")
+        raise DeviceError(f"no trainer found: {what}. Plug the trainer in with a data cable, or if one "
+                          "of these is it, name it with --port PORT (or set KNIP_PORT); --port sim uses "
+                          "the virtual trainer")
+    listing = ", ".join(p.device for p in likely)
     raise DeviceError(f"more than one possible trainer ({listing}): choose one with --port PORT "
                       "(or set KNIP_PORT); --port sim uses the virtual trainer")
 
@@ -71,24 +79,4 @@ def is_windows_port(port: str) -> bool:
 
 def port_holders(port: str) -> list[str]:
     """Programs that have `port` open (Linux /proc; empty elsewhere)."""
-    try:
-        real = os.path.realpath(port)
-        pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
-    except OSError:
-        return []
-    out = []
-    for pid in pids:
-        fd_dir = f"/proc/{pid}/fd"
-        try:
-            held = any(os.path.realpath(os.path.join(fd_dir, fd)) == real for fd in os.listdir(fd_dir))
-        except OSError:
-            continue
-        if not held:
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = " ".join(a.decode(errors="replace") for a in f.read().split(b"\0") if a)
-        except OSError:
-            cmd = ""
-        out.append(f"{cmd[:60] or '?'} (pid {pid})")
-    return out
+    return file_holders(port)

@@ -34,11 +34,16 @@ class Session:
     header: dict[str, Any] = field(default_factory=dict)           # the session header as stored
     complete: bool = True          # ended normally (False: recovered after a power cut)
     size: int = 0                  # bytes of the session file
+    store_id: str = ""             # the device's session store (a reflash makes a new one); "" unknown
+    label: str = ""                # the device as the database names this store ("" = device_id)
+    damage: dict[str, Any] = field(default_factory=dict)   # salvage.Damage.to_json(); {} when intact
+    problems: list[str] = field(default_factory=list)      # values that made no sense (e.g. the date)
 
     @property
     def key(self) -> str:
-        """Stable name used on the command line: DEVICE/NUMBER."""
-        return f"{self.device_id}/{self.session_id}"
+        """Stable name used on the command line: DEVICE/NUMBER (DEVICE~2/NUMBER
+        for the sessions of a store after a reset, see SessionDatabase)."""
+        return f"{self.label or self.device_id}/{self.session_id}"
 
     @property
     def duration_s(self) -> float:

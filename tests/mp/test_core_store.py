@@ -288,7 +288,7 @@ def test_recover_removes_stray_tmp_and_leaves_bad_files():
         f.write(b"half a recovery")
     s = SessionStore(root)
     assert s.recover() == []
-    assert sorted(os.listdir(root)) == ["00000063.kss"]
+    assert sorted(os.listdir(root)) == ["00000063.kss", "store"]
     assert _file(root, 0x63) == junk
     assert s.list() == [{"id": 0x63, "size": len(junk), "closed": False, "open": False, "bad": True}]
     assert s.begin(b"{}") == 0x64           # ids stay above every file
@@ -326,6 +326,30 @@ def test_ids_never_repeat_after_deletes():
     new = s.begin(b"{}")
     assert new > max(ids) and new == ids[-1] + 1
     assert os.listdir(root).count("next") == 1
+
+
+def test_store_id_is_drawn_once_and_a_new_store_gets_another():
+    root, disk = _fresh()
+    s = SessionStore(root)
+    sid = s.store_id
+    assert len(sid) == 8 and int(sid, 16) >= 0 and sid == sid.lower()
+    s.begin(b"{}")
+    s.end(b"{}")
+    assert SessionStore(root).store_id == sid           # a reboot keeps it
+    assert SessionStore(root).recover() == [] and SessionStore(root).store_id == sid
+    with open(root + "/store", "wb") as f:              # unreadable: drawn anew
+        f.write(b"zz")
+    again = SessionStore(root).store_id
+    assert again != "zz" and len(again) == 8 and SessionStore(root).store_id == again
+    # a reflash: the same device, a blank flash, the counter from 0 again
+    ids = set()
+    for _ in range(4):
+        root, disk = _fresh()
+        s = SessionStore(root)
+        assert s.begin(b"{}") == 0
+        ids.add(s.store_id)
+        s.end(b"{}")
+    assert len(ids) == 4
 
 
 def test_storage_full_then_end_still_closes():

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ..database import SessionRow, session_figures
+from ..salvage import describe
 from ..session import Session
 from .output import print_json
 from .spec import DB_ARG, DEVICE_ARG, SESSION_ARG, Command, arg
@@ -26,7 +27,11 @@ One line per stored session, oldest first: its name (DEVICE/N, what 'knip
 show', 'knip plot' and 'knip export' take; 'last' and -1, -2, ... work too),
 when it started in local time, the program, how long it lasted, the
 squeezes, how many of them she relaxed fully after, and whether it ended
-normally or was recovered after a power cut."""
+normally or was recovered after a power cut. A device whose storage was
+erased (a reflash) starts its numbers again: those sessions are DEVICE~2/N.
+A session damaged on the trainer says DAMAGED ('knip show' says what was
+lost); a value that makes no sense (a start time that is no date) is shown
+as unknown, with a warning."""
     path = db_path(args)
     if not path.exists():
         if args.json:
@@ -38,7 +43,7 @@ normally or was recovered after a power cut."""
         rows = device_rows(db, args.device)
         if args.json:
             doc = {"database": str(db.path),
-                   "sessions": [dict(r.to_json(), start_local=local_time(r.start_epoch))
+                   "sessions": [dict(r.to_json(), start_local=local_time(r.start_epoch, r.problems))
                                 for r in rows]}
             print_json(doc)
             return 0
@@ -62,8 +67,8 @@ def sessions_table(rows: list[SessionRow]) -> list[str]:
     for r in rows:
         judged = r.summary.get("judged")
         relaxed = (f"{r.summary.get('relaxed_fully', 0)}/{judged}" if judged else "-")
-        cells.append([r.key, local_time(r.start_epoch), program_name(r.program),
-                      minutes(r.duration_s), str(r.n_squeezes), relaxed, status(r.complete)])
+        cells.append([r.key, local_time(r.start_epoch, r.problems), program_name(r.program),
+                      minutes(r.duration_s), str(r.n_squeezes), relaxed, status(r.complete, r.damage)])
     widths = [max([len(h)] + [len(c[j]) for c in cells]) for j, h in enumerate(SESSION_COLUMNS)]
 
     def fmt(row: list[str]) -> str:
@@ -98,11 +103,12 @@ analyze'. Peaks are levels in the signal's unit; 'above rest' is the rise."""
 
 def session_info(s: Session) -> dict[str, Any]:
     return {"key": s.key, "device_id": s.device_id, "session_id": s.session_id,
-            "start_epoch": s.start_epoch, "start_local": local_time(s.start_epoch),
+            "start_epoch": s.start_epoch, "start_local": local_time(s.start_epoch, s.problems),
             "program": s.program, "firmware": s.firmware, "signal": s.signal, "unit": s.unit,
             "rate_hz": s.rate_hz, "channels": 2 if s.abd is not None else 1,
             "duration_s": round(s.duration_s, 3), "samples": int(len(s.values)),
-            "complete": s.complete, "size": s.size}
+            "complete": s.complete, "size": s.size, "store_id": s.store_id, "damage": s.damage,
+            "problems": s.problems}
 
 
 def show_json(s: Session) -> dict[str, Any]:
@@ -120,14 +126,18 @@ def render_session(s: Session) -> str:
     rate = float(s.rate_hz)
     lines = [
         ("session", s.key),
-        ("date", local_time(s.start_epoch) + ("" if s.start_epoch is None else " (local time)")),
+        ("date", local_time(s.start_epoch, s.problems) + ("" if s.start_epoch is None else " (local time)")),
         ("device", s.device_id + (f", firmware {s.firmware}" if s.firmware else "")),
         ("program", program_name(s.program)),
-        ("duration", f"{minutes(s.duration_s)} ({status(s.complete)})"),
+        ("duration", f"{minutes(s.duration_s)} ({status(s.complete, s.damage)})"),
         ("signal", f"{s.signal} in {u or 'counts'}, {rate:g} Hz, "
                    + ("two channels (pelvic floor and abdominal)" if s.abd is not None
                       else "one channel")),
     ]
+    if s.damage:
+        lines.append(("damaged", describe(s.damage, rate) + ": the rest was salvaged; the file is "
+                                 "kept byte for byte"))
+    lines += [("warning", p) for p in s.problems]
     if f["squeezes"]:
         sq = (f"{f['squeezes']}: strongest {_value(f['max_peak'], u)}, mean peak "
               f"{_value(f['mean_peak'], u)}")

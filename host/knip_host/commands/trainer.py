@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from ..device import DeviceError
 from ..esp32 import module as M
@@ -16,6 +17,9 @@ from ..ports import serial_ports
 from ..simulator import VirtualTrainer, default_image
 from .connection import PORT_ARGS, SIM_USERS, open_trainer
 from .spec import Command, arg
+
+if TYPE_CHECKING:
+    from ..sync import SyncReport
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -55,17 +59,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     clock = info.get("clock_ms")
     clock_txt = (dt.datetime.fromtimestamp(clock / 1000).strftime("%Y-%m-%d %H:%M:%S")
                  if clock else "not set (knip sync sets it)")
-    total, free = info.get("storage_total", 0), info.get("storage_free", 0)
-    bat = info.get("battery_pct", -1)
+    total, free = info.get("storage_total") or 0, info.get("storage_free") or 0
+    bat = info.get("battery_pct")
+    mp = f", MicroPython {info['micropython']}" if info.get("micropython") else ""
+    sim = info.get("sim") if isinstance(info.get("sim"), dict) else None
     rows = [
-        ("device", f"{info.get('device')} ({info.get('board')})"),
-        ("firmware", f"{info.get('firmware')}, protocol {info.get('protocol')}"),
+        ("device", f"{info.get('device')} ({info.get('board')}"
+                   + (", the virtual trainer: MicroPython unix port" if sim else "") + ")"),
+        ("firmware", f"{info.get('firmware')}, protocol {info.get('protocol')}" + ("" if info.get("profile") else mp)),
         ("sensor", f"{info.get('signal')} in {info.get('unit')}, {info.get('rate_hz')} Hz, "
                    f"{info.get('channels')} channel{'s' if info.get('channels', 1) > 1 else ''}"),
         ("battery", f"{bat}% ({info.get('battery_mv')} mV)" if bat is not None and bat >= 0 else "unknown"),
         ("storage", f"{free / 1024:.0f} KiB free of {total / 1024:.0f} KiB"
                     + ("  FULL: run 'knip sync'" if info.get("storage_full") else "")),
-        ("sessions", f"{info.get('sessions')} on the device, {info.get('unsynced')} to sync"),
+        ("sessions", f"{info.get('sessions')} on the device, {info.get('unsynced')} to sync"
+                     + (f" (session store {info['store']})" if info.get("store") else "")),
         ("clock", clock_txt),
         ("state", info.get("state") + (f" (session {info.get('session')}, {info.get('program')})"
                                        if info.get("state") == "session" else "")),
@@ -88,6 +96,8 @@ def cmd_info(args: argparse.Namespace) -> int:
                      + " were recovered after a power cut"))
     for k, v in rows:
         print(f"{k:<10} {v}")
+    for problem in dev.info_problems:
+        print(f"warning: {problem} (the firmware and this knip disagree: update both)", file=sys.stderr)
     return 0
 
 
@@ -189,27 +199,52 @@ examples:
 def cmd_sync(args: argparse.Namespace) -> int:
     """Fetches new sessions into the local database, verifies each copy and
     only then lets the trainer delete it. Safe to interrupt and re-run: it
-    resumes where it stopped and never stores a session twice."""
+    resumes where it stopped and never stores a session twice.
+
+A session damaged on the trainer's flash (the same damage in two exact
+copies) is salvaged: every readable record is stored, the file is kept
+byte for byte, 'knip show' says what was lost, and then it is deleted from
+the trainer. A session that cannot be copied at all stays on the trainer and
+the sync goes on with the next; --discard N deletes such a session N from
+the trainer without a copy, only when you ask (docs/PROTOCOL.md section 7)."""
     from ..database import SessionDatabase
     from ..sync import sync
     db = SessionDatabase.open(args.db)
     with open_trainer(args) as dev:
         dev.hello()
-        rep = sync(dev, db)
-    parts = [f"{len(rep.fetched)} new session{'s' if len(rep.fetched) != 1 else ''}"]
+        rep = sync(dev, db, discard=set(args.discard or ()))
+    for line in sync_lines(rep):
+        print(line)
+    return 1 if rep.failed else 0
+
+
+def sync_lines(rep: SyncReport) -> list[str]:
+    """What `knip sync` tells her: what came, what was damaged, what stays."""
+    n = len(rep.fetched)
+    parts = [f"{n} new session{'s' if n != 1 else ''}"]
     if rep.resumed:
         parts.append(f"{len(rep.resumed)} resumed")
     if rep.already:
         parts.append(f"{len(rep.already)} already stored")
-    print(f"synced {rep.device}: " + ", ".join(parts)
-          + (f" ({rep.bytes / 1024:.1f} KiB in {rep.seconds:.1f} s)" if rep.bytes else ""))
+    out = [f"synced {rep.device}: " + ", ".join(parts)
+           + (f" ({rep.bytes / 1024:.1f} KiB in {rep.seconds:.1f} s)" if rep.bytes else "")]
+    for sid, what in sorted(rep.damaged.items()):
+        out.append(f"session {sid} was damaged on the trainer's flash: {what}. Everything readable "
+                   f"is stored (and the file byte for byte); 'knip show' marks it damaged")
+    for sid, why in sorted(rep.failed.items()):
+        out.append(f"session {sid} could not be copied and stays on the trainer: {why}. "
+                   f"If this repeats, 'knip sync --discard {sid}' deletes it from the trainer")
     if rep.recording:
-        print(f"session {', '.join(map(str, rep.recording))} is still recording: sync again when it ends")
+        out.append(f"session {', '.join(map(str, rep.recording))} is still recording: sync again when it ends")
     if rep.bad:
-        print(f"session {', '.join(map(str, rep.bad))} on the trainer is unreadable and was left there")
+        out.append(f"session {', '.join(map(str, rep.bad))} on the trainer is unreadable (no valid header) "
+                   f"and was left there; 'knip sync --discard N' deletes it")
+    if rep.discarded:
+        out.append(f"session {', '.join(map(str, rep.discarded))} deleted from the trainer without a copy "
+                   "(--discard)")
     if rep.fetched:
-        print("'knip sessions' lists them, 'knip show last' shows the newest")
-    return 0
+        out.append("'knip sessions' lists them, 'knip show last' shows the newest")
+    return out
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -253,7 +288,12 @@ COMMANDS = {
         arg("--batch-ms", type=int, default=100, metavar="MS", help="samples per live frame, in ms (default 100)"),
         arg("--plain", action="store_true", help="print lines instead of a moving bar"),
     ]),
-    "sync": Command(cmd_sync, "fetch new sessions into the local database", PORT_ARGS + [SYNC_DB_ARG]),
+    "sync": Command(cmd_sync, "fetch new sessions into the local database", PORT_ARGS + [
+        SYNC_DB_ARG,
+        arg("--discard", type=int, action="append", metavar="N",
+            help="if session N cannot be copied (unreadable, or no exact copy), delete it from the "
+                 "trainer anyway (repeatable); sessions that copy are stored as usual"),
+    ]),
     "sim": Command(cmd_sim, "run a virtual trainer on a pseudo-terminal", [
         arg("--image", metavar="FILE", default=None, help=f"flash image (default: {default_image()})"),
         arg("--speed", type=float, default=1.0, metavar="X", help="times faster than real time (default 1)"),
