@@ -13,7 +13,8 @@ Messages (each a dict with "type"):
             with envelope: one activity value per frame), lvl (above rest),
             pct (% MVC, or of her best today), rest, ref, of_best, state
   cue       cue, rep, reps, dur_ms, wall_ms (dur_ms on the wall clock),
-            target, phase, i (sample index at the cue)
+            target, phase, i (index of the sample taken at the cue: from its
+            board time, as the samples may still wait in a batch)
   event     a squeeze (or cough, push) the detector found: kind, text
   verdict   the coach's verdict on one rep: d (coaching.verdict_dict), line
   session   state running/ended, id, program or reason
@@ -65,6 +66,10 @@ class LiveBridge:
         self.dec = LiveDecoder(self.channels)
         self.index = 0
         self.batch = 1
+        # board ms of sample 0: cues carry board time, the trace counts samples
+        ticks, done = info.get("ticks_ms"), info.get("samples")
+        self.tick0 = (ticks - done * 1000.0 / self.rate
+                      if isinstance(ticks, (int, float)) and isinstance(done, (int, float)) else None)
         self.session: int | None = None
         self.frames = 0
 
@@ -144,7 +149,8 @@ class LiveBridge:
             self.view.set_cue(name, dur, tgt)
         self.publish({"type": "cue", "cue": name, "rep": rep, "reps": reps, "dur_ms": dur,
                       "wall_ms": round(dur / self.speed, 1), "target": tgt, "phase": phase,
-                      "i": self.index, "t_ms": t})
+                      "i": self.index if self.tick0 is None else round((t - self.tick0) * self.rate / 1000.0),
+                      "t_ms": t})
         if name == "pain" and self.on_checkin is not None:
             self.on_checkin(1 if tgt else 0)
 

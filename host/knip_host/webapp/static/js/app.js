@@ -29,13 +29,14 @@ function route() {
     if (a.dataset.page === page || (page === "session" && a.dataset.page === "history")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  const first = current === null;
   const changed = current !== page;
   current = page;
   PAGES[page].show(rest.map(decodeURIComponent).join("/"), state);
   if (changed) {
     const h = $(`#page-${page} h1`);
     document.title = `Knip: ${h ? h.textContent : page}`;
-    $("#main").focus({ preventScroll: true });
+    if (!first) $("#main").focus({ preventScroll: true });    // a new page: the keyboard starts there
   }
 }
 

@@ -170,6 +170,7 @@ function running(sid) {
   $("#start").hidden = sid !== null;
   $("#stop").hidden = sid === null;
   $("#program-select").disabled = sid !== null;
+  $("#page-train").classList.toggle("running", sid !== null);
 }
 
 function sessionMsg(m) {
@@ -293,7 +294,8 @@ function verdict(m) {
       el("strong", { text: `${d.phase_kind} ${d.rep}/${d.reps}` }),
       d.peak_pct_mvc !== null ? el("span", { class: "muted", text: `${Math.round(d.peak_pct_mvc)} % ${d.provisional ? "of best" : "MVC"}` }) : null),
     el("div", { class: "checks" }, marks),
-    el("ul", {}, d.explain.map((t) => el("li", { text: t }))));
+    d.ok ? el("p", { class: "small muted", text: d.explain.join(" · ") })     // right: the numbers, briefly
+      : el("ul", {}, d.explain.map((t) => el("li", { text: t }))));             // not quite: what to do, line by line
   $("#cards").prepend(card);
   const all = $("#cards").children;
   while (all.length > 60) all[all.length - 1].remove();
