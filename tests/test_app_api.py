@@ -178,3 +178,15 @@ def test_the_command_line(capsys):
     assert "port number" in capsys.readouterr().err
     assert knip(["app", "--port", "sim", "--ble", "Knip", "--no-browser"]) == 2
     assert "choose one link" in capsys.readouterr().err
+
+
+def test_the_browser_is_opened_without_the_key_on_its_command_line(tmp_path, monkeypatch):
+    from knip_host.commands import app as cmd
+    opened = []
+    monkeypatch.setattr(cmd.webbrowser, "open", opened.append)
+    url = "http://127.0.0.1:8123/?token=s3cret-key"
+    cmd.open_browser(url, tmp_path)
+    assert len(opened) == 1 and opened[0].startswith("file://") and "s3cret" not in opened[0]
+    page = Path(opened[0][len("file://"):])
+    assert page.stat().st_mode & 0o777 == 0o600
+    assert f'url={url}"' in page.read_text(encoding="utf-8")

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import html
+import shutil
+import signal
 import sys
+import tempfile
 import webbrowser
+from pathlib import Path
 
 from ..usage import UsageError
 from .connection import PORT_ARGS, port_options
@@ -17,6 +23,17 @@ def _http_port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"a port number from 1 to 65535 (0: any free port), not {text!r}")
     return int(text)
+
+
+def open_browser(url: str, folder: Path) -> None:
+    """Open the page through a file only she can read that forwards to it, so
+    the key never stands on a browser's command line (other users on this
+    computer could read it there)."""
+    page = folder / "knip-app.html"
+    page.write_text(f'<!DOCTYPE html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={html.escape(url)}">'
+                    f'<title>Knip</title><p><a href="{html.escape(url)}">Open Knip</a></p>', encoding="utf-8")
+    page.chmod(0o600)
+    webbrowser.open(page.as_uri())
 
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -56,16 +73,21 @@ stops it."""
         except OSError as exc:
             raise UsageError(f"--http-port {args.http_port}: cannot listen there ({exc.strerror or exc}); "
                              "choose another port, or 0 for any free one") from None
+        with contextlib.suppress(NotImplementedError, RuntimeError):    # not on Windows
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.request_stop)
         print(f"knip app is running at {server.url}", flush=True)
         print("(only this computer can reach it; Ctrl-C stops it)", file=sys.stderr, flush=True)
         if not args.no_browser:
-            webbrowser.open(server.url)
+            open_browser(server.url, private)
         await server.serve_forever()
 
+    private = Path(tempfile.mkdtemp(prefix="knip-app-"))        # mode 0700
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return 0
 
 

@@ -49,7 +49,11 @@ class Hub:
     # ---- publishing (any thread) -------------------------------------------
 
     def publish(self, msg: dict[str, Any]) -> None:
-        text = json.dumps(msg, separators=(",", ":"), allow_nan=False, default=_plain)
+        try:
+            text = json.dumps(msg, separators=(",", ":"), allow_nan=False, default=_plain)
+        except ValueError:               # NaN or infinity somewhere: JSON has no word for them
+            from ..commands.output import plain
+            text = json.dumps(plain(msg), separators=(",", ":"), default=_plain)
         with self._lock:
             if msg.get("type") in STICKY:
                 self.sticky[msg["type"]] = text

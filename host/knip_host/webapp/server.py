@@ -83,6 +83,11 @@ class AppServer:
         if self.runner is not None:
             await self.runner.cleanup()
 
+    def request_stop(self) -> None:
+        """Stop serving (from the event loop's thread, e.g. a signal handler)."""
+        if self._stopped is not None:
+            self._stopped.set()
+
     async def serve_forever(self) -> None:
         assert self._stopped is not None, "start() first"
         try:

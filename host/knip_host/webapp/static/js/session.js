@@ -78,7 +78,7 @@ function verdicts() {
       if (!plot || d.cue_s === null) return;
       const end = d.cue_s + (d.squeeze_cue_s || 0) + (d.rest_cue_s || 5);
       plot.setScale("x", { min: Math.max(full[0], d.cue_s - 2), max: Math.min(full[1], end + 1) });
-      $("#session-plot").scrollIntoView({ block: "nearest" });
+      $("#session-plot").scrollIntoView({ block: "center" });
     };
     tr.addEventListener("click", go);
     tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") go(); });
@@ -109,8 +109,11 @@ function draw() {
 
 function shadeEvents(u) {
   const ctx = u.ctx;
-  const { top, height } = u.bbox;
+  const { left, top, width, height } = u.bbox;
   ctx.save();
+  ctx.beginPath();
+  ctx.rect(left, top, width, height);
+  ctx.clip();                                   // a zoomed-in plot: nothing over the axes
   for (const e of doc.events) {
     if (e.onset_s === null || e.offset_s === null) continue;
     const x0 = u.valToPos(e.onset_s, "x", true), x1 = u.valToPos(e.offset_s, "x", true);
