@@ -16,7 +16,6 @@ Run alone: python bench/app_bench.py   (prints and writes bench/app_results.json
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -25,25 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
-               "--force-device-scale-factor=1")
 TARGET_LATENCY_MS = 100.0
 TARGET_FPS = 30.0
-
-
-def _browser(profile: str):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    for a in CHROME_ARGS:
-        options.add_argument(a)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = CHROMIUM
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 
 def _wait(d, js: str, timeout: float) -> None:
@@ -55,9 +38,10 @@ def _wait(d, js: str, timeout: float) -> None:
 
 
 def run(seconds: float = 10.0, warmup: float = 3.0) -> dict[str, Any]:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        return {"error": f"{' and '.join(missing)} not installed: 'make browser'"}
+    import chromium                    # tests/chromium.py: headless Chromium as the tests start it
+    reason = chromium.why_not()
+    if reason:
+        return {"error": reason}
     from knip_host.webapp.server import AppConfig, AppServer
     from knip_host.webapp.trainer import Choice
 
@@ -65,31 +49,31 @@ def run(seconds: float = 10.0, warmup: float = 3.0) -> dict[str, Any]:
     srv = AppServer(AppConfig(db=str(work / "knip.sqlite3"), choice=Choice("sim"),
                               sim={"speed": 1.0, "image": str(work / "trainer.img"), "baud": 115200}))
     srv.start_in_thread()
-    d = None
     try:
-        d = _browser(str(work / "chromium"))
-        d.get(srv.url + "#/train")
-        _wait(d, "document.getElementById('badge').textContent.includes('virtual trainer')", 30)
-        _wait(d, "[...document.querySelectorAll('#program-select option')].some(o => o.value === 'sprint')", 10)
-        d.execute_script("const s = document.getElementById('program-select'); s.value = 'sprint';"
-                         "s.dispatchEvent(new Event('change')); document.getElementById('start').click();")
-        _wait(d, "knipStats.frames > 10 && knipStats.lat.length > 50", 20)
-        time.sleep(warmup)
-        d.execute_script("knipStats.lat.length = 0; knipStats.frames = 0; knipStats.since = performance.now();")
-        t0 = time.monotonic()
-        time.sleep(seconds)
-        st = d.execute_script("return {lat: knipStats.lat.slice(), frames: knipStats.frames,"
-                              " secs: (performance.now() - knipStats.since) / 1000,"
-                              " live: document.getElementById('cue').dataset.cue || ''}")
-        wall = time.monotonic() - t0
-        info = srv.link.info
-        d.execute_script("document.getElementById('stop').click()")
-        time.sleep(0.5)
+        with chromium.browser("1280,1000") as d:
+            return _measure(d, srv, seconds, warmup)
     finally:
-        if d is not None:
-            d.quit()
         srv.stop_thread()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(d, srv, seconds: float, warmup: float) -> dict[str, Any]:
+    d.get(srv.url + "#/train")
+    _wait(d, "document.getElementById('badge').textContent.includes('virtual trainer')", 30)
+    _wait(d, "[...document.querySelectorAll('#program-select option')].some(o => o.value === 'sprint')", 10)
+    d.execute_script("const s = document.getElementById('program-select'); s.value = 'sprint';"
+                     "s.dispatchEvent(new Event('change')); document.getElementById('start').click();")
+    _wait(d, "knipStats.frames > 10 && knipStats.lat.length > 50", 20)
+    time.sleep(warmup)
+    d.execute_script("knipStats.lat.length = 0; knipStats.frames = 0; knipStats.since = performance.now();")
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    st = d.execute_script("return {lat: knipStats.lat.slice(), frames: knipStats.frames,"
+                          " secs: (performance.now() - knipStats.since) / 1000}")
+    wall = time.monotonic() - t0
+    info = srv.link.info
+    d.execute_script("document.getElementById('stop').click()")
+    time.sleep(0.5)
     lat = sorted(st["lat"])
     if not lat:
         return {"error": "the page drew no samples"}

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import shutil
-import tempfile
 import threading
 import time
 import urllib.request
@@ -23,43 +21,21 @@ from pathlib import Path
 
 import pytest
 
+import chromium
 from knip_host.webapp.server import AppConfig, AppServer
 
 pytestmark = pytest.mark.micropython
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--window-size=1280,1100",
-               "--force-device-scale-factor=1", "--autoplay-policy=no-user-gesture-required")
 SPEED = 20.0
 
 
 @pytest.fixture(scope="module")
 def driver():
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        pytest.skip(f"{' and '.join(missing)} not installed: 'make browser' (part of 'make "
-                    f"test') installs Debian's chromium and chromium-driver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.skip("selenium is not installed: run 'make setup' (the dev extra has it)")
-    profile = tempfile.mkdtemp(prefix="knip-chromium-")
-    options = webdriver.ChromeOptions()
-    for a in CHROME_ARGS:
-        options.add_argument(a)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = CHROMIUM
-    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    drv.set_page_load_timeout(30)
-    try:
+    reason = chromium.why_not()
+    if reason:
+        pytest.skip(reason)
+    with chromium.browser("1280,1100", "--autoplay-policy=no-user-gesture-required") as drv:
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
