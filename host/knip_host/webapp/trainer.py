@@ -200,10 +200,18 @@ class TrainerLink:
     def publish_state(self) -> None:
         self.hub.publish({"type": "trainer", "state": self.state, "error": self.error,
                           "choice": asdict(self.choice) if self.choice else None,
-                          "label": self.choice.label() if self.choice else None,
+                          "label": self._label(),
                           "info": self.info, "live": self.bridge is not None,
                           "session": self.session, "program": self.program,
                           "sim": {k: self.sim.get(k) for k in ("speed", "user")}})
+
+    def _label(self) -> str | None:
+        if self.choice is None:
+            return None
+        speed = float(self.sim.get("speed") or 1.0)
+        if self.choice.kind == "sim" and speed != 1.0:
+            return f"{self.choice.label()}, {speed:g}x real time"
+        return self.choice.label()
 
     def _watch(self, n: int) -> None:
         self.watchers = n

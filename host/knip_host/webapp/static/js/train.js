@@ -106,9 +106,12 @@ function showKind() {
 async function loadPorts() {
   try {
     const doc = await get("/api/ports");
-    const sel = $("#serial-port");
-    clear(sel, doc.ports.length ? doc.ports.map((p) => el("option", { value: p.device,
-      text: `${p.device}${p.likely ? " (ESP32?)" : ""} ${p.description}` })) : [el("option", { value: "", text: "no serial port found" })]);
+    clear($("#serial-ports"), doc.ports.map((p) => el("option", { value: p.device,
+      label: `${p.likely ? "ESP32? " : ""}${p.description}` })));
+    const input = $("#serial-port");
+    const likely = doc.ports.find((p) => p.likely) || doc.ports[0];
+    if (!input.value && likely) input.value = likely.device;
+    input.placeholder = doc.ports.length ? doc.ports[0].device : "no serial port found: type one";
   } catch (e) { /* the status line shows connection errors */ }
 }
 
@@ -125,7 +128,7 @@ async function scanBle() {
 
 async function connect() {
   const kind = $("#trainer-form input[name=kind]:checked").value;
-  const body = { kind, port: $("#serial-port").value, ble: $("#ble-name").value.trim(), pair: $("#ble-pair").checked };
+  const body = { kind, port: $("#serial-port").value.trim(), ble: $("#ble-name").value.trim(), pair: $("#ble-pair").checked };
   say($("#trainer-status"), "connecting…", "busy");
   try {
     await post("/api/trainer/connect", body);
