@@ -38,7 +38,7 @@ def open_browser(url: str, folder: Path) -> None:
 
 def cmd_app(args: argparse.Namespace) -> int:
     """examples:
-  knip app                          pick the trainer on the page
+  knip app                          $KNIP_PORT or the only ESP32-like port, else pick on the page
   knip app --port sim --sim-speed 5 the virtual trainer, five times faster
   knip app --ble Knip --no-browser  print the link instead of opening it
 
@@ -58,13 +58,22 @@ stops it."""
     ble, pair = opts.pop("ble", None), opts.pop("pair", False)
     if ble and args.port:
         raise UsageError(f"choose one link: --port {args.port} or --ble {ble}, not both")
+    port = args.port
+    if not port and not ble:
+        # as every command: $KNIP_PORT or the only ESP32-like port; else she picks on the page
+        from ..device import DeviceError
+        from ..ports import default_port
+        try:
+            port = default_port()
+        except DeviceError:
+            port = None
     choice = None
     if ble:
         choice = Choice("ble", ble=ble, pair=bool(pair))
-    elif args.port == "sim":
+    elif port == "sim":
         choice = Choice("sim")
-    elif args.port:
-        choice = Choice("serial", port=args.port)
+    elif port:
+        choice = Choice("serial", port=port)
     server = AppServer(AppConfig(db=args.db, sim=opts, choice=choice, port=args.http_port))
 
     async def main() -> None:
