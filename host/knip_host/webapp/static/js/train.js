@@ -22,6 +22,7 @@ let session = null;
 let programInfo = {};
 let reps = { ok: 0, all: 0 };
 let lastLevel = 0;
+let calibText = "";
 
 export function init(state) {
   trace = new LiveTrace($("#trace"));
@@ -59,9 +60,12 @@ export function init(state) {
     say($("#train-status"), `pain ${m.when}: ${m.score === null ? "skipped" : m.score}`, "ok");
     if ((m.when === "after") === (checkinWhen === 1)) hideCheckin();
   });
-  on("calibrated", (m) => say($("#train-status"), m.ok
-    ? `Calibrated: your MVC is ${num(m.mvc)} ${m.unit} above your resting level of ${num(m.rest)} ${m.unit}. Targets are % of it now.`
-    : `Calibration failed: ${m.text}`, m.ok ? "ok" : "error"));
+  on("calibrated", (m) => {
+    calibText = m.ok
+      ? `Calibrated: your MVC is ${num(m.mvc)} ${m.unit} above your resting level of ${num(m.rest)} ${m.unit}; targets are % of it now.`
+      : `Calibration failed: ${m.text}`;
+    say($("#train-status"), calibText, m.ok ? "ok" : "error");
+  });
   on("notice", (m) => say($("#train-status"), `trainer: ${m.text}`));
   tickCountdown();
 }
@@ -180,6 +184,7 @@ function sessionMsg(m) {
   if (m.state === "running") {
     running(m.id);
     reps = { ok: 0, all: 0 };
+    calibText = "";
     clear($("#cards"));
     $("#session-end").hidden = true;
     return;
@@ -188,7 +193,8 @@ function sessionMsg(m) {
   hideCheckin();
   const end = $("#session-end");
   clear(end, `Session ${m.id} ended (${m.reason}). ${reps.all ? `${reps.ok} of ${reps.all} reps fully right. ` : ""}`,
-    el("a", { href: "#/sync", text: "Sync it to this computer" }), ".");
+    calibText ? `${calibText} ` : "", el("a", { href: "#/sync", text: "Sync it to this computer" }), ".");
+  calibText = "";
   end.hidden = false;
   $("#pain-before-box").querySelector(".pain-scale").reset();
   painBefore = null;
