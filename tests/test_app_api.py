@@ -190,3 +190,90 @@ def test_the_browser_is_opened_without_the_key_on_its_command_line(tmp_path, mon
     page = Path(opened[0][len("file://"):])
     assert page.stat().st_mode & 0o777 == 0o600
     assert f'url={url}"' in page.read_text(encoding="utf-8")
+
+
+# ---- the live bridge over the virtual trainer, without a browser ------------------
+
+async def _session(srv, program: str | None, seconds: float, pain_after: int | None = None) -> list[dict]:
+    """Connect the virtual trainer, watch, (run a program), collect messages."""
+    base = f"http://127.0.0.1:{srv.port}"
+    got: list[dict] = []
+    async with aiohttp.ClientSession(headers={"X-Knip-Token": srv.token}) as s:
+        r = await s.post(f"{base}/api/trainer/connect", json={"kind": "sim"})
+        assert r.status == 200, await r.text()
+        ws = await s.ws_connect(f"{base}/ws?token={srv.token}")
+        await ws.send_str(json.dumps({"type": "watch", "on": True}))
+        if program:
+            r = await s.post(f"{base}/api/live/start", json={"program": program, "pain_before": 4})
+            assert r.status == 200, await r.text()
+        end = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < end:
+            try:
+                msg = await ws.receive(timeout=max(0.1, end - asyncio.get_running_loop().time()))
+            except asyncio.TimeoutError:
+                break
+            data = json.loads(msg.data)
+            for m in data if isinstance(data, list) else [data]:
+                got.append(m)
+                if m["type"] == "checkin" and m["when"] == 1 and pain_after is not None:
+                    r = await s.post(f"{base}/api/live/pain", json={"when": 1, "score": pain_after})
+                    assert r.status == 200, await r.text()
+                if m["type"] == "session" and m["state"] == "ended":
+                    end = 0
+        if program:
+            r = await s.post(f"{base}/api/sync")
+            result = await r.json()
+            while True:                    # the progress the page saw, up to the result
+                data = json.loads((await ws.receive(timeout=5)).data)
+                batch = data if isinstance(data, list) else [data]
+                got += [m for m in batch if m["type"] == "sync"]
+                if any(m["type"] == "sync" and m["state"] == "done" for m in batch):
+                    break
+            got.append(result)
+        await ws.close()
+    return got
+
+
+@pytest.mark.micropython
+def test_a_program_over_the_bridge(tmp_path):
+    srv = AppServer(AppConfig(db=str(tmp_path / "knip.sqlite3"),
+                              sim={"speed": 40.0, "user": "weak", "baud": 0, "image": str(tmp_path / "t.img")}))
+    srv.start_in_thread()
+    try:
+        got = asyncio.run(_session(srv, "calibrate", 30, pain_after=5))
+    finally:
+        srv.stop_thread()
+    kinds = [m["type"] for m in got]
+    live = next(m for m in got if m["type"] == "live")
+    assert live["on"] and live["channels"] == 2 and live["rate"] == 100 and live["speed"] == 40
+    assert live["batch"] == 80            # 40 ms of wall clock x 40 = 1.6 s, capped at 800 ms
+    samples = [m for m in got if m["type"] == "samples"]
+    assert all(len(m["v"]) == 2 and len(m["v"][0]) == len(m["v"][1]) for m in samples)
+    firsts = [m["i"] for m in samples]
+    assert firsts == sorted(firsts) and sum(len(m["v"][0]) for m in samples) >= 9000    # 93 s at 100 Hz
+    cues = [m["cue"] for m in got if m["type"] == "cue"]
+    assert cues[:2] == ["pain", "rest"] and cues.count("squeeze") == 3 and cues[-1] == "done"
+    assert [m["d"]["phase_kind"] for m in got if m["type"] == "verdict"] == ["rest", "mvc", "mvc", "mvc"]
+    assert {(m["when"], m["score"]) for m in got if m["type"] == "pain"} == {("before", 4), ("after", 5)}
+    assert next(m for m in got if m["type"] == "calibrated")["ok"]
+    assert kinds.index("session") < kinds.index("verdict")
+    done = got[-1]
+    assert done["state"] == "done" and done["fetched"] == [0] and done["bytes"] > 5000
+    progress = [m for m in got if m["type"] == "sync" and m["state"] == "running"]
+    assert progress and progress[-1]["done"] == progress[-1]["total"] == done["bytes"]
+
+
+@pytest.mark.micropython
+def test_raw_emg_is_drawn_as_activity(tmp_path):
+    srv = AppServer(AppConfig(db=str(tmp_path / "knip.sqlite3"),
+                              sim={"speed": 5.0, "signal_kind": "emg", "baud": 0, "image": str(tmp_path / "t.img")}))
+    srv.start_in_thread()
+    try:
+        got = asyncio.run(_session(srv, None, 1.5))
+    finally:
+        srv.stop_thread()
+    live = next(m for m in got if m["type"] == "live")
+    assert live["envelope"] and live["unit"] == "uV" and live["rate"] == 1000 and live["channels"] == 1
+    samples = [m for m in got if m["type"] == "samples"]
+    assert len(samples) > 5 and all(len(m["v"]) == 1 and len(m["v"][0]) == 1 for m in samples)
+    assert all(m["v"][0][0] >= 0 for m in samples)
