@@ -241,7 +241,8 @@ function samples(m) {
   if (now - lastLevel < 80) return;                  // words need not change 100 times a second
   lastLevel = now;
   $("#level-pct").textContent = m.pct === null ? "–" : `${Math.round(m.pct)} % ${m.of_best ? "of best" : "MVC"}`;
-  $("#level-abs").textContent = m.lvl === null ? "" : `${m.lvl >= 0 ? "+" : ""}${num(m.lvl)} ${trace.unit} above rest`;
+  $("#level-abs").textContent = m.lvl === null ? "" : `${m.lvl >= 0 ? "+" : ""}${num(m.lvl)} ${trace.unit} above rest`
+    + (m.pct === null ? " · no MVC yet: % shows after the first squeeze (or calibrate)" : "");
   $("#state").textContent = STATE_WORDS[m.state] || m.state;
 }
 
