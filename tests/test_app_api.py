@@ -234,15 +234,20 @@ async def _session(srv, program: str | None, seconds: float, pain_after: int | N
     return got
 
 
-@pytest.mark.micropython
-def test_a_program_over_the_bridge(tmp_path):
+def messages(tmp_path, sim: dict, program: str | None, seconds: float, **kw) -> list[dict]:
+    """The messages a page gets from a fresh server with this virtual trainer."""
     srv = AppServer(AppConfig(db=str(tmp_path / "knip.sqlite3"),
-                              sim={"speed": 40.0, "user": "weak", "baud": 0, "image": str(tmp_path / "t.img")}))
+                              sim=dict(sim, baud=0, image=str(tmp_path / "t.img"))))
     srv.start_in_thread()
     try:
-        got = asyncio.run(_session(srv, "calibrate", 30, pain_after=5))
+        return asyncio.run(_session(srv, program, seconds, **kw))
     finally:
         srv.stop_thread()
+
+
+@pytest.mark.micropython
+def test_a_program_over_the_bridge(tmp_path):
+    got = messages(tmp_path, {"speed": 40.0, "user": "weak"}, "calibrate", 30, pain_after=5)
     kinds = [m["type"] for m in got]
     live = next(m for m in got if m["type"] == "live")
     assert live["on"] and live["channels"] == 2 and live["rate"] == 100 and live["speed"] == 40
@@ -265,13 +270,7 @@ def test_a_program_over_the_bridge(tmp_path):
 
 @pytest.mark.micropython
 def test_raw_emg_is_drawn_as_activity(tmp_path):
-    srv = AppServer(AppConfig(db=str(tmp_path / "knip.sqlite3"),
-                              sim={"speed": 5.0, "signal_kind": "emg", "baud": 0, "image": str(tmp_path / "t.img")}))
-    srv.start_in_thread()
-    try:
-        got = asyncio.run(_session(srv, None, 1.5))
-    finally:
-        srv.stop_thread()
+    got = messages(tmp_path, {"speed": 5.0, "signal_kind": "emg"}, None, 1.5)
     live = next(m for m in got if m["type"] == "live")
     assert live["envelope"] and live["unit"] == "uV" and live["rate"] == 1000 and live["channels"] == 1
     samples = [m for m in got if m["type"] == "samples"]
