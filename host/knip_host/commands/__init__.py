@@ -1,6 +1,7 @@
 """The `knip` commands, one module per family: analyze; trainer (devices,
 info, live, sync, sim); program; sessions (sessions, show); plot; export;
-progress; report (--html); esp32 (build, flash, deploy, profile).
+progress; report (--html); app (the local web app, knip_host.webapp);
+esp32 (build, flash, deploy, profile).
 
 A command is a `cmd_*` function (its docstring is the epilog of its --help)
 and one `Command` entry in its module's COMMANDS (spec.py); registry.py

@@ -2,10 +2,10 @@
 the order `knip --help` lists them."""
 from __future__ import annotations
 
-from . import analyze, esp32, export, plot, program, progress, report, sessions, trainer
+from . import analyze, app, esp32, export, plot, program, progress, report, sessions, trainer
 from .spec import Command
 
-FAMILIES = (analyze, trainer, program, sessions, plot, export, progress, report, esp32)
+FAMILIES = (analyze, trainer, program, sessions, plot, export, progress, report, app, esp32)
 
 
 def _gather() -> dict[str, Command]:
