@@ -13,11 +13,13 @@
 5. The ESP32 build (bench/esp32.py): deployed size, RAM after start-up.
 6. The HIL loopback on the virtual trainer running the ESP32 board code
    (bench/hil.py): squeezes found, onset/duration/amplitude errors, samples lost.
+7. `knip analyze` on a generated 20 MB CSV (bench/analyze_mem.py): peak
+   memory against the file's size, and speed.
 
 Writes bench/results.json and prints tables with PASS/MISS against targets.
 
 Options: --quick (fewer seeds, for a smoke run), --jobs N, --no-peers,
---no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --out FILE.
+--no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --no-analyze, --out FILE.
 """
 from __future__ import annotations
 
@@ -473,7 +475,8 @@ def _rel(path) -> str:
     return os.path.relpath(str(path), str(ROOT))
 
 
-def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldout=None, real=None):
+def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldout=None, real=None,
+                  analyze=None):
     T = []
 
     def add(what, where, value, op, thr, unit=""):
@@ -536,6 +539,9 @@ def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldou
         where = f"sync {sy['rate_hz']} Hz {sy['channels']}ch"
         add("sync bytes per sample", where, sy["wire_bytes_per_sample"], "<=", 1.5, "B")
         add("sync throughput / 115200 baud", where, sy["link_fraction"], ">=", 0.8)
+    if analyze and "error" not in analyze:
+        add("knip analyze peak memory / file size", "20 MB CSV", analyze["peak_over_file"], "<=",
+            analyze["target_ratio"], "x")
     return T
 
 
@@ -871,6 +877,7 @@ def main(argv=None):
     ap.add_argument("--no-wire", action="store_true", help="skip the protocol figures (virtual trainer)")
     ap.add_argument("--no-esp32", action="store_true", help="skip the ESP32 size and RAM figures")
     ap.add_argument("--no-hil", action="store_true", help="skip the HIL loopback on the virtual trainer")
+    ap.add_argument("--no-analyze", action="store_true", help="skip knip analyze's memory on a 20 MB CSV")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     args = ap.parse_args(argv)
     if args.quick:
@@ -988,7 +995,13 @@ def main(argv=None):
     hil = {} if args.no_hil else _section(
         "hil", "the DAC loopback session on the virtual ESP32 board (about 45 s)", HIL.run)
 
-    targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"))
+    # 9. knip analyze on a large file: peak memory against its size
+    import analyze_mem as AM
+    analyze = {} if args.no_analyze else _section(
+        "analyze", "knip analyze on a generated 20 MB CSV: peak memory (tracemalloc, a few minutes) "
+                   "and speed", AM.run)
+
+    targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"), analyze)
     runtime = time.time() - T0
 
     print_synth_table(syn)
@@ -1008,6 +1021,8 @@ def main(argv=None):
         ESP.print_esp32(esp32)
     if hil and "error" not in hil:
         HIL.print_hil(hil)
+    if analyze and "error" not in analyze:
+        AM.print_analyze(analyze)
     print_targets(targets)
     print(f"\nruntime {runtime:.0f} s")
 
@@ -1037,6 +1052,7 @@ def main(argv=None):
         "wire": wire,
         "esp32": esp32,
         "hil": hil,
+        "analyze": analyze,
         "targets": targets,
         "runtime_s": runtime,
     }
