@@ -15,11 +15,14 @@
    (bench/hil.py): squeezes found, onset/duration/amplitude errors, samples lost.
 7. `knip app` in headless Chromium (bench/app_bench.py): latency from a
    sample entering the virtual trainer to it being drawn, frames per second.
+8. `knip analyze` on a generated 20 MB CSV (bench/analyze_mem.py): peak
+   memory against the file's size, and speed.
 
 Writes bench/results.json and prints tables with PASS/MISS against targets.
 
 Options: --quick (fewer seeds, for a smoke run), --jobs N, --no-peers,
---no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --no-app, --out FILE.
+--no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --no-app, --no-analyze,
+--out FILE.
 """
 from __future__ import annotations
 
@@ -475,7 +478,8 @@ def _rel(path) -> str:
     return os.path.relpath(str(path), str(ROOT))
 
 
-def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldout=None, real=None, app=None):
+def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldout=None, real=None, app=None,
+                  analyze=None):
     T = []
 
     def add(what, where, value, op, thr, unit=""):
@@ -542,6 +546,9 @@ def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldou
         where = f"knip app, {app['rate_hz']:.0f} Hz {app['channels']}ch, headless Chromium"
         add("sample entering the trainer -> drawn, median", where, app["latency_median_ms"], "<=", 100, "ms")
         add("live trace frames per second", where, app["fps"], ">=", 30, "/s")
+    if analyze and "error" not in analyze:
+        add("knip analyze peak memory / file size", "20 MB CSV", analyze["peak_over_file"], "<=",
+            analyze["target_ratio"], "x")
     return T
 
 
@@ -878,6 +885,7 @@ def main(argv=None):
     ap.add_argument("--no-esp32", action="store_true", help="skip the ESP32 size and RAM figures")
     ap.add_argument("--no-hil", action="store_true", help="skip the HIL loopback on the virtual trainer")
     ap.add_argument("--no-app", action="store_true", help="skip knip app's latency and frame rate (Chromium)")
+    ap.add_argument("--no-analyze", action="store_true", help="skip knip analyze's memory on a 20 MB CSV")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     args = ap.parse_args(argv)
     if args.quick:
@@ -1000,7 +1008,13 @@ def main(argv=None):
     app = {} if args.no_app else _section(
         "app", "knip app in headless Chromium: sample -> drawn latency, frames per second (about 30 s)", APP.run)
 
-    targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"), app)
+    # 10. knip analyze on a large file: peak memory against its size
+    import analyze_mem as AM
+    analyze = {} if args.no_analyze else _section(
+        "analyze", "knip analyze on a generated 20 MB CSV: peak memory (tracemalloc, a few minutes) "
+                   "and speed", AM.run)
+
+    targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"), app, analyze)
     runtime = time.time() - T0
 
     print_synth_table(syn)
@@ -1022,6 +1036,8 @@ def main(argv=None):
         HIL.print_hil(hil)
     if app:
         APP.print_app(app)
+    if analyze and "error" not in analyze:
+        AM.print_analyze(analyze)
     print_targets(targets)
     print(f"\nruntime {runtime:.0f} s")
 
@@ -1052,6 +1068,7 @@ def main(argv=None):
         "esp32": esp32,
         "hil": hil,
         "app": app,
+        "analyze": analyze,
         "targets": targets,
         "runtime_s": runtime,
     }

@@ -67,6 +67,17 @@ def test_same_events_synthetic_emg(tmp_path):
     assert mp.count("R ") == 3 and mp == cp
 
 
+def test_program_parser_gives_the_same_verdicts(mpy):
+    """Names and titles with each code point of several ranges: the host's
+    `knip program check` and the trainer must accept and refuse alike."""
+    mp = mpy(MP / "program_verdicts.py")
+    cp = subprocess.run([sys.executable, str(MP / "program_verdicts.py")], capture_output=True,
+                        env={"PYTHONPATH": f"{FIRMWARE}"}, check=True).stdout.decode()
+    assert mp.count("\n") > 15000 and mp == cp
+    lines = {line.split()[0]: line for line in cp.splitlines()}
+    assert "name ok" in lines["5f"] and "name ok" not in lines["e9"]         # _ and e-acute
+
+
 @pytest.mark.parametrize("name,signal,channel,abd", [
     ("semg_1.txt", "emg", None, None),
     ("semg_2.txt", "emg", None, None),

@@ -33,6 +33,7 @@ MAX_SQUEEZE_MS = const(120000)
 MAX_REST_MS = const(600000)
 MAX_TOTAL_MS = const(3600000)
 NAME_MAX = const(24)
+TITLE_MAX = const(80)
 
 
 def _rest(s):
@@ -84,17 +85,48 @@ class ProgramError(ValueError):
     """A program that cannot run; the message names the field."""
 
 
+def _shown(v):
+    """A bad value for a message: short, one line, ASCII; a list or object by
+    its kind only (its repr could be huge or nested past the stack)."""
+    if isinstance(v, (list, tuple)):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    if isinstance(v, str):
+        if _plain(v, 40):
+            return "'" + v + "'"
+        out = ""
+        for c in v[:30]:
+            out += c if " " <= c <= "~" and c != "'" and c != "\\" else "\\u%04x" % ord(c)
+        return "'" + out + ("...'" if len(v) > 30 else "'")
+    r = repr(v)
+    return r if len(r) <= 40 else r[:30] + "..."
+
+
+def _plain(s, most):
+    """Printable ASCII and at most `most` characters: safe to echo as it is."""
+    if len(s) > most:
+        return False
+    for c in s:
+        if not " " <= c <= "~":
+            return False
+    return True
+
+
 def _num(v, where, lo, hi, integer=False):
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
-        raise ProgramError("%s: expected %s, got %r" % (where, "a whole number" if integer else "a number", v))
+        raise ProgramError("%s: expected %s, got %s" % (where, "a whole number" if integer else "a number",
+                                                        _shown(v)))
+    if v != v:
+        raise ProgramError("%s: NaN is not a number; give a number from %g to %g" % (where, lo, hi))
     if v < lo or v > hi:
-        raise ProgramError("%s: %r is outside %s-%s" % (where, v, lo, hi))
+        raise ProgramError("%s: %s is outside %g-%g" % (where, _shown(v), lo, hi))
     return v
 
 
 def _ms(v, where, lo_ms, hi_ms):
     if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
-        raise ProgramError("%s: durations must be positive, got %r" % (where, v))
+        raise ProgramError("%s: durations must be positive, got %s" % (where, _shown(v)))
     return int(_num(v, where, lo_ms / 1000, hi_ms / 1000) * 1000 + 0.5)
 
 
@@ -103,14 +135,14 @@ def _phase(d, where):
         raise ProgramError("%s: expected an object such as {\"kind\": \"hold\", ...}" % where)
     kind = d.get("kind")
     if kind not in KIND_NAMES:
-        raise ProgramError("%s.kind: unknown cue %r; use one of %s" % (where, kind, ", ".join(KIND_NAMES)))
+        raise ProgramError("%s.kind: unknown cue %s; use one of %s" % (where, _shown(kind), ", ".join(KIND_NAMES)))
     k = KIND_NAMES.index(kind)
     squeeze = k >= K_MVC
     allowed = _SQUEEZE_FIELDS if squeeze else _WINDOW_FIELDS
     for key in d:
         if key not in allowed:
             raise ProgramError("%s.%s: not a field of a %s phase (fields: %s)"
-                               % (where, key, kind, ", ".join(allowed)))
+                               % (where, _field(key), kind, ", ".join(allowed)))
     reps = _num(d.get("reps", 1), where + ".reps", 1, MAX_REPS, True)
     if not squeeze:
         if "seconds" not in d:
@@ -134,8 +166,45 @@ def _phase(d, where):
             raise ProgramError("%s.target_pct: above 100 %% MVC" % where)
     rule = d.get("rest_rule", "equal")
     if rule not in RULE_NAMES:
-        raise ProgramError("%s.rest_rule: unknown rule %r; use one of %s" % (where, rule, ", ".join(RULE_NAMES)))
+        raise ProgramError("%s.rest_rule: unknown rule %s; use one of %s" % (where, _shown(rule),
+                                                                            ", ".join(RULE_NAMES)))
     return (k, reps, on, off, int(tgt + 0.5), RULE_NAMES.index(rule))
+
+
+def _field(key):
+    return key if isinstance(key, str) and _plain(key, 40) else _shown(key)
+
+
+def name_ok(name):
+    """The one rule for a program name, the same on every Python: 1-24 of
+    a-z, 0-9, - and _ (ASCII only: str.isalpha and islower answer
+    differently on CPython and MicroPython for letters such as 'e' with an
+    accent, and a name is a file name on the trainer)."""
+    if not isinstance(name, str) or not 1 <= len(name) <= NAME_MAX:
+        return False
+    for c in name:
+        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "-" or c == "_"):
+            return False
+    return True
+
+
+def check_name(name):
+    if not name_ok(name):
+        raise ProgramError("name: %s cannot be a program name; use 1-%d of a-z, 0-9, - and _ "
+                           "(no capitals, spaces or accents)" % (_shown(name), NAME_MAX))
+
+
+def _check_title(title):
+    if not isinstance(title, str) or len(title) > TITLE_MAX:
+        raise ProgramError("title: expected text of at most %d characters" % TITLE_MAX)
+    for i, c in enumerate(title):
+        o = ord(c)
+        if o < 32 or 127 <= o < 160:
+            raise ProgramError("title: character %d is a control character (such as a line break); "
+                               "write the title as one line of text" % (i + 1))
+        if 0xD800 <= o <= 0xDFFF:
+            raise ProgramError("title: character %d is a lone UTF-16 surrogate (\\u%04x), not text; "
+                               "write the title as plain text" % (i + 1, o))
 
 
 def parse(doc, name=None):
@@ -145,14 +214,11 @@ def parse(doc, name=None):
         raise ProgramError("a program is a JSON object with \"name\" and \"phases\"")
     for key in doc:
         if key not in ("name", "title", "phases"):
-            raise ProgramError("%s: not a program field (fields: name, title, phases)" % key)
+            raise ProgramError("%s: not a program field (fields: name, title, phases)" % _field(key))
     name = doc.get("name", name)
-    if not isinstance(name, str) or not 1 <= len(name) <= NAME_MAX or \
-            not all(c.isalpha() and c.islower() or c.isdigit() or c in "-_" for c in name):
-        raise ProgramError("name: %r must be 1-%d lower-case letters, digits, - or _" % (name, NAME_MAX))
+    check_name(name)
     title = doc.get("title", name)
-    if not isinstance(title, str) or len(title) > 80:
-        raise ProgramError("title: expected text of at most 80 characters")
+    _check_title(title)
     phases = doc.get("phases")
     if not isinstance(phases, list) or not phases:
         raise ProgramError("phases: expected a non-empty list of phases")

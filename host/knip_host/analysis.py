@@ -2,14 +2,19 @@
 recordings and turn its integer records into readable events."""
 from __future__ import annotations
 
-import math
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+import numpy as np
 
 from knip import detector as D
 from knip import replay
 from knip.chain import EmgChain, PressureChain
 from knip.filters import X_MAX
+
+from . import limits
+from .runs import true_runs
 
 # Host-side integer scales (counts per signal unit) fed to the chains.
 PRESSURE_COUNTS_PER_UNIT = 20      # 0.05 cmH2O (or mmHg) resolution, +-819 range
@@ -17,6 +22,7 @@ EMG_COUNTS_PER_UNIT = 1            # raw ADC counts (or 1 uV per count)
 EMG_ENVELOPE_FRACTION = 16         # the RMS envelope comes out in 1/16 counts
 
 SIGNALS = ("pressure", "emg")
+BLOCK = 1 << 16           # samples converted at a time
 
 
 class AnalysisError(ValueError):
@@ -48,49 +54,102 @@ def make_chain(signal: str, rate_hz: float, two_channel: bool):
     raise AnalysisError(f"unknown signal {signal!r}: use one of {', '.join(SIGNALS)}")
 
 
-def to_counts(values: Sequence[float], per_unit: float) -> tuple[list[int | None], int]:
-    """Scale to the chain's integers; return them and how many were clipped.
-    NaN and infinite values become None: samples the chain never sees (a gap)."""
-    out: list[int | None] = []
+def counts(values: Any, per_unit: float) -> tuple[array, np.ndarray, int]:
+    """Scale to the chain's integers, clipped to +-X_MAX, as an array('i'):
+    (counts, missing, how many were clipped). NaN and infinite values are
+    missing: samples the chain never sees (a gap); their count is 0. Rounds
+    half to even, as Python's round does. Works a block at a time, so it
+    needs little beyond the 4 bytes a sample it returns."""
+    v = np.asarray(values, dtype=np.float64)
+    missing = ~np.isfinite(v)
+    out = array("i")
     clipped = 0
-    for v in values:
-        if not math.isfinite(v):
-            out.append(None)
-            continue
-        c = int(round(v * per_unit))
-        if c > X_MAX:
-            c, clipped = X_MAX, clipped + 1
-        elif c < -X_MAX:
-            c, clipped = -X_MAX, clipped + 1
-        out.append(c)
-    return out, clipped
+    for k in range(0, len(v), BLOCK):
+        c = v[k:k + BLOCK] * per_unit
+        np.rint(c, out=c)
+        c[missing[k:k + BLOCK]] = 0.0
+        clipped += int(np.count_nonzero(c > X_MAX)) + int(np.count_nonzero(c < -X_MAX))
+        np.clip(c, -X_MAX, X_MAX, out=c)
+        out.frombytes(c.astype(np.int32).tobytes())
+    return out, missing, clipped
+
+
+def to_counts(values: Sequence[float], per_unit: float) -> tuple[list[int | None], int]:
+    """counts() as a list with None for each missing sample."""
+    c, missing, clipped = counts(values, per_unit)
+    return [None if m else v for v, m in zip(c, missing.tolist())], clipped
+
+
+class Gappy:
+    """Counts as replay.run reads them (xs[i]: a Python int, or None where
+    the sample is missing), 5 bytes a sample instead of a list's 36."""
+
+    __slots__ = ("_x", "_missing")
+
+    def __init__(self, x: array, missing: np.ndarray) -> None:
+        self._x = x
+        self._missing = missing.tobytes()
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    def __getitem__(self, i: int) -> int | None:
+        return None if self._missing[i] else self._x[i]
+
+
+def _feed(x: array, missing: np.ndarray) -> array | Gappy:
+    return Gappy(x, missing) if missing.any() else x
+
+
+def times_ms(times_s: Any) -> array:
+    """Times in s as the detector's whole ms (array('i'): indexing gives the
+    Python ints its arithmetic expects), after checking they fit its clock."""
+    t = np.asarray(times_s, dtype=np.float64)
+    if not np.isfinite(t).all():
+        raise AnalysisError("the time column holds NaN or infinite values; fix or cut those rows")
+    problem = limits.times_problem(float(t.min()), float(t.max()))
+    if problem:
+        raise AnalysisError(problem)
+    out = array("i")
+    for k in range(0, len(t), BLOCK):
+        ms = t[k:k + BLOCK] * 1000.0
+        out.frombytes(np.rint(ms, out=ms).astype(np.int32).tobytes())
+    return out
 
 
 def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz: float,
                    signal: str = "pressure", abdominal: Sequence[float] | None = None,
                    unit: str = "") -> Analysis:
-    """Feed samples through the exact device chain; return events and a summary."""
+    """Feed samples through the exact device chain; return events and a summary.
+    Takes lists or numpy arrays; holds about 9 bytes a sample while it runs."""
     n = len(values)
     if n == 0:
         raise AnalysisError("no samples to analyse")
     if len(times_s) != n or (abdominal is not None and len(abdominal) != n):
         raise AnalysisError("time, signal and abdominal columns differ in length")
-    if not (rate_hz > 0 and math.isfinite(rate_hz)):
-        raise AnalysisError(f"sample rate must be a positive number, got {rate_hz}")
+    problem = limits.rate_problem(rate_hz)
+    if problem:
+        raise AnalysisError(problem)
     per_unit = EMG_COUNTS_PER_UNIT if signal == "emg" else PRESSURE_COUNTS_PER_UNIT
     level_div = per_unit * (EMG_ENVELOPE_FRACTION if signal == "emg" else 1)
-    xs, clipped = to_counts(values, per_unit)
-    ab, clipped_a = (to_counts(abdominal, per_unit) if abdominal is not None else (None, 0))
-    if any(not math.isfinite(t) for t in times_s):
-        raise AnalysisError("the time column holds NaN or infinite values; fix or cut those rows")
-    ts = [int(round(t * 1000)) for t in times_s]
+    x, missing, clipped = counts(values, per_unit)
+    xs = _feed(x, missing)
+    del x
+    ab, clipped_a = None, 0
+    if abdominal is not None:
+        a, a_missing, clipped_a = counts(abdominal, per_unit)
+        ab = _feed(a, a_missing)
+        del a, a_missing
+    ts = times_ms(times_s)
     warnings = []
-    missing = _missing_runs(xs, ts)
-    if len(missing) and sum(n for _, n in missing) == n:
+    missing_runs = _missing_runs(missing, ts)
+    del missing
+    if len(missing_runs) and sum(k for _, k in missing_runs) == n:
         raise AnalysisError("every sample is NaN or infinite: nothing to analyse")
-    if missing:
-        warnings.append(f"{sum(k for _, k in missing)} samples are NaN or infinite in {len(missing)} stretch(es), "
-                        f"first at {missing[0][0]:.3f} s: they are left out and reported as gaps")
+    if missing_runs:
+        warnings.append(f"{sum(k for _, k in missing_runs)} samples are NaN or infinite in "
+                        f"{len(missing_runs)} stretch(es), first at {missing_runs[0][0]:.3f} s: "
+                        f"they are left out and reported as gaps")
     if clipped or clipped_a:
         warnings.append(f"{clipped + clipped_a} samples beyond the detector's range "
                         f"(+-{X_MAX / per_unit:g} {unit or 'units'}) were clipped")
@@ -111,21 +170,10 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     return Analysis(events=events, summary=summary, warnings=warnings, log=named)
 
 
-def _missing_runs(xs: Sequence[int | None], ts: Sequence[int]) -> list[tuple[float, int]]:
-    """(start s, samples) of each run of missing (None) samples."""
-    runs: list[tuple[float, int]] = []
-    i = 0
-    n = len(xs)
-    while i < n:
-        if xs[i] is None:
-            j = i
-            while j < n and xs[j] is None:
-                j += 1
-            runs.append((ts[i] / 1000.0, j - i))
-            i = j
-        else:
-            i += 1
-    return runs
+def _missing_runs(missing: np.ndarray, ts: Sequence[int]) -> list[tuple[float, int]]:
+    """(start s, samples) of each run of missing samples."""
+    starts, lengths = true_runs(missing)
+    return [(ts[int(i)] / 1000.0, int(k)) for i, k in zip(starts, lengths)]
 
 
 def _flag_names(flags: int) -> str:
@@ -219,7 +267,6 @@ def phasic_score(x: Sequence[float], rate_hz: float, window_s: float = 30.0) -> 
     after removing its slow trend (a 30 s moving mean), over its typical
     sample-to-sample step. A drifting or noisy sensor scores low, one that
     moves with each squeeze high."""
-    import numpy as np
     v = np.asarray(x, dtype=float)
     v = v[np.isfinite(v)]
     n = len(v)
@@ -249,9 +296,9 @@ def analyze(recording: Any, *, signal: str = "pressure", channel: str | None = N
     abd_name = pick_channel(recording.channels, abdominal, "abdominal") if abdominal else None
     if abd_name == name:
         raise AnalysisError("the abdominal channel must differ from the signal channel")
-    result = analyze_arrays(list(recording.times_s), [float(v) for v in recording.channels[name]],
+    result = analyze_arrays(recording.times_s, recording.channels[name],
                             rate_hz=float(recording.rate_hz), signal=signal,
-                            abdominal=[float(v) for v in recording.channels[abd_name]] if abd_name else None,
+                            abdominal=recording.channels[abd_name] if abd_name else None,
                             unit=recording.unit)
     result.summary["channel"] = name
     result.summary["abdominal_channel"] = abd_name

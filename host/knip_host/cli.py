@@ -2,9 +2,10 @@
 
 The commands live in knip_host.commands, one module per family, gathered in
 commands.registry.COMMANDS; this module builds the parser from that table
-and runs one command. Bad input ends with exit code 2 and a single line
-`knip: error: ...` on stderr, never a traceback; a trainer, link, database
-or program file that fails ends with exit code 1 and one such line.
+and runs one command. Bad input (arguments, a recording, a program file)
+ends with exit code 2 and a single line `knip: error: ...` on stderr, never
+a traceback; a trainer, link or database that fails ends with exit code 1
+and one such line. Text that the terminal cannot show is printed escaped.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import os
 import sys
 from importlib import metadata
 
-from .commands.program import ProgramFileError
 from .commands.registry import COMMANDS
 from .database import DatabaseError
 from .device import DeviceError
@@ -23,8 +23,8 @@ from .usage import UsageError
 PROG = "knip"
 EXIT_USAGE = 2
 EXIT_FAILED = 1
-USAGE_ERRORS = (UsageError, RecordingError)
-RUNTIME_ERRORS = (DeviceError, DatabaseError, ProgramFileError)     # the trainer, the link, the database
+USAGE_ERRORS = (UsageError, RecordingError)        # commands.program.ProgramFileError is a UsageError
+RUNTIME_ERRORS = (DeviceError, DatabaseError)       # the trainer, the link, the database
 
 
 class Parser(argparse.ArgumentParser):
@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):      # a file name or title it cannot encode
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

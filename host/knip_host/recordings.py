@@ -21,8 +21,16 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
+
+from . import limits
+from .runs import true_runs
+from .rows import LineIndex, Table, delimiter, is_number, parse_rows, split, time_column
+from .textfile import RecordingError, TextFile, head_lines, is_data
+
+__all__ = ["FORMATS", "UNITS", "Recording", "RecordingError", "load", "sniff"]
 
 FORMATS = ("csv", "text", "hrm")
 UNITS = ("cmH2O", "mmHg", "counts", "uV")
@@ -32,11 +40,7 @@ RATE_CHANGE = 0.10        # first/second half median steps differ by more: error
 JITTER_MATERIAL = 0.05    # std of the steps over their median: worth a warning
 FLAT_TOP_S = 0.050        # identical samples at the channel max this long: clipped
 FLAT_TOP_MIN_SAMPLES = 3
-SNIFF_BYTES = 8192
-
-
-class RecordingError(ValueError):
-    """Input that cannot be read as a recording; the message says why and what to do."""
+MAX_RESOLUTION_BITS = 32
 
 
 @dataclass
@@ -79,43 +83,22 @@ def load(path: str | Path, *, format: str | None = None,
          rate_hz: float | None = None) -> Recording:
     """Read `path` in `format` (None: recognise it from the content)."""
     path = Path(path)
-    if rate_hz is not None and not (math.isfinite(rate_hz) and rate_hz > 0):
-        raise RecordingError(f"{path}: the rate must be a positive number of Hz, got {rate_hz}")
-    lines = _read_lines(path)
-    fmt = format or sniff(path, lines)
+    if rate_hz is not None:
+        problem = limits.rate_problem(rate_hz)
+        if problem:
+            raise RecordingError(f"{path}: --rate: {problem}")
+    src = TextFile.open(path)
+    fmt = format or sniff(path, src.head())
     if fmt not in READERS:
         raise RecordingError(f"{path}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    rec = READERS[fmt](path, lines, rate_hz)
+    rec = READERS[fmt](path, src, rate_hz)
     _check_signal(rec)
     return rec
 
 
-def _read_lines(path: Path) -> list[str]:
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise RecordingError(f"{path}: is a directory; give a recording file") from None
-    except FileNotFoundError:
-        raise RecordingError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise RecordingError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if not data.strip():
-        raise RecordingError(f"{path}: the file is empty; record a session first")
-    head = data[:SNIFF_BYTES]
-    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 13, 12))
-    if b"\0" in head or controls > len(head) // 20:
-        raise RecordingError(
-            f"{path}: binary data, not a text recording; export it as CSV (a time_s column "
-            f"and one column per channel)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    return text.splitlines()
-
-
-def sniff(path: Path, lines: list[str]) -> str:
+def sniff(path: Path, lines: Iterable[str]) -> str:
     """Recognise the format from the first meaningful lines."""
+    lines = head_lines(lines)
     first = next(((n, s.strip()) for n, s in enumerate(lines, 1) if s.strip()), None)
     if first is None:
         raise RecordingError(f"{path}: the file is empty; record a session first")
@@ -128,13 +111,12 @@ def sniff(path: Path, lines: list[str]) -> str:
             f"{path}: line {n}: this is XML/HTML, not a recording; give the CSV or text export")
     if line.upper().startswith("TIME:"):
         return "hrm"
-    data = next(((n, s.strip()) for n, s in enumerate(lines, 1)
-                 if s.strip() and not s.lstrip().startswith("#")), None)
+    data = next(((n, s.strip()) for n, s in enumerate(lines, 1) if is_data(s)), None)
     if data is None:
         raise RecordingError(f"{path}: only '#' comment lines, no data rows")
     n, line = data
-    tokens = _split(line, _delimiter(line))
-    if all(_is_number(t) for t in tokens):
+    tokens = split(line, delimiter(line))
+    if all(is_number(t) for t in tokens):
         if len(tokens) == 1 or "labels" in _comment_header(lines):
             return "text"
         raise RecordingError(
@@ -145,15 +127,20 @@ def sniff(path: Path, lines: list[str]) -> str:
 
 # ------------------------------------------------------------------- readers
 
-def read_csv(path: Path, lines: list[str], rate_hz: float | None) -> Recording:
-    header = _comment_header(lines)
-    start = next((i for i, s in enumerate(lines)
-                  if s.strip() and not s.lstrip().startswith("#")), None)
+def _first_data(head: list[str]) -> int | None:
+    """Index of the first data line (neither blank nor a '#' comment)."""
+    return next((i for i, s in enumerate(head) if is_data(s)), None)
+
+
+def read_csv(path: Path, src: TextFile, rate_hz: float | None) -> Recording:
+    head = src.head()
+    header = _comment_header(head)
+    start = _first_data(head)
     if start is None:
         raise RecordingError(f"{path}: only '#' comment lines, no header row and no data rows")
-    head_line = lines[start].strip()
-    delim = _delimiter(head_line)
-    names = [t.strip().strip('"').strip("'") for t in _split(head_line, delim)]
+    head_line = head[start].strip()
+    delim = delimiter(head_line)
+    names = [t.strip().strip('"').strip("'") for t in split(head_line, delim)]
     hn = start + 1
     if any(len(nm.split()) > 3 for nm in names):      # sentences, not column names
         raise RecordingError(
@@ -164,21 +151,24 @@ def read_csv(path: Path, lines: list[str], rate_hz: float | None) -> Recording:
     dupes = sorted({nm for nm in names if names.count(nm) > 1})
     if dupes:
         raise RecordingError(f"{path}: line {hn}: column {dupes[0]!r} appears twice in the header; rename one")
-    if all(_is_number(t) for t in names):
+    if all(is_number(t) for t in names):
         raise RecordingError(
             f"{path}: line {hn}: numbers where the header row should be; add a header line "
             f"naming the columns (e.g. 'time_s,pressure')")
 
-    rows, line_nos = _parse_rows(path, lines, start + 1, delim, names, header_line=hn)
-    time_col, scale = _time_column(names)
+    table = parse_rows(path, src.lines(after=start + 1), delim, names, header_line=hn)
+    time_col, scale = time_column(names)
     warnings: list[str] = []
     unit = _unit(path, header, warnings)
-    file_rate = _header_rate(path, header, lines)
+    file_rate = _header_rate(path, header, head)
+    cols = table.columns
     if time_col is not None:
-        times = rows[:, time_col] * scale
+        times = cols.pop(time_col)
+        if scale != 1.0:
+            times = times * scale
         chan_names = [nm for i, nm in enumerate(names) if i != time_col]
-        data = np.delete(rows, time_col, axis=1)
-        rate = _rate_from_times(path, times, line_nos, warnings)
+        data = cols
+        rate = _rate_from_times(path, times, table.lines, warnings)
         if rate_hz is not None and abs(rate_hz - rate) > 0.01 * rate:
             warnings.append(f"--rate {rate_hz:g} Hz ignored: the {names[time_col]} column "
                             f"gives {rate:.4g} Hz")
@@ -188,20 +178,21 @@ def read_csv(path: Path, lines: list[str], rate_hz: float | None) -> Recording:
             raise RecordingError(
                 f"{path}: line {hn}: no time column (time_s) and no rate; add a time_s column, "
                 f"a '# rate_hz: 100' line, or give --rate HZ")
-        times = np.arange(len(rows)) / rate
-        chan_names, data = names, rows
+        times = _even_times(path, len(table), rate)
+        chan_names, data = names, cols
     if not chan_names:
         raise RecordingError(f"{path}: line {hn}: only a time column; add at least one signal column")
-    channels = {nm: np.ascontiguousarray(data[:, i]) for i, nm in enumerate(chan_names)}
+    channels = dict(zip(chan_names, data))
     return Recording(path, "csv", times, channels, rate, unit, [], warnings,
-                     _int_or_none(header.get("resolution")))
+                     _resolution(header, warnings))
 
 
-def read_text(path: Path, lines: list[str], rate_hz: float | None) -> Recording:
+def read_text(path: Path, src: TextFile, rate_hz: float | None) -> Recording:
+    lines = src.head()
     header = _comment_header(lines)
     warnings: list[str] = []
-    start = next((i for i, s in enumerate(lines)
-                  if s.strip() and not s.lstrip().startswith("#")), len(lines))
+    start = _first_data(lines)
+    start = len(lines) if start is None else start
     first = lines[start].strip() if start < len(lines) else ""
     ncols = len(first.split()) if first else 1
     labels = header.get("labels", "").replace(",", " ").split()
@@ -212,38 +203,41 @@ def read_text(path: Path, lines: list[str], rate_hz: float | None) -> Recording:
     else:
         names = [f"ch{i + 1}" for i in range(ncols)]
     last_header = max((i + 1 for i, s in enumerate(lines[:start]) if s.strip()), default=0)
-    rows, _ = _parse_rows(path, lines, start, None, names, header_line=last_header or None)
+    table = parse_rows(path, src.lines(after=start), None, names, header_line=last_header or None)
     rate = rate_hz or _header_rate(path, header, lines)
     if rate is None:
         raise RecordingError(
             f"{path}: no sampling rate: the header has no '# Sampling Rate (Hz):= ...' line; "
             f"give --rate HZ")
     unit = _unit(path, header, warnings) or "counts"
-    times = np.arange(len(rows)) / rate
-    channels = {nm: np.ascontiguousarray(rows[:, i]) for i, nm in enumerate(names)}
+    times = _even_times(path, len(table), rate)
+    channels = dict(zip(names, table.columns))
     return Recording(path, "text", times, channels, rate, unit, [], warnings,
-                     _int_or_none(header.get("resolution")))
+                     _resolution(header, warnings))
 
 
-def read_hrm(path: Path, lines: list[str], rate_hz: float | None) -> Recording:
-    hi = next((i for i, s in enumerate(lines) if s.strip()), 0)
-    head = lines[hi].strip()
+def read_hrm(path: Path, src: TextFile, rate_hz: float | None) -> Recording:
+    first = next(((n, s) for n, s in src.lines() if s.strip()), (1, ""))
+    hn, head = first[0], first[1].strip()
     if not head.upper().startswith("TIME:"):
         raise RecordingError(
-            f"{path}: line {hi + 1}: a manometry file starts with a 'TIME:' header, found "
+            f"{path}: line {hn}: a manometry file starts with a 'TIME:' header, found "
             f"{head[:40]!r}; check --format")
     names = [t.strip() for t in re.split(r"\t+|\s{2,}", head) if t.strip()]
     names[0] = "time_s"
-    end = next((i for i in range(hi + 1, len(lines))
-                if lines[i].strip().lower() == "annotations:"), len(lines))
-    rows, line_nos = _parse_rows(path, lines[:end], hi + 1, None, names, header_line=hi + 1)
+    if len(names) < 2:
+        raise RecordingError(f"{path}: line {hn}: the TIME: header names no channels; a manometry "
+                             f"export has one column per sensor after TIME:")
+    lines = src.lines(after=hn)
+    table = parse_rows(path, lines, None, names, header_line=hn,
+                       stop=lambda s: s.lower() == "annotations:")
     warnings: list[str] = []
-    times = rows[:, 0]
-    rate = _rate_from_times(path, times, line_nos, warnings)
+    times = table.columns[0]
+    rate = _rate_from_times(path, times, table.lines, warnings)
     if rate_hz is not None and abs(rate_hz - rate) > 0.01 * rate:
         warnings.append(f"--rate {rate_hz:g} Hz ignored: the TIME column gives {rate:.4g} Hz")
-    channels = {nm: np.ascontiguousarray(rows[:, i]) for i, nm in enumerate(names) if i}
-    annotations = _annotations(path, lines, end + 1, warnings)
+    channels = dict(zip(names[1:], table.columns[1:]))
+    annotations = _annotations(lines, warnings)
     return Recording(path, "hrm", times, channels, rate, "mmHg", annotations, warnings)
 
 
@@ -251,67 +245,6 @@ READERS = {"csv": read_csv, "text": read_text, "hrm": read_hrm}
 
 
 # ------------------------------------------------------------------- parsing
-
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-_NONFINITE = re.compile(r"[-+]?(nan|inf|infinity)$", re.IGNORECASE)
-
-
-def _is_number(tok: str) -> bool:
-    return bool(_NUMBER.match(tok.strip()))
-
-
-def _delimiter(line: str) -> str | None:
-    for d in ("\t", ";", ","):
-        if d in line:
-            return d
-    return None
-
-
-def _split(line: str, delim: str | None) -> list[str]:
-    return [t.strip() for t in line.split(delim)] if delim else line.split()
-
-
-def _parse_rows(path: Path, lines: list[str], start: int, delim: str | None,
-                names: list[str], header_line: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Numbers from lines[start:], skipping blank and '#' lines; checked cell by cell."""
-    width = len(names)
-    where = f"as in the header on line {header_line}" if header_line else "as on the first data row"
-    values: list[float] = []
-    line_nos: list[int] = []
-    for i in range(start, len(lines)):
-        s = lines[i].strip()
-        if not s or s.startswith("#"):
-            continue
-        n = i + 1
-        toks = _split(s, delim)
-        if delim and toks and toks[-1] == "" and len(toks) == width + 1:
-            toks.pop()                      # a trailing delimiter
-        if len(toks) != width:
-            raise RecordingError(
-                f"{path}: line {n}: {len(toks)} value{'s' if len(toks) != 1 else ''}, expected "
-                f"{width} ({where}); fix or delete the row")
-        for j, tok in enumerate(toks):
-            if _NUMBER.match(tok):
-                values.append(float(tok))
-            elif _NONFINITE.match(tok) and _time_column([names[j]])[0] is None:
-                values.append(float("nan"))     # a dropout: analysed as a gap
-            elif _NONFINITE.match(tok):
-                raise RecordingError(
-                    f"{path}: line {n}: column {names[j]!r} is {tok!r}, not a finite time; "
-                    f"delete the row or fill the time in")
-            else:
-                shown = tok if len(tok) <= 30 else tok[:27] + "..."
-                fix = ("write decimals with a point ('.'), not a comma"
-                       if re.fullmatch(r"[-+]?\d+,\d+", tok)
-                       else f"every data row must hold {width} number{'s' if width != 1 else ''}")
-                raise RecordingError(
-                    f"{path}: line {n}: column {names[j]!r} is {shown!r}, not a number; {fix}")
-        line_nos.append(n)
-    if not line_nos:
-        after = f" after the header on line {header_line}" if header_line else ""
-        raise RecordingError(f"{path}: no data rows{after}; the file holds no samples")
-    return np.array(values, dtype=float).reshape(-1, width), np.array(line_nos)
-
 
 def _comment_header(lines: list[str]) -> dict[str, str]:
     """'# key:= value' and '# key: value' lines before the data, keys lower-cased."""
@@ -364,27 +297,16 @@ def _unit(path: Path, header: dict[str, str], warnings: list[str]) -> str:
     return unit
 
 
-def _time_column(names: list[str]) -> tuple[int | None, float]:
-    for i, nm in enumerate(names):
-        key = nm.lower()
-        if key in ("time_s", "time", "t", "t_s", "time (s)"):
-            return i, 1.0
-        if key in ("time_ms", "t_ms", "time (ms)"):
-            return i, 0.001
-    return None, 1.0
-
-
-def _annotations(path: Path, lines: list[str], start: int,
-                 warnings: list[str]) -> list[tuple[float, str]]:
+def _annotations(lines: Iterator[tuple[int, str]], warnings: list[str]) -> list[tuple[float, str]]:
     out: list[tuple[float, str]] = []
     skipped: list[int] = []
-    for i in range(start, len(lines)):
-        s = lines[i].strip()
+    for n, s in lines:
+        s = s.strip()
         if not s:
             continue
         m = re.match(r"([-+]?\d+(?:\.\d*)?)\s+(.*)$", s)
         if m is None:
-            skipped.append(i + 1)
+            skipped.append(n)
             continue
         out.append((float(m.group(1)), m.group(2).strip()))
     if skipped:
@@ -393,11 +315,17 @@ def _annotations(path: Path, lines: list[str], start: int,
     return sorted(out, key=lambda a: a[0])
 
 
-def _int_or_none(raw: str | None) -> int | None:
+def _resolution(header: dict[str, str], warnings: list[str]) -> int | None:
+    """ADC bits from a '# Resolution:= 12' line (None: not given or not usable)."""
+    raw = header.get("resolution")
     try:
-        return int(float(raw)) if raw else None
-    except ValueError:
+        bits = int(float(raw)) if raw else None
+    except (ValueError, OverflowError):
         return None
+    if bits is not None and not 0 <= bits <= MAX_RESOLUTION_BITS:
+        warnings.append(f"resolution {raw!r} ignored: an ADC has 1 to {MAX_RESOLUTION_BITS} bits")
+        return None
+    return bits
 
 
 def _list_lines(nos: list[int], most: int = 5) -> str:
@@ -407,31 +335,46 @@ def _list_lines(nos: list[int], most: int = 5) -> str:
 
 # ---------------------------------------------------------- time-base checks
 
-def _rate_from_times(path: Path, times: np.ndarray, line_nos: np.ndarray,
-                     warnings: list[str]) -> float:
-    """1 / median step, after checking that time increases and the rate holds."""
+def _rate_from_times(path: Path, times: np.ndarray, lines: LineIndex, warnings: list[str]) -> float:
+    """1 / median step, after checking that the times are finite, within the
+    detector's clock and increasing, and that the rate holds and can be analysed."""
     if len(times) < 2:
         raise RecordingError(
-            f"{path}: line {line_nos[0]}: only one data row; a rate needs at least two samples")
+            f"{path}: line {lines[0]}: only one data row; a rate needs at least two samples")
+    finite = np.isfinite(times)
+    if not finite.all():
+        k = int(np.argmin(finite))
+        raise RecordingError(f"{path}: line {lines[k]}: time {times[k]:g} is not a finite time; "
+                             f"delete the row or fill the time in")
+    del finite
+    problem = limits.times_problem(float(times.min()), float(times.max()))
+    if problem:
+        raise RecordingError(f"{path}: {problem}")
     dt = np.diff(times)
     bad = np.flatnonzero(dt <= 0)
     if bad.size:
         k = int(bad[0])
         raise RecordingError(
-            f"{path}: line {line_nos[k + 1]}: time {times[k + 1]:g} s is not after "
-            f"{times[k]:g} s on line {line_nos[k]}; times must increase (sort the rows or "
+            f"{path}: line {lines[k + 1]}: time {times[k + 1]:g} s is not after "
+            f"{times[k]:g} s on line {lines[k]}; times must increase (sort the rows or "
             f"remove the duplicate)")
-    period = float(np.median(dt))
-    _check_rate_change(path, dt, line_nos)
+    del dt                                    # the median reorders its own copy
+    period = float(np.median(np.diff(times), overwrite_input=True))
+    dt = np.diff(times)
+    _check_rate_change(path, dt, lines)
+    problem = limits.rate_problem(1.0 / period, "if the times are in milliseconds, name the "
+                                                "column time_ms")
+    if problem:
+        raise RecordingError(f"{path}: the time column steps by {period:.6g} s: {problem}")
     gaps = np.flatnonzero(dt > GAP_PERIODS * period)
     if gaps.size:
-        where = ", ".join(f"{times[k]:.3f}-{times[k + 1]:.3f} s (line {line_nos[k + 1]})"
+        where = ", ".join(f"{times[k]:.3f}-{times[k + 1]:.3f} s (line {lines[k + 1]})"
                           for k in gaps[:5])
         more = f" and {gaps.size - 5} more" if gaps.size > 5 else ""
         lost = float(np.sum(dt[gaps] - period))
         warnings.append(f"{gaps.size} gap(s) in time longer than {GAP_PERIODS:g} sample periods "
                         f"({lost:.3g} s missing): {where}{more}; samples were lost there")
-    regular = dt[dt <= GAP_PERIODS * period]
+    regular = dt[dt <= GAP_PERIODS * period] if gaps.size else dt
     jitter = float(np.std(regular)) / period if regular.size else 0.0
     if jitter > JITTER_MATERIAL:
         warnings.append(f"irregular sample times: the step varies by {100 * jitter:.0f} % "
@@ -439,7 +382,18 @@ def _rate_from_times(path: Path, times: np.ndarray, line_nos: np.ndarray,
     return 1.0 / period
 
 
-def _check_rate_change(path: Path, dt: np.ndarray, line_nos: np.ndarray) -> None:
+def _even_times(path: Path, n: int, rate: float) -> np.ndarray:
+    """Times of `n` samples at `rate` from 0, checked against the detector's clock."""
+    problem = limits.rate_problem(rate, "fix the rate in the header or give --rate HZ")
+    if problem:
+        raise RecordingError(f"{path}: {problem}")
+    problem = limits.times_problem(0.0, (n - 1) / rate)
+    if problem:
+        raise RecordingError(f"{path}: {n} samples at {rate:g} Hz: {problem}")
+    return np.arange(n) / rate
+
+
+def _check_rate_change(path: Path, dt: np.ndarray, lines: LineIndex) -> None:
     if len(dt) < 8:
         return
     half = len(dt) // 2
@@ -450,7 +404,7 @@ def _check_rate_change(path: Path, dt: np.ndarray, line_nos: np.ndarray) -> None
     cost = np.cumsum(np.abs(dt - m1)) - np.cumsum(np.abs(dt - m2))
     k = int(np.argmin(cost)) + 1              # first step at the new rate is dt[k]
     raise RecordingError(
-        f"{path}: line {line_nos[k + 1]}: the sampling rate changes inside the file, from "
+        f"{path}: line {lines[k + 1]}: the sampling rate changes inside the file, from "
         f"{1 / m1:.4g} Hz (first half) to {1 / m2:.4g} Hz (second half) around here; "
         f"split the file there or resample it to one rate")
 
@@ -473,31 +427,26 @@ def _u(rec: Recording) -> str:
     return f" {rec.unit}" if rec.unit else ""
 
 
-def _runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start index and length of each run of identical consecutive values."""
-    change = np.flatnonzero(np.diff(x) != 0) + 1
-    starts = np.concatenate(([0], change))
-    lengths = np.diff(np.concatenate((starts, [len(x)])))
-    return starts, lengths
-
-
 def _saturation(rec: Recording, x: np.ndarray) -> str:
-    starts, lengths = _runs(x)
-    values = x[starts]
+    """Runs of one value at the ADC's limits, or held at the channel's maximum."""
     parts: list[str] = []
     first_t: list[float] = []
     if rec.unit == "counts" or rec.resolution_bits:
         top = float(2 ** (rec.resolution_bits or 12) - 1)
-        rail = (values == 0) | (values == top)
-        if rail.any():
-            parts.append(f"{int(rail.sum())} run(s) ({int(lengths[rail].sum())} samples) at the "
-                         f"ADC limits 0/{top:g}")
-            first_t.append(float(rec.times_s[starts[rail][0]]))
+        runs = [true_runs(x == v) for v in (0.0, top)]
+        n_runs = sum(len(st) for st, _ in runs)
+        if n_runs:
+            samples = sum(int(ln.sum()) for _, ln in runs)
+            parts.append(f"{n_runs} run(s) ({samples} samples) at the ADC limits 0/{top:g}")
+            first = min(int(st[0]) for st, _ in runs if len(st))
+            first_t.append(float(rec.times_s[first]))
     need = max(FLAT_TOP_MIN_SAMPLES, math.ceil(FLAT_TOP_S * rec.rate_hz))
-    flat = (values == x.max()) & (lengths >= need)
+    top_value = x.max()
+    starts, lengths = true_runs(x == top_value)
+    flat = lengths >= need
     if flat.any():
         longest = int(lengths[flat].max()) / rec.rate_hz
-        parts.append(f"{int(flat.sum())} flat top(s) at the maximum {x.max():g}{_u(rec)} "
+        parts.append(f"{int(flat.sum())} flat top(s) at the maximum {top_value:g}{_u(rec)} "
                      f"(longest {longest:.3g} s)")
         first_t.append(float(rec.times_s[starts[flat][0]]))
     if not parts:

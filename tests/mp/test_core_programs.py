@@ -119,3 +119,70 @@ def test_an_answer_to_a_squeeze_cue_is_never_thrown_away_as_a_cough():
 
 def test_oxford_bands():
     assert [oxford(x) for x in (5.0, 7.5, 20.0, 30.0, 50.0, 70.0)] == [0, 1, 2, 3, 4, 5]
+
+
+# ---- the same verdicts on every Python ---------------------------------------
+# The host checks a program with this parser before it pushes it, and the
+# trainer (MicroPython) parses it again: a name or title must get the same
+# answer on both. These cases once differed: str.isalpha, islower and isdigit
+# know non-ASCII letters and digits on CPython but not on MicroPython.
+
+def _named(name, title=None):
+    doc = {"name": name, "phases": [{"kind": "rest", "seconds": 3}]}
+    if title is not None:
+        doc["title"] = title
+    return doc
+
+
+def test_names_are_ascii_on_every_python():
+    for name in ("gentle", "my-program_2", "a", "x" * 24, "0-9_"):
+        assert _error(_named(name)) is None, name
+    for name in ("caf\u00e9", "\u00e9t\u00e9", "Gentle", "two words", "x" * 25, "", "a.b", "a/b",
+                 "\u0663", "x\u00b2", "\u0131", "\u212a", "\uff41", "\u00df", "\ud800", "a\n", 3,
+                 None, ["a"], {"a": 1}, True):
+        err = _error(_named(name))
+        assert err is not None and err.startswith("name: "), (name, err)
+        assert PG.name_ok(name) is False
+
+
+def test_titles_are_one_line_of_text():
+    assert _error(_named("x", "Caf\u00e9 \u2615, gentle 3 x 10 s")) is None
+    assert _error(_named("x", "\U0001f600" * 80)) is None
+    for title, words in (("a\nb", "control character"), ("tab\there", "control character"),
+                         ("\x7f", "control character"), ("ok \ud800", "surrogate"),
+                         ("\udfff", "surrogate"), ("x" * 81, "at most 80"), (5, "expected text")):
+        err = _error(_named("x", title))
+        assert err is not None and err.startswith("title: ") and words in err, (title, err)
+
+
+def test_nan_and_huge_numbers_are_refused_by_name():
+    nan = float("nan")
+    inf = float("inf")
+    hold = {"kind": "hold", "reps": 2, "squeeze_s": 3, "rest_s": 4, "target_pct": 40}
+    cases = [
+        ({"kind": "rest", "seconds": nan}, "phases[0].seconds: NaN"),
+        (dict(hold, squeeze_s=nan), "phases[0].squeeze_s: NaN"),
+        (dict(hold, rest_s=nan), "phases[0].rest_s: NaN"),
+        (dict(hold, target_pct=nan), "phases[0].target_pct: NaN"),
+        (dict(hold, squeeze_s=inf), "phases[0].squeeze_s: inf is outside"),
+        (dict(hold, target_pct=-inf), "phases[0].target_pct"),
+        (dict(hold, reps=10 ** 30), "phases[0].reps"),
+        (dict(hold, squeeze_s=1e300), "phases[0].squeeze_s"),
+        (dict(hold, kind=["hold"]), "phases[0].kind: unknown cue a list"),
+        (dict(hold, rest_rule={"a": 1}), "phases[0].rest_rule: unknown rule an object"),
+    ]
+    for phase, words in cases:
+        err = _error({"name": "x", "phases": [phase]})
+        assert err is not None and words in err, (words, err)
+        assert len(err) < 200, err
+
+
+def test_messages_are_short_single_lines():
+    for doc in ({"name": "x", "phases": [{"kind": "rest", "seconds": 3}], "n\u00e4me\n" * 20: 1},
+                {"name": "x" * 5000, "phases": []},
+                {"name": "x", "phases": [{"kind": "rest", "seconds": 3, "k\ud800\n": 1}]},
+                {"name": "x", "phases": [{"kind": "y" * 5000}]}):
+        err = _error(doc)
+        assert err is not None and "\n" not in err and len(err) < 200, err
+        for c in err:
+            assert " " <= c <= "~", err          # printable ASCII: safe on any terminal

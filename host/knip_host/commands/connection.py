@@ -8,17 +8,18 @@ from typing import Any
 
 from ..connect import connect
 from ..device import Device
-from .spec import arg
+from .spec import arg, positive_float
 
-SIM_USERS = "good, typical, weak, no_relax, pusher, short_rest, stops_early"
+SIM_USER_NAMES = ("good", "typical", "weak", "no_relax", "pusher", "short_rest", "stops_early")
+SIM_USERS = ", ".join(SIM_USER_NAMES)
 
 PORT_ARGS = [
     arg("--port", "-p", metavar="PORT",
         help="serial port of the trainer, or 'sim' for a virtual trainer started on the fly "
              "(default: $KNIP_PORT or the only ESP32-like port)"),
-    arg("--sim-speed", type=float, default=1.0, metavar="X",
+    arg("--sim-speed", type=positive_float, default=1.0, metavar="X",
         help="with --port sim: run the virtual trainer X times faster than real time"),
-    arg("--sim-user", default="good", metavar="KIND",
+    arg("--sim-user", default="good", metavar="KIND", choices=SIM_USER_NAMES,
         help="with --port sim: simulated user (" + SIM_USERS + ")"),
     arg("--sim-image", metavar="FILE", help="with --port sim: flash image (default: in the data directory)"),
     arg("--sim-seed", type=int, default=1, metavar="N", help=argparse.SUPPRESS),

@@ -11,12 +11,17 @@ from typing import Any
 
 from knip import programs as PG
 
+from ..usage import UsageError
 from .connection import PORT_ARGS, open_trainer
 from .spec import Command, arg
 
 
-class ProgramFileError(Exception):
-    """A program file that cannot be used; the message says why."""
+MAX_FILE_BYTES = 64 * 1024     # a program of 32 phases is about 4 KB of JSON
+FORMAT_HELP = "see docs/COACHING.md for the format, or 'knip program show sprint' for an example"
+
+
+class ProgramFileError(UsageError):
+    """A program file or name that cannot be used: exit 2, the message says why."""
 
 
 def describe(phases: list[tuple[int, ...]]) -> str:
@@ -36,25 +41,59 @@ def minutes(ms: int) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def load_file(path: str) -> tuple[str, str, list[tuple[int, ...]], dict[str, Any]]:
+def read_program(path: str) -> Any:
+    """The JSON document in the program file `path`."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        if p.is_dir():
+            raise ProgramFileError(f"{path}: is a folder; give a program JSON file")
+        if p.exists() and not p.is_file():
+            raise ProgramFileError(f"{path}: not a regular file; give a program JSON file")
+        with p.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ProgramFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProgramFileError(f"{path}: cannot read it ({exc})") from None
+    except (OSError, ValueError) as exc:
+        raise ProgramFileError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ProgramFileError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KB, too large for a "
+                               f"program; is it the right file? ({FORMAT_HELP})")
     try:
-        doc = json.loads(text)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ProgramFileError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON "
+                               f"({FORMAT_HELP})") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ProgramFileError(f"{path}: nested too deeply to be a program; {FORMAT_HELP}") from None
     except ValueError as exc:
-        raise ProgramFileError(f"{path}: not JSON ({exc}); see docs/COACHING.md for the format") from None
+        raise ProgramFileError(f"{path}: not JSON ({exc}); {FORMAT_HELP}") from None
+
+
+def load_file(path: str) -> tuple[str, str, list[tuple[int, ...]], dict[str, Any]]:
+    """Read and validate a program file with the firmware's own parser."""
+    doc = read_program(path)
     try:
-        name, title, phases = PG.parse(doc, p.stem)
+        name, title, phases = PG.parse(doc, Path(path).stem)
     except PG.ProgramError as exc:
         raise ProgramFileError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ProgramFileError(f"{path}: nested too deeply to be a program; {FORMAT_HELP}") from None
     if name in PG.BUILTIN:
         raise ProgramFileError(f"{path}: name: '{name}' is a built-in program; choose another name")
     return name, title, phases, PG.to_doc(name, title, phases)
+
+
+def program_name(name: str) -> str:
+    """A name as the trainer stores programs under (checked before connecting)."""
+    try:
+        PG.check_name(name)
+    except PG.ProgramError as exc:
+        raise ProgramFileError(str(exc)) from None
+    if name in PG.BUILTIN:
+        raise ProgramFileError(f"'{name}' is a built-in program; only custom programs can be removed")
+    return name
 
 
 def cmd_program(args: argparse.Namespace) -> int:
@@ -105,16 +144,19 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
         print(f"{args.target}: program '{name}' ({title}) is valid: {minutes(PG.duration_ms(phases))}, "
               f"{PG.squeezes(phases)} squeezes; {describe(phases)}")
         return 0
+    if action == "push":
+        name, title, phases, doc = load_file(args.target)      # a bad file never waits for a trainer
+        with open_trainer(args) as dev:
+            dev.hello()
+            got = dev.put_program(doc)
+        print(f"stored program '{got}' on the trainer ({minutes(PG.duration_ms(phases))}); "
+              f"run it with 'knip live --program {got}'")
+        return 0
+    name = program_name(args.target)
     with open_trainer(args) as dev:
         dev.hello()
-        if action == "push":
-            name, title, phases, doc = load_file(args.target)
-            got = dev.put_program(doc)
-            print(f"stored program '{got}' on the trainer ({minutes(PG.duration_ms(phases))}); "
-                  f"run it with 'knip live --program {got}'")
-        else:
-            dev.remove_program(args.target)
-            print(f"removed program '{args.target}' from the trainer")
+        dev.remove_program(name)
+    print(f"removed program '{name}' from the trainer")
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..database import DatabaseError
 from ..usage import UsageError
 from .output import cannot_write, writable_folder
-from .spec import DB_ARG, DEVICE_ARG, Command, arg
+from .spec import DB_ARG, DEVICE_ARG, Command, arg, utf8_text
 from .stored import NO_SESSIONS, device_rows, open_db
 
 
@@ -67,6 +67,6 @@ COMMANDS = {
     "report": Command(cmd_report, "write an HTML report for her physiotherapist", [
         arg("--html", metavar="FILE", required=True, help="the HTML file to write"),
         DB_ARG, DEVICE_ARG,
-        arg("--name", metavar="NAME", help="her name, printed at the top of the report"),
+        arg("--name", metavar="NAME", type=utf8_text, help="her name, printed at the top of the report"),
     ]),
 }

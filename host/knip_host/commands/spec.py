@@ -30,9 +30,34 @@ def positive_float(text: str) -> float:
     return value
 
 
-DB_ARG = arg("--db", metavar="PATH",
+def utf8_text(text: str) -> str:
+    """Text as given, if it is UTF-8: bytes that are not arrive as lone
+    surrogates, which the database and the files written cannot hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        raise argparse.ArgumentTypeError(f"'{shown}' is not UTF-8 text; type it in UTF-8 "
+                                         f"(or rename the file)") from None
+    return text
+
+
+SESSION_REF_MAX = 80
+
+
+def session_ref(text: str) -> str:
+    """A session as the user names it (the database resolves it); checked for
+    what would break before that: bytes that are not UTF-8, absurd lengths."""
+    text = utf8_text(text)
+    if len(text.strip()) > SESSION_REF_MAX:
+        raise argparse.ArgumentTypeError(f"'{text[:20]}...' is too long to name a session: use "
+                                         f"DEVICE/N, N, 'last' or -1, -2, ...")
+    return text
+
+
+DB_ARG = arg("--db", metavar="PATH", type=utf8_text,
              help="the session database file (default: knip.sqlite3 in $KNIP_DATA, else in your "
                   "data folder, e.g. ~/.local/share/knip)")
-DEVICE_ARG = arg("--device", metavar="ID", help="only the sessions of this trainer")
-SESSION_ARG = arg("session", metavar="SESSION",
+DEVICE_ARG = arg("--device", metavar="ID", type=utf8_text, help="only the sessions of this trainer")
+SESSION_ARG = arg("session", metavar="SESSION", type=session_ref,
                   help="DEVICE/N as 'knip sessions' lists it, N, 'last', or -1, -2, ... (newest first)")

@@ -15,8 +15,8 @@ from ..esp32 import module as M
 from ..esp32 import release as R
 from ..ports import serial_ports
 from ..simulator import VirtualTrainer, default_image
-from .connection import PORT_ARGS, SIM_USERS, open_trainer
-from .spec import Command, arg
+from .connection import PORT_ARGS, SIM_USER_NAMES, SIM_USERS, open_trainer
+from .spec import Command, arg, positive_float, utf8_text
 
 if TYPE_CHECKING:
     from ..sync import SyncReport
@@ -270,7 +270,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 # `knip sync --help` words --db its own way (spec.DB_ARG is the reading commands')
-SYNC_DB_ARG = arg("--db", metavar="PATH", help="session database (default: knip.sqlite3 in the data directory)")
+SYNC_DB_ARG = arg("--db", metavar="PATH", type=utf8_text, help="session database (default: knip.sqlite3 in the data directory)")
 
 COMMANDS = {
     "devices": Command(cmd_devices, "list serial ports and trainers", [
@@ -284,7 +284,7 @@ COMMANDS = {
             help="run a program and record the session (calibrate, sprint, marathon, assessment, relax, daily)"),
         arg("--pain-before", type=_pain_arg, metavar="0-10", help="her pain before the program"),
         arg("--pain-after", type=_pain_arg, metavar="0-10", help="her pain after the program"),
-        arg("--seconds", type=float, metavar="S", help="stop after S seconds (default: 30, or the program's end)"),
+        arg("--seconds", type=positive_float, metavar="S", help="stop after S seconds (default: 30, or the program's end)"),
         arg("--batch-ms", type=int, default=100, metavar="MS", help="samples per live frame, in ms (default 100)"),
         arg("--plain", action="store_true", help="print lines instead of a moving bar"),
     ]),
@@ -296,8 +296,8 @@ COMMANDS = {
     ]),
     "sim": Command(cmd_sim, "run a virtual trainer on a pseudo-terminal", [
         arg("--image", metavar="FILE", default=None, help=f"flash image (default: {default_image()})"),
-        arg("--speed", type=float, default=1.0, metavar="X", help="times faster than real time (default 1)"),
-        arg("--user", default="good", help=f"simulated user: {SIM_USERS}"),
+        arg("--speed", type=positive_float, default=1.0, metavar="X", help="times faster than real time (default 1)"),
+        arg("--user", default="good", choices=SIM_USER_NAMES, help=f"simulated user: {SIM_USERS}"),
         arg("--signal", default="pressure", choices=("pressure", "emg")),
         arg("--seed", type=int, default=1),
         arg("--baud", type=int, default=115200, help="pace the link like a UART (0: unlimited)"),

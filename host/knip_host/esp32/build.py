@@ -68,6 +68,9 @@ def check_profile(path: str | os.PathLike[str]) -> dict:
         raise ProfileInvalid(p, [f"cannot read it ({exc})"]) from None
     try:
         doc = json.loads(text)
+    except RecursionError:
+        raise ProfileInvalid(p, ["nested too deeply to be a profile; start from one in "
+                                 "hardware/profiles"]) from None
     except ValueError as exc:
         raise ProfileInvalid(p, [f"not JSON ({exc}); check for a missing comma or quote"]) from None
     errors = profiles.validate(doc)
