@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.knip-setup
 
-.PHONY: setup browser test demo bench sim clean help build flash deploy hil
+.PHONY: setup browser test demo bench sim clean help build flash deploy hil frozen
 
 help:
 	@echo "make demo    set up, then train, sync, show and plot a session on the virtual trainer"
@@ -14,6 +14,7 @@ help:
 	@echo "make sim     run a virtual trainer on a pseudo-terminal (prints its port)"
 	@echo "make browser install headless Chromium + chromedriver (apt) for the report screenshot test"
 	@echo "make build   compile the firmware for the ESP32 into out/esp32 (mpy-cross, no board needed)"
+	@echo "make frozen  build MicroPython for a plain ESP32 with Knip frozen in -> out/frozen/*.bin (docker/podman; docs/FROZEN.md)"
 	@echo "make flash   PORT=/dev/ttyUSB0 [FIRMWARE=file.bin]  write MicroPython v1.29.0 to the board"
 	@echo "make deploy  PORT=/dev/ttyUSB0 [PROFILE=hardware/profiles/NAME.json]  put Knip on the board"
 	@echo "make hil     PORT=/dev/ttyUSB0  hardware-in-the-loop tests against a real board (docs/DEPLOY.md)"
@@ -71,6 +72,12 @@ NEED_PORT = @if [ -z "$(PORT)" ]; then echo "make $@: give the board's serial po
 
 build: $(STAMP)
 	$(BIN)/knip build -o out/esp32 --profile $(PROFILE) $(if $(filter 0,$(NATIVE)),--no-native)
+
+# MicroPython v1.29.0 for ESP32_GENERIC with firmware/manifest.py frozen in,
+# built in the pinned ESP-IDF container (docs/FROZEN.md); then
+# make flash PORT=... FIRMWARE=out/frozen/knip-frozen-*.bin and make deploy.
+frozen:
+	bash tools/build-frozen.sh out/frozen
 
 flash: $(STAMP)
 	$(NEED_PORT)
