@@ -13,11 +13,14 @@
 5. The ESP32 build (bench/esp32.py): deployed size, RAM after start-up.
 6. The HIL loopback on the virtual trainer running the ESP32 board code
    (bench/hil.py): squeezes found, onset/duration/amplitude errors, samples lost.
+7. ESP32 memory, GC and CPU on 32-bit MicroPython (bench/esp32_memory.py):
+   heap peak and largest free block of the frozen build with BLE, GC pauses,
+   samples lost with the pauses injected, CPU load for EMG 1 kHz; its targets.
 
 Writes bench/results.json and prints tables with PASS/MISS against targets.
 
 Options: --quick (fewer seeds, for a smoke run), --jobs N, --no-peers,
---no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --out FILE.
+--no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --no-esp32-memory, --out FILE.
 """
 from __future__ import annotations
 
@@ -871,6 +874,8 @@ def main(argv=None):
     ap.add_argument("--no-wire", action="store_true", help="skip the protocol figures (virtual trainer)")
     ap.add_argument("--no-esp32", action="store_true", help="skip the ESP32 size and RAM figures")
     ap.add_argument("--no-hil", action="store_true", help="skip the HIL loopback on the virtual trainer")
+    ap.add_argument("--no-esp32-memory", action="store_true",
+                    help="skip the 32-bit heap, GC and CPU figures (bench/esp32_memory.py; needs ../shared)")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     args = ap.parse_args(argv)
     if args.quick:
@@ -988,6 +993,12 @@ def main(argv=None):
     hil = {} if args.no_hil else _section(
         "hil", "the DAC loopback session on the virtual ESP32 board (about 45 s)", HIL.run)
 
+    # 9. heap, GC and CPU on the 32-bit port, and issue 13's targets (bench/esp32_memory.py)
+    import esp32_memory as EM
+    esp32_mem = {} if args.no_esp32_memory else _section(
+        "esp32-memory", "whole sessions on the virtual ESP32 board, 32-bit port (10-20 min)",
+        lambda: EM.run(quick=args.quick, say=log))
+
     targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"))
     runtime = time.time() - T0
 
@@ -1008,6 +1019,8 @@ def main(argv=None):
         ESP.print_esp32(esp32)
     if hil and "error" not in hil:
         HIL.print_hil(hil)
+    if esp32_mem and "error" not in esp32_mem:
+        EM.print_esp32_memory(esp32_mem)
     print_targets(targets)
     print(f"\nruntime {runtime:.0f} s")
 
@@ -1037,6 +1050,7 @@ def main(argv=None):
         "wire": wire,
         "esp32": esp32,
         "hil": hil,
+        "esp32_memory": esp32_mem,
         "targets": targets,
         "runtime_s": runtime,
     }

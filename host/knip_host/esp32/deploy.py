@@ -191,7 +191,9 @@ def _copy_profile(port: str, out: Path, manifest: dict, safe_pin: int | None) ->
     """Remove any .mpy tree of ours (on the filesystem it would shadow the
     frozen modules) and /main.py, then copy the profile."""
     only = {"files": [f for f in manifest["files"] if f["path"] == B.PROFILE], "packages": manifest["packages"]}
-    code = prepare_code(only) + ("try:\n os.remove('main.py');print('removed main.py')\nexcept OSError:\n pass\n")
+    # an empty /knip/ left behind would still shadow the frozen package ("" is first on sys.path)
+    code = prepare_code(only) + ("for d in P+['main.py']:\n try:\n  (os.remove if d=='main.py' else os.rmdir)(d)\n"
+                                 "  print('removed',d)\n except OSError:\n  pass\n")
     rc, text = run_mpremote(port, "exec", code, echo=False)
     if rc != 0 or "knip-prepared" not in text:
         raise mpremote_failure(text, port, "removing old files", safe_pin)
