@@ -135,6 +135,7 @@ def main(argv):
     else:
         board.link, how = host.link(board), "plain"
     if o["mode"] == "sim":
+        print("baseline", st.base)
         simulation_only(board, vt, int(o["limit_ms"]) or 10000)
         return
     app = App(board)

@@ -8,7 +8,6 @@ import json
 import struct
 import asyncio
 
-_CUE_REST, _CUE_SQUEEZE, _CUE_RELAX, _CUE_DONE, _CUE_PAIN = 0, 1, 2, 3, 5
 _ADDR = b"\x00\x11\x22\x33\x44\x55\x66"        # address type, then 6 bytes
 
 
@@ -23,6 +22,8 @@ def vboard(base, prof, machine, root, user):
             self.user = user
             self._presses = []
             self._jumped = False
+            self.cues = 0
+            self.cue_now = "rest"
             self.backlog_max = 0
 
         async def sleep_ms(self, ms):
@@ -37,34 +38,13 @@ def vboard(base, prof, machine, root, user):
                 self.backlog_max = c
 
         def cue(self, cue, dur_ms, target):
-            base.cue(self, cue, dur_ms, target)
-            u = self.user
-            tr = u.traits
-            if cue == _CUE_SQUEEZE:
-                if self._jumped:
-                    self._jumped = False
-                else:
-                    u.cue("squeeze", dur_ms / 1000 if dur_ms <= 2000 else None)
-            elif cue == _CUE_RELAX:
-                u.cue("relax")
-                early = tr["early_s"]
-                if early and dur_ms / 1000 > early:
-                    u.cue("squeeze", at=u.t + dur_ms / 1000 - early)
-                    self._jumped = True
-            elif cue in (_CUE_REST, _CUE_DONE, _CUE_PAIN):
-                self._jumped = False
-                u.cue("relax")
-                if cue == _CUE_PAIN:
-                    score = tr["pain_after" if target else "pain_before"]
-                    if score is not None:
-                        t = self.ticks_ms() + 1500
-                        self._presses = [(t + 400 * i, 1) for i in range(score)] + [(t + 400 * score, 2)]
+            base.cue(self, cue, dur_ms, target)     # the LED, buzzer and vibration
+            from simboard.board import SimBoard    # the synthetic user follows it, as on the virtual trainer
+            SimBoard.cue(self, cue, dur_ms, target)
 
         def read_button(self):
-            p = self._presses
-            if p and p[0][0] <= self.ticks_ms():
-                return p.pop(0)[1]
-            return 0
+            from simboard.board import SimBoard
+            return SimBoard.read_button(self)
 
     return V()
 
