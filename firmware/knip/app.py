@@ -5,6 +5,7 @@
 # loop here, the protocol server (server.py) and the program being run
 # (runner.py), plus a fetch task while the host syncs.
 import asyncio
+import gc
 
 from knip.fixed import const
 from knip import protocol as P
@@ -23,6 +24,8 @@ FIRMWARE = "0.4.0"
 _EMG_LEVEL = const(16)         # the EMG envelope is in 1/16 counts
 _FINAL = EV_END | EV_RELAXED | EV_NOT_RELAXED
 _LIVE_EV = EV_START | EV_PEAK
+_GC_MS = const(1000)           # how often the sample task looks at the free heap
+_GC_RESERVE = const(8192)      # ... and collects below max(this, a third of the free heap at start)
 
 
 def make_chain(board):
@@ -52,6 +55,13 @@ class App:
         self.n = 0                  # samples processed since boot
         self.gaps = 0               # samples lost since boot
         self.lost_seen = 0
+        # Garbage is collected here, right after the ring was drained (the
+        # timer's soft IRQs have just run, so the scheduler's 8 slots are
+        # free for the pause), before the heap fills up and an allocation
+        # somewhere else triggers the collection at a random moment.
+        self.gc_reserve = max(_GC_RESERVE, gc.mem_free() // 3)
+        self.gc_next = 0
+        self.collections = 0
 
     @property
     def session(self):
@@ -121,6 +131,12 @@ class App:
                     await runner.send_verdicts(self.ev)
             if rec.id is not None:
                 rec.flush_due(b.ticks_ms())
+            now = b.ticks_ms()
+            if now >= self.gc_next:
+                self.gc_next = now + _GC_MS
+                if gc.mem_free() < self.gc_reserve:
+                    gc.collect()
+                    self.collections += 1
             if runner.ended is not None:
                 await self._announce_end()
 

@@ -11,8 +11,6 @@ from knip import programs
 from knip.samples import BLOCK
 from knip.store import StoreError, REC_CUE
 from knip.coach import Coach, NA, V_KIND, V_AMP, V_SEQ, V_MEAN
-from knip.scores import session_scores
-from knip.calibration import Calibration
 
 _PAIN_WAIT_MS = const(20000)   # a pain check-in waits this long for an answer
 _PAIN_DONE_MS = const(3000)    # ... or this long after the last press
@@ -107,6 +105,7 @@ class ProgramRunner:
             rec.write_block()
         b = self.board
         try:
+            from knip.scores import session_scores      # at the end only: not held while idle
             sc = session_scores(self.verdicts, self.level_div, b.signal, b.unit, c.mvc if c is not None else 0)
         except Exception as e:      # scores are a summary: never lose the session over them
             sc = {"error": "%s: %s" % (type(e).__name__, e)}
@@ -196,6 +195,7 @@ class ProgramRunner:
     def _calibrated(self):
         """After a calibration: MVC = mean of her two strongest maximal
         squeezes (above the level before each); resting level = first rest."""
+        from knip.calibration import Calibration        # calibrations only
         cal = Calibration()
         for v in self.verdicts:
             if v[V_KIND] == programs.K_MVC and v[V_SEQ] != NA and v[V_AMP] != NA:

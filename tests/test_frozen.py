@@ -1,0 +1,185 @@
+"""The frozen firmware for plain ESP32 boards (docs/FROZEN.md): firmware/manifest.py
+freezes every module `knip build` deploys (and aioble), each of them
+cross-compiles, the manifest builds into the 32-bit unix port (shared/tools/mp32,
+when ../shared is there), and `knip deploy` onto a board that has this tree
+frozen in copies only the profile."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "host"))
+from knip_host.esp32 import build as B  # noqa: E402
+from knip_host.esp32 import frozen as F  # noqa: E402
+from knip_host.esp32 import release as R  # noqa: E402
+
+MANIFEST = ROOT / "firmware" / "manifest.py"
+MP32 = ROOT.parent / "shared" / "tools" / "mp32"
+MPY_LIB = ROOT.parent / "shared" / "vendor" / "micropython" / "lib" / "micropython-lib"
+
+
+def _run_manifest(path: Path, port_dir: str = "/nonexistent-port") -> list[tuple[str, str]]:
+    """(source file, frozen path) of everything a manifest freezes, by
+    MicroPython's own manifest reader (needs the vendored source) or, without
+    it, a stand-in for the manifest API that records package/module calls."""
+    tools = ROOT.parent / "shared" / "vendor" / "micropython" / "tools"
+    if (tools / "manifestfile.py").exists():
+        sys.path.insert(0, str(tools))
+        try:
+            import manifestfile  # type: ignore[import-not-found]
+        finally:
+            sys.path.remove(str(tools))
+        m = manifestfile.ManifestFile(manifestfile.MODE_FREEZE, {
+            "MPY_DIR": str(tools.parent), "MPY_LIB_DIR": str(MPY_LIB), "PORT_DIR": port_dir,
+            "BOARD_DIR": port_dir})
+        m.execute(str(path))
+        return [(f.full_path, f.target_path) for f in m.files()]
+    got: list[tuple[str, str]] = []
+
+    def module(p, base_path="."):
+        got.append((os.path.join(os.path.abspath(base_path), p), p))
+    api = {"module": module, "include": lambda *a, **k: None, "require": lambda *a, **k: None,
+           "package": lambda *a, **k: None}
+    cwd = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        exec(compile(path.read_text(), str(path), "exec"), api)
+    finally:
+        os.chdir(cwd)
+    return got
+
+
+def test_the_manifest_freezes_every_module_knip_build_deploys(tmp_path):
+    frozen = dict((t, s) for s, t in _run_manifest(MANIFEST))
+    res = B.build(tmp_path / "tree", B.DEFAULT_PROFILE, native=False)
+    deployed = {f.source for f in res.files if f.source and f.source.endswith(".py")}
+    ours = {t for t in frozen if t.split("/")[0] in R.PACKAGES or t == "main.py"}
+    assert {F.target_path(rel) for rel in deployed} == ours
+    for rel in deployed:
+        assert Path(frozen[F.target_path(rel)]).resolve() == (ROOT / "firmware" / rel).resolve()
+    assert F.MARKER + ".py" in frozen
+    assert not any(t.startswith(tuple(R.SIMULATION)) for t in frozen)
+    assert not any(t in R.HOST_ONLY for t in frozen)
+    if MPY_LIB.is_dir():                     # aioble's peripheral parts, as mip installs them
+        for part in ("aioble/core.py", "aioble/peripheral.py", "aioble/server.py", "aioble/security.py"):
+            assert part in frozen, part
+        assert "asyncio/core.py" in frozen   # the port's own modules stay (asyncio, here)
+
+
+def test_a_module_added_to_firmware_is_frozen_without_editing_the_manifest(tmp_path):
+    fw = tmp_path / "firmware"
+    import shutil
+    shutil.copytree(ROOT / "firmware", fw, ignore=shutil.ignore_patterns("__pycache__", "simboard"))
+    (fw / "knip" / "detector_split_part.py").write_text("X = 1\n")
+    (tmp_path / "host").symlink_to(ROOT / "host")
+    got = {t for _s, t in _run_manifest(fw / "manifest.py")}
+    assert "knip/detector_split_part.py" in got
+
+
+def test_every_frozen_module_cross_compiles(tmp_path):
+    exe = B.mpy_cross()
+    for rel in F.frozen_sources():
+        ok, msg = B.compile_module(ROOT / "firmware" / rel, tmp_path / (rel[:-3] + ".mpy"), rel,
+                                   native=False, exe=exe)
+        assert ok, f"{rel}: {msg}"
+    marker = tmp_path / "knip_frozen.py"
+    marker.write_text(F.marker_source())
+    ok, msg = B.compile_module(marker, tmp_path / "knip_frozen.mpy", "knip_frozen.py", native=False, exe=exe)
+    assert ok, msg
+
+
+def test_marker_names_the_firmware_and_the_sources():
+    text = F.marker_source()
+    ns: dict = {}
+    exec(text, ns)
+    assert ns["FIRMWARE"] == B.firmware_version() and ns["MICROPYTHON"] == R.MICROPYTHON_VERSION
+    assert ns["SOURCE"] == F.source_digest(F.frozen_sources()) and re.fullmatch(r"[0-9a-f]{64}", ns["SOURCE"])
+    assert ns["MODULES"] == len(F.frozen_sources())
+    board = f"knip-frozen {ns['FIRMWARE']} {ns['SOURCE']} {ns['MICROPYTHON']}\n"
+    assert F.parse_marker("noise\n" + board) == {"firmware": ns["FIRMWARE"], "source": ns["SOURCE"],
+                                                 "micropython": ns["MICROPYTHON"]}
+    assert F.parse_marker("knip-frozen - - -\n") is None and F.parse_marker("") is None
+
+
+def test_build_script_says_what_to_do_without_a_container_engine(tmp_path):
+    env = dict(os.environ, PATH="/usr/bin:/bin", ENGINE="")
+    env.pop("ENGINE")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("bash", "sed", "dirname", "mkdir", "cat", "id", "wc"):
+        for d in ("/usr/bin", "/bin"):
+            if os.path.exists(f"{d}/{tool}"):
+                os.symlink(f"{d}/{tool}", fake / tool)
+                break
+    env["PATH"] = str(fake)
+    p = subprocess.run(["bash", str(ROOT / "tools" / "build-frozen.sh"), str(tmp_path / "out")],
+                       capture_output=True, text=True, env=env, timeout=30)
+    assert p.returncode == 2
+    assert "neither docker nor podman" in p.stderr and "FROZEN_MANIFEST=" in p.stderr
+
+
+# ------------------------------------------------------ the 32-bit port (mp32)
+
+@pytest.fixture(scope="session")
+def mp32(tmp_path_factory):
+    """The 32-bit unix port with firmware/manifest.py frozen in (built once a session)."""
+    if not MP32.exists():
+        pytest.skip("../shared/tools/mp32 not present (the 32-bit port comes from the shared vendor tree)")
+    out = tmp_path_factory.mktemp("mp32")
+    p = subprocess.run(["bash", str(MP32), str(out), str(MANIFEST)], capture_output=True, text=True, timeout=1500)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return out / "micropython"
+
+
+def test_the_manifest_builds_into_the_32bit_port(mp32):
+    code = ("import gc,sys\ngc.collect()\na=gc.mem_alloc()\nimport knip_frozen\n"
+        "import knip.app, espboard.board, espboard.boot, links.multi_link, links.serial_link\n"
+        "gc.collect()\nprint('frozen', knip_frozen.FIRMWARE, knip_frozen.SOURCE, knip.app.FIRMWARE,"
+        " sys.maxsize, gc.mem_alloc()-a)\n")
+    env = dict(os.environ, MICROPYPATH=".frozen")
+    p = subprocess.run([str(mp32), "-X", "heapsize=110k", "-c", code], capture_output=True, text=True,
+                       env=env, timeout=60, cwd="/")
+    assert p.returncode == 0, p.stderr
+    _, fw, src, app_fw, maxsize, heap = p.stdout.split()
+    assert fw == app_fw == B.firmware_version() and src == F.source_digest(F.frozen_sources())
+    assert int(maxsize) == 2**31 - 1                 # 32-bit, like the ESP32
+    assert int(heap) < 40 * 1024, heap               # code in "flash": the imports cost little heap
+
+
+def test_deploy_onto_a_board_with_knip_frozen_copies_only_the_profile(mp32, tmp_path, capsys, monkeypatch):
+    """The simulated board of test_firmware_cmds running the 32-bit port with
+    this tree frozen in: at power-on it runs the frozen main.py (as MicroPython
+    runs a frozen main.py before any on the filesystem). deploy finds the
+    marker with this tree's digest, removes an old .mpy tree and /main.py
+    (they would shadow the frozen modules), copies profile.json alone, and
+    the app that comes back reports the firmware and the profile."""
+    import test_firmware_cmds as T
+    from knip_host.esp32.deploy import deploy
+    monkeypatch.setenv("KNIP_MICROPYTHON", str(mp32))
+    monkeypatch.setattr(T, "SHIM", T.SHIM + (
+        "    if src is None:\n"
+        "        try:\n            import knip_frozen\n        except ImportError:\n            knip_frozen = None\n"
+        "        if knip_frozen is not None:\n            import main\n"))
+    root = tmp_path / "flash"
+    (root / "knip").mkdir(parents=True)
+    (root / "knip" / "app.mpy").write_bytes(b"M\x06\x00\x1f")      # an earlier filesystem deploy
+    (root / "main.py").write_text("print('old main')\n")
+    b = T.SimulatedBoard(root, tmp_path)
+    try:
+        prof = ROOT / "hardware" / "profiles" / "pressure-analog.json"
+        info = deploy(b.port, str(prof), mip=False, build_dir=tmp_path / "build", march="x86", wait_s=40)
+    finally:
+        b.close()
+    out = capsys.readouterr().out
+    assert "frozen in, built from these sources" in out and "copying the profile only" in out
+    assert "removed knip/app.mpy" in out and "removed main.py" in out
+    assert info["firmware"] == B.firmware_version() and info["profile"] == "pressure-analog"
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert "profile.json" in files and not any(f.endswith((".mpy", ".py")) for f in files), files
