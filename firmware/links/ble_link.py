@@ -146,7 +146,8 @@ class Bonds:
 class BleLink:
     def __init__(self, name="Knip", device_id="", battery=None, firmware="0.4.0", mtu=247,
                  bonds="/ble_bonds.json", manufacturer="Knip open hardware", model="Knip trainer",
-                 grace_ms=_AUTH_MS, battery_ms=_BATT_MS):
+                 grace_ms=_AUTH_MS, battery_ms=_BATT_MS, clock=time):
+        self._t = clock          # ticks_ms/ticks_diff/ticks_add: `time` on the board; tests pass virtual time
         self.name = name
         self.mtu = mtu
         self.battery = battery
@@ -217,11 +218,12 @@ class BleLink:
     def pairing(self, seconds=60):
         """Let one new laptop pair within `seconds` (0 closes). The board
         calls this on a long press of the button."""
-        self._pair_until = time.ticks_add(time.ticks_ms(), seconds * 1000) if seconds > 0 else None
+        t = self._t
+        self._pair_until = t.ticks_add(t.ticks_ms(), seconds * 1000) if seconds > 0 else None
 
     def pairing_open(self):
         u = self._pair_until
-        return u is not None and time.ticks_diff(u, time.ticks_ms()) > 0
+        return u is not None and self._t.ticks_diff(u, self._t.ticks_ms()) > 0
 
     def forget_bonds(self):
         """Forget every laptop (e.g. on a factory reset); they must pair again."""
@@ -354,6 +356,8 @@ class BleLink:
             except Exception:
                 await asyncio.sleep_ms(1000)
                 continue
+            if conn is None:     # aioble returns None when advertising was cancelled (stop())
+                return
             self._conn = conn
             try:
                 await self._session(conn)
@@ -378,13 +382,14 @@ class BleLink:
             await conn.exchange_mtu(self.mtu, timeout_ms=1000)
         except Exception:
             pass                 # the central asked already, or keeps 23
-        start = time.ticks_ms()
+        t = self._t
+        start = t.ticks_ms()
         try:                     # Security Request: a bonded laptop encrypts, a new one pairs
-            await conn.pair(bond=True, le_secure=True, mitm=False, io=_IO_NONE, timeout_ms=self.grace_ms)
+            self.ble.gap_pair(conn._conn_handle)
         except Exception:
-            pass                 # already encrypting, refused, or timed out: judged below
+            pass                 # already encrypting, or gone: judged below
         while (conn.is_connected() and not self.trusted and not self._refused
-               and time.ticks_diff(time.ticks_ms(), start) < self.grace_ms):
+               and t.ticks_diff(t.ticks_ms(), start) < self.grace_ms):
             await self._wait(_POLL_MS)
         if not self.trusted:
             self.refusals += 1

@@ -6,8 +6,8 @@ import sys
 import asyncio
 from knip import protocol as P
 from signals import Lcg
-from linkkit import Echo, decode, noise, now_ms, sleep, sleep0, until
-from sim_radio import NUS, NUS_RX, NUS_TX, SimLaptop, install
+from linkkit import Echo, decode, noise, sleep0, until
+from sim_radio import NUS, NUS_RX, NUS_TX, SimClock, SimLaptop, install
 
 _ADDR_A = b"\x00\x11\x22\x33\x44\x55\x66"      # NimBLE keys: ble_addr_t (type + 6 bytes)
 _ADDR_B = b"\x00\x99\x88\x77\x66\x55\x44"
@@ -39,10 +39,27 @@ def _read(path):
 
 
 def _link(stack, path, **kw):
+    """A BleLink on virtual time: link.clock.advance(ms) lets ms pass for it."""
     from links.ble_link import BleLink
     kw.setdefault("grace_ms", 400)
-    return BleLink(name="Knip", device_id="knip-0007", battery=kw.pop("battery", lambda: (77, 3990)),
+    clock = kw.setdefault("clock", SimClock())
+    link = BleLink(name="Knip", device_id="knip-0007", battery=kw.pop("battery", lambda: (77, 3990)),
                    bonds=path, **kw)
+    clock.watch(link.wake)
+    link.clock = clock
+    return link
+
+
+async def settle():
+    """Let every task run what it can without time passing."""
+    for _ in range(40):
+        await sleep0()
+
+
+async def later(link, ms):
+    """Let ms of virtual time pass for the link, then let it act."""
+    link.clock.advance(ms)
+    await settle()
 
 
 def test_ble_link_services_and_advertising_mp():
@@ -156,15 +173,17 @@ def test_ble_link_refuses_a_stranger_and_keeps_her_bonds_mp():
                        SimLaptop(stack, _ADDR_D, encrypts=False)):      # one that never encrypts
             await until(lambda: stack.advertising)
             laptop.connect()
-            t0 = now_ms()
+            t0 = link.clock.now
             assert not laptop.write(knock) or laptop.encrypted          # unencrypted: the stack drops it
             try:
                 await link.write(bytes(w.message(P.PING, 9, b"secret")))
                 out.append("wrote")
             except OSError:
                 out.append("refused")
-            await until(lambda: laptop.h is None, 2000)
-            out.append(now_ms() - t0)
+            await settle()
+            while laptop.h is not None and link.clock.now - t0 < 2000:
+                await later(link, 10)
+            out.append(link.clock.now - t0)
         # her own laptop still gets in, with the bond it always had
         await until(lambda: stack.advertising)
         a = SimLaptop(stack, _ADDR_A, ltk=b"LTK-A")
@@ -181,8 +200,8 @@ def test_ble_link_refuses_a_stranger_and_keeps_her_bonds_mp():
         return out, app
     out, app = asyncio.run(main())
     assert out[0] == out[2] == out[4] == "refused"
-    assert out[1] < 300 and out[3] < 300       # refused pairings: disconnected at once
-    assert 350 <= out[5] < 1500                # the silent one: after the grace (400 ms)
+    assert out[1] == 0 and out[3] == 0         # refused pairings: disconnected at once
+    assert out[5] == 400                       # the silent one: after the grace (400 ms)
     assert link.refusals == 3 and app.got == [b"me"]
     assert link.ignored > 0                    # the strangers' writes went nowhere
     assert link.bonds.get(2, 0, _ADDR_B) is None    # the strangers' keys were never kept
@@ -287,12 +306,15 @@ def test_ble_link_pairing_window_expires_mp():
         link.start()
         link.pairing(1)
         assert link.pairing_open()
-        await sleep(1100)
+        await later(link, 999)
+        assert link.pairing_open()
+        await later(link, 1)
         assert not link.pairing_open()
         await until(lambda: stack.advertising)
         late = SimLaptop(stack, _ADDR_B)
         late.connect()
-        await until(lambda: late.h is None, 2000)
+        await settle()
+        assert late.h is None                  # paired outside the window: sent away at once
         link.pairing(30)
         link.pairing(0)                        # closed again by the board
         assert not link.pairing_open()
