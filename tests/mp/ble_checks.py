@@ -39,9 +39,11 @@ def _read(path):
 
 
 def _link(stack, path, **kw):
-    """A BleLink on virtual time: link.clock.advance(ms) lets ms pass for it."""
+    """A BleLink on virtual time: link.clock.advance(ms) lets ms pass for it
+    (grace_ms 400 unless given; None: the link's own)."""
     from links.ble_link import BleLink
-    kw.setdefault("grace_ms", 400)
+    if kw.setdefault("grace_ms", 400) is None:
+        del kw["grace_ms"]
     clock = kw.setdefault("clock", SimClock())
     link = BleLink(name="Knip", device_id="knip-0007", battery=kw.pop("battery", lambda: (77, 3990)),
                    bonds=path, **kw)
@@ -51,8 +53,9 @@ def _link(stack, path, **kw):
 
 
 async def settle():
-    """Let every task run what it can without time passing."""
-    for _ in range(40):
+    """Let every task run what it can without time passing (the link needs
+    5 scheduling rounds today; 16 leave room)."""
+    for _ in range(16):
         await sleep0()
 
 
@@ -84,7 +87,9 @@ def test_ble_link_services_and_advertising_mp():
         link.start()
         await until(lambda: stack.adv)
         level[0] = 55
-        await until(lambda: stack.updates)
+        await later(link, 39)
+        assert val(0x2A19) == bytes((77,))
+        await later(link, 1)
         link.stop()
     asyncio.run(main())
     assert stack.adv[0][1] == "Knip" and stack.adv[0][2] == [NUS]
@@ -202,7 +207,7 @@ def test_ble_link_refuses_a_stranger_and_keeps_her_bonds_mp():
     assert out[0] == out[2] == out[4] == "refused"
     assert out[1] == 0 and out[3] == 0         # refused pairings: disconnected at once
     assert out[5] == 400                       # the silent one: after the grace (400 ms)
-    assert link.refusals == 3 and app.got == [b"me"]
+    assert link.refusals == 4 and app.got == [b"me"]     # 3 strangers, then her laptop after the reset
     assert link.ignored > 0                    # the strangers' writes went nowhere
     assert link.bonds.get(2, 0, _ADDR_B) is None    # the strangers' keys were never kept
     assert link.bonds.peers() == 0 and link.bonds.get(10, 0, b"irk") == b"OUR-IRK"   # after the reset

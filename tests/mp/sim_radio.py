@@ -173,10 +173,12 @@ class SimLaptop:
     are stored; True, as recent esp-nimble: the keys, then the update.
     ident: the identity address it hands over while pairing (its keys are
     stored under it, as for a laptop with a private address); auto=False:
-    it answers the Security Request only when respond() is called."""
+    it answers the Security Request only when respond() (or steps()) is
+    called; keys_later: it stops after the encryption update, store_keys()
+    ends the pairing."""
 
     def __init__(self, stack, addr, ltk=None, mtu=247, pairs=True, encrypts=True, greet=None,
-                 bonds=True, keys_first=False, ident=None, auto=True):
+                 bonds=True, keys_first=False, ident=None, auto=True, keys_later=False):
         self.s = stack
         self.greet = greet       # bytes it writes as soon as its link is encrypted
         self.addr = addr
@@ -187,8 +189,10 @@ class SimLaptop:
         self.encrypts = encrypts
         self.bonds = bonds
         self.keys_first = keys_first
+        self.keys_later = keys_later
         self.auto = auto
         self.asked = 0           # Security Requests received
+        self.encryptions = 0     # times its link was encrypted
         self.h = None
         self.encrypted = False
         self.rx = bytearray()    # reassembled notifications
@@ -220,27 +224,23 @@ class SimLaptop:
         if self.auto:
             self.respond()
 
-    def _encrypted(self, bonded):
-        self.encrypted = True
-        self.irq(28, (self.h, 1, 0, bonded, 16))
-
-    def _store(self):
-        ours = b"LTK-" + self.ident
-        for t, v in ((1, ours), (2, b"IRK-" + self.ident)):
-            if not self.irq(30, (t, memoryview(self.ident), memoryview(v))):
-                self.store_failed += 1   # NimBLE would now unpair its oldest peers
-        self.ltk = ours
-
     def respond(self):
         """Encrypt with the bond it holds, else pair (as it is configured)."""
+        for _ in self.steps():
+            pass
+
+    def steps(self):
+        """respond() one IRQ at a time (a generator), so a check can
+        interleave two laptops the way NimBLE may."""
         if not self.encrypts or self.h is None:
             return
         if self.ltk is not None:
             v = self.irq(29, (1, 0, memoryview(self.addr)))
+            yield
             if v is None or bytes(v) != self.ltk:
                 self.drop()              # key missing on the trainer: encryption fails
                 return
-            self._encrypted(1)
+            yield from self._encrypted(1)
         elif self.pairs:
             if self.irq(29, (2, 0, memoryview(self.addr))) is not None:   # repeat pairing
                 for t in (1, 2):
@@ -248,16 +248,39 @@ class SimLaptop:
                     while self.irq(30, (t, memoryview(self.addr), None)):
                         n += 1
                         assert n < 10, "delete never reports 'gone': NimBLE would loop"
+            yield
             if not self.bonds:
-                self._encrypted(0)
+                yield from self._encrypted(0)
             elif self.keys_first:
-                self._store()
-                self._encrypted(1)
+                yield from self._store()
+                yield from self._encrypted(1)
             else:
-                self._encrypted(1)
-                self._store()
+                yield from self._encrypted(1)
+                if not self.keys_later:
+                    yield from self._store()
         if self.greet is not None and self.h is not None:
             self.write(self.greet)
+
+    def store_keys(self):
+        """keys_later: the end of its pairing, the keys stored."""
+        for _ in self._store():
+            pass
+
+    def _encrypted(self, bonded):
+        if self.h is None:
+            return
+        self.encrypted = True
+        self.encryptions += 1
+        self.irq(28, (self.h, 1, 0, bonded, 16))
+        yield
+
+    def _store(self):
+        ours = b"LTK-" + self.ident
+        for t, v in ((1, ours), (2, b"IRK-" + self.ident)):
+            if not self.irq(30, (t, memoryview(self.ident), memoryview(v))):
+                self.store_failed += 1   # NimBLE would now unpair its oldest peers
+            yield
+        self.ltk = ours
 
     def read(self, uuid):
         """The value, or None when the stack refuses (insufficient encryption)."""
@@ -335,31 +358,14 @@ def install():
     ab.security = _Mod()
     state = {}
 
-    class Conn:
+    class Conn:                      # aioble's DeviceConnection, as far as advertise() returns it
         def __init__(self, h):
             self._conn_handle = h
             self.encrypted = False
             self.mtu = None
-            self._pair = None
 
         def is_connected(self):
             return self._conn_handle is not None
-
-        async def exchange_mtu(self, mtu=None, timeout_ms=1000):
-            if mtu:
-                stack.cfg["mtu"] = mtu
-            c = stack.conns.get(self._conn_handle)
-            if c is None:
-                raise ValueError("Not connected")
-            c.exchange_mtu(stack.cfg.get("mtu", 23))
-            return self.mtu
-
-        async def pair(self, bond=True, le_secure=True, mitm=False, io=3, timeout_ms=20000):
-            stack.cfg.update(bond=bond, le_secure=le_secure, mitm=mitm, io=io)
-            self._pair = asyncio.ThreadSafeFlag()
-            stack.gap_pair(self._conn_handle)
-            if not self.encrypted:
-                await asyncio.wait_for_ms(self._pair.wait(), timeout_ms)
 
         async def disconnect(self, timeout_ms=2000):
             if self._conn_handle is not None:
@@ -383,8 +389,6 @@ def install():
             c = state["conns"].get(data[0])
             if c:
                 c.encrypted = bool(data[1])
-                if c.encrypted and c._pair:
-                    c._pair.set()
 
     class Service:
         def __init__(self, uuid):
