@@ -3,9 +3,10 @@
 # the same COBS byte stream as USB (docs/PROTOCOL.md 8.2), beside the Device
 # Information (0x180A) and Battery (0x180F) services.
 #
-# Security: only a bonded peer on an encrypted link may use the pipe. Bonds
-# come from LE Secure Connections pairing (Just Works: the trainer has no
-# display) and are kept in a JSON file on flash, so they survive a reboot. MicroPython offers no
+# Security: only a bonded peer on an encrypted link may use the pipe, and
+# every readable value needs an encrypted link. Bonds come from LE Secure
+# Connections pairing (Just Works: the trainer has no display) and are kept
+# in a JSON file on flash, so they survive a reboot. MicroPython offers no
 # hook to refuse a pairing request, so the link holds the bond store itself
 # (the GET/SET_SECRET IRQs): outside pairing mode it never saves a new
 # peer's keys (they go to an overlay dropped with the connection). A peer is
@@ -245,12 +246,13 @@ class BleLink:
         # writes are refused by the stack itself.
         self.rx = aioble.Characteristic(nus, _NUS_RX, write=True, write_no_response=True)
         self.rx.flags |= _FLAG_WRITE_ENCRYPTED
+        # Nothing is readable before encryption: who made it, which
+        # firmware, her device id and her battery are hers to see.
         dis = aioble.Service(bluetooth.UUID(0x180A))
-        aioble.Characteristic(dis, bluetooth.UUID(0x2A29), read=True, initial=manufacturer)
-        aioble.Characteristic(dis, bluetooth.UUID(0x2A24), read=True, initial=model)
-        aioble.Characteristic(dis, bluetooth.UUID(0x2A26), read=True, initial=firmware)
-        sn = aioble.Characteristic(dis, bluetooth.UUID(0x2A25), read=True, initial=device_id or name)
-        sn.flags |= _FLAG_READ_ENCRYPTED     # the device id is hers: bonded readers only
+        for uuid, value in ((0x2A29, manufacturer), (0x2A24, model), (0x2A26, firmware),
+                            (0x2A25, device_id or name)):
+            c = aioble.Characteristic(dis, bluetooth.UUID(uuid), read=True, initial=value)
+            c.flags |= _FLAG_READ_ENCRYPTED
         services = [nus, dis]
         self.level = self._level()
         self.batt = None
@@ -258,6 +260,7 @@ class BleLink:
             bas = aioble.Service(bluetooth.UUID(0x180F))
             self.batt = aioble.Characteristic(bas, bluetooth.UUID(0x2A19), read=True, notify=True,
                                               initial=bytes((self.level,)))
+            self.batt.flags |= _FLAG_READ_ENCRYPTED
             services.append(bas)
         aioble.register_services(*services)
         self._rx_h = self.rx._value_handle
@@ -579,7 +582,9 @@ class BleLink:
             lv = self._level()
             if lv >= 0 and lv != self.level:
                 self.level = lv
-                self.batt.write(bytes((lv,)), send_update=True)
+                # notified only while her laptop is the one connection (any
+                # peer may subscribe: NimBLE asks no encryption for a CCCD)
+                self.batt.write(bytes((lv,)), send_update=self._handle is not None and len(self._peers) == 1)
         except Exception:
             pass
 

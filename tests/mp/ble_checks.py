@@ -76,7 +76,7 @@ def test_ble_link_services_and_advertising_mp():
     def flags(uuid):
         return stack.attrs[stack.handle_of(uuid)][1]
     assert val(0x2A26) == b"0.4.0" and val(0x2A25) == b"knip-0007" and val(0x2A29) and val(0x2A24)
-    assert flags(0x2A25) & 0x0200                        # serial number: encrypted read only
+    assert all(flags(u) & 0x0200 for u in (0x2A29, 0x2A24, 0x2A26, 0x2A25, 0x2A19))   # encrypted reads only
     assert flags(NUS_RX) & 0x1000 and flags(NUS_RX) & 0x0C == 0x0C   # write + write-no-response, encrypted
     assert flags(NUS_TX) & 0x10 and val(0x2A19) == bytes((77,))
     assert stack.buffers[stack.handle_of(NUS_RX)] == (512, True)
@@ -93,7 +93,7 @@ def test_ble_link_services_and_advertising_mp():
         link.stop()
     asyncio.run(main())
     assert stack.adv[0][1] == "Knip" and stack.adv[0][2] == [NUS]
-    assert stack.updates[-1] == (stack.handle_of(0x2A19), bytes((55,))) and val(0x2A19) == bytes((55,))
+    assert val(0x2A19) == bytes((55,)) and stack.updates == []     # nobody to notify
     info = link.info()
     assert info["name"] == "Knip" and info["connected"] is False and info["bonds"] == 0
     assert info["pairing"] is False and not stack.advertising

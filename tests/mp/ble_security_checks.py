@@ -1,19 +1,20 @@
 # Checks of how BleLink (firmware/links/ble_link.py) keeps strangers out,
 # against the simulated radio (sim_radio.py) on virtual time, with the
-# link's own grace periods: a peer that encrypts without a saved key goes
-# at once, short graces, a stranger cannot keep her bonded laptop out,
-# store IRQs go to the right connection, the first bond closes pairing
-# mode. MicroPython only (every name ends in _mp); run by
-# tests/test_links.py beside ble_checks.py.
+# link's own grace periods: nothing readable or notified before encryption,
+# a peer that encrypts without a saved key goes at once, short graces, a
+# stranger cannot keep her bonded laptop out, store IRQs go to the right
+# connection, the first bond closes pairing mode. MicroPython only (every
+# name ends in _mp); run by tests/test_links.py beside ble_checks.py.
 import asyncio
 from knip import protocol as P
 from linkkit import Echo, sleep0, until
-from sim_radio import SimLaptop, install
+from sim_radio import NUS_TX, SimLaptop, install
 from ble_checks import _ADDR_A, _ADDR_B, _ADDR_D, _bond_file, _link, _read, _tmp, later, settle
 
 _ADDR_E = b"\x01\xd0\x0d\x00\x00\x00\x02"
 _ID_D = b"\x00\xaa\xbb\xcc\xdd\xee\x01"      # identity addresses handed over while pairing
 _ID_E = b"\x00\xaa\xbb\xcc\xdd\xee\x02"      # (laptops that connect with a private address)
+_DIS = (0x2A29, 0x2A24, 0x2A26, 0x2A25)     # manufacturer, model, firmware, serial number
 
 
 def _hers(name):
@@ -44,6 +45,33 @@ async def _in(stack, laptop):
     laptop.connect()
     await settle()
     return laptop
+
+
+def test_ble_nothing_is_readable_or_notified_before_encryption_mp():
+    stack, _ = install()
+    level = [80]
+    link = _link(stack, _hers("sec1.json"), grace_ms=None, battery_ms=1000,
+                 battery=lambda: (level[0], 3900))
+
+    async def body(app):
+        s = await _in(stack, SimLaptop(stack, _ADDR_B, encrypts=False))
+        seen = [s.read(u) for u in _DIS + (0x2A19,)]
+        assert seen == [None] * 5, seen
+        s.subscribe(0x2A19)                  # a CCCD needs no encryption ...
+        s.subscribe(NUS_TX)
+        level[0] = 70
+        await later(link, 1000)              # ... but the new level is not notified to him
+        a = await _in(stack, SimLaptop(stack, _ADDR_A, ltk=b"LTK-A"))
+        assert link.trusted and s.h is None
+        mine = [a.read(u) for u in _DIS + (0x2A19,)]
+        a.subscribe(0x2A19)
+        level[0] = 65
+        await later(link, 1000)              # her laptop, alone and trusted, is told
+        return s, a, mine
+    s, a, mine = _serve(link, body)
+    assert s.updates == [] and not s.rx
+    assert mine == [b"Knip open hardware", b"Knip trainer", b"0.4.0", b"knip-0007", bytes((70,))]
+    assert a.updates == [(stack.handle_of(0x2A19), bytes((65,)))]
 
 
 def test_ble_a_peer_encrypted_without_a_bond_goes_at_once_mp():
