@@ -1,6 +1,6 @@
-# Checks of how BleLink (firmware/links/ble_link.py) keeps strangers out,
-# against the simulated radio (sim_radio.py) on virtual time, with the
-# link's own grace periods: nothing readable or notified before encryption,
+# Checks of what SECURITY.md says BleLink (firmware/links/ble_link.py)
+# defends, against the simulated radio (sim_radio.py) on virtual time with
+# the link's own grace periods: nothing readable or notified before encryption,
 # a peer that encrypts without a saved key goes at once, short graces, a
 # stranger cannot keep her bonded laptop out, store IRQs go to the right
 # connection, the first bond closes pairing mode. MicroPython only (every
@@ -22,6 +22,15 @@ def _hers(name):
     path = _tmp(name)
     _bond_file(path, [(10, b"irk", b"OUR-IRK"), (1, _ADDR_A, b"LTK-A"), (2, _ADDR_A, b"IRK-A")])
     return path
+
+
+def _trainer(name, hers=True, **kw):
+    """A fresh radio and a link on virtual time with its own grace periods;
+    hers: her laptop (address A) is already paired."""
+    stack, _ = install()
+    path = _hers(name) if hers else _tmp(name)
+    kw.setdefault("grace_ms", None)
+    return stack, path, _link(stack, path, **kw)
 
 
 def _serve(link, body):
@@ -48,10 +57,8 @@ async def _in(stack, laptop):
 
 
 def test_ble_nothing_is_readable_or_notified_before_encryption_mp():
-    stack, _ = install()
     level = [80]
-    link = _link(stack, _hers("sec1.json"), grace_ms=None, battery_ms=1000,
-                 battery=lambda: (level[0], 3900))
+    stack, _, link = _trainer("sec1.json", battery_ms=1000, battery=lambda: (level[0], 3900))
 
     async def body(app):
         s = await _in(stack, SimLaptop(stack, _ADDR_B, encrypts=False))
@@ -75,10 +82,8 @@ def test_ble_nothing_is_readable_or_notified_before_encryption_mp():
 
 
 def test_ble_a_peer_encrypted_without_a_bond_goes_at_once_mp():
-    stack, _ = install()
-    path = _hers("sec2.json")
+    stack, path, link = _trainer("sec2.json")
     before = _read(path)
-    link = _link(stack, path, grace_ms=None)
 
     async def body(app):
         out = []
@@ -102,8 +107,7 @@ def test_ble_a_peer_encrypted_without_a_bond_goes_at_once_mp():
 
 
 def test_ble_a_laptop_bonding_in_the_window_waits_for_its_keys_a_moment_only_mp():
-    stack, _ = install()
-    link = _link(stack, _tmp("sec3.json"), grace_ms=None)
+    stack, _, link = _trainer("sec3.json", hers=False)
 
     async def body(app):
         link.pairing(60)
@@ -140,8 +144,7 @@ def test_ble_a_laptop_bonding_in_the_window_waits_for_its_keys_a_moment_only_mp(
 
 
 def test_ble_silent_peers_get_a_short_grace_outside_pairing_mode_mp():
-    stack, _ = install()
-    link = _link(stack, _hers("sec4.json"), grace_ms=None)
+    stack, _, link = _trainer("sec4.json")
 
     async def body(app):
         out = []
@@ -171,8 +174,7 @@ def test_ble_silent_peers_get_a_short_grace_outside_pairing_mode_mp():
 
 
 def test_ble_a_stranger_cannot_keep_her_bonded_laptop_out_mp():
-    stack, _ = install()
-    link = _link(stack, _hers("sec5.json"), grace_ms=None)
+    stack, _, link = _trainer("sec5.json")
     w = P.FrameWriter()
 
     async def body(app):
@@ -198,10 +200,8 @@ def test_ble_a_stranger_cannot_keep_her_bonded_laptop_out_mp():
 
 
 def test_ble_store_irqs_go_to_the_right_connection_mp():
-    stack, _ = install()
-    path = _hers("sec6.json")
+    stack, path, link = _trainer("sec6.json")
     before = _read(path)
-    link = _link(stack, path, grace_ms=None)
 
     async def body(app):
         out = []
@@ -235,8 +235,7 @@ def test_ble_the_first_bond_closes_pairing_mode_mp():
     out = []
     for keys_first in (False, True):
         # her new laptop (private address) pairs while a stranger idles beside it
-        stack, _ = install()
-        link = _link(stack, _tmp("sec7.json"), grace_ms=None)
+        stack, _, link = _trainer("sec7.json", hers=False)
 
         async def beside(app):
             link.pairing(60)
@@ -249,9 +248,7 @@ def test_ble_the_first_bond_closes_pairing_mode_mp():
 
     for ident in (True, False):
         # two laptops pair at the same moment
-        stack, _ = install()
-        path = _tmp("sec8.json")
-        link = _link(stack, path, grace_ms=None)
+        stack, _, link = _trainer("sec8.json", hers=False)
 
         async def both(app):
             link.pairing(60)
