@@ -1,7 +1,8 @@
 # BLE link for the ESP32 (aioble over MicroPython's NimBLE bluetooth module),
 # with the link interface of docs/BOARD.md: the Nordic UART Service carries
 # the same COBS byte stream as USB (docs/PROTOCOL.md 8.2), beside the Device
-# Information (0x180A) and Battery (0x180F) services.
+# Information (0x180A) and Battery (0x180F) services. The threat model is in
+# SECURITY.md.
 #
 # Security: only a bonded peer on an encrypted link may use the pipe, and
 # every readable value needs an encrypted link. Bonds come from LE Secure
