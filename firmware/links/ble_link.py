@@ -225,6 +225,7 @@ class BleLink:
         self._task = None
         self._adv = None         # the advertising task
         self._adv_n = 0
+        self._adv_after = None   # clock ms: advertising failed, try again then
         self._batt_t = clock.ticks_ms()
         self._send = self._notify
         self._save = self.bonds.save
@@ -422,6 +423,7 @@ class BleLink:
             self.wake.set()
         elif event == _IRQ_CENTRAL_DISCONNECT:
             h = data[0]
+            self._adv_after = None                   # a slot is free again
             if self._peers.pop(h, None) is not None:
                 self.bonds.discard(h)                # a refused peer's keys are forgotten
                 if not self._peers:
@@ -512,7 +514,8 @@ class BleLink:
             self._batt_t = now
             self._battery()
         if self._handle is None and len(self._peers) < self.max_conns:
-            if self._adv is None:
+            wait = self._adv_after
+            if self._adv is None and (wait is None or t.ticks_diff(now, wait) >= 0):
                 self._adv_n += 1
                 self._adv = asyncio.create_task(self._advertise(self._adv_n))
         else:
@@ -564,8 +567,9 @@ class BleLink:
             await aioble.advertise(_ADV_US, name=self.name, services=[_NUS])
         except asyncio.CancelledError:
             raise
-        except Exception:
-            await asyncio.sleep_ms(1000)             # e.g. no free connection slot: try again
+        except Exception:        # e.g. no free connection slot: again in a second, or when one ends
+            t = self._t
+            self._adv_after = t.ticks_add(t.ticks_ms(), 1000)
         finally:
             if self._adv_n == n:
                 self._adv = None

@@ -162,10 +162,9 @@ def test_ble_silent_peers_get_a_short_grace_outside_pairing_mode_mp():
         # stranger's grace, then her laptop gets in
         stack.max_conns = 1
         s = await _in(stack, SimLaptop(stack, _ADDR_B, encrypts=False))
-        await until(lambda: stack.adv and not stack.advertising)
         await later(link, 2999)
-        held = s.h is not None
-        await later(link, 1)
+        held = s.h is not None and not stack.advertising and stack.adv_full > 0
+        await later(link, 1)                 # his grace ends: the slot is hers
         a = await _in(stack, SimLaptop(stack, _ADDR_A, ltk=b"LTK-A"))
         out.append((held, s.h, link.trusted, a.h is not None))
         return out

@@ -77,6 +77,7 @@ class SimStack:
         self.advertising = False
         self.no_pairing = False  # a MicroPython build without pairing/bonding
         self.max_conns = 4       # CONFIG_BT_NIMBLE_MAX_CONNECTIONS of MicroPython's ESP32 build
+        self.adv_full = 0        # advertising refused: no connection slot left
 
     def active(self, v=None):
         if v is not None:
@@ -156,6 +157,7 @@ class SimStack:
 
     def gap_advertise(self, interval_us, adv_data=None, resp_data=None, connectable=True):
         if interval_us is not None and len(self.conns) >= self.max_conns:
+            self.adv_full += 1
             raise OSError(_ENOMEM)       # no slot for another connection (ble_gap_adv_start)
         self.advertising = interval_us is not None
 
