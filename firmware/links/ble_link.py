@@ -31,15 +31,13 @@
 #
 # Device only: needs `bluetooth` and aioble (`mpremote mip install aioble`).
 import asyncio
-import binascii
-import json
-import os
 import time
 import bluetooth
 from micropython import const, schedule
 import aioble
 import aioble.security       # registers the pairing / encryption-state IRQs
 from aioble import core as _core
+from links.bonds import Bonds
 from links.chunker import Chunker, RxRing
 
 _IRQ_CENTRAL_CONNECT = const(1)
@@ -54,7 +52,7 @@ _FLAG_READ_ENCRYPTED = const(0x0200)
 _FLAG_WRITE_ENCRYPTED = const(0x1000)
 
 _SEC_OUR = const(1)          # NimBLE store types: our LTK for a peer,
-_SEC_PEER = const(2)         # the peer's keys (IRK, LTK); CCCDs are 3, our IRK 10
+_SEC_PEER = const(2)         # the peer's keys (IRK, LTK); CCCDs are 3, our IRK 10 (links/bonds.py)
 _IO_NONE = const(3)          # no display, no keyboard: Just Works
 _ENOTCONN = const(107)
 
@@ -66,111 +64,11 @@ _POLL_MS = const(500)
 _BATT_MS = const(60000)      # battery level update
 _RX_MAX = const(512)         # largest write the stack keeps for RX (append mode)
 _RX_RING = const(1024)
-_MAX_PEERS = const(4)        # bonds kept; the oldest laptop is forgotten first
 _MAX_CONNS = const(2)        # connections at once while none is trusted (NimBLE has 4 slots)
 
 _NUS = bluetooth.UUID("6E400001-B5A3-F393-E0A9-E50E24DCCA9E")
 _NUS_RX = bluetooth.UUID("6E400002-B5A3-F393-E0A9-E50E24DCCA9E")
 _NUS_TX = bluetooth.UUID("6E400003-B5A3-F393-E0A9-E50E24DCCA9E")
-
-
-class Bonds:
-    """The pairing keys NimBLE asks for, as [type, key, value] entries, newest
-    last; saved as JSON (base64) through a temporary file and a rename, so a
-    power cut leaves the old or the new file, never half of one.
-
-    Changes NimBLE makes for a peer that may not bond go to an overlay of
-    [type, key, value, owner] entries instead: NimBLE sees them while their
-    owner (a connection handle) is connected, they are never saved, and
-    discard(owner) drops them. A refused write must still succeed for
-    NimBLE: on a failed write it would unpair its oldest peers to make room
-    (ble_store_util_status_rr), and a refused delete would make it retry a
-    repeat pairing forever."""
-
-    def __init__(self, path):
-        self.path = path
-        self.entries = []
-        self.staged = []
-        self.dirty = False
-        self.hit = False         # the last get() came from the saved store
-        try:
-            with open(path) as f:
-                for t, k, v in json.load(f):
-                    self.entries.append([t, binascii.a2b_base64(k), binascii.a2b_base64(v)])
-        except (OSError, ValueError, TypeError):
-            pass                 # no bonds yet (or an unreadable file: pair again)
-
-    def _find(self, sec_type, key):
-        for x in reversed(self.staged):
-            if x[0] == sec_type and x[1] == key:
-                return x
-        for e in self.entries:
-            if e[0] == sec_type and e[1] == key:
-                return e
-        return None
-
-    def get(self, sec_type, index, key):
-        self.hit = False
-        if key is not None:
-            e = self._find(sec_type, key)
-            if e is None or e[2] is None:
-                return None
-            self.hit = len(e) == 3
-            return e[2]
-        i = 0                    # by index: the saved entries the overlay leaves, then its own
-        for e in self.entries + [x for x in self.staged if x[2] is not None]:
-            if e[0] == sec_type and self._find(e[0], e[1]) is e:
-                if i == index:
-                    self.hit = len(e) == 3
-                    return e[2]
-                i += 1
-        return None
-
-    def set(self, sec_type, key, value, owner=None):
-        """Store (value) or delete (None): saved when owner is None, else in
-        the overlay for that connection. A delete returns False when nothing
-        was there."""
-        e = self._find(sec_type, key)
-        had = e is not None and e[2] is not None
-        if owner is not None:
-            self.staged = [x for x in self.staged if not (x[0] == sec_type and x[1] == key)]
-            self.staged.append([sec_type, key, value, owner])
-            return had or value is not None
-        self.staged = [x for x in self.staged if not (x[0] == sec_type and x[1] == key)]
-        had = [e for e in self.entries if e[0] == sec_type and e[1] == key] != []
-        self.entries = [e for e in self.entries if not (e[0] == sec_type and e[1] == key)]
-        if value is None:
-            self.dirty = self.dirty or had
-            return had
-        if sec_type == _SEC_PEER and not had:
-            peers = [e[1] for e in self.entries if e[0] == _SEC_PEER]
-            if len(peers) >= _MAX_PEERS:
-                self.forget(peers[0])
-        self.entries.append([sec_type, key, value])
-        self.dirty = True
-        return True
-
-    def discard(self, owner=None):
-        """Drop the overlay of one connection, or all of it."""
-        self.staged = [x for x in self.staged if owner is not None and x[3] != owner]
-
-    def forget(self, key=None):
-        """Drop every entry of one peer, or of all peers (never our own identity key)."""
-        self.entries = [e for e in self.entries if e[0] >= 10 or (key is not None and e[1] != key)]
-        self.dirty = True
-
-    def peers(self):
-        return sum(1 for e in self.entries if e[0] == _SEC_PEER)
-
-    def save(self, _=None):
-        if not self.dirty:
-            return
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump([(t, binascii.b2a_base64(k).decode().strip(), binascii.b2a_base64(v).decode().strip())
-                       for t, k, v in self.entries], f)
-        os.rename(tmp, self.path)
-        self.dirty = False
 
 
 class Peer:

@@ -211,7 +211,7 @@ def test_ble_link_refuses_a_stranger_and_keeps_her_bonds_mp():
     assert link.ignored > 0                    # the strangers' writes went nowhere
     assert link.bonds.get(2, 0, _ADDR_B) is None    # the strangers' keys were never kept
     assert link.bonds.peers() == 0 and link.bonds.get(10, 0, b"irk") == b"OUR-IRK"   # after the reset
-    from links.ble_link import Bonds
+    from links.bonds import Bonds
     saved = Bonds(path)                        # what a reboot reads back
     assert _read(path) != before and saved.peers() == 0 and saved.get(10, 0, b"irk") == b"OUR-IRK"
 
