@@ -1,7 +1,9 @@
 # Checks of BleLink (firmware/links/ble_link.py) against the simulated radio
-# (sim_radio.py): services and advertising, bonded and refused laptops,
-# pairing mode, a host lost mid-frame. MicroPython only (every name ends in
-# _mp); run by tests/test_links.py beside links_checks.py.
+# (sim_radio.py), with grace periods and pairing windows on virtual time:
+# services and advertising, bonded and refused laptops, pairing mode, a host
+# lost mid-frame. What it defends against: ble_security_checks.py, which
+# shares the helpers here. MicroPython only (every name ends in _mp); run by
+# tests/test_links.py beside links_checks.py.
 import sys
 import asyncio
 from knip import protocol as P
