@@ -1,8 +1,9 @@
 """The link plumbing (firmware/links/chunker.py, multi_link.py, ble_link.py):
-the checks of tests/mp/links_checks.py and tests/mp/ble_checks.py under the
-real MicroPython unix port (all of them, with heap measurements and BleLink
-against the simulated radio of tests/mp/sim_radio.py) and under CPython (the
-portable ones of links_checks.py)."""
+the checks of tests/mp/links_checks.py, tests/mp/ble_checks.py and
+tests/mp/ble_security_checks.py under the real MicroPython unix port (all of
+them, with heap measurements and BleLink against the simulated radio of
+tests/mp/sim_radio.py, on virtual time) and under CPython (the portable ones
+of links_checks.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -19,12 +20,13 @@ MP = ROOT / "tests" / "mp"
 @pytest.mark.micropython
 def test_link_tests_pass_under_micropython(mpy, tmp_path, monkeypatch):
     monkeypatch.setenv("KNIP_TMP", str(tmp_path))      # bond files of the BleLink tests
-    out = mpy(MP / "run_tests.py", "links_checks", "ble_checks")
+    out = mpy(MP / "run_tests.py", "links_checks", "ble_checks", "ble_security_checks")
     tally = out.strip().splitlines()[-1]
     passed, failed = int(tally.split()[0]), int(tally.split()[2])
     names = [ln.split()[2] for ln in out.splitlines() if ln.startswith("PASS")]
-    assert failed == 0 and passed >= 16, out
-    assert sum(n.endswith("_mp") for n in names) >= 8, names      # heap and BleLink ran too
+    assert failed == 0 and passed >= 22, out
+    assert sum(n.endswith("_mp") for n in names) >= 14, names     # heap and BleLink ran too
+    assert sum(n.startswith("test_ble_") for n in names) >= 12, names
     heap = [ln for ln in out.splitlines() if ln.startswith("chunker heap")]
     assert heap and "32.0 B per chunk" in heap[0], out             # one memoryview per chunk on 64-bit
 

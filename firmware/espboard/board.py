@@ -97,6 +97,7 @@ class Esp32Board:
                                before=self.loopback.step if self.loopback else None)
         self.ui = Ui(machine, prof["ui"])
         self.ui.on_pairing = self._pairing_request
+        self.ui.on_forget = self._forget_request
         self._bat = None
         bat = prof.get("battery")
         if bat is not None:
@@ -107,7 +108,8 @@ class Esp32Board:
         self.usb = None             # the SerialLink
         self.alerts = []
         self._tasks = []
-        self._pair_wanted = False
+        self._pair_wanted = 0       # 1: open BLE pairing; 2: forget every laptop first
+        self._pair_shown = False
         self.idle = None            # set by boot: a callable, True while no session records
         self.module = prof.get("module", "wrover")
         self.psram = psram_bytes(esp32_module(machine))
@@ -144,11 +146,7 @@ class Esp32Board:
     async def _housekeeping(self):
         while True:
             await asyncio.sleep_ms(1000)
-            if self._pair_wanted:
-                self._pair_wanted = False
-                if self.ble is not None:
-                    self.ble.pairing(60)
-                    self.ui.pairing()
+            self._pairing_step()
             self.watch_heap()
             now = self._t.ticks_ms()
             due = now > _RESTART_MS or (self._restart_at is not None and now > self._restart_at)
@@ -194,9 +192,30 @@ class Esp32Board:
         if restart:
             self._restart_at = self._t.ticks_ms() + _RESTART_AFTER_MS
 
+    def _pairing_step(self):
+        """Open BLE pairing for 60 s when the button asked (forgetting every
+        laptop first after a 10 s press); blink while it is open."""
+        want = self._pair_wanted
+        self._pair_wanted = 0
+        ble = self.ble
+        if ble is None:
+            return
+        if want == 2:
+            ble.forget_bonds()
+        if want:
+            ble.pairing(60)
+            self.ui.pairing()
+            self._pair_shown = True
+        elif self._pair_shown and not ble.pairing_open():
+            self._pair_shown = False             # bonded or timed out
+            self.ui.pairing(False)
+
     def _pairing_request(self):
         # called from the button IRQ: only flag it, the task does the work
-        self._pair_wanted = True
+        self._pair_wanted = self._pair_wanted or 1
+
+    def _forget_request(self):
+        self._pair_wanted = 2
 
     # ---- user interface ------------------------------------------------
 

@@ -1,8 +1,9 @@
 # What she sees, hears and feels: an LED, a passive buzzer (PWM) and an
 # optional vibration motor play a short pattern per coaching cue (and one
-# for alerts, pairing and a heap that runs out); a button
-# gives pain scores (short press = one point, long press = confirm) and
-# opens BLE pairing (held 3 s). cue() only picks a pattern; the play() task
+# for alerts, pairing and a heap that runs out); a button gives pain scores
+# (short press = one point, long press = confirm), opens BLE pairing (held
+# 3 s) and makes the trainer forget every laptop before opening it (held
+# 10 s: after a laptop was lost). cue() only picks a pattern; the play() task
 # steps it, so the coach never waits for a beep.
 import asyncio
 from micropython import const
@@ -13,6 +14,7 @@ _TICK_MS = const(20)
 _DEBOUNCE_MS = const(30)
 _LONG_MS = const(1000)       # a long press confirms a pain score
 PAIRING_MS = const(3000)     # held this long: open BLE pairing
+FORGET_MS = const(10000)     # held this long: forget every laptop, then open pairing
 _QUEUE = const(8)
 
 # a pattern is steps of (ms, led 0/1, tone Hz or 0, vibration 0/1); a
@@ -48,6 +50,7 @@ class Ui:
         self.left = 0
         self._wake = asyncio.Event()
         self.on_pairing = None             # set by the board: called on a 3 s press
+        self.on_forget = None              # and on a 10 s press
         # button: a falling edge starts a press, a rising edge ends it; the
         # IRQ only stores times, presses are classified here
         self.btn = Pin(cfg["button"], Pin.IN, Pin.PULL_UP)
@@ -73,7 +76,9 @@ class Ui:
             held = t.ticks_diff(now, self._down)
             self._down = -1
             self._put(2 if held >= _LONG_MS else 1)
-            if held >= PAIRING_MS and self.on_pairing is not None:
+            if held >= FORGET_MS and self.on_forget is not None:
+                self.on_forget()
+            elif held >= PAIRING_MS and self.on_pairing is not None:
                 self.on_pairing()
 
     def _put(self, code):
@@ -98,8 +103,13 @@ class Ui:
     def alert(self):
         self.show(_ALERT)
 
-    def pairing(self):
-        self.show(_PAIRING)
+    def pairing(self, on=True):
+        """Blink while BLE pairing is open; pairing(False) ends the blinking
+        (unless a cue has replaced it meanwhile)."""
+        if on:
+            self.show(_PAIRING)
+        elif self.pattern is _PAIRING:
+            self.show(_REST)
 
     def heap_low(self):
         self.show(_HEAP_LOW)

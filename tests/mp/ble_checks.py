@@ -1,13 +1,15 @@
 # Checks of BleLink (firmware/links/ble_link.py) against the simulated radio
-# (sim_radio.py): services and advertising, bonded and refused laptops,
-# pairing mode, a host lost mid-frame. MicroPython only (every name ends in
-# _mp); run by tests/test_links.py beside links_checks.py.
+# (sim_radio.py), with grace periods and pairing windows on virtual time:
+# services and advertising, bonded and refused laptops, pairing mode, a host
+# lost mid-frame. What it defends against: ble_security_checks.py, which
+# shares the helpers here. MicroPython only (every name ends in _mp); run by
+# tests/test_links.py beside links_checks.py.
 import sys
 import asyncio
 from knip import protocol as P
 from signals import Lcg
-from linkkit import Echo, decode, noise, now_ms, sleep, sleep0, until
-from sim_radio import NUS, NUS_RX, NUS_TX, SimLaptop, install
+from linkkit import Echo, decode, noise, sleep0, until
+from sim_radio import NUS, NUS_RX, NUS_TX, SimClock, SimLaptop, install
 
 _ADDR_A = b"\x00\x11\x22\x33\x44\x55\x66"      # NimBLE keys: ble_addr_t (type + 6 bytes)
 _ADDR_B = b"\x00\x99\x88\x77\x66\x55\x44"
@@ -39,10 +41,30 @@ def _read(path):
 
 
 def _link(stack, path, **kw):
+    """A BleLink on virtual time: link.clock.advance(ms) lets ms pass for it
+    (grace_ms 400 unless given; None: the link's own)."""
     from links.ble_link import BleLink
-    kw.setdefault("grace_ms", 400)
-    return BleLink(name="Knip", device_id="knip-0007", battery=kw.pop("battery", lambda: (77, 3990)),
+    if kw.setdefault("grace_ms", 400) is None:
+        del kw["grace_ms"]
+    clock = kw.setdefault("clock", SimClock())
+    link = BleLink(name="Knip", device_id="knip-0007", battery=kw.pop("battery", lambda: (77, 3990)),
                    bonds=path, **kw)
+    clock.watch(link.wake)
+    link.clock = clock
+    return link
+
+
+async def settle():
+    """Let every task run what it can without time passing (the link needs
+    5 scheduling rounds today; 16 leave room)."""
+    for _ in range(16):
+        await sleep0()
+
+
+async def later(link, ms):
+    """Let ms of virtual time pass for the link, then let it act."""
+    link.clock.advance(ms)
+    await settle()
 
 
 def test_ble_link_services_and_advertising_mp():
@@ -56,7 +78,7 @@ def test_ble_link_services_and_advertising_mp():
     def flags(uuid):
         return stack.attrs[stack.handle_of(uuid)][1]
     assert val(0x2A26) == b"0.4.0" and val(0x2A25) == b"knip-0007" and val(0x2A29) and val(0x2A24)
-    assert flags(0x2A25) & 0x0200                        # serial number: encrypted read only
+    assert all(flags(u) & 0x0200 for u in (0x2A29, 0x2A24, 0x2A26, 0x2A25, 0x2A19))   # encrypted reads only
     assert flags(NUS_RX) & 0x1000 and flags(NUS_RX) & 0x0C == 0x0C   # write + write-no-response, encrypted
     assert flags(NUS_TX) & 0x10 and val(0x2A19) == bytes((77,))
     assert stack.buffers[stack.handle_of(NUS_RX)] == (512, True)
@@ -67,11 +89,13 @@ def test_ble_link_services_and_advertising_mp():
         link.start()
         await until(lambda: stack.adv)
         level[0] = 55
-        await until(lambda: stack.updates)
+        await later(link, 39)
+        assert val(0x2A19) == bytes((77,))
+        await later(link, 1)
         link.stop()
     asyncio.run(main())
     assert stack.adv[0][1] == "Knip" and stack.adv[0][2] == [NUS]
-    assert stack.updates[-1] == (stack.handle_of(0x2A19), bytes((55,))) and val(0x2A19) == bytes((55,))
+    assert val(0x2A19) == bytes((55,)) and stack.updates == []     # nobody to notify
     info = link.info()
     assert info["name"] == "Knip" and info["connected"] is False and info["bonds"] == 0
     assert info["pairing"] is False and not stack.advertising
@@ -156,15 +180,17 @@ def test_ble_link_refuses_a_stranger_and_keeps_her_bonds_mp():
                        SimLaptop(stack, _ADDR_D, encrypts=False)):      # one that never encrypts
             await until(lambda: stack.advertising)
             laptop.connect()
-            t0 = now_ms()
+            t0 = link.clock.now
             assert not laptop.write(knock) or laptop.encrypted          # unencrypted: the stack drops it
             try:
                 await link.write(bytes(w.message(P.PING, 9, b"secret")))
                 out.append("wrote")
             except OSError:
                 out.append("refused")
-            await until(lambda: laptop.h is None, 2000)
-            out.append(now_ms() - t0)
+            await settle()
+            while laptop.h is not None and link.clock.now - t0 < 2000:
+                await later(link, 10)
+            out.append(link.clock.now - t0)
         # her own laptop still gets in, with the bond it always had
         await until(lambda: stack.advertising)
         a = SimLaptop(stack, _ADDR_A, ltk=b"LTK-A")
@@ -181,13 +207,13 @@ def test_ble_link_refuses_a_stranger_and_keeps_her_bonds_mp():
         return out, app
     out, app = asyncio.run(main())
     assert out[0] == out[2] == out[4] == "refused"
-    assert out[1] < 300 and out[3] < 300       # refused pairings: disconnected at once
-    assert 350 <= out[5] < 1500                # the silent one: after the grace (400 ms)
-    assert link.refusals == 3 and app.got == [b"me"]
+    assert out[1] == 0 and out[3] == 0         # refused pairings: disconnected at once
+    assert out[5] == 400                       # the silent one: after the grace (400 ms)
+    assert link.refusals == 4 and app.got == [b"me"]     # 3 strangers, then her laptop after the reset
     assert link.ignored > 0                    # the strangers' writes went nowhere
     assert link.bonds.get(2, 0, _ADDR_B) is None    # the strangers' keys were never kept
     assert link.bonds.peers() == 0 and link.bonds.get(10, 0, b"irk") == b"OUR-IRK"   # after the reset
-    from links.ble_link import Bonds
+    from links.bonds import Bonds
     saved = Bonds(path)                        # what a reboot reads back
     assert _read(path) != before and saved.peers() == 0 and saved.get(10, 0, b"irk") == b"OUR-IRK"
 
@@ -287,12 +313,15 @@ def test_ble_link_pairing_window_expires_mp():
         link.start()
         link.pairing(1)
         assert link.pairing_open()
-        await sleep(1100)
+        await later(link, 999)
+        assert link.pairing_open()
+        await later(link, 1)
         assert not link.pairing_open()
         await until(lambda: stack.advertising)
         late = SimLaptop(stack, _ADDR_B)
         late.connect()
-        await until(lambda: late.h is None, 2000)
+        await settle()
+        assert late.h is None                  # paired outside the window: sent away at once
         link.pairing(30)
         link.pairing(0)                        # closed again by the board
         assert not link.pairing_open()

@@ -94,16 +94,63 @@ def test_button_short_long_and_pairing_press():
     pin = ui.btn.n
     wanted = []
     ui.on_pairing = lambda: wanted.append(1)
-    for held_ms in (120, 1200, 3100):
-        M.vtime.sleep_ms(40)
-        M.press(pin)                    # the edges raise the button's IRQ
-        M.vtime.sleep_ms(held_ms)
-        M.release(pin)
+    ui.on_forget = lambda: wanted.append(2)
+    for held_ms in (120, 1200, 3100, 10100):
+        _hold(M, pin, held_ms)
     M.press(pin)                        # a bounce inside the debounce time: ignored
     M.vtime.sleep_ms(10)
     M.release(pin)
-    assert [ui.read_button() for _ in range(4)] == [1, 2, 2, 0]
-    assert wanted == [1]
+    assert [ui.read_button() for _ in range(5)] == [1, 2, 2, 2, 0]
+    assert wanted == [1, 2]
+
+
+def _hold(M, pin, held_ms):
+    M.vtime.sleep_ms(40)
+    M.press(pin)                        # the edges raise the button's IRQ
+    M.vtime.sleep_ms(held_ms)
+    M.release(pin)
+
+
+class _Ble:
+    """What the board asks of its BleLink for the pairing button."""
+
+    def __init__(self):
+        self.calls = []
+        self.open = False
+
+    def pairing(self, seconds):
+        self.calls.append(seconds)
+        self.open = seconds > 0
+
+    def pairing_open(self):
+        return self.open
+
+    def forget_bonds(self):
+        self.calls.append("forget")
+
+
+def test_pairing_button_opens_pairing_blinks_while_open_and_forgets_laptops():
+    from espboard import ui as U
+    b = _board()
+    M = b.machine
+    b.ble = ble = _Ble()
+    _hold(M, b.ui.btn.n, 3100)
+    b._pairing_step()
+    assert ble.calls == [60] and b.ui.pattern is U._PAIRING
+    b._pairing_step()
+    assert b.ui.pattern is U._PAIRING           # still open: still blinking
+    ble.open = False                            # the first bond closed it
+    b._pairing_step()
+    assert b.ui.pattern is U._REST
+    _hold(M, b.ui.btn.n, 3100)
+    b._pairing_step()
+    b.cue(PG.CUE_SQUEEZE, 1000, 0)              # a session's cue replaces the blinking ...
+    ble.open = False
+    b._pairing_step()
+    assert b.ui.pattern is U._SQUEEZE           # ... and is not cut off when pairing ends
+    _hold(M, b.ui.btn.n, 10100)                 # a lost laptop: forget them all, then pair
+    b._pairing_step()
+    assert ble.calls == [60, 60, "forget", 60] and b.ui.pattern is U._PAIRING
 
 
 def test_lipo_curve():

@@ -1,16 +1,22 @@
 # The simulated radio the BLE link checks (ble_checks.py) drive BleLink
 # (firmware/links/ble_link.py) against: stand-ins for `bluetooth` and
 # aioble that model what NimBLE does on the ESP32 (handles, append-mode RX
-# buffer, encrypted-write flags, ENOMEM from gatts_notify, the GET/SET_SECRET
-# store IRQs, MTU exchange) and a laptop (connect, encrypt with a stored key
-# or pair, write in MTU - 3 chunks). No radio runs; the model is what is
-# tested against. Only the tests use it, so it lives here.
+# buffer, encrypted-read and encrypted-write flags, CCCDs any peer may write,
+# ENOMEM from gatts_notify, the GET/SET_SECRET store IRQs, MTU exchange, a
+# fixed number of connection slots) and laptops (connect, encrypt with a
+# stored key or pair, read, subscribe, write in MTU - 3 chunks). No radio
+# runs; the model is what is tested against. Only the tests use it.
 #     stack, aioble = sim_radio.install()      # once per check: a fresh radio
+#     clock = SimClock()                       # virtual ms for BleLink(clock=...)
 #     SimLaptop(stack, addr, ltk=key).connect()
+# Addresses are NimBLE's store keys (ble_addr_t: type byte, then the six
+# address bytes least significant first); the connect IRQ carries them as
+# MicroPython does: the type, then the six bytes most significant first.
 import sys
 import asyncio
 
 _ENOMEM = 12
+_MASK = 0x3FFFFFFF           # ticks wrap at 2**30, as on the ESP32
 NUS = "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"
 NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"
 NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"
@@ -18,6 +24,35 @@ NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"
 
 class _Mod:
     pass
+
+
+class SimClock:
+    """Virtual milliseconds with the `time` functions BleLink reads
+    (ticks_ms, ticks_diff, ticks_add). advance(ms) moves them and sets the
+    watched flags (the link's wake-up), so a check decides by simulated
+    time, not by how fast the host runs."""
+
+    def __init__(self):
+        self.now = 0
+        self.flags = []
+
+    def ticks_ms(self):
+        return self.now & _MASK
+
+    def ticks_add(self, a, b):
+        return (a + b) & _MASK
+
+    def ticks_diff(self, a, b):
+        d = (a - b) & _MASK
+        return d - _MASK - 1 if d > _MASK >> 1 else d
+
+    def watch(self, flag):
+        self.flags.append(flag)
+
+    def advance(self, ms):
+        self.now += ms
+        for f in self.flags:
+            f.set()
 
 
 class SimStack:
@@ -41,6 +76,8 @@ class SimStack:
         self.adv = []
         self.advertising = False
         self.no_pairing = False  # a MicroPython build without pairing/bonding
+        self.max_conns = 4       # CONFIG_BT_NIMBLE_MAX_CONNECTIONS of MicroPython's ESP32 build
+        self.adv_full = 0        # advertising refused: no connection slot left
 
     def active(self, v=None):
         if v is not None:
@@ -82,8 +119,11 @@ class SimStack:
 
     def gatts_write(self, h, data, send_update=False):
         self.values[h] = data.encode() if isinstance(data, str) else bytes(data)
-        if send_update:
+        if send_update:          # NimBLE notifies every connection subscribed to it
             self.updates.append((h, bytes(data)))
+            for c in list(self.conns.values()):
+                if h in c.subscribed:
+                    c.updates.append((h, bytes(data)))
 
     def gatts_set_buffer(self, h, n, append=False):
         self.buffers[h] = (n, append)
@@ -109,31 +149,65 @@ class SimStack:
             raise OSError(107)
         c.security_request()
 
+    def gattc_exchange_mtu(self, conn):
+        c = self.conns.get(conn)
+        if c is None:
+            raise OSError(107)
+        c.exchange_mtu(self.cfg.get("mtu", 23))
+
     def gap_advertise(self, interval_us, adv_data=None, resp_data=None, connectable=True):
+        if interval_us is not None and len(self.conns) >= self.max_conns:
+            self.adv_full += 1
+            raise OSError(_ENOMEM)       # no slot for another connection (ble_gap_adv_start)
         self.advertising = interval_us is not None
 
 
 class SimLaptop:
-    """A central: connects, encrypts with the key it holds (the trainer looks
-    its LTK up: GET_SECRET type 1) or pairs afresh (a repeat pairing first
-    deletes what the trainer holds for its address), writes in MTU-3 chunks."""
+    """A central: connects, answers the trainer's Security Request by
+    encrypting with the key it holds (the trainer looks its LTK up: GET_SECRET
+    type 1) or by pairing afresh (NimBLE first checks for an old bond of that
+    address, GET_SECRET type 2, and deletes it for a repeat pairing), reads,
+    subscribes, writes in MTU-3 chunks.
 
-    def __init__(self, stack, addr, ltk=None, mtu=247, pairs=True, encrypts=True, greet=None):
+    bonds=False pairs without bonding (nothing is stored; NimBLE says
+    bonded=0). keys_first picks NimBLE's order at the end of a pairing:
+    False, as apache/mynewt-nimble: the encryption update, then the keys
+    are stored; True, as recent esp-nimble: the keys, then the update.
+    ident: the identity address it hands over while pairing (its keys are
+    stored under it, as for a laptop with a private address); auto=False:
+    it answers the Security Request only when respond() (or steps()) is
+    called; keys_later: it stops after the encryption update, store_keys()
+    ends the pairing."""
+
+    def __init__(self, stack, addr, ltk=None, mtu=247, pairs=True, encrypts=True, greet=None,
+                 bonds=True, keys_first=False, ident=None, auto=True, keys_later=False):
         self.s = stack
         self.greet = greet       # bytes it writes as soon as its link is encrypted
         self.addr = addr
+        self.ident = ident or addr
         self.ltk = ltk           # what this laptop remembers of a bond
         self.mtu = mtu
         self.pairs = pairs
         self.encrypts = encrypts
+        self.bonds = bonds
+        self.keys_first = keys_first
+        self.keys_later = keys_later
+        self.auto = auto
+        self.asked = 0           # Security Requests received
+        self.encryptions = 0     # times its link was encrypted
         self.h = None
         self.encrypted = False
         self.rx = bytearray()    # reassembled notifications
         self.sizes = []
+        self.subscribed = []     # value handles whose CCCD it wrote
+        self.updates = []        # (handle, value) notified through a subscription
         self.store_failed = 0
 
     def irq(self, ev, data):
         return self.s.irq_cb(ev, data)
+
+    def _be(self):
+        return (self.addr[0], memoryview(bytes(reversed(self.addr[1:]))))
 
     def connect(self):
         assert self.s.advertising, "the trainer is not advertising"
@@ -141,21 +215,34 @@ class SimLaptop:
         self.s.next += 1
         self.h = self.s.next
         self.s.conns[self.h] = self
-        self.irq(1, (self.h, self.addr[0], memoryview(self.addr[1:])))
+        t, a = self._be()
+        self.irq(1, (self.h, t, a))
 
     def exchange_mtu(self, ours):
         self.irq(21, (self.h, min(ours, self.mtu)))
 
     def security_request(self):
+        self.asked += 1
+        if self.auto:
+            self.respond()
+
+    def respond(self):
+        """Encrypt with the bond it holds, else pair (as it is configured)."""
+        for _ in self.steps():
+            pass
+
+    def steps(self):
+        """respond() one IRQ at a time (a generator), so a check can
+        interleave two laptops the way NimBLE may."""
         if not self.encrypts or self.h is None:
             return
         if self.ltk is not None:
             v = self.irq(29, (1, 0, memoryview(self.addr)))
+            yield
             if v is None or bytes(v) != self.ltk:
                 self.drop()              # key missing on the trainer: encryption fails
                 return
-            self.encrypted = True
-            self.irq(28, (self.h, 1, 0, 1, 16))
+            yield from self._encrypted(1)
         elif self.pairs:
             if self.irq(29, (2, 0, memoryview(self.addr))) is not None:   # repeat pairing
                 for t in (1, 2):
@@ -163,15 +250,50 @@ class SimLaptop:
                     while self.irq(30, (t, memoryview(self.addr), None)):
                         n += 1
                         assert n < 10, "delete never reports 'gone': NimBLE would loop"
-            self.encrypted = True
-            self.irq(28, (self.h, 1, 0, 1, 16))
-            ours = b"LTK-" + self.addr
-            for t, v in ((1, ours), (2, b"IRK-" + self.addr)):
-                if not self.irq(30, (t, memoryview(self.addr), memoryview(v))):
-                    self.store_failed += 1   # NimBLE would now unpair its oldest peers
-            self.ltk = ours
+            yield
+            if not self.bonds:
+                yield from self._encrypted(0)
+            elif self.keys_first:
+                yield from self._store()
+                yield from self._encrypted(1)
+            else:
+                yield from self._encrypted(1)
+                if not self.keys_later:
+                    yield from self._store()
         if self.greet is not None and self.h is not None:
             self.write(self.greet)
+
+    def store_keys(self):
+        """keys_later: the end of its pairing, the keys stored."""
+        for _ in self._store():
+            pass
+
+    def _encrypted(self, bonded):
+        if self.h is None:
+            return
+        self.encrypted = True
+        self.encryptions += 1
+        self.irq(28, (self.h, 1, 0, bonded, 16))
+        yield
+
+    def _store(self):
+        ours = b"LTK-" + self.ident
+        for t, v in ((1, ours), (2, b"IRK-" + self.ident)):
+            if not self.irq(30, (t, memoryview(self.ident), memoryview(v))):
+                self.store_failed += 1   # NimBLE would now unpair its oldest peers
+            yield
+        self.ltk = ours
+
+    def read(self, uuid):
+        """The value, or None when the stack refuses (insufficient encryption)."""
+        h = self.s.handle_of(uuid)
+        if self.s.attrs[h][1] & 0x0200 and not self.encrypted:
+            return None
+        return self.s.values[h]
+
+    def subscribe(self, uuid):
+        """Write the CCCD: NimBLE asks no encryption for it."""
+        self.subscribed.append(self.s.handle_of(uuid))
 
     def write(self, data):
         rx = self.s.handle_of(NUS_RX)
@@ -197,7 +319,8 @@ class SimLaptop:
         self.h = None
         self.encrypted = False
         del self.s.conns[h]
-        self.irq(2, (h, self.addr[0], memoryview(self.addr[1:])))
+        t, a = self._be()
+        self.irq(2, (h, t, a))
 
 
 _FAKE = []
@@ -237,31 +360,14 @@ def install():
     ab.security = _Mod()
     state = {}
 
-    class Conn:
+    class Conn:                      # aioble's DeviceConnection, as far as advertise() returns it
         def __init__(self, h):
             self._conn_handle = h
             self.encrypted = False
             self.mtu = None
-            self._pair = None
 
         def is_connected(self):
             return self._conn_handle is not None
-
-        async def exchange_mtu(self, mtu=None, timeout_ms=1000):
-            if mtu:
-                stack.cfg["mtu"] = mtu
-            c = stack.conns.get(self._conn_handle)
-            if c is None:
-                raise ValueError("Not connected")
-            c.exchange_mtu(stack.cfg.get("mtu", 23))
-            return self.mtu
-
-        async def pair(self, bond=True, le_secure=True, mitm=False, io=3, timeout_ms=20000):
-            stack.cfg.update(bond=bond, le_secure=le_secure, mitm=mitm, io=io)
-            self._pair = asyncio.ThreadSafeFlag()
-            stack.gap_pair(self._conn_handle)
-            if not self.encrypted:
-                await asyncio.wait_for_ms(self._pair.wait(), timeout_ms)
 
         async def disconnect(self, timeout_ms=2000):
             if self._conn_handle is not None:
@@ -285,8 +391,6 @@ def install():
             c = state["conns"].get(data[0])
             if c:
                 c.encrypted = bool(data[1])
-                if c.encrypted and c._pair:
-                    c._pair.set()
 
     class Service:
         def __init__(self, uuid):
@@ -328,7 +432,11 @@ def install():
         stack.adv.append((interval_us, name, [u.v for u in services or ()]))
         stack.gap_advertise(interval_us)
         state["flag"].clear()
-        await state["flag"].wait()
+        try:
+            await state["flag"].wait()
+        except asyncio.CancelledError:   # as aioble: cancelling stops advertising
+            stack.gap_advertise(None)
+            return None
         return state["incoming"]
 
     def reset():
