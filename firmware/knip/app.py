@@ -14,8 +14,8 @@ from knip import protocol as P
 from knip import programs
 from knip.packing import rice_k, rice_pack, put_varint
 from knip.chain import PressureChain, EmgChain
-from knip.detector import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED,
-                           EV_ABD_START, EV_ABD_END, KIND_SQUEEZE, R_KIND)
+from knip.record import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED,
+                         EV_ABD_START, EV_ABD_END, KIND_SQUEEZE, R_KIND)
 from knip.store import (SessionStore, StoreError, StoreFull, REC_SAMPLES, REC_EVENT,
                         REC_CUE, REC_GAP, REC_PAIN, REC_VERDICT, MAX_PAYLOAD)
 from knip.coach import Coach, NA, V_KIND, V_AMP, V_SEQ, V_MEAN

@@ -12,15 +12,12 @@
 from array import array
 from knip.fixed import const, shift_for, isqrt
 from knip.filters import BaselineTracker
-
-# Event flags returned by update()
-EV_START = const(1)        # cur: a squeeze started (tentative kind)
-EV_PEAK = const(2)         # cur: its peak is confirmed
-EV_END = const(4)          # done: a squeeze or cough ended (kind is final)
-EV_RELAXED = const(8)      # done: back at the resting level after it
-EV_NOT_RELAXED = const(16)  # done: still above the resting level
-EV_ABD_START = const(32)   # abd: abdominal rise with a quiet pelvic floor
-EV_ABD_END = const(64)     # abd: it ended: bearing down without a lift
+from knip.record import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED, EV_ABD_START, EV_ABD_END,
+                         KIND_SQUEEZE, KIND_COUGH, KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_LIFT, TECH_CO,
+                         TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK, R_BASE, R_REST, R_OFFSET, R_ENDED,
+                         R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS, R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_RESIDUAL,
+                         R_RELAXED, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH, R_NOISE, R_VERDICT_T,
+                         R_CHANNEL, R_MARKS, N_REC, M_QUICK, M_PLATEAU, M_CUT, begin)
 
 ST_REST = const(0)
 ST_RISING = const(1)
@@ -28,56 +25,6 @@ ST_HOLDING = const(2)
 ST_RELEASING = const(3)
 ST_RECOVERING = const(4)
 STATE_NAMES = ("rest", "rising", "holding", "releasing", "recovering")
-
-KIND_SQUEEZE = const(0)
-KIND_COUGH = const(1)
-KIND_BEARING_DOWN = const(2)
-KIND_ARTEFACT = const(3)   # a spike, saturation or a gap: never a squeeze
-KIND_NAMES = ("squeeze", "cough", "bearing_down", "artefact")
-
-TECH_UNKNOWN = const(0)   # one channel: we do not guess
-TECH_LIFT = const(1)
-TECH_CO = const(2)        # abdominal co-contraction
-TECH_PUSH = const(3)
-TECH_NAMES = (None, "lift", "co_contraction", "push")
-
-# Record fields (times in ms, levels in signal counts)
-R_SEQ = const(0)
-R_KIND = const(1)
-R_ONSET = const(2)
-R_DETECTED = const(3)      # when EV_START was emitted (or the cough decided)
-R_PEAK_T = const(4)
-R_PEAK = const(5)
-R_BASE = const(6)          # level just before the onset
-R_REST = const(7)          # resting level (tone) at the onset
-R_OFFSET = const(8)
-R_ENDED = const(9)         # when EV_END was emitted
-R_MEAN_HOLD = const(10)
-R_HOLD_MS = const(11)      # time at or above 50 % of the rise
-R_RISE_MS = const(12)      # onset to 90 % of the rise
-R_RELEASE_MS = const(13)   # last 90 % to offset
-R_AREA_HI = const(14)      # area above R_BASE, count*ms = HI*1024 + LO
-R_AREA_LO = const(15)
-R_RESIDUAL = const(16)     # level after the release minus R_REST
-R_RELAXED = const(17)      # 1, 0, -1 unknown
-R_REST_BEFORE = const(18)  # ms since the previous squeeze ended, -1 unknown
-R_REST_OK = const(19)      # rest >= previous squeeze's duration: 1, 0, -1
-R_ABD_RISE = const(20)     # -1 without a second channel
-R_TECH = const(21)
-R_NOISE = const(22)        # resting noise (mean abs deviation) at the onset
-R_VERDICT_T = const(23)    # when the relaxation verdict was emitted
-R_CHANNEL = const(24)      # 0 pelvic floor, 1 abdominal (straining only)
-R_MARKS = const(25)        # M_* bits
-N_REC = const(26)
-
-# R_MARKS bits
-M_QUICK = const(1)         # onset to offset within quick_ms: a quick squeeze
-M_PLATEAU = const(2)       # started from the residual plateau of the one before
-M_CUT = const(4)           # ended by a gap or an artefact, not by a release
-M_SATURATED = const(8)     # artefact: the input sat at its rail
-M_GAP = const(16)          # artefact: samples missing (NaN, lost, out of order)
-M_FLAT = const(32)         # artefact: the very same value for a second (stuck)
-M_SPIKE = const(64)        # artefact: a jump no muscle makes (an electrode pop)
 
 _HIST = const(64)
 _RISE_N = const(32)        # (level, time) points of the rise, for t50 / t90
@@ -550,19 +497,12 @@ class SqueezeDetector:
         onset = self._backtrack(c.onset_k10, noise)
         if c.onset_fit:
             onset = self._fit_onset(onset)
-        for i in range(N_REC):
-            r[i] = 0
-        r[R_SEQ] = self.seq
-        r[R_ONSET] = onset
-        r[R_DETECTED] = t
+        begin(r, self.seq, KIND_SQUEEZE, onset, t)
         r[R_BASE] = base
         r[R_REST] = self.tone.level()
         r[R_NOISE] = noise
         r[R_PEAK] = self.cross_max
         r[R_PEAK_T] = t
-        r[R_RELAXED] = -1
-        r[R_REST_BEFORE] = -1
-        r[R_REST_OK] = -1
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
         self.plateau = 0
@@ -828,18 +768,10 @@ class SqueezeDetector:
     def _blank(self, kind, onset, offset, t):
         # A short record in done (coughs by spike, artefacts, gaps).
         r = self.done
-        for i in range(N_REC):
-            r[i] = 0
         self.seq += 1
-        r[R_SEQ] = self.seq
-        r[R_KIND] = kind
-        r[R_ONSET] = onset
-        r[R_DETECTED] = t
+        begin(r, self.seq, kind, onset, t)
         r[R_OFFSET] = offset
         r[R_ENDED] = t
-        r[R_RELAXED] = -1
-        r[R_REST_BEFORE] = -1
-        r[R_REST_OK] = -1
         r[R_ABD_RISE] = -1
         r[R_REST] = self.tone.level()
         r[R_BASE] = self.lvl.level()
@@ -957,19 +889,11 @@ class SqueezeDetector:
             self.abd_sent = True
             ev = EV_ABD_START
             x = self.abd
-            for i in range(N_REC):
-                x[i] = 0
             self.seq += 1
-            x[R_SEQ] = self.seq
-            x[R_KIND] = KIND_BEARING_DOWN
+            begin(x, self.seq, KIND_BEARING_DOWN, self.abd_t - self.delay, t)
             x[R_TECH] = TECH_PUSH
             x[R_CHANNEL] = 1
-            x[R_ONSET] = self.abd_t - self.delay
-            x[R_DETECTED] = t
             x[R_BASE] = self.abd_ref
-            x[R_RELAXED] = -1
-            x[R_REST_BEFORE] = -1
-            x[R_REST_OK] = -1
         if a * 2 < self.abd_ref + self.abd_peak:
             self.abd_on = False
             if self.abd_sent and not self.abd_squeezed:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from knip import detector as D
+from knip import record as D      # the detector's record layout
 from knip import replay
 from knip.chain import EmgChain, PressureChain
 from knip.filters import X_MAX

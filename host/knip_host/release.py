@@ -66,7 +66,8 @@ HOST_ONLY = {                                            # left out unless a dep
     "knip/replay.py": "offline replay of recordings on the host",
 }
 NATIVE = ("knip/filters.py", "knip/detector.py", "knip/chain.py", "knip/ring.py",
-          "knip/packing.py", "espboard/sampler.py")       # per-sample code: -X emit=native
+          "knip/packing.py", "espboard/sampler.py",       # per-sample code: -X emit=native
+          "knip/record.py")     # the detector's parts: native, as they were in detector.py
 
 
 def arch_name(code: int) -> str | None:

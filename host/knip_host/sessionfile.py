@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from knip import detector as D
+from knip import record as D      # the detector's record layout
 from knip import protocol as P
 from knip import store as S
 from knip.packing import get_varint, rice_unpack
