@@ -9,18 +9,26 @@
 # Onsets are back-tracked through a short history to where the rise left the
 # noise band, so the reported onset is earlier than the decision; all reported
 # times have the conditioning filter's delay (delay_ms) removed.
+#
+# The state machine is here; its parts are modules of their own: the record
+# layout and event flags (knip.record), settings (knip.thresholds), walks back
+# over the history (knip.history), onset and rise table (knip.onset), the
+# relaxation verdict (knip.relax), squeeze/cough/artefact and technique
+# (knip.kinds), the abdominal channel (knip.strain).
 from array import array
-from knip.fixed import const, shift_for, isqrt
+from knip.fixed import const, shift_for
 from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
 from knip.history import HIST, older, slope, since, settled
 from knip.onset import RISE_N, FIT_N, backtrack, fit_onset, rise_start, rise_point, reached
-from knip.record import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED, EV_ABD_START, EV_ABD_END,
-                         KIND_SQUEEZE, KIND_COUGH, KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_LIFT, TECH_CO,
-                         TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK, R_BASE, R_REST, R_OFFSET, R_ENDED,
-                         R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS, R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_RESIDUAL,
-                         R_RELAXED, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH, R_NOISE, R_VERDICT_T,
-                         R_CHANNEL, R_MARKS, N_REC, M_QUICK, M_PLATEAU, M_CUT, begin)
+from knip.relax import judge, rest_of, relaxed_below
+from knip.kinds import kind_of, technique
+from knip.strain import abdominal
+from knip.record import (EV_START, EV_PEAK, EV_END, EV_NOT_RELAXED, KIND_SQUEEZE, KIND_COUGH,
+                         KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
+                         R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS,
+                         R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH,
+                         R_NOISE, R_MARKS, N_REC, M_QUICK, M_PLATEAU, M_CUT, begin)
 
 ST_REST = const(0)
 ST_RISING = const(1)
@@ -30,29 +38,6 @@ ST_RECOVERING = const(4)
 STATE_NAMES = ("rest", "rising", "holding", "releasing", "recovering")
 
 _AREA_SPILL = const(1 << 20)
-
-
-def _above(a, b):
-    # sqrt(a*a - b*b) (0 when a <= b), scaled so the squares stay small ints:
-    # what a level adds to a background that it sums with in power (EMG).
-    if a <= b:
-        return 0
-    sh = 0
-    while a > 16383:
-        a >>= 1
-        b >>= 1
-        sh += 1
-    return isqrt(a * a - b * b, a) << sh
-
-
-def _hyp(a, b):
-    # sqrt(a*a + b*b) for a, b >= 0, scaled like _above.
-    sh = 0
-    while a > 16383 or b > 16383:
-        a >>= 1
-        b >>= 1
-        sh += 1
-    return isqrt(a * a + b * b, a + b) << sh
 
 
 class SqueezeDetector:
@@ -238,7 +223,8 @@ class SqueezeDetector:
                 # A new squeeze before the window closed: judge on what we have.
                 ev |= self._rise_again(t, v, noise)
         if self.two:
-            ev |= self._abdominal(t, a)
+            st = self.state
+            ev |= abdominal(self, t, a, st == ST_REST, st != ST_REST and st != ST_RISING)
         return ev
 
     # -- helpers (called on transitions, or per sample while squeezing) ------
@@ -434,32 +420,23 @@ class SqueezeDetector:
         ev = EV_END
         if not self.peak_sent:
             ev |= EV_PEAK
-        # A cough only on evidence: the abdomen rose with it, or (one
-        # pressure channel) it rose faster than a voluntary squeeze can.
-        brief = r[R_PEAK_T] - r[R_ONSET] <= c.cough_rise_ms and dur <= c.cough_dur_ms
         ar = self.abd_max - self.abd_base
-        if brief and (ar * 100 >= amp * c.push_pct if self.two else
-                      c.cough_rate and self.max_slope >= c.cough_rate):
-            r[R_KIND] = KIND_COUGH
-        elif dur < c.min_squeeze_ms:
-            r[R_KIND] = KIND_ARTEFACT   # too brief for any voluntary squeeze
-            self._spiked(amp)
-        elif dur > c.max_squeeze_ms:
-            r[R_KIND] = KIND_ARTEFACT   # too long: a level shift; rest is here now
-            self.lvl.reset(self.rel_min, r[R_NOISE])
-            self.tone.reset(self.rel_min, r[R_NOISE])
-            self.sm_q = self.rel_min << 4
+        k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c)
+        if k == KIND_ARTEFACT:
+            if dur < c.min_squeeze_ms:
+                self._spiked(amp)       # too brief for any voluntary squeeze
+            else:
+                # too long: a level shift; rest is here now
+                self.lvl.reset(self.rel_min, r[R_NOISE])
+                self.tone.reset(self.rel_min, r[R_NOISE])
+                self.sm_q = self.rel_min << 4
         if self.two:
             r[R_ABD_RISE] = ar if ar > 0 else 0
-            if ar * 100 >= amp * c.push_pct:
-                r[R_TECH] = TECH_PUSH
-                if r[R_KIND] == KIND_SQUEEZE:
-                    r[R_KIND] = KIND_BEARING_DOWN
-            elif ar * 100 >= amp * c.co_pct:
-                r[R_TECH] = TECH_CO
-            else:
-                r[R_TECH] = TECH_LIFT
-        if r[R_KIND] == KIND_SQUEEZE:
+            r[R_TECH] = technique(ar, amp, c)
+            if r[R_TECH] == TECH_PUSH and k == KIND_SQUEEZE:
+                k = KIND_BEARING_DOWN
+        r[R_KIND] = k
+        if k == KIND_SQUEEZE:
             if dur <= c.quick_ms:
                 self.marks |= M_QUICK
             if self.prev_off >= 0:
@@ -551,83 +528,20 @@ class SqueezeDetector:
         return EV_END
 
     def _verdict(self, t):
-        c = self.cfg
         r = self.done
         if self.state != ST_RECOVERING:
             return 0            # a cough: no verdict owed
         level = self.rec_sum // self.rec_n if self.rec_n else self.rel_min
-        rest = r[R_REST] if r[R_REST] < r[R_BASE] else r[R_BASE]
-        if c.relax_power:
-            res = _above(level, rest)
-            amp = _above(r[R_PEAK], rest)
-        else:
-            res = level - rest
-            amp = r[R_PEAK] - rest
-        if c.relax_power:
-            # what an error of relax_k10/10 noise in the level would read as
-            tol = margin(0, 0, amp, c.relax_pct, _above(rest + r[R_NOISE] * c.relax_k10 // 10, rest))
-        else:
-            tol = margin(r[R_NOISE], c.relax_k10, amp, c.relax_pct, 0)
-        r[R_RESIDUAL] = res
-        r[R_VERDICT_T] = t
-        if res <= tol:
-            r[R_RELAXED] = 1
-            return EV_RELAXED
-        r[R_RELAXED] = 0
-        # She stays on a plateau: it belongs to this squeeze until she is
-        # back within the tolerance of her resting level. Its size is the
-        # rise above rest (not above this squeeze's own base, which may be a
-        # plateau already: a wobble on it must not start a chain of squeezes).
-        self.plateau = r[R_PEAK] - rest
-        # the level at which the residual reads as the tolerance
-        self.plateau_end = _hyp(rest, tol) if c.relax_power else rest + tol
-        self.sm_q = level << 4
-        return EV_NOT_RELAXED
-
-    def _abdominal(self, t, a):
-        # Track the abdominal channel: its level at rest, its rise during a
-        # squeeze, and sustained rises with a quiet pelvic floor (straining).
-        c = self.cfg
-        lv = self.abd_lvl
-        base = lv.level()
-        noise = lv.noise()
-        on = noise * c.on_k10 // 10
-        th = base + margin(noise, c.on_k10, self.ref_amp, c.co_pct, self.min_abd)
-        if not self.abd_on:
-            if self.state == ST_REST and a >= th:
-                self.abd_on = True
-                self.abd_t = t
-                self.abd_peak = a
-                self.abd_ref = base
-                self.abd_sent = False
-                self.abd_squeezed = False
-            elif self.state == ST_REST:
-                lv.update(a, on)
-            return 0
-        if a > self.abd_peak:
-            self.abd_peak = a
-        if self.state != ST_REST and self.state != ST_RISING:
-            self.abd_squeezed = True
-        ev = 0
-        if not self.abd_sent and not self.abd_squeezed and t - self.abd_t >= c.abd_min_ms:
-            self.abd_sent = True
-            ev = EV_ABD_START
-            x = self.abd
-            self.seq += 1
-            begin(x, self.seq, KIND_BEARING_DOWN, self.abd_t - self.delay, t)
-            x[R_TECH] = TECH_PUSH
-            x[R_CHANNEL] = 1
-            x[R_BASE] = self.abd_ref
-        if a * 2 < self.abd_ref + self.abd_peak:
-            self.abd_on = False
-            if self.abd_sent and not self.abd_squeezed:
-                x = self.abd
-                x[R_OFFSET] = t - self.delay
-                x[R_ENDED] = t
-                x[R_PEAK] = self.abd_peak
-                x[R_ABD_RISE] = self.abd_peak - self.abd_ref
-                ev |= EV_ABD_END
-            lv.reset(a, lv.noise())
+        ev = judge(r, level, t, self.cfg)
+        if ev == EV_NOT_RELAXED:
+            # She stays on a plateau: it belongs to this squeeze until she is
+            # back within the tolerance of her resting level. Its size is the
+            # rise above rest (not above this squeeze's own base, which may be
+            # a plateau already: a wobble on it must not start a chain of
+            # squeezes).
+            self.plateau = r[R_PEAK] - rest_of(r)
+            self.plateau_end = relaxed_below(r, self.cfg)
+            self.sm_q = level << 4
         return ev
 
     def finish(self, t):
