@@ -2,9 +2,9 @@
 # the rise began (walking back down it, or a flat+ramp fit for EMG), and the
 # rise table (level, first time reached) its rise time and hold are read
 # from. Functions of the detector, not classes: the arrays they work on (the
-# history ring, rl/rt, the fit's sums f1/f2/fi) live in the detector, so they
-# add no objects to the board's heap. Per event, except rise_point: per
-# sample that raises the peak.
+# history ring, rl/rt, the fit's sums f1/f2/fi) live in it, preallocated, and
+# no object or call layer is added. Per event, except rise_point: per sample
+# that raises the peak.
 from knip.fixed import const
 from knip.history import HIST
 

@@ -3,7 +3,7 @@
 # pelvic floor rests (bearing down without a lift), reported in d.abd
 # (R_CHANNEL 1): EV_ABD_START once it has lasted abd_min_ms, EV_ABD_END when
 # it is halfway back down. A function of the detector, not a class: its state
-# is the detector's abd_* fields (no objects of its own on the board's heap).
+# is the detector's abd_* fields, and it replaces a method one for one.
 # Per sample: small ints only.
 from knip.record import EV_ABD_START, EV_ABD_END, KIND_BEARING_DOWN, TECH_PUSH, R_TECH, R_CHANNEL, \
     R_BASE, R_OFFSET, R_ENDED, R_PEAK, R_ABD_RISE, begin
