@@ -19,8 +19,8 @@ from array import array
 from knip.fixed import const, shift_for
 from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
-from knip.history import HIST, older, slope, since, settled
-from knip.onset import RISE_N, FIT_N, backtrack, fit_onset, rise_start, rise_point, reached
+from knip.history import older, slope, since, settled
+from knip.onset import backtrack, fit_onset, rise_start, rise_point, reached
 from knip.relax import judge, rest_of, relaxed_below
 from knip.kinds import kind_of, technique
 from knip.strain import abdominal
@@ -37,6 +37,9 @@ ST_RELEASING = const(3)
 ST_RECOVERING = const(4)
 STATE_NAMES = ("rest", "rising", "holding", "releasing", "recovering")
 
+_HIST = const(64)          # samples of history kept (for onsets, offsets, slopes)
+_RISE_N = const(32)        # (level, time) points of the rise, for t50 / t90
+_FIT_N = const(48)         # samples in the onset fit (rest before + the rise)
 _AREA_SPILL = const(1 << 20)
 
 
@@ -60,19 +63,19 @@ class SqueezeDetector:
         self.spshift = shift_for(period_ms, 8000)     # spikes forgotten over ~8 s
         self.sm_q = 0
         self.warm_shift = 2
-        self.hv = array('i', [0] * HIST)
-        self.ht = array('i', [0] * HIST)
+        self.hv = array('i', [0] * _HIST)
+        self.ht = array('i', [0] * _HIST)
         self.hpos = 0
         self.hcount = 0
         # The rise as (level, first time reached) points, so t50 and t90 are
         # read against the final peak, not a running one.
-        self.rl = array('i', [0] * RISE_N)
-        self.rt = array('i', [0] * RISE_N)
+        self.rl = array('i', [0] * _RISE_N)
+        self.rt = array('i', [0] * _RISE_N)
         self.rn = 0
         # Prefix sums for the onset fit (count is the index).
-        self.f1 = array('i', [0] * (FIT_N + 1))
-        self.f2 = array('i', [0] * (FIT_N + 1))
-        self.fi = array('i', [0] * (FIT_N + 1))
+        self.f1 = array('i', [0] * (_FIT_N + 1))
+        self.f2 = array('i', [0] * (_FIT_N + 1))
+        self.fi = array('i', [0] * (_FIT_N + 1))
         self.cur = array('i', [0] * N_REC)
         self.done = array('i', [0] * N_REC)
         self.abd = array('i', [0] * N_REC)
@@ -145,8 +148,8 @@ class SqueezeDetector:
         h = self.hpos
         self.hv[h] = v
         self.ht[h] = t
-        self.hpos = h + 1 if h + 1 < HIST else 0
-        if self.hcount < HIST:
+        self.hpos = h + 1 if h + 1 < _HIST else 0
+        if self.hcount < _HIST:
             self.hcount += 1
         if not self.started:
             self.started = True
@@ -285,7 +288,7 @@ class SqueezeDetector:
         self.last90 = t
         self.hold_sum = 0
         self.hold_n = 0
-        self.hold_q = self.hv[self.hpos - 1 if self.hpos else HIST - 1] << 4
+        self.hold_q = self.hv[self.hpos - 1 if self.hpos else _HIST - 1] << 4
         self.now_q = self.hold_q
         self.abd_base = self.abd_lvl.level()
         self.abd_max = self.abd_base
@@ -503,7 +506,7 @@ class SqueezeDetector:
         st = self.state
         if st == ST_HOLDING or st == ST_RELEASING:
             if st == ST_HOLDING:
-                self.rel_min = self.hv[self.hpos - 1 if self.hpos else HIST - 1]
+                self.rel_min = self.hv[self.hpos - 1 if self.hpos else _HIST - 1]
                 self.rel_t = t
             self.marks |= M_CUT
             self.state = ST_HOLDING      # offset where it was cut, not settled
@@ -548,7 +551,7 @@ class SqueezeDetector:
         """End of recording: close what is open. Returns event flags."""
         ev = 0
         if self.state == ST_HOLDING or self.state == ST_RELEASING:
-            self.rel_min = self.hv[self.hpos - 1 if self.hpos else HIST - 1]
+            self.rel_min = self.hv[self.hpos - 1 if self.hpos else _HIST - 1]
             if self.state == ST_HOLDING:
                 self.rel_t = t
             ev |= self._end(t)

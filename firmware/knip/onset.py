@@ -3,13 +3,10 @@
 # rise table (level, first time reached) its rise time and hold are read
 # from. Functions of the detector, not classes: the arrays they work on (the
 # history ring, rl/rt, the fit's sums f1/f2/fi) live in it, preallocated, and
-# no object or call layer is added. Per event, except rise_point: per sample
-# that raises the peak.
+# their sizes are its; no object or call layer is added. Per event, except
+# rise_point: per sample that raises the peak.
 from knip.fixed import const
-from knip.history import HIST
 
-RISE_N = const(32)         # (level, time) points of the rise, for t50 / t90
-FIT_N = const(48)          # samples in the onset fit (rest before + the rise)
 _FIT_TOP = const(63)       # fit levels scaled to 0..63: its sums stay small ints
 
 
@@ -21,7 +18,8 @@ def backtrack(d, k10, noise):
     n = d.hcount
     ht = d.ht
     hv = d.hv
-    i = d.hpos - 1 if d.hpos else HIST - 1
+    wrap = len(hv) - 1
+    i = d.hpos - 1 if d.hpos else wrap
     lo = hv[i]
     j = i
     k = 0
@@ -31,7 +29,7 @@ def backtrack(d, k10, noise):
             break
         if tj < d.cross_t and hv[j] < lo:
             lo = hv[j]
-        j = j - 1 if j > 0 else HIST - 1
+        j = j - 1 if j > 0 else wrap
         k += 1
     band = lo + noise * k10 // 10
     wiggle = noise >> 1
@@ -40,7 +38,7 @@ def backtrack(d, k10, noise):
     steep = 0
     k = 1
     while k < n:
-        j = i - 1 if i > 0 else HIST - 1
+        j = i - 1 if i > 0 else wrap
         vj = hv[j]
         tj = ht[j]
         if vj > v_in + wiggle or tj <= d.prev_off:
@@ -77,23 +75,25 @@ def fit_onset(d, fallback):
     f1 = d.f1
     f2 = d.f2
     fi = d.fi
+    size = len(hv)
+    most = len(f1) - 1        # samples in the fit (rest before + the rise)
     t_lo = d.cross_t - d.cfg.fit_pre_ms
     if t_lo < d.prev_off:
         t_lo = d.prev_off
     n = 0
-    j = d.hpos - 1 if d.hpos else HIST - 1
+    j = d.hpos - 1 if d.hpos else size - 1
     lo = hv[j]
     hi = lo
-    while n < d.hcount and n < FIT_N and ht[j] > t_lo:
+    while n < d.hcount and n < most and ht[j] > t_lo:
         if hv[j] < lo:
             lo = hv[j]
         elif hv[j] > hi:
             hi = hv[j]
         n += 1
-        j = j - 1 if j > 0 else HIST - 1
+        j = j - 1 if j > 0 else size - 1
     if n < 6:
         return fallback
-    j = j + 1 if j + 1 < HIST else 0           # oldest sample in the window
+    j = j + 1 if j + 1 < size else 0           # oldest sample in the window
     first = j
     sh = 0
     while (hi - lo) >> sh > _FIT_TOP:
@@ -107,7 +107,7 @@ def fit_onset(d, fallback):
         fi[i + 1] = fi[i] + y * i
         if c == n and ht[j] >= d.cross_t:
             c = i
-        j = j + 1 if j + 1 < HIST else 0
+        j = j + 1 if j + 1 < size else 0
     best = -1
     best_k = -1
     for k in range(2, c + 1 if c < n - 2 else n - 2):
@@ -128,24 +128,25 @@ def fit_onset(d, fallback):
     if best_k < 0:
         return fallback
     j = first + best_k
-    if j >= HIST:
-        j -= HIST
+    if j >= size:
+        j -= size
     return ht[j]
 
 
 def rise_start(d, onset, base):
     # The rise table from the history: the rise since the onset so far.
     d.rn = 0
+    size = len(d.hv)
     n = d.hcount
     j = d.hpos - n
     if j < 0:
-        j += HIST
+        j += size
     top = base
     for _ in range(n):
         if d.ht[j] >= onset and d.hv[j] > top:
             top = d.hv[j]
             rise_point(d, top, d.ht[j], base)
-        j = j + 1 if j + 1 < HIST else 0
+        j = j + 1 if j + 1 < size else 0
 
 
 def rise_point(d, v, t, base):
@@ -155,12 +156,12 @@ def rise_point(d, v, t, base):
     rl = d.rl
     if n and (v - rl[n - 1]) * 32 < v - base:
         return
-    if n == RISE_N:
+    if n == len(rl):
         rt = d.rt
-        for i in range(RISE_N // 2):
+        n >>= 1
+        for i in range(n):
             rl[i] = rl[2 * i]
             rt[i] = rt[2 * i]
-        n = RISE_N // 2
     rl[n] = v
     d.rt[n] = t
     d.rn = n + 1

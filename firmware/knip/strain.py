@@ -10,9 +10,9 @@ from knip.record import EV_ABD_START, EV_ABD_END, KIND_BEARING_DOWN, TECH_PUSH, 
 from knip.thresholds import margin
 
 
-def abdominal(d, t, a, rest, squeezing):
-    # One abdominal sample a; rest: the detector is at rest; squeezing: it
-    # is past a confirmed start (holding, releasing or recovering).
+def abdominal(d, t, a, rest, active):
+    # One abdominal sample a; rest: the detector is at rest; active: it is
+    # past a confirmed start (holding, releasing or recovering).
     c = d.cfg
     lv = d.abd_lvl
     base = lv.level()
@@ -32,7 +32,7 @@ def abdominal(d, t, a, rest, squeezing):
         return 0
     if a > d.abd_peak:
         d.abd_peak = a
-    if squeezing:
+    if active:
         d.abd_squeezed = True
     ev = 0
     if not d.abd_sent and not d.abd_squeezed and t - d.abd_t >= c.abd_min_ms:
