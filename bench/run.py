@@ -875,8 +875,7 @@ def _jsonable(o):
     return o
 
 
-def main(argv=None):
-    global TRAIN_SEEDS, TEST_SEEDS
+def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 TRAIN and 2 TEST seeds (smoke run)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
@@ -892,142 +891,148 @@ def main(argv=None):
     ap.add_argument("--no-esp32-memory", action="store_true",
                     help="skip the 32-bit heap, GC and CPU figures (bench/esp32_memory.py; needs ../shared)")
     ap.add_argument("--out", default=str(BENCH / "results.json"))
-    args = ap.parse_args(argv)
-    if args.quick:
-        TRAIN_SEEDS, TEST_SEEDS = TRAIN_SEEDS[:1], TEST_SEEDS[:2]
-    env = environment()
-    log(f"Knip bench: python {env['python']}, micropython {env.get('micropython', '?')}, jobs {args.jobs}")
-    ctx = mp.get_context("fork")
+    return ap.parse_args(argv)
 
-    # 1. synthetic records
+
+def generate_records(ctx, jobs) -> list:
+    """1. The synthetic sessions of every set, TRAIN and TEST, into RECORDS."""
     keys = [k for s in SETS for split in ("train", "test") for k in keys_for(s["name"], split)]
     log(f"generating {len(keys)} synthetic sessions ({len(SETS)} sets x {len(TRAIN_SEEDS)}+{len(TEST_SEEDS)} "
         f"seeds x {len(SESSIONS)} sessions)")
-    with ctx.Pool(args.jobs) as pool:
+    with ctx.Pool(jobs) as pool:
         for i, (k, rec) in enumerate(pool.imap_unordered(gen_record, keys, chunksize=2), 1):
             RECORDS[k] = rec
             if i % 20 == 0 or i == len(keys):
                 log(f"  generated {i}/{len(keys)}")
+    return keys
 
+
+def _set_figures(s, per_key) -> dict[str, Any]:
+    name = s["name"]
+    d: dict[str, Any] = {"about": s["about"], "signal": s["signal"], "rate_hz": s["rate"],
+                         "snr_db": s["snr"], "two_channel": s["abd"], "tolerance_ms": s["tol"] * 1000}
+    for split in ("test", "train"):
+        ks = keys_for(name, split)
+        d[split] = M.summarize(M.pool([per_key[k][0] for k in ks]))
+    if not s["abd"]:
+        # One channel: technique is not reported by design (REFERENCE 5).
+        for split in ("test", "train"):
+            d[split]["co_flag_rate"] = d[split]["lift_ok_rate"] = None
+    d["test_by_session"] = {sess: M.summarize(M.pool([per_key[k][0] for k in keys_for(name, "test")
+                                                      if k[3] == sess])) for sess in SESSIONS}
+    d["test_records"] = [{"seed": k[2], "session": k[3], "f1": M.summarize(M.pool([per_key[k][0]]))["f1"],
+                          "true": per_key[k][0]["n_true"], "tp": per_key[k][0]["tp"],
+                          "fp": per_key[k][0]["fp"], "fn": per_key[k][0]["fn"],
+                          "events": per_key[k][1]["events"],
+                          "cpython_s": round(per_key[k][1]["seconds"], 3)}
+                         for k in keys_for(name, "test")]
+    return d
+
+
+def knip_synthetic(pool, keys) -> dict[str, Any]:
+    """2. Knip on every synthetic session: figures per set."""
+    log("Knip (device chain via analyze_arrays) on every session")
+    per_key = {}
+    for k, sc, extra in pool.imap_unordered(knip_record, keys, chunksize=2):
+        per_key[k] = (sc, extra)
     syn: dict[str, Any] = {}
+    for s in SETS:
+        syn[s["name"]] = d = _set_figures(s, per_key)
+        sm = d["test"]
+        log(f"  {s['label']:<11} F1 {_fmt(sm['f1'])}  onset {_fmt(sm['onset_err_median_ms'], 0)} ms  "
+            f"latency {_fmt(sm['latency_median_ms'], 0)} ms  FA/min {_fmt(sm['false_alarms_per_min'])}")
+    return syn
+
+
+def peers(pool) -> dict[str, dict[str, Any]]:
+    """3. The offline peers on the EMG sets, tuned on TRAIN, reported on TEST."""
+    tasks = [(s, n) for s in EMG_SETS for n in P.PEERS]
+    # Slow ones first so the pool stays busy to the end.
+    tasks.sort(key=lambda t: (t[1] not in P.SLOW, t[1] != "nk_mixture"))
+    log(f"peers: {len(tasks)} (set, method) tasks, tuning on TRAIN then TEST")
     peers_res: dict[str, dict[str, Any]] = {}
-    heldout: dict[str, Any] = {}
-    with ctx.Pool(args.jobs) as pool:
-        # 2. Knip on every record
-        log("Knip (device chain via analyze_arrays) on every session")
-        per_key = {}
-        for k, sc, extra in pool.imap_unordered(knip_record, keys, chunksize=2):
-            per_key[k] = (sc, extra)
-        for s in SETS:
-            name = s["name"]
-            d: dict[str, Any] = {"about": s["about"], "signal": s["signal"], "rate_hz": s["rate"],
-                                 "snr_db": s["snr"], "two_channel": s["abd"], "tolerance_ms": s["tol"] * 1000}
-            for split in ("test", "train"):
-                ks = keys_for(name, split)
-                d[split] = M.summarize(M.pool([per_key[k][0] for k in ks]))
-            if not s["abd"]:
-                # One channel: technique is not reported by design (REFERENCE 5).
-                for split in ("test", "train"):
-                    d[split]["co_flag_rate"] = d[split]["lift_ok_rate"] = None
-            d["test_by_session"] = {sess: M.summarize(M.pool([per_key[k][0] for k in keys_for(name, "test")
-                                                              if k[3] == sess])) for sess in SESSIONS}
-            d["test_records"] = [{"seed": k[2], "session": k[3], "f1": M.summarize(M.pool([per_key[k][0]]))["f1"],
-                                  "true": per_key[k][0]["n_true"], "tp": per_key[k][0]["tp"],
-                                  "fp": per_key[k][0]["fp"], "fn": per_key[k][0]["fn"],
-                                  "events": per_key[k][1]["events"],
-                                  "cpython_s": round(per_key[k][1]["seconds"], 3)}
-                                 for k in keys_for(name, "test")]
-            syn[name] = d
-            sm = d["test"]
-            log(f"  {s['label']:<11} F1 {_fmt(sm['f1'])}  onset {_fmt(sm['onset_err_median_ms'], 0)} ms  "
-                f"latency {_fmt(sm['latency_median_ms'], 0)} ms  FA/min {_fmt(sm['false_alarms_per_min'])}")
+    for i, (s, n, res) in enumerate(pool.imap_unordered(peer_task, tasks), 1):
+        peers_res.setdefault(s, {})[n] = res
+        t = res.get("test")
+        log(f"  [{i}/{len(tasks)}] {SET_BY_NAME[s]['label']:<9} {n:<13} "
+            + (f"F1 {_fmt(t['f1'])} onset {_fmt(t['onset_err_median_ms'], 0)} ms" if t else "FAILED")
+            + f"  ({res.get('wall_s', 0):.0f}s)")
+    return {s: {n: peers_res[s][n] for n in P.PEERS if n in peers_res[s]} for s in peers_res}
 
-        # 3. peers
-        if not args.no_peers:
-            tasks = [(s, n) for s in EMG_SETS for n in P.PEERS]
-            # Slow ones first so the pool stays busy to the end.
-            tasks.sort(key=lambda t: (t[1] not in P.SLOW, t[1] != "nk_mixture"))
-            log(f"peers: {len(tasks)} (set, method) tasks, tuning on TRAIN then TEST")
-            for i, (s, n, res) in enumerate(pool.imap_unordered(peer_task, tasks), 1):
-                peers_res.setdefault(s, {})[n] = res
-                t = res.get("test")
-                log(f"  [{i}/{len(tasks)}] {SET_BY_NAME[s]['label']:<9} {n:<13} "
-                    + (f"F1 {_fmt(t['f1'])} onset {_fmt(t['onset_err_median_ms'], 0)} ms" if t else "FAILED")
-                    + f"  ({res.get('wall_s', 0):.0f}s)")
-            for s in peers_res:
-                peers_res[s] = {n: peers_res[s][n] for n in P.PEERS if n in peers_res[s]}
 
-        # 3b. held out: the second generator's sessions, Knip and the peers
-        if not args.no_heldout:
-            jobs = [(g, sc, seed, H.peer_params_for(g, peers_res)) for g, sc, seed in H.tasks()]
-            log(f"held out: {len(jobs)} sessions from bench/physio_gen.py (seeds {H.EVAL_SEEDS}), "
-                f"Knip{' and the peers' if peers_res else ''}")
-            done = []
-            for i, res in enumerate(pool.imap_unordered(H.run_task, jobs), 1):
-                done.append(res)
-                if i % 20 == 0 or i == len(jobs):
-                    log(f"  {i}/{len(jobs)}")
-            heldout = H.summarize(done)
-            for name, d in heldout["groups"].items():
-                log(f"  {name:<20} F1 {_fmt(d['knip']['f1'])}  worst {_fmt((d['worst_session'] or {}).get('f1'))}"
-                    f"  onset {_fmt(d['knip']['onset_err_median_ms'], 0)} ms")
+def heldout_sessions(pool, peers_res) -> dict[str, Any]:
+    """3b. Held out: the second generator's sessions, Knip and the peers."""
+    jobs = [(g, sc, seed, H.peer_params_for(g, peers_res)) for g, sc, seed in H.tasks()]
+    log(f"held out: {len(jobs)} sessions from bench/physio_gen.py (seeds {H.EVAL_SEEDS}), "
+        f"Knip{' and the peers' if peers_res else ''}")
+    done = []
+    for i, res in enumerate(pool.imap_unordered(H.run_task, jobs), 1):
+        done.append(res)
+        if i % 20 == 0 or i == len(jobs):
+            log(f"  {i}/{len(jobs)}")
+    heldout = H.summarize(done)
+    for name, d in heldout["groups"].items():
+        log(f"  {name:<20} F1 {_fmt(d['knip']['f1'])}  worst {_fmt((d['worst_session'] or {}).get('f1'))}"
+            f"  onset {_fmt(d['knip']['onset_err_median_ms'], 0)} ms")
+    return heldout
 
-    # 4. real recordings
-    real: dict[str, Any] = {}
-    if not args.no_real:
-        log("real recordings")
-        try:
-            real = real_recordings()
-        except Exception as exc:
-            real = {"error": f"{type(exc).__name__}: {exc}"}
-            log(f"  real recordings failed: {real['error']}")
-        real["scored"] = _section("real (scored)", "against the files' annotations and the hand marks",
-                                  lambda: H.real_scored(RECORDINGS))
 
-    # 5. MicroPython
-    mpres: dict[str, Any] = {}
-    if not args.no_mp:
-        log("MicroPython unix port: heap and speed")
-        mpres = micropython_perf()
-        mpres["version"] = env.get("micropython")
+def real_figures() -> dict[str, Any]:
+    """4. The real recordings, and their scoring against annotations and hand marks."""
+    log("real recordings")
+    try:
+        real = real_recordings()
+    except Exception as exc:
+        real = {"error": f"{type(exc).__name__}: {exc}"}
+        log(f"  real recordings failed: {real['error']}")
+    real["scored"] = _section("real (scored)", "against the files' annotations and the hand marks",
+                              lambda: H.real_scored(RECORDINGS))
+    return real
 
-    # 6. protocol on the wire, against the virtual trainer
-    wire: dict[str, Any] = {}
-    if not args.no_wire:
-        log("wire: live streaming and sync against the virtual trainer (about 1 minute)")
-        sys.path.insert(0, str(BENCH))
-        import wire as W
-        wire = W.run()
 
-    # 7. the ESP32 build: deployed size, RAM after start-up (bench/esp32.py)
-    import esp32 as ESP
-    esp32 = {} if args.no_esp32 else _section(
-        "esp32", "build for xtensawin, RAM after start-up (unix and WebAssembly ports)", ESP.run)
-    # 8. the HIL loopback on the virtual trainer running the ESP32 board code
-    import hil as HIL
-    hil = {} if args.no_hil else _section(
-        "hil", "the DAC loopback session on the virtual ESP32 board (about 45 s)", HIL.run)
+def micropython_figures(env) -> dict[str, Any]:
+    """5. The MicroPython unix port: heap and speed."""
+    log("MicroPython unix port: heap and speed")
+    mpres = micropython_perf()
+    mpres["version"] = env.get("micropython")
+    return mpres
 
-    # 9. knip app in headless Chromium (bench/app_bench.py)
+
+def wire_figures() -> dict[str, Any]:
+    """6. The protocol on the wire, against the virtual trainer."""
+    log("wire: live streaming and sync against the virtual trainer (about 1 minute)")
+    sys.path.insert(0, str(BENCH))
+    import wire as W
+    return W.run()
+
+
+def extra_sections(args) -> dict[str, Any]:
+    """9-11. knip app in headless Chromium, knip analyze on a 20 MB CSV, and the
+    heap, GC and CPU figures on the 32-bit port (issue 13's targets)."""
     import app_bench as APP
-    app = {} if args.no_app else _section(
-        "app", "knip app in headless Chromium: sample -> drawn latency, frames per second (about 30 s)", APP.run)
-
-    # 10. knip analyze on a large file: peak memory against its size
     import analyze_mem as AM
-    analyze = {} if args.no_analyze else _section(
-        "analyze", "knip analyze on a generated 20 MB CSV: peak memory (tracemalloc, a few minutes) "
-                   "and speed", AM.run)
-
-    # 11. heap, GC and CPU on the 32-bit port, and issue 13's targets (bench/esp32_memory.py)
     import esp32_memory as EM
-    esp32_mem = {} if args.no_esp32_memory else _section(
-        "esp32-memory", "whole sessions on the virtual ESP32 board, 32-bit port (10-20 min)",
-        lambda: EM.run(quick=args.quick, say=log))
+    return {
+        "app": {} if args.no_app else _section(
+            "app", "knip app in headless Chromium: sample -> drawn latency, frames per second (about 30 s)",
+            APP.run),
+        "analyze": {} if args.no_analyze else _section(
+            "analyze", "knip analyze on a generated 20 MB CSV: peak memory (tracemalloc, a few minutes) "
+                       "and speed", AM.run),
+        "esp32_memory": {} if args.no_esp32_memory else _section(
+            "esp32-memory", "whole sessions on the virtual ESP32 board, 32-bit port (10-20 min)",
+            lambda: EM.run(quick=args.quick, say=log)),
+    }
 
-    targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"), app, analyze)
-    runtime = time.time() - T0
 
+def _extra_printers():
+    import app_bench as APP
+    import analyze_mem as AM
+    import esp32_memory as EM
+    return (("app", APP.print_app), ("analyze", AM.print_analyze), ("esp32_memory", EM.print_esp32_memory))
+
+
+def print_report(syn, peers_res, heldout, real, mpres, wire, esp32, hil, targets, runtime, extra) -> None:
     print_synth_table(syn)
     if peers_res:
         print_peer_table(syn, peers_res)
@@ -1042,19 +1047,22 @@ def main(argv=None):
     if wire:
         print_wire(wire)
     if esp32 and "error" not in esp32:
+        import esp32 as ESP
         ESP.print_esp32(esp32)
     if hil and "error" not in hil:
+        import hil as HIL
         HIL.print_hil(hil)
-    if app:
-        APP.print_app(app)
-    if analyze and "error" not in analyze:
-        AM.print_analyze(analyze)
-    if esp32_mem and "error" not in esp32_mem:
-        EM.print_esp32_memory(esp32_mem)
+    for name, printer in _extra_printers():
+        res = extra.get(name)
+        if res and "error" not in res:
+            printer(res)
     print_targets(targets)
     print(f"\nruntime {runtime:.0f} s")
 
-    results = {
+
+def results_doc(quick, env, sections, targets, runtime) -> dict[str, Any]:
+    """bench/results.json: what ran, every section's figures, the targets."""
+    return {
         "environment": env,
         "config": {
             "train_seeds": list(TRAIN_SEEDS), "test_seeds": list(TEST_SEEDS), "sessions": list(SESSIONS),
@@ -1070,23 +1078,51 @@ def main(argv=None):
                           "no verdict counts as wrong",
             "peers": "offline whole-record methods; tuned per set on TRAIN (max pooled F1), reported on TEST; "
                      "rest stretch given = first rest of each session",
-            "quick": bool(args.quick),
+            "quick": bool(quick),
         },
-        "synthetic": syn,
-        "peers": peers_res,
-        "heldout": heldout,
-        "real": real,
-        "micropython": mpres,
-        "wire": wire,
-        "esp32": esp32,
-        "hil": hil,
-        "app": app,
-        "analyze": analyze,
-        "esp32_memory": esp32_mem,
+        **sections,
         "targets": targets,
         "runtime_s": runtime,
     }
-    Path(args.out).write_text(json.dumps(_jsonable(results), indent=1))
+
+
+def main(argv=None):
+    global TRAIN_SEEDS, TEST_SEEDS
+    args = _args(argv)
+    if args.quick:
+        TRAIN_SEEDS, TEST_SEEDS = TRAIN_SEEDS[:1], TEST_SEEDS[:2]
+    env = environment()
+    log(f"Knip bench: python {env['python']}, micropython {env.get('micropython', '?')}, jobs {args.jobs}")
+    ctx = mp.get_context("fork")
+    keys = generate_records(ctx, args.jobs)
+    peers_res: dict[str, dict[str, Any]] = {}
+    heldout: dict[str, Any] = {}
+    with ctx.Pool(args.jobs) as pool:
+        syn = knip_synthetic(pool, keys)
+        if not args.no_peers:
+            peers_res = peers(pool)
+        if not args.no_heldout:
+            heldout = heldout_sessions(pool, peers_res)
+    real = {} if args.no_real else real_figures()
+    mpres = {} if args.no_mp else micropython_figures(env)
+    wire = {} if args.no_wire else wire_figures()
+    import esp32 as ESP   # 7. the ESP32 build: deployed size, RAM after start-up (bench/esp32.py)
+    esp32 = {} if args.no_esp32 else _section(
+        "esp32", "build for xtensawin, RAM after start-up (unix and WebAssembly ports)", ESP.run)
+    import hil as HIL     # 8. the HIL loopback on the virtual trainer running the ESP32 board code
+    hil = {} if args.no_hil else _section(
+        "hil", "the DAC loopback session on the virtual ESP32 board (about 45 s)", HIL.run)
+
+    extra = extra_sections(args)
+    targets = build_targets(syn, peers_res, mpres, wire, esp32, hil, heldout, real.get("scored"),
+                            extra["app"], extra["analyze"])
+    runtime = time.time() - T0
+    print_report(syn, peers_res, heldout, real, mpres, wire, esp32, hil, targets, runtime, extra)
+    sections = {"synthetic": syn, "peers": peers_res, "heldout": heldout, "real": real,
+                "micropython": mpres, "wire": wire, "esp32": esp32, "hil": hil,
+                "app": extra["app"], "analyze": extra["analyze"], "esp32_memory": extra["esp32_memory"]}
+    Path(args.out).write_text(json.dumps(_jsonable(results_doc(args.quick, env, sections, targets, runtime)),
+                                         indent=1))
     log(f"wrote {args.out}")
     return 0
 

@@ -10,8 +10,8 @@ import gc
 from knip.fixed import const
 from knip import protocol as P
 from knip.chain import PressureChain, EmgChain
-from knip.detector import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED,
-                           EV_ABD_START, EV_ABD_END, KIND_SQUEEZE, R_KIND)
+from knip.record import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED,
+                         EV_ABD_START, EV_ABD_END, KIND_SQUEEZE, R_KIND)
 from knip.store import SessionStore, REC_EVENT
 from knip.recorder import Recorder
 from knip.stream import Stream

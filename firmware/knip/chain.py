@@ -4,7 +4,8 @@
 #             -> SqueezeDetector at the envelope rate
 from knip.fixed import const
 from knip.filters import design_lowpass, design_highpass, design_notch, RmsEnvelope, X_MAX
-from knip.detector import SqueezeDetector, DetectorConfig, M_GAP, M_SATURATED, M_FLAT, M_SPIKE
+from knip.detector import SqueezeDetector, DetectorConfig
+from knip.record import M_GAP, M_SATURATED, M_FLAT, M_SPIKE
 
 _GAP_PERIODS = const(5)     # a time step this many periods long is a gap,
 _GAP_MS = const(250)        # ... and at least this (a GC pause's few lost

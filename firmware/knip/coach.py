@@ -9,10 +9,11 @@
 from array import array
 from knip.fixed import const
 from knip import programs as PG
-from knip.detector import (EV_START, EV_END, EV_RELAXED, EV_NOT_RELAXED, EV_ABD_END, ST_REST,
-                           KIND_SQUEEZE, KIND_COUGH, KIND_BEARING_DOWN, TECH_LIFT, TECH_PUSH,
-                           R_SEQ, R_KIND, R_ONSET, R_PEAK, R_PEAK_T, R_BASE, R_OFFSET, R_HOLD_MS,
-                           R_RELEASE_MS, R_RESIDUAL, R_RELAXED, R_TECH, R_ABD_RISE, N_REC)
+from knip.detector import ST_REST
+from knip.record import (EV_START, EV_END, EV_RELAXED, EV_NOT_RELAXED, EV_ABD_END,
+                         KIND_SQUEEZE, KIND_COUGH, KIND_BEARING_DOWN, TECH_LIFT, TECH_PUSH,
+                         R_SEQ, R_KIND, R_ONSET, R_PEAK, R_PEAK_T, R_BASE, R_OFFSET, R_HOLD_MS,
+                         R_RELEASE_MS, R_RESIDUAL, R_RELAXED, R_TECH, R_ABD_RISE, N_REC)
 
 NA = const(-999999)
 

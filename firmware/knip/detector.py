@@ -9,18 +9,26 @@
 # Onsets are back-tracked through a short history to where the rise left the
 # noise band, so the reported onset is earlier than the decision; all reported
 # times have the conditioning filter's delay (delay_ms) removed.
+#
+# The state machine is here; its parts are modules of their own: the record
+# layout and event flags (knip.record), settings (knip.thresholds), walks back
+# over the history (knip.history), onset and rise table (knip.onset), the
+# relaxation verdict (knip.relax), squeeze/cough/artefact and technique
+# (knip.kinds), the abdominal channel (knip.strain).
 from array import array
-from knip.fixed import const, shift_for, isqrt
+from knip.fixed import const, shift_for
 from knip.filters import BaselineTracker
-
-# Event flags returned by update()
-EV_START = const(1)        # cur: a squeeze started (tentative kind)
-EV_PEAK = const(2)         # cur: its peak is confirmed
-EV_END = const(4)          # done: a squeeze or cough ended (kind is final)
-EV_RELAXED = const(8)      # done: back at the resting level after it
-EV_NOT_RELAXED = const(16)  # done: still above the resting level
-EV_ABD_START = const(32)   # abd: abdominal rise with a quiet pelvic floor
-EV_ABD_END = const(64)     # abd: it ended: bearing down without a lift
+from knip.thresholds import DetectorConfig, margin
+from knip.history import older, slope, since, settled
+from knip.onset import backtrack, fit_onset, rise_start, rise_point, reached
+from knip.relax import judge, rest_of, relaxed_below
+from knip.kinds import kind_of, technique
+from knip.strain import abdominal
+from knip.record import (EV_START, EV_PEAK, EV_END, EV_NOT_RELAXED, KIND_SQUEEZE, KIND_COUGH,
+                         KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
+                         R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS,
+                         R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH,
+                         R_NOISE, R_MARKS, N_REC, M_QUICK, M_PLATEAU, M_CUT, begin)
 
 ST_REST = const(0)
 ST_RISING = const(1)
@@ -29,145 +37,10 @@ ST_RELEASING = const(3)
 ST_RECOVERING = const(4)
 STATE_NAMES = ("rest", "rising", "holding", "releasing", "recovering")
 
-KIND_SQUEEZE = const(0)
-KIND_COUGH = const(1)
-KIND_BEARING_DOWN = const(2)
-KIND_ARTEFACT = const(3)   # a spike, saturation or a gap: never a squeeze
-KIND_NAMES = ("squeeze", "cough", "bearing_down", "artefact")
-
-TECH_UNKNOWN = const(0)   # one channel: we do not guess
-TECH_LIFT = const(1)
-TECH_CO = const(2)        # abdominal co-contraction
-TECH_PUSH = const(3)
-TECH_NAMES = (None, "lift", "co_contraction", "push")
-
-# Record fields (times in ms, levels in signal counts)
-R_SEQ = const(0)
-R_KIND = const(1)
-R_ONSET = const(2)
-R_DETECTED = const(3)      # when EV_START was emitted (or the cough decided)
-R_PEAK_T = const(4)
-R_PEAK = const(5)
-R_BASE = const(6)          # level just before the onset
-R_REST = const(7)          # resting level (tone) at the onset
-R_OFFSET = const(8)
-R_ENDED = const(9)         # when EV_END was emitted
-R_MEAN_HOLD = const(10)
-R_HOLD_MS = const(11)      # time at or above 50 % of the rise
-R_RISE_MS = const(12)      # onset to 90 % of the rise
-R_RELEASE_MS = const(13)   # last 90 % to offset
-R_AREA_HI = const(14)      # area above R_BASE, count*ms = HI*1024 + LO
-R_AREA_LO = const(15)
-R_RESIDUAL = const(16)     # level after the release minus R_REST
-R_RELAXED = const(17)      # 1, 0, -1 unknown
-R_REST_BEFORE = const(18)  # ms since the previous squeeze ended, -1 unknown
-R_REST_OK = const(19)      # rest >= previous squeeze's duration: 1, 0, -1
-R_ABD_RISE = const(20)     # -1 without a second channel
-R_TECH = const(21)
-R_NOISE = const(22)        # resting noise (mean abs deviation) at the onset
-R_VERDICT_T = const(23)    # when the relaxation verdict was emitted
-R_CHANNEL = const(24)      # 0 pelvic floor, 1 abdominal (straining only)
-R_MARKS = const(25)        # M_* bits
-N_REC = const(26)
-
-# R_MARKS bits
-M_QUICK = const(1)         # onset to offset within quick_ms: a quick squeeze
-M_PLATEAU = const(2)       # started from the residual plateau of the one before
-M_CUT = const(4)           # ended by a gap or an artefact, not by a release
-M_SATURATED = const(8)     # artefact: the input sat at its rail
-M_GAP = const(16)          # artefact: samples missing (NaN, lost, out of order)
-M_FLAT = const(32)         # artefact: the very same value for a second (stuck)
-M_SPIKE = const(64)        # artefact: a jump no muscle makes (an electrode pop)
-
-_HIST = const(64)
+_HIST = const(64)          # samples of history kept (for onsets, offsets, slopes)
 _RISE_N = const(32)        # (level, time) points of the rise, for t50 / t90
 _FIT_N = const(48)         # samples in the onset fit (rest before + the rise)
-_FIT_TOP = const(63)       # fit levels scaled to 0..63: its sums stay small ints
 _AREA_SPILL = const(1 << 20)
-
-
-def _above(a, b):
-    # sqrt(a*a - b*b) (0 when a <= b), scaled so the squares stay small ints:
-    # what a level adds to a background that it sums with in power (EMG).
-    if a <= b:
-        return 0
-    sh = 0
-    while a > 16383:
-        a >>= 1
-        b >>= 1
-        sh += 1
-    return isqrt(a * a - b * b, a) << sh
-
-
-def _hyp(a, b):
-    # sqrt(a*a + b*b) for a, b >= 0, scaled like _above.
-    sh = 0
-    while a > 16383 or b > 16383:
-        a >>= 1
-        b >>= 1
-        sh += 1
-    return isqrt(a * a + b * b, a + b) << sh
-
-
-def _margin(noise, k10, amp, pct, floor):
-    # The largest of: k10/10 noise units, pct % of an amplitude, a floor.
-    m = noise * k10 // 10
-    a = amp * pct // 100
-    if a > m:
-        m = a
-    return m if m > floor else floor
-
-
-class DetectorConfig:
-    """Thresholds in ms, % of the squeeze or reference amplitude, and tenths
-    of the resting noise, so one detector works from ~1 Hz to 2 kHz."""
-
-    def __init__(self, signal="pressure"):
-        emg = signal == "emg"
-        self.confirm_ms = 30 if emg else 20      # above threshold this long
-        self.on_k10 = 45 if emg else 40          # onset: x noise / 10 ...
-        self.on_pct = 5                          # ... or % of reference amp
-        self.onset_k10 = 15                      # back-track to this band
-        self.onset_fit = emg                     # onset by a flat+ramp fit instead
-        self.fit_pre_ms = 400                    # ... over this much rest before the crossing
-        self.steep_pct = 0 if emg else 10        # ... and this % of the steepest rise
-        self.release_pct = 35 if emg else 50     # % of the hold level: releasing
-        self.drop_pct = 40                       # ... or fell this % of the rise below
-        self.hold_ms = 1000 if emg else 600      # ... her recent hold level (a release
-                                                 # to a residual plateau); it falls
-        self.hold_up_ms = 300 if emg else 100    # over hold_ms, rises over this
-        self.drop_ms = 150 if emg else 0         # the fall is judged on the signal
-                                                 # smoothed over this (noisy envelope)
-        self.peak_drop_pct = 10                  # peak confirmed after this drop
-        self.reclimb_pct = 30                    # rising again this much: new squeeze
-        self.settle_ms = 150 if emg else 300     # flat this long: release over
-        self.settle_k10 = 20                     # "flat": within x noise / 10
-        self.settle_pct = 4                      # ... or % of amplitude
-        self.relax_ms = 1000                     # residual averaged over this
-        self.relax_k10 = 20 if emg else 30       # relaxed: residual below
-        self.relax_pct = 10                      # x noise / 10 or % of amp
-        self.relax_power = emg                   # EMG: residual and rise above the
-                                                 # background in power (they add so)
-        self.cough_rise_ms = 350                 # a cough peaks this fast
-        self.cough_dur_ms = 800                  # and is over this soon; and it needs
-        self.cough_rate = 0                      # evidence: the abdomen, or a rise
-                                                 # faster than this (counts/s, 0: off)
-        self.quick_ms = 1500                     # onset to offset: a quick squeeze
-        self.min_squeeze_ms = 150                # shorter: an artefact, not a squeeze
-        self.plateau_pct = 30 if emg else 20     # a new squeeze from a plateau rises this
-        self.end_k10 = 10                        # offset: within this of the settled level
-        self.end_pct = 10 if emg else 2          # ... or this % of the fall to it
-        self.max_squeeze_ms = 90000              # high this long: a level shift (a probe
-                                                 # that moved), not a squeeze; the longest
-                                                 # clinical hold is 60 s (Glazer)
-        self.push_pct = 95                       # abd rise >= 95 % PF: push
-        self.co_pct = 50                         # PF < 2x abd: co-contraction
-        self.abd_min_ms = 500                    # abd-only strain this long
-        self.warmup_ms = 1500                    # learn rest before detecting
-        self.level_ms = 3000                     # pre-squeeze level tracker
-        self.rest_up_ms = 20000                  # resting tone rises slowly
-        self.rest_down_ms = 1500
-        self.noise_ms = 4000
 
 
 class SqueezeDetector:
@@ -353,7 +226,8 @@ class SqueezeDetector:
                 # A new squeeze before the window closed: judge on what we have.
                 ev |= self._rise_again(t, v, noise)
         if self.two:
-            ev |= self._abdominal(t, a)
+            st = self.state
+            ev |= abdominal(self, t, a, st == ST_REST, st != ST_REST and st != ST_RISING)
         return ev
 
     # -- helpers (called on transitions, or per sample while squeezing) ------
@@ -372,7 +246,7 @@ class SqueezeDetector:
         # heart's QRS in an EMG: periodic, not noise-like, so the noise
         # estimate, which leaves out what crosses the threshold, misses it).
         c = self.cfg
-        m = _margin(noise, c.on_k10, self.ref_amp, c.on_pct, self.min_on)
+        m = margin(noise, c.on_k10, self.ref_amp, c.on_pct, self.min_on)
         sp = (self.spike_q >> 4) * 5 >> 2
         if self.ref_amp and sp > self.ref_amp >> 1:
             sp = self.ref_amp >> 1          # never above half her best squeeze
@@ -391,195 +265,25 @@ class SqueezeDetector:
         if height << 4 > self.spike_q:
             self.spike_q = height << 4
 
-    def _backtrack(self, k10, noise):
-        # Where did the rise begin? The floor is the lowest sample in the
-        # history before the threshold crossing (a lagging level would put a
-        # breath or drift inside the squeeze); walk back down the rise while
-        # above floor + k10/10 noise and still steep, then interpolate.
-        n = self.hcount
-        ht = self.ht
-        hv = self.hv
-        i = self.hpos - 1 if self.hpos else _HIST - 1
-        lo = hv[i]
-        j = i
-        k = 0
-        while k < n:
-            tj = ht[j]
-            if tj <= self.prev_off:
-                break
-            if tj < self.cross_t and hv[j] < lo:
-                lo = hv[j]
-            j = j - 1 if j > 0 else _HIST - 1
-            k += 1
-        band = lo + noise * k10 // 10
-        wiggle = noise >> 1
-        t_in = ht[i]
-        v_in = hv[i]
-        steep = 0
-        k = 1
-        while k < n:
-            j = i - 1 if i > 0 else _HIST - 1
-            vj = hv[j]
-            tj = ht[j]
-            if vj > v_in + wiggle or tj <= self.prev_off:
-                return t_in
-            # Before the onset: rising slower than one noise unit per 100 ms,
-            # or at under a tenth of the squeeze's steepest rise so far.
-            rise = (v_in - vj) * 100
-            dt = t_in - tj if t_in > tj else 1
-            if rise > steep * dt:
-                steep = rise // dt
-            if vj < band:
-                # Crossed the band between j and in: interpolate.
-                if v_in > vj:
-                    return tj + (t_in - tj) * (band - vj) // (v_in - vj)
-                return t_in
-            if rise < noise * dt or rise * 100 < steep * dt * self.cfg.steep_pct:
-                return t_in     # flat before the rise: it began here
-            t_in = tj
-            v_in = vj
-            i = j
-            k += 1
-        return t_in
-
-    def _fit_onset(self, fallback):
-        # Least-squares fit of "flat, then a straight rise" to the samples
-        # from fit_pre_ms before the crossing up to now; the onset is where
-        # the rise starts. Averaging over the whole window makes it robust
-        # to a noisy envelope and to a raised (plateau) level, where walking
-        # back sample by sample stops at the first wiggle. Integer-only: the
-        # levels are scaled to 0.._FIT_TOP so every sum stays a small int.
-        ht = self.ht
-        hv = self.hv
-        t_lo = self.cross_t - self.cfg.fit_pre_ms
-        if t_lo < self.prev_off:
-            t_lo = self.prev_off
-        n = 0
-        j = self.hpos - 1 if self.hpos else _HIST - 1
-        lo = hv[j]
-        hi = lo
-        while n < self.hcount and n < _FIT_N and ht[j] > t_lo:
-            if hv[j] < lo:
-                lo = hv[j]
-            elif hv[j] > hi:
-                hi = hv[j]
-            n += 1
-            j = j - 1 if j > 0 else _HIST - 1
-        if n < 6:
-            return fallback
-        j = j + 1 if j + 1 < _HIST else 0          # oldest sample in the window
-        first = j
-        sh = 0
-        while (hi - lo) >> sh > _FIT_TOP:
-            sh += 1
-        f1 = self.f1
-        f2 = self.f2
-        fi = self.fi
-        c = n
-        for i in range(n):
-            y = (hv[j] - lo) >> sh
-            f1[i + 1] = f1[i] + y
-            f2[i + 1] = f2[i] + y * y
-            fi[i + 1] = fi[i] + y * i
-            if c == n and ht[j] >= self.cross_t:
-                c = i
-            j = j + 1 if j + 1 < _HIST else 0
-        best = -1
-        best_k = -1
-        for k in range(2, c + 1 if c < n - 2 else n - 2):
-            s1 = f1[k]
-            pre = f2[k] - s1 * s1 // k                 # spread about the flat mean
-            b = n - k
-            q1 = f1[n] - s1
-            # spread of the rest about the flat mean, less what the rise explains
-            e = (f2[n] - f2[k]) - 2 * s1 * q1 // k + (s1 * s1 // k) * b // k
-            num = (fi[n] - fi[k]) - k * q1 - (s1 * (b * (b - 1) >> 1)) // k
-            if num <= 0:
-                continue                               # not rising after k
-            den = (b - 1) * b * (2 * b - 1) // 6
-            cost = pre + e - ((num * ((num << 4) // den)) >> 4)
-            if best < 0 or cost < best:
-                best = cost
-                best_k = k
-        if best_k < 0:
-            return fallback
-        j = first + best_k
-        if j >= _HIST:
-            j -= _HIST
-        return ht[j]
-
-    def _rise_pt(self, v, t, base):
-        # Keep a point each time the peak grows by 1/32 of the rise so far;
-        # when full, every other point goes (the spacing doubles).
-        n = self.rn
-        rl = self.rl
-        if n and (v - rl[n - 1]) * 32 < v - base:
-            return
-        if n == _RISE_N:
-            rt = self.rt
-            for i in range(_RISE_N // 2):
-                rl[i] = rl[2 * i]
-                rt[i] = rt[2 * i]
-            n = _RISE_N // 2
-        rl[n] = v
-        self.rt[n] = t
-        self.rn = n + 1
-
-    def _reached(self, level):
-        # First time the rise reached `level` (interpolated between points).
-        rl = self.rl
-        rt = self.rt
-        for i in range(self.rn):
-            if rl[i] >= level:
-                if i and rl[i] > rl[i - 1]:
-                    return rt[i - 1] + (rt[i] - rt[i - 1]) * (level - rl[i - 1]) // (rl[i] - rl[i - 1])
-                return rt[i]
-        return rt[self.rn - 1] if self.rn else self.last_t
-
-    def _slope(self, ms):
-        # Rise over the last `ms` (or the nearest older sample), counts per s.
-        i = self.hpos - 1 if self.hpos else _HIST - 1
-        j = self._back(ms)
-        dt = self.ht[i] - self.ht[j]
-        return (self.hv[i] - self.hv[j]) * 1000 // dt if dt > 0 else 0
-
     def _start(self, t, base, noise):
         c = self.cfg
         r = self.cur
         self.seq += 1
-        onset = self._backtrack(c.onset_k10, noise)
+        onset = backtrack(self, c.onset_k10, noise)
         if c.onset_fit:
-            onset = self._fit_onset(onset)
-        for i in range(N_REC):
-            r[i] = 0
-        r[R_SEQ] = self.seq
-        r[R_ONSET] = onset
-        r[R_DETECTED] = t
+            onset = fit_onset(self, onset)
+        begin(r, self.seq, KIND_SQUEEZE, onset, t)
         r[R_BASE] = base
         r[R_REST] = self.tone.level()
         r[R_NOISE] = noise
         r[R_PEAK] = self.cross_max
         r[R_PEAK_T] = t
-        r[R_RELAXED] = -1
-        r[R_REST_BEFORE] = -1
-        r[R_REST_OK] = -1
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
         self.plateau = 0
         self.peak_sent = False
-        # The rise so far, from the history (oldest first).
-        self.rn = 0
-        n = self.hcount
-        j = self.hpos - n
-        if j < 0:
-            j += _HIST
-        top = base
-        for _ in range(n):
-            if self.ht[j] >= onset and self.hv[j] > top:
-                top = self.hv[j]
-                self._rise_pt(top, self.ht[j], base)
-            j = j + 1 if j + 1 < _HIST else 0
-        self.max_slope = self._slope(100)
+        rise_start(self, onset, base)
+        self.max_slope = slope(self, 100)
         self.last50 = t
         self.last90 = t
         self.hold_sum = 0
@@ -604,8 +308,8 @@ class SqueezeDetector:
             pk = v
             r[R_PEAK] = v
             r[R_PEAK_T] = t
-            self._rise_pt(v, t, base)
-            s = self._slope(100)
+            rise_point(self, v, t, base)
+            s = slope(self, 100)
             if s > self.max_slope:
                 self.max_slope = s
         amp = pk - base
@@ -656,7 +360,7 @@ class SqueezeDetector:
                 self.rel_min = v
                 self.rel_t = t
                 # the release began when she was last at her hold level
-                self.rel_start = self._since(hl - ((hl - base) >> 3)) if c.drop_ms else t
+                self.rel_start = since(self, hl - ((hl - base) >> 3), r[R_ONSET]) if c.drop_ms else t
                 self.rel_said = t
                 self.rel_fall = 0
                 self.rel_back = back
@@ -669,7 +373,7 @@ class SqueezeDetector:
         # RELEASING: over when back at the level, when it stops falling (or
         # falls at under a quarter of its fastest release rate: a residual
         # that only creeps down), or when it rises again (a new squeeze).
-        tol = _margin(noise, c.settle_k10, amp, c.settle_pct, 0)
+        tol = margin(noise, c.settle_k10, amp, c.settle_pct, 0)
         s = c.settle_ms
         if v >= self.rel_back and t - self.rel_said < s:
             self.state = ST_HOLDING     # a brief dip (noisy envelope): still holding
@@ -681,7 +385,7 @@ class SqueezeDetector:
                 v * 100 >= self.rel_min * 100 + amp * c.reclimb_pct:
             ev |= self._end(t)
             return ev | self._rise_again(t, v, noise)
-        fall = self._ago(s) - v
+        fall = self.hv[older(self, s)] - v
         if fall > self.rel_fall:
             self.rel_fall = fall
         if v <= base + noise or t - self.rel_t >= s:
@@ -701,68 +405,17 @@ class SqueezeDetector:
         self.cross_max = v
         return ev
 
-    def _since(self, level):
-        # The time of the newest sample at or above `level` (after the onset).
-        i = self.hpos - 1 if self.hpos else _HIST - 1
-        k = 0
-        while k < self.hcount and self.ht[i] > self.cur[R_ONSET]:
-            if self.hv[i] >= level:
-                return self.ht[i]
-            i = i - 1 if i > 0 else _HIST - 1
-            k += 1
-        return self.ht[i]
-
-    def _back(self, ms):
-        # History index of the newest sample at least `ms` old (or the oldest kept).
-        i = self.hpos - 1 if self.hpos else _HIST - 1
-        t = self.ht[i] - ms
-        k = 1
-        while k < self.hcount:
-            i = i - 1 if i > 0 else _HIST - 1
-            if self.ht[i] <= t:
-                break
-            k += 1
-        return i
-
-    def _ago(self, ms):
-        # The newest sample at least `ms` old (or the oldest kept).
-        return self.hv[self._back(ms)]
-
-    def _settled(self, noise):
-        # The release ended when the signal came within end_k10 noise (or
-        # end_pct of the fall from the peak) of the lowest level it reached:
-        # walk back from now while within that band.
-        c = self.cfg
-        last = self.hpos - 1 if self.hpos else _HIST - 1
-        lo = self.hv[last]
-        i = last
-        k = 1
-        while k < self.hcount and self.ht[i] >= self.rel_start:
-            if self.hv[i] < lo:
-                lo = self.hv[i]
-            i = i - 1 if i > 0 else _HIST - 1
-            k += 1
-        lim = lo + _margin(noise, c.end_k10, self.cur[R_PEAK] - lo, c.end_pct, 0)
-        i = last
-        t_in = self.ht[last]
-        k = 1
-        while k < self.hcount and self.hv[i] <= lim and self.ht[i] >= self.rel_start:
-            t_in = self.ht[i]
-            i = i - 1 if i > 0 else _HIST - 1
-            k += 1
-        return t_in
-
     def _end(self, t):
         c = self.cfg
         r = self.cur
         d = self.delay
         base = r[R_BASE]
         amp = r[R_PEAK] - base
-        off = self._settled(r[R_NOISE]) if self.state == ST_RELEASING else self.rel_t
+        off = settled(self, self.rel_start, r[R_NOISE], r[R_PEAK]) if self.state == ST_RELEASING else self.rel_t
         r[R_OFFSET] = off
         r[R_ENDED] = t
-        r[R_RISE_MS] = self._reached(base + amp * 9 // 10) - r[R_ONSET]
-        r[R_HOLD_MS] = self.last50 - self._reached(base + (amp >> 1))
+        r[R_RISE_MS] = reached(self, base + amp * 9 // 10) - r[R_ONSET]
+        r[R_HOLD_MS] = self.last50 - reached(self, base + (amp >> 1))
         r[R_RELEASE_MS] = off - self.last90 if off > self.last90 else 0
         r[R_MEAN_HOLD] = self.hold_sum // self.hold_n if self.hold_n else r[R_PEAK]
         r[R_AREA_LO] = self.area_acc
@@ -770,32 +423,23 @@ class SqueezeDetector:
         ev = EV_END
         if not self.peak_sent:
             ev |= EV_PEAK
-        # A cough only on evidence: the abdomen rose with it, or (one
-        # pressure channel) it rose faster than a voluntary squeeze can.
-        brief = r[R_PEAK_T] - r[R_ONSET] <= c.cough_rise_ms and dur <= c.cough_dur_ms
         ar = self.abd_max - self.abd_base
-        if brief and (ar * 100 >= amp * c.push_pct if self.two else
-                      c.cough_rate and self.max_slope >= c.cough_rate):
-            r[R_KIND] = KIND_COUGH
-        elif dur < c.min_squeeze_ms:
-            r[R_KIND] = KIND_ARTEFACT   # too brief for any voluntary squeeze
-            self._spiked(amp)
-        elif dur > c.max_squeeze_ms:
-            r[R_KIND] = KIND_ARTEFACT   # too long: a level shift; rest is here now
-            self.lvl.reset(self.rel_min, r[R_NOISE])
-            self.tone.reset(self.rel_min, r[R_NOISE])
-            self.sm_q = self.rel_min << 4
+        k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c)
+        if k == KIND_ARTEFACT:
+            if dur < c.min_squeeze_ms:
+                self._spiked(amp)       # too brief for any voluntary squeeze
+            else:
+                # too long: a level shift; rest is here now
+                self.lvl.reset(self.rel_min, r[R_NOISE])
+                self.tone.reset(self.rel_min, r[R_NOISE])
+                self.sm_q = self.rel_min << 4
         if self.two:
             r[R_ABD_RISE] = ar if ar > 0 else 0
-            if ar * 100 >= amp * c.push_pct:
-                r[R_TECH] = TECH_PUSH
-                if r[R_KIND] == KIND_SQUEEZE:
-                    r[R_KIND] = KIND_BEARING_DOWN
-            elif ar * 100 >= amp * c.co_pct:
-                r[R_TECH] = TECH_CO
-            else:
-                r[R_TECH] = TECH_LIFT
-        if r[R_KIND] == KIND_SQUEEZE:
+            r[R_TECH] = technique(ar, amp, c)
+            if r[R_TECH] == TECH_PUSH and k == KIND_SQUEEZE:
+                k = KIND_BEARING_DOWN
+        r[R_KIND] = k
+        if k == KIND_SQUEEZE:
             if dur <= c.quick_ms:
                 self.marks |= M_QUICK
             if self.prev_off >= 0:
@@ -828,18 +472,10 @@ class SqueezeDetector:
     def _blank(self, kind, onset, offset, t):
         # A short record in done (coughs by spike, artefacts, gaps).
         r = self.done
-        for i in range(N_REC):
-            r[i] = 0
         self.seq += 1
-        r[R_SEQ] = self.seq
-        r[R_KIND] = kind
-        r[R_ONSET] = onset
-        r[R_DETECTED] = t
+        begin(r, self.seq, kind, onset, t)
         r[R_OFFSET] = offset
         r[R_ENDED] = t
-        r[R_RELAXED] = -1
-        r[R_REST_BEFORE] = -1
-        r[R_REST_OK] = -1
         r[R_ABD_RISE] = -1
         r[R_REST] = self.tone.level()
         r[R_BASE] = self.lvl.level()
@@ -857,7 +493,7 @@ class SqueezeDetector:
             self._spiked(self.cross_max - base)
         if self.cross_max - base < 4 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
             return 0
-        onset = self._backtrack(c.onset_k10, noise)
+        onset = backtrack(self, c.onset_k10, noise)
         r = self._blank(KIND_ARTEFACT, onset - (self.delay >> 1), t - self.delay, t)
         r[R_PEAK] = self.cross_max
         r[R_PEAK_T] = self.cross_t - self.delay
@@ -895,91 +531,20 @@ class SqueezeDetector:
         return EV_END
 
     def _verdict(self, t):
-        c = self.cfg
         r = self.done
         if self.state != ST_RECOVERING:
             return 0            # a cough: no verdict owed
         level = self.rec_sum // self.rec_n if self.rec_n else self.rel_min
-        rest = r[R_REST] if r[R_REST] < r[R_BASE] else r[R_BASE]
-        if c.relax_power:
-            res = _above(level, rest)
-            amp = _above(r[R_PEAK], rest)
-        else:
-            res = level - rest
-            amp = r[R_PEAK] - rest
-        if c.relax_power:
-            # what an error of relax_k10/10 noise in the level would read as
-            tol = _margin(0, 0, amp, c.relax_pct, _above(rest + r[R_NOISE] * c.relax_k10 // 10, rest))
-        else:
-            tol = _margin(r[R_NOISE], c.relax_k10, amp, c.relax_pct, 0)
-        r[R_RESIDUAL] = res
-        r[R_VERDICT_T] = t
-        if res <= tol:
-            r[R_RELAXED] = 1
-            return EV_RELAXED
-        r[R_RELAXED] = 0
-        # She stays on a plateau: it belongs to this squeeze until she is
-        # back within the tolerance of her resting level. Its size is the
-        # rise above rest (not above this squeeze's own base, which may be a
-        # plateau already: a wobble on it must not start a chain of squeezes).
-        self.plateau = r[R_PEAK] - rest
-        # the level at which the residual reads as the tolerance
-        self.plateau_end = _hyp(rest, tol) if c.relax_power else rest + tol
-        self.sm_q = level << 4
-        return EV_NOT_RELAXED
-
-    def _abdominal(self, t, a):
-        # Track the abdominal channel: its level at rest, its rise during a
-        # squeeze, and sustained rises with a quiet pelvic floor (straining).
-        c = self.cfg
-        lv = self.abd_lvl
-        base = lv.level()
-        noise = lv.noise()
-        on = noise * c.on_k10 // 10
-        th = base + _margin(noise, c.on_k10, self.ref_amp, c.co_pct, self.min_abd)
-        if not self.abd_on:
-            if self.state == ST_REST and a >= th:
-                self.abd_on = True
-                self.abd_t = t
-                self.abd_peak = a
-                self.abd_ref = base
-                self.abd_sent = False
-                self.abd_squeezed = False
-            elif self.state == ST_REST:
-                lv.update(a, on)
-            return 0
-        if a > self.abd_peak:
-            self.abd_peak = a
-        if self.state != ST_REST and self.state != ST_RISING:
-            self.abd_squeezed = True
-        ev = 0
-        if not self.abd_sent and not self.abd_squeezed and t - self.abd_t >= c.abd_min_ms:
-            self.abd_sent = True
-            ev = EV_ABD_START
-            x = self.abd
-            for i in range(N_REC):
-                x[i] = 0
-            self.seq += 1
-            x[R_SEQ] = self.seq
-            x[R_KIND] = KIND_BEARING_DOWN
-            x[R_TECH] = TECH_PUSH
-            x[R_CHANNEL] = 1
-            x[R_ONSET] = self.abd_t - self.delay
-            x[R_DETECTED] = t
-            x[R_BASE] = self.abd_ref
-            x[R_RELAXED] = -1
-            x[R_REST_BEFORE] = -1
-            x[R_REST_OK] = -1
-        if a * 2 < self.abd_ref + self.abd_peak:
-            self.abd_on = False
-            if self.abd_sent and not self.abd_squeezed:
-                x = self.abd
-                x[R_OFFSET] = t - self.delay
-                x[R_ENDED] = t
-                x[R_PEAK] = self.abd_peak
-                x[R_ABD_RISE] = self.abd_peak - self.abd_ref
-                ev |= EV_ABD_END
-            lv.reset(a, lv.noise())
+        ev = judge(r, level, t, self.cfg)
+        if ev == EV_NOT_RELAXED:
+            # She stays on a plateau: it belongs to this squeeze until she is
+            # back within the tolerance of her resting level. Its size is the
+            # rise above rest (not above this squeeze's own base, which may be
+            # a plateau already: a wobble on it must not start a chain of
+            # squeezes).
+            self.plateau = r[R_PEAK] - rest_of(r)
+            self.plateau_end = relaxed_below(r, self.cfg)
+            self.sm_q = level << 4
         return ev
 
     def finish(self, t):

@@ -1,8 +1,8 @@
 # Run a chain over a whole recording and collect finished records. Used by
 # the host (knip analyze), the tests and the CPython/MicroPython conformance
 # check, so both sides share one loop. Allocates per event, not per sample.
-from knip.detector import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED,
-                           EV_ABD_START, EV_ABD_END, R_SEQ)
+from knip.record import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED,
+                         EV_ABD_START, EV_ABD_END, R_SEQ)
 
 
 def run(chain, times_ms, xs, abd=None, log=None):

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from knip import detector as D
+from knip import record as D      # the detector's record layout
 from knip import replay
 from knip.chain import EmgChain, PressureChain
 from knip.filters import X_MAX

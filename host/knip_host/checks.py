@@ -12,7 +12,7 @@ import re
 import struct
 from typing import Any, Sequence
 
-from knip import detector as D
+from knip import record as D      # the detector's record layout
 
 EPOCH_MIN_S = 1577836800          # 2020-01-01 UTC: the trainer refuses SET_CLOCK before it
 EPOCH_MAX_S = 4102444800          # 2100-01-01 UTC: ... and from this on

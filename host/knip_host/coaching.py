@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from knip import coach as C
-from knip import detector as D
+from knip import record as D      # the detector's record layout
 from knip.programs import KIND_NAMES
 from knip.scores import PASS_KEYS
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
-from knip import detector as D
+from knip import record as D      # the detector's record layout
 from knip import protocol as P
 from knip.programs import CUE_NAMES
 

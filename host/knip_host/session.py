@@ -22,7 +22,7 @@ class Session:
     t_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))      # ms since start
     values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))    # counts
     abd: np.ndarray | None = None  # abdominal channel counts, or None with one channel
-    records: list[tuple[int, ...]] = field(default_factory=list)   # detector records (knip.detector R_*)
+    records: list[tuple[int, ...]] = field(default_factory=list)   # detector records (knip.record R_*)
     events: list[dict[str, Any]] = field(default_factory=list)     # analysis.record_to_event dicts
     cues: list[dict[str, Any]] = field(default_factory=list)       # {"t_ms","cue","phase","rep","reps","dur_ms","target_pct"}
     gaps: list[tuple[int, int]] = field(default_factory=list)      # (sample index, samples missing)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from knip import coach as CO
-from knip import detector as D
+from knip import record as D      # the detector's record layout
 from knip import protocol as P
 from knip import store as S
 from knip.samples import unpack_block

@@ -2,7 +2,7 @@
 from knip.calibration import Calibration
 from knip.chain import PressureChain
 from knip import replay
-from knip import detector as D
+from knip import record as D      # the detector's record layout
 from signals import Lcg, pressure_track
 
 

@@ -2,7 +2,7 @@
 # pytest (CPython) and by run_tests.py (MicroPython unix port).
 from knip.chain import PressureChain, EmgChain
 from knip import replay
-from knip import detector as D
+from knip import record as D      # the detector's record layout
 from signals import pressure_track, emg_track
 
 C = 20   # counts per cmH2O

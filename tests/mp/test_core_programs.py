@@ -4,9 +4,10 @@
 from knip import programs as PG
 from knip import coach as C
 from knip.scores import session_scores, oxford
-from knip.detector import (EV_START, EV_END, EV_RELAXED, N_REC, R_SEQ, R_KIND, R_ONSET, R_PEAK, R_PEAK_T,
-                           R_BASE, R_OFFSET, R_HOLD_MS, R_RELEASE_MS, R_RESIDUAL, R_RELAXED, R_TECH,
-                           R_ABD_RISE, ST_REST, TECH_LIFT)
+from knip.detector import ST_REST
+from knip.record import (EV_START, EV_END, EV_RELAXED, N_REC, R_SEQ, R_KIND, R_ONSET, R_PEAK, R_PEAK_T,
+                         R_BASE, R_OFFSET, R_HOLD_MS, R_RELEASE_MS, R_RESIDUAL, R_RELAXED, R_TECH,
+                         R_ABD_RISE, TECH_LIFT)
 
 
 def _error(doc):
@@ -103,7 +104,7 @@ def test_coach_says_when_she_lets_go_early_or_starts_before_the_cue():
 def test_an_answer_to_a_squeeze_cue_is_never_thrown_away_as_a_cough():
     # a quick squeeze cue, and a brisk burst that the detector calls a cough
     # (the abdomen rose with it): it started on the cue, so it is her rep
-    from knip.detector import KIND_COUGH
+    from knip.record import KIND_COUGH
     c = C.Coach(10, mvc=800, floor=20)
     c.squeeze(0, 0, PG.K_FAST, 1, 10, 1000, 2000, 50, PG.RULE_FIXED)
     r = _rec(1, 300, 450, 700, 100, 700, 150, 200)

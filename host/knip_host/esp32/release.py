@@ -101,7 +101,10 @@ HOST_ONLY = {                                            # left out unless a dep
     "knip/replay.py": "offline replay of recordings on the host",
 }
 NATIVE = ("knip/filters.py", "knip/detector.py", "knip/chain.py", "knip/ring.py",
-          "knip/packing.py", "espboard/sampler.py")       # per-sample code: -X emit=native
+          "knip/packing.py", "espboard/sampler.py",       # per-sample code: -X emit=native
+          # the detector's parts: native, as they were in detector.py
+          "knip/record.py", "knip/thresholds.py", "knip/history.py", "knip/onset.py",
+          "knip/relax.py", "knip/kinds.py", "knip/strain.py")
 
 
 def arch_name(code: int) -> str | None:

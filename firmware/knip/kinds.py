@@ -1,0 +1,27 @@
+# What a finished rise was (a squeeze, a cough or an artefact) and, with an
+# abdominal channel, how it was done (lift, co-contraction, push). Judged
+# once, when it ends; c is the DetectorConfig.
+from knip.record import KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH
+
+
+def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
+    # A cough only on evidence: it peaked and ended fast, and the abdomen
+    # rose with it, or (one pressure channel) it rose faster than a
+    # voluntary squeeze can. A rise too brief for any voluntary squeeze, or
+    # high for too long (a level shift: a probe that moved), is an artefact.
+    if rise_ms <= c.cough_rise_ms and dur <= c.cough_dur_ms and \
+            (abd_rise * 100 >= amp * c.push_pct if two else c.cough_rate and slope >= c.cough_rate):
+        return KIND_COUGH
+    if dur < c.min_squeeze_ms or dur > c.max_squeeze_ms:
+        return KIND_ARTEFACT
+    return KIND_SQUEEZE
+
+
+def technique(abd_rise, amp, c):
+    # The abdomen's rise against the pelvic floor's: push_pct or more is a
+    # push, co_pct or more a co-contraction, less a lift.
+    if abd_rise * 100 >= amp * c.push_pct:
+        return TECH_PUSH
+    if abd_rise * 100 >= amp * c.co_pct:
+        return TECH_CO
+    return TECH_LIFT

@@ -1,0 +1,64 @@
+# The detector's settings, and margin(): how its thresholds are made of
+# them (noise multiples, % of an amplitude, a floor). Set-up and per-event
+# code, but margin() also runs per sample at rest: small ints only.
+
+
+def margin(noise, k10, amp, pct, floor):
+    # The largest of: k10/10 noise units, pct % of an amplitude, a floor.
+    m = noise * k10 // 10
+    a = amp * pct // 100
+    if a > m:
+        m = a
+    return m if m > floor else floor
+
+
+class DetectorConfig:
+    """Thresholds in ms, % of the squeeze or reference amplitude, and tenths
+    of the resting noise, so one detector works from ~1 Hz to 2 kHz."""
+
+    def __init__(self, signal="pressure"):
+        emg = signal == "emg"
+        self.confirm_ms = 30 if emg else 20      # above threshold this long
+        self.on_k10 = 45 if emg else 40          # onset: x noise / 10 ...
+        self.on_pct = 5                          # ... or % of reference amp
+        self.onset_k10 = 15                      # back-track to this band
+        self.onset_fit = emg                     # onset by a flat+ramp fit instead
+        self.fit_pre_ms = 400                    # ... over this much rest before the crossing
+        self.steep_pct = 0 if emg else 10        # ... and this % of the steepest rise
+        self.release_pct = 35 if emg else 50     # % of the hold level: releasing
+        self.drop_pct = 40                       # ... or fell this % of the rise below
+        self.hold_ms = 1000 if emg else 600      # ... her recent hold level (a release
+                                                 # to a residual plateau); it falls
+        self.hold_up_ms = 300 if emg else 100    # over hold_ms, rises over this
+        self.drop_ms = 150 if emg else 0         # the fall is judged on the signal
+                                                 # smoothed over this (noisy envelope)
+        self.peak_drop_pct = 10                  # peak confirmed after this drop
+        self.reclimb_pct = 30                    # rising again this much: new squeeze
+        self.settle_ms = 150 if emg else 300     # flat this long: release over
+        self.settle_k10 = 20                     # "flat": within x noise / 10
+        self.settle_pct = 4                      # ... or % of amplitude
+        self.relax_ms = 1000                     # residual averaged over this
+        self.relax_k10 = 20 if emg else 30       # relaxed: residual below
+        self.relax_pct = 10                      # x noise / 10 or % of amp
+        self.relax_power = emg                   # EMG: residual and rise above the
+                                                 # background in power (they add so)
+        self.cough_rise_ms = 350                 # a cough peaks this fast
+        self.cough_dur_ms = 800                  # and is over this soon; and it needs
+        self.cough_rate = 0                      # evidence: the abdomen, or a rise
+                                                 # faster than this (counts/s, 0: off)
+        self.quick_ms = 1500                     # onset to offset: a quick squeeze
+        self.min_squeeze_ms = 150                # shorter: an artefact, not a squeeze
+        self.plateau_pct = 30 if emg else 20     # a new squeeze from a plateau rises this
+        self.end_k10 = 10                        # offset: within this of the settled level
+        self.end_pct = 10 if emg else 2          # ... or this % of the fall to it
+        self.max_squeeze_ms = 90000              # high this long: a level shift (a probe
+                                                 # that moved), not a squeeze; the longest
+                                                 # clinical hold is 60 s (Glazer)
+        self.push_pct = 95                       # abd rise >= 95 % PF: push
+        self.co_pct = 50                         # PF < 2x abd: co-contraction
+        self.abd_min_ms = 500                    # abd-only strain this long
+        self.warmup_ms = 1500                    # learn rest before detecting
+        self.level_ms = 3000                     # pre-squeeze level tracker
+        self.rest_up_ms = 20000                  # resting tone rises slowly
+        self.rest_down_ms = 1500
+        self.noise_ms = 4000
