@@ -133,7 +133,7 @@ def test_programs_are_checked_by_the_firmware_validator(server):
          "shorter than squeeze_s"),
         ({**good, "phases": [{"kind": "jump", "seconds": 3}]}, "phases[0].kind", "unknown cue 'jump'"),
         ({**good, "phases": [{**good["phases"][1], "target_pct": 120}]}, "phases[0].target_pct", "outside 0-100"),
-        ({**good, "name": "Gentle!"}, "name", "lower-case"),
+        ({**good, "name": "Gentle!"}, "name", "no capitals"),
         ({**good, "name": "sprint"}, "name", "built-in"),
         ({**good, "phases": []}, "phases", "non-empty"),
     ]
