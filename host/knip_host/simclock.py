@@ -84,6 +84,7 @@ class SimClock:
         self.inbuf = bytearray()   # taken off the port, not yet read by anyone
         self.grants = 0
         self.lock = threading.RLock()
+        self._arrived = threading.Condition(self.lock)
         self._pty = pty_fd
         self._run = os.open(ctl_path + ".run", os.O_RDWR)
         self._idle = os.open(ctl_path + ".idle", os.O_RDWR)
@@ -107,7 +108,8 @@ class SimClock:
 
     def start(self, timeout: float) -> None:
         """Wait for the board's first report (it is up and idle)."""
-        self._await_idle(timeout)
+        with self.lock:
+            self._await_idle(timeout)
 
     def run(self, seconds: float, stop: bool = True) -> None:
         """Grant up to `seconds` of board time and wait until the board has
@@ -138,6 +140,14 @@ class SimClock:
             del self.inbuf[:n]
             return out
 
+    def take_wait(self, n: int, timeout: float) -> bytes:
+        """take() for a reader in another thread (a simulated radio): waits up
+        to `timeout` (wall clock) for the clock to bring some."""
+        with self._arrived:
+            if not self.inbuf:
+                self._arrived.wait(timeout)
+            return self.take(n)
+
     def _await_idle(self, timeout: float) -> None:
         while b"\n" not in self._line:
             self._wait([self._idle, self._pty], timeout, "the end of its time step")
@@ -167,6 +177,7 @@ class SimClock:
                 raise serial.SerialException("the virtual trainer has stopped" + _last_words(self.inbuf))
             self.inbuf += data
             self.rx += len(data)
+            self._arrived.notify_all()
         if self._idle in r:
             self._line += os.read(self._idle, 4096)
 
