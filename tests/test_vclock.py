@@ -20,34 +20,25 @@ from knip_host.simulator import VirtualTrainer
 from knip_host.sync import sync
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "hil"))
-from rig import HIL_PROFILE, play_hil  # noqa: E402
+from rig import HIL_PROFILE, play_hil, start_hil  # noqa: E402
 
 pytestmark = pytest.mark.micropython
 
-SHORT = {"name": "short", "phases": [{"kind": "rest", "seconds": 3},
-                                     {"kind": "fast", "reps": 3, "squeeze_s": 1, "rest_s": 2, "target_pct": 0},
-                                     {"kind": "hold", "reps": 1, "squeeze_s": 3, "rest_s": 3, "target_pct": 0}]}
-
-
 def record(tmp: Path, name: str, seed: int) -> tuple[str, str, int]:
-    """Play SHORT with the live stream on, then sync: (hash of every frame the
-    host read, hash of the stored session, board ms at the end)."""
+    """Play the HIL program (any trainer plays it) with the live stream on,
+    then sync: (hash of every frame the host read, hash of the stored
+    session, board ms at the end)."""
     vt = VirtualTrainer(tmp / f"{name}.img", speed=20, seed=seed, user="typical", clock="virtual").start()
     try:
         dev = Device(vt.port)
-        dev.hello()
-        dev.set_clock()
-        dev.put_program(SHORT)
-        dev.live(True, 100)
-        sid = dev.start("short")
-        dev.pain(0, 2)
+        sid = start_hil(dev)
         wire = hashlib.sha256()
         for f in iter_stream(dev, time.monotonic() + 10):
             wire.update(bytes((f.mtype, f.seq)) + len(f.payload).to_bytes(2, "little") + f.payload)
             if f.mtype == P.NOTICE and f.payload[0] == P.N_SESSION_ENDED:
                 break
         else:
-            raise AssertionError("the short program did not end")
+            raise AssertionError("the hil program did not end")
         dev.live(False)
         db = SessionDatabase.open(str(tmp / f"{name}.sqlite3"))
         assert sync(dev, db, show_progress=False).fetched == [sid]
