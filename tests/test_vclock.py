@@ -24,6 +24,7 @@ from rig import HIL_PROFILE, play_hil, start_hil  # noqa: E402
 
 pytestmark = pytest.mark.micropython
 
+
 def record(tmp: Path, name: str, seed: int) -> tuple[str, str, int]:
     """Play the HIL program (any trainer plays it) with the live stream on,
     then sync: (hash of every frame the host read, hash of the stored
