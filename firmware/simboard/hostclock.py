@@ -188,7 +188,9 @@ class HostClock:
                 self._report()
             elif self.told_tx < 0:
                 self._report()              # ready: where the board starts
-            wait(-1)                        # until the host writes (protocol bytes or a grant)
+            # until the host writes (protocol bytes or a grant); a task asleep
+            # on the wall clock (none of ours) keeps its own deadline
+            wait(dt)
 
 
 class EventFlag:
