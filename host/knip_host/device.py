@@ -292,11 +292,12 @@ class LiveDecoder(samples.LiveDecoder):
 def iter_stream(dev: Device, until: float) -> Iterator[Frame]:
     """Frames the device sends on its own, until time.monotonic() >= until;
     on a virtual trainer's clock that much board time (dev.clock)."""
-    end = dev.clock.monotonic() + (until - time.monotonic())
+    clock = getattr(dev, "clock", WALL)
+    end = clock.monotonic() + (until - time.monotonic())
     while True:
         while dev.stream:
             yield dev.stream.popleft()
-        left = end - dev.clock.monotonic()
+        left = end - clock.monotonic()
         if left <= 0:
             return
         f = dev.read_frame(min(left, 0.2))

@@ -16,7 +16,7 @@ from knip.programs import CUE_NAMES
 from .analysis import EMG_ENVELOPE_FRACTION
 from .coaching import one_line, verdict_dict
 from .device import Device, DeviceError, LiveDecoder, iter_stream
-from .simclock import WALL
+from .simclock import WALL, SimClock, WallClock
 
 PAIN_HELP = "pain check-in on the trainer: press the button once per point (0-10), then hold it to confirm"
 
@@ -71,7 +71,8 @@ class LiveResult:
 
 
 class LiveView:
-    def __init__(self, info: dict[str, Any], out: TextIO, plain: bool, clock: Any = None):
+    def __init__(self, info: dict[str, Any], out: TextIO, plain: bool,
+                 clock: WallClock | SimClock | None = None):
         self.now = (clock or WALL).monotonic      # the trainer's clock (simclock.py)
         self.unit = str(info.get("unit", ""))
         self.cpu = float(info.get("counts_per_unit", 1)) or 1.0
