@@ -67,6 +67,9 @@ class MachineTime:
 
 
 class HostClock:
+    """The board half of the virtual clock: `time` is SimBoardTime or
+    MachineTime, ctl_path + ".run"/".idle" the FIFOs the host made."""
+
     def __init__(self, ctl_path, time):
         self.cin = open(ctl_path + ".run", "rb")
         self.cout = open(ctl_path + ".idle", "wb")

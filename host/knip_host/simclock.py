@@ -55,11 +55,6 @@ WALL = WallClock()
 _BY_PORT: dict[str, "SimClock"] = {}
 
 
-def clock_for(port: str) -> "WallClock | SimClock":
-    """The clock a port runs on: a virtual trainer's SimClock, else WALL."""
-    return _BY_PORT.get(port, WALL)
-
-
 def open_port(port: str, baud: int, timeout: float) -> "serial.Serial | SimSerial":
     """pyserial's port, or on a virtual trainer's clock a SimSerial."""
     clock = _BY_PORT.get(port)
