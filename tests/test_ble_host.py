@@ -10,7 +10,13 @@ trainer writes are read from the pty and delivered as notifications of at
 most MTU - 3 bytes, from the simulated radio's own thread through bleak's
 event loop as bleak does; write_gatt_char() chunks go to the pty and are
 refused when longer than MTU - 3. Pairing is modelled as the trainer does it:
-an unbonded laptop is dropped unless pairing mode is open and it pairs."""
+an unbonded laptop is dropped unless pairing mode is open and it pairs.
+
+The trainer runs on the virtual clock (knip_host/simclock.py). Where a test
+needs board time to pass (live, a session), the radio takes the trainer's
+output from the clock and the laptop's port is wrapped in OnClock, which
+grants board time whenever nothing is left to read, as SimSerial does on a
+serial port; the other tests only ask, and the trainer answers at once."""
 from __future__ import annotations
 
 import asyncio
@@ -25,6 +31,7 @@ import pytest
 from knip import protocol as P
 from knip_host import ble as B
 from knip_host.device import Device, DeviceError, LinkLost, LiveDecoder, iter_stream
+from knip_host.simclock import SimClock
 from knip_host.simulator import VirtualTrainer
 
 pytestmark = pytest.mark.micropython
@@ -44,8 +51,10 @@ class SimRadio:
 
     def __init__(self, trainer_port: str | None, *, name: str = "Knip-3F2A", address: str = "C0:FF:EE:00:3F:2A",
                  mtu: int = 23, bonded: bool = True, pairing_open: bool = False, jitter: int = 0,
-                 scan_error: BaseException | None = None):
+                 scan_error: BaseException | None = None, clock: SimClock | None = None):
         self.port = trainer_port
+        self.clock = clock                   # the trainer's virtual clock: its output comes from there
+        self.taken = 0                       # bytes taken from the trainer
         self.name, self.address, self.mtu = name, address, mtu
         self.bonded, self.pairing_open = bonded, pairing_open
         self.jitter = jitter                 # > 0: notification sizes vary (seeded)
@@ -125,13 +134,19 @@ class SimClient:
         """The radio: trainer output -> notifications of <= MTU - 3 bytes."""
         seed = 7
         while not self._stop.is_set():
-            r, _, _ = select.select([self.fd], [], [], 0.05)
-            if not r:
-                continue
-            try:
-                data = os.read(self.fd, 4096)
-            except OSError:
-                return
+            if self.r.clock is not None:
+                data = self.r.clock.take_wait(4096, 0.05)
+                if not data:
+                    continue
+            else:
+                r, _, _ = select.select([self.fd], [], [], 0.05)
+                if not r:
+                    continue
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    return
+            self.r.taken += len(data)
             pay = self.r.mtu - 3
             i = 0
             while i < len(data):
@@ -160,6 +175,8 @@ class SimClient:
             return                           # the trainer ignores writes of a laptop it has no bond with
         await asyncio.sleep(0.002)           # a connection event
         os.write(self.fd, bytes(data))
+        if self.r.clock is not None:
+            self.r.clock.wrote += len(data)  # the trainer starts its next time step after these
 
     def drop(self):
         """The link goes (trainer refuses us, walks out of range, powers off)."""
@@ -177,9 +194,45 @@ class SimClient:
             self.fd = -1
 
 
+class OnClock:
+    """The laptop's BleSerial with the trainer's board time: when nothing is
+    left to read, everything the trainer sent is through the radio, and then
+    board time passes (up to `timeout` x speed, until it sends something)."""
+
+    def __init__(self, link: B.BleSerial, radio: SimRadio):
+        self.link, self.radio, self.clock = link, radio, radio.clock
+        self.timeout = 0.05
+
+    def __getattr__(self, name):
+        return getattr(self.link, name)
+
+    def _through(self) -> None:
+        self.clock.settle()
+        end = time.monotonic() + 10
+        while (self.clock.inbuf or self.radio.taken != self.link.bytes_in) and self.radio.client.connected:
+            assert time.monotonic() < end, "the simulated radio stopped delivering"
+            time.sleep(0.0002)
+
+    def read(self, size: int = 1) -> bytes:
+        if not self.radio.client.connected:
+            return self.link.read(size)          # what is left, then BleSerial's lost-link error
+        if not self.link.in_waiting:
+            self._through()
+            if not self.link.in_waiting:
+                self.clock.run(self.timeout, stop=True)
+                self._through()
+        n = min(size, self.link.in_waiting)
+        return self.link.read(n) if n else b""
+
+    def reset_input_buffer(self) -> None:
+        self.clock.discard()
+        self._through()
+        self.link.reset_input_buffer()
+
+
 @pytest.fixture
 def trainer(tmp_path):
-    vt = VirtualTrainer(tmp_path / "flash.img", speed=25.0, seed=3).start()
+    vt = VirtualTrainer(tmp_path / "flash.img", speed=25.0, seed=3, clock="virtual").start()
     yield vt
     vt.stop()
 
@@ -188,10 +241,10 @@ def trainer(tmp_path):
 def test_hello_live_and_sync_over_the_simulated_radio(tmp_path, trainer, mtu, jitter):
     from knip_host.database import SessionDatabase
     from knip_host.sync import sync
-    radio = SimRadio(trainer.port, mtu=mtu, jitter=jitter)
+    radio = SimRadio(trainer.port, mtu=mtu, jitter=jitter, clock=trainer.clock)
     link = B.BleSerial("knip", backend=radio.backend)       # the name's prefix, advertising NUS
     assert link.address == radio.address and link.payload == mtu - 3
-    dev = Device(link.port, ser=link)
+    dev = Device(link.port, ser=OnClock(link, radio))
     try:
         info = dev.hello()
         assert info["device"] == "sim-0001" and info["protocol"] == P.VERSION
@@ -209,10 +262,10 @@ def test_hello_live_and_sync_over_the_simulated_radio(tmp_path, trainer, mtu, ji
                 assert out is not None
                 n += len(out[0])
         dev.live(False)
-        assert dec.lost_frames == 0 and 2500 < n < 4500, n       # 1.5 s at 25x, 100 Hz
+        assert dec.lost_frames == 0 and n == 3750, n             # 1.5 s at 25x, 100 Hz
         # record a short session and sync it over BLE
         sid = dev.start("calibrate")
-        time.sleep(1.5)
+        dev.clock.sleep(1.5)
         assert dev.stop() == sid
         db = SessionDatabase.open(str(tmp_path / "k.sqlite3"))
         rep = sync(dev, db, show_progress=False)
@@ -233,9 +286,9 @@ def test_hello_live_and_sync_over_the_simulated_radio(tmp_path, trainer, mtu, ji
 
 
 def test_by_address_and_lost_link_mid_stream(trainer):
-    radio = SimRadio(trainer.port, mtu=247)
+    radio = SimRadio(trainer.port, mtu=247, clock=trainer.clock)
     link = B.BleSerial(radio.address.lower(), backend=radio.backend)
-    dev = Device(link.port, ser=link)
+    dev = Device(link.port, ser=OnClock(link, radio))
     try:
         dev.hello()
         dev.live(True, 100)

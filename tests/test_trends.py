@@ -1,6 +1,6 @@
 """`knip progress` and `knip report --html` on real synced sessions: the
-virtual trainer (the real firmware under MicroPython, a simulated woman)
-runs five programs, `knip sync` stores them in a real SQLite file, and the
+virtual trainer (the real firmware under MicroPython, a simulated woman, on
+the virtual clock) runs five programs, `knip sync` stores them in a real SQLite file, and the
 commands read them back. `real_database()` is shared with
 test_report_browser.py (built once per test run)."""
 from __future__ import annotations
@@ -62,7 +62,7 @@ def real_database(base: Path) -> Path:
         return _BUILT["db"]
     base.mkdir(parents=True, exist_ok=True)
     image, db = str(base / "trainer.img"), base / "knip.sqlite3"
-    sim = ["--port", "sim", "--sim-image", image, "--sim-speed", SPEED]
+    sim = ["--port", "sim", "--sim-image", image, "--sim-speed", SPEED, "--sim-clock", "virtual"]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KNIP_DATA", str(base / "data"))
         for program, user, extra in PLAN:

@@ -58,6 +58,7 @@ class SimBoard:
         self._fresh = asyncio.Event()
         self._tick = asyncio.Event()     # virtual clock: set whenever time moves
         self._task = None
+        self.stepped = False            # True: step() is called from outside, no sampler task
         self.cue_now = "rest"
         self.cues = 0
         self._jumped = False            # short_rest: already squeezing before the cue
@@ -96,7 +97,8 @@ class SimBoard:
 
     def start(self):
         self._t0 = time.ticks_ms()      # the board clock starts with the sampler
-        self._task = asyncio.create_task(self._sampler())
+        if not self.stepped:
+            self._task = asyncio.create_task(self._sampler())
 
     def stop(self):
         if self._task is not None:
@@ -134,22 +136,26 @@ class SimBoard:
         # 10 ms of samples whenever the application has taken the last ones:
         # the clock never runs ahead of the processing, whatever the CPU
         ring = self.ring
-        user = self.user
-        rate = self.rate_hz
-        step = max(1, rate // 100)
-        tick = self._tick
         while True:
             if ring.count() == 0:
-                n = self._n
-                for _ in range(step):
-                    x, a = user.step()
-                    ring.put(n * 1000 // rate, _round(x), 0 if a is None else _round(a))
-                    n += 1
-                self._n = n
-                self._fresh.set()
-                tick.set()
-                tick.clear()
+                self.step()
             await asyncio.sleep_ms(0)
+
+    def step(self):
+        """Virtual clock: 10 ms of samples now (the host-owned clock,
+        simboard/hostclock.py, calls this instead of running the sampler)."""
+        ring = self.ring
+        user = self.user
+        rate = self.rate_hz
+        n = self._n
+        for _ in range(max(1, rate // 100)):
+            x, a = user.step()
+            ring.put(n * 1000 // rate, _round(x), 0 if a is None else _round(a))
+            n += 1
+        self._n = n
+        self._fresh.set()
+        self._tick.set()
+        self._tick.clear()
 
     # ---- user interface ------------------------------------------------
 

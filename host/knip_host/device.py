@@ -15,6 +15,7 @@ from knip import protocol as P
 from knip import samples
 
 from . import checks as C
+from .simclock import WALL, open_port
 
 BAUD = 115200
 
@@ -52,7 +53,7 @@ class Frame:
     mtype: int
     seq: int
     payload: bytes
-    t: float          # host time.monotonic() when decoded
+    t: float          # host time (Device.clock.monotonic()) when decoded
 
 
 class Device:
@@ -69,9 +70,11 @@ class Device:
             self.ser = ser
         else:
             try:
-                self.ser = serial.Serial(port, baud, timeout=0.05, write_timeout=timeout)
+                self.ser = open_port(port, baud, timeout)
             except serial.SerialException as exc:
                 raise DeviceError(_open_hint(port, exc)) from exc
+        # a virtual trainer's port runs on its board time (simclock.py): the waits below follow it
+        self.clock = getattr(self.ser, "clock", None) or WALL
         try:
             self.ser.reset_input_buffer()       # bytes meant for an earlier connection
             self.ser.write(b"\x00")             # end any half frame the device holds
@@ -119,7 +122,8 @@ class Device:
 
     def read_frame(self, timeout: float) -> Frame | None:
         """Next good frame, or None after `timeout` seconds of silence."""
-        deadline = time.monotonic() + timeout
+        clock = self.clock
+        deadline = clock.monotonic() + timeout
         while True:
             if self._pos >= len(self._buf):
                 if not self.ser.is_open:
@@ -132,14 +136,14 @@ class Device:
                                    "check the cable, then run the command again: "
                                    "nothing recorded is lost") from exc
                 if not chunk:
-                    if time.monotonic() >= deadline:
+                    if clock.monotonic() >= deadline:
                         return None
                     continue
                 self.bytes_in += len(chunk)
                 self._buf, self._pos = chunk, 0
             st, self._pos = self.reader.feed(self._buf, self._pos, len(self._buf))
             if st == P.R_FRAME:
-                return Frame(self.reader.mtype, self.reader.seq, bytes(self.reader.payload), time.monotonic())
+                return Frame(self.reader.mtype, self.reader.seq, bytes(self.reader.payload), clock.monotonic())
             # bad frames from the device are counted by the reader and skipped
 
     def request(self, mtype: int, payload: bytes = b"", *, timeout: float | None = None,
@@ -188,7 +192,7 @@ class Device:
         return info
 
     def set_clock(self, unix_ms: int | None = None) -> None:
-        ms = int(time.time() * 1000) if unix_ms is None else unix_ms
+        ms = int(self.clock.time() * 1000) if unix_ms is None else unix_ms
         self.request(P.SET_CLOCK, struct.pack("<Q", ms))
 
     def ping(self, data: bytes = b"knip") -> bytes:
@@ -327,11 +331,14 @@ class LiveDecoder(samples.LiveDecoder):
 
 
 def iter_stream(dev: Device, until: float) -> Iterator[Frame]:
-    """Frames the device sends on its own, until time.monotonic() >= until."""
+    """Frames the device sends on its own, until time.monotonic() >= until;
+    on a virtual trainer's clock that much board time (dev.clock)."""
+    clock = getattr(dev, "clock", WALL)
+    end = clock.monotonic() + (until - time.monotonic())
     while True:
         while dev.stream:
             yield dev.stream.popleft()
-        left = until - time.monotonic()
+        left = end - clock.monotonic()
         if left <= 0:
             return
         f = dev.read_frame(min(left, 0.2))

@@ -17,6 +17,7 @@ from . import checks as C
 from .analysis import EMG_ENVELOPE_FRACTION
 from .coaching import one_line, verdict_dict
 from .device import Device, DeviceError, LiveDecoder, iter_stream
+from .simclock import WALL, SimClock, WallClock
 
 PAIN_HELP = "pain check-in on the trainer: press the button once per point (0-10), then hold it to confirm"
 
@@ -71,7 +72,9 @@ class LiveResult:
 
 
 class LiveView:
-    def __init__(self, info: dict[str, Any], out: TextIO, plain: bool):
+    def __init__(self, info: dict[str, Any], out: TextIO, plain: bool,
+                 clock: WallClock | SimClock | None = None):
+        self.now = (clock or WALL).monotonic      # the trainer's clock (simclock.py)
         self.unit = str(info.get("unit", ""))
         self.cpu = float(info.get("counts_per_unit") or 1.0)
         self.emg = info.get("signal") == "emg"
@@ -143,7 +146,7 @@ class LiveView:
     def set_cue(self, cue: str, dur_ms: int, target: int) -> None:
         self.cue = cue
         self.target = target
-        self.cue_end = time.monotonic() + dur_ms / 1000.0
+        self.cue_end = self.now() + dur_ms / 1000.0
 
     # ---- output --------------------------------------------------------
 
@@ -167,13 +170,13 @@ class LiveView:
             if 0 <= lo < BAR:
                 cells[lo] = "|"
         pct_txt = f"{pct:4.0f}% {'MVC' if self.mvc else 'best'}" if pct is not None else "   -% MVC"
-        left = max(0.0, self.cue_end - time.monotonic())
+        left = max(0.0, self.cue_end - self.now())
         cue = self.cue.upper() + (f" {left:4.1f}s" if self.cue in ("squeeze", "relax", "rest") and left else "")
         return (f"[{''.join(cells)}] {above:6.1f} {self.unit:<5} {pct_txt}  "
                 f"{('target ' + str(self.target) + '%') if self.target else '':<10}  {self.state:<12} cue: {cue}")
 
     def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self.now()
         if self.plain:
             # a log, not an animation: one status line per second
             if now - self._last_draw >= 1.0:
@@ -203,7 +206,7 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
     out = out or sys.stdout
     plain = (not out.isatty()) if plain is None else plain
     info = dev.info or dev.hello()
-    view = LiveView(info, out, plain)
+    view = LiveView(info, out, plain, dev.clock)
     dec = LiveDecoder(int(info.get("channels") or 1))
     res = LiveResult()
     ascii_only = not _utf8(out)

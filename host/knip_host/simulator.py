@@ -1,6 +1,11 @@
 """The virtual trainer: the real firmware application running under the
 MicroPython unix port with the simulated board, on a pseudo-terminal. The
-host talks to it through the same serial code it uses for a real board."""
+host talks to it through the same serial code it uses for a real board.
+
+clock="wall" (a person watching: `knip --port sim`, `make demo`) runs it on
+the wall clock, `speed` times faster; clock="virtual" (the tests) runs it
+on board time the host grants (simclock.py, docs/TESTING.md): as fast as the
+CPU allows, and the same every time."""
 from __future__ import annotations
 
 import os
@@ -8,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tty
@@ -16,6 +22,7 @@ from pathlib import Path
 import knip
 
 from .device import DeviceError
+from .simclock import WALL, SimClock, WallClock
 
 FIRMWARE_DIR = Path(knip.__file__).resolve().parent.parent
 
@@ -56,8 +63,16 @@ class VirtualTrainer:
     def __init__(self, image: str | os.PathLike[str] | None = None, *, speed: float = 1.0, seed: int = 1,
                  user: str = "good", signal_kind: str = "pressure", rate_hz: int = 0, baud: int = 115200,
                  device_id: str = "sim-0001", blocks: int = 512, channels: int = 0,
-                 profile: str | os.PathLike[str] | None = None, safe_mode: bool = False):
+                 profile: str | os.PathLike[str] | None = None, safe_mode: bool = False,
+                 clock: str = "wall"):
+        if clock not in ("wall", "virtual"):
+            raise ValueError(f"clock must be 'wall' or 'virtual', not {clock!r}")
         self.image = (Path(image) if image is not None else default_image()).resolve()
+        self.speed = float(speed)
+        self.virtual = clock == "virtual"
+        # the host's clock for this trainer: WALL, or its SimClock once started
+        self.clock: WallClock | SimClock = WALL
+        self._ctl_dir: str | None = None
         # with a board profile the ESP32 board code itself runs, on a simulated
         # machine module (firmware/simboard/esp32_main.py)
         self.script = "esp32_main.py" if profile is not None else "main.py"
@@ -69,6 +84,8 @@ class VirtualTrainer:
                          "--user", user, "--signal", signal_kind, "--rate", str(rate_hz),
                          "--baud", str(baud), "--id", device_id, "--blocks", str(blocks),
                          "--channels", str(channels)]
+        if self.virtual:
+            self.args += ["--clock", "virtual"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = ""
         self._slave = -1
@@ -82,8 +99,18 @@ class VirtualTrainer:
         self.image.parent.mkdir(parents=True, exist_ok=True)
         master, slave = os.openpty()
         tty.setraw(slave)             # no echo, no line editing: a byte pipe like a UART
+        args = list(self.args)
+        if self.virtual:
+            # the clock's side channel: two FIFOs, held open here (read and
+            # write) so the board's opens never block
+            self._ctl_dir = tempfile.mkdtemp(prefix="knip-clock-")
+            ctl = os.path.join(self._ctl_dir, "clock")
+            os.mkfifo(ctl + ".run")
+            os.mkfifo(ctl + ".idle")
+            self.clock = SimClock(ctl, slave, self.speed, alive=lambda: self.alive)
+            args += ["--ctl", ctl]
         env = dict(os.environ, MICROPYPATH=".frozen:" + str(FIRMWARE_DIR))   # .frozen holds asyncio
-        self.proc = subprocess.Popen([micropython_binary(), str(FIRMWARE_DIR / "simboard" / self.script), *self.args],
+        self.proc = subprocess.Popen([micropython_binary(), str(FIRMWARE_DIR / "simboard" / self.script), *args],
                                      stdin=master, stdout=master, stderr=subprocess.PIPE, env=env,
                                      cwd=str(FIRMWARE_DIR), close_fds=True)
         os.close(master)
@@ -94,6 +121,14 @@ class VirtualTrainer:
             self.stop()
             tail = "\n".join(self.log[-15:]) or "(no output)"
             raise DeviceError(f"the virtual trainer did not start: {tail}")
+        if isinstance(self.clock, SimClock):
+            try:
+                self.clock.start(timeout)
+            except OSError as exc:
+                self.stop()
+                raise DeviceError(f"the virtual trainer's clock did not start ({exc}): "
+                                  + "\n".join(self.log[-15:])) from exc
+            self.clock.register(self.port)
         return self
 
     def _drain(self) -> None:
@@ -123,6 +158,11 @@ class VirtualTrainer:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if isinstance(self.clock, SimClock):
+            self.clock.close()
+        if self._ctl_dir is not None:
+            shutil.rmtree(self._ctl_dir, ignore_errors=True)
+            self._ctl_dir = None
         if self._slave >= 0:
             os.close(self._slave)
             self._slave = -1

@@ -1,8 +1,11 @@
 """The board under test for tests/hil: a real ESP32 on a serial port
 (flashed, deployed with hardware/profiles/hil-loopback.json, its DAC wired
 to its ADC: hardware/HIL.md) or, without one, the virtual trainer running the
-same ESP32 board code (firmware/espboard) on a simulated machine. Test
-bodies only use this interface, so they are the same for both."""
+same ESP32 board code (firmware/espboard) on a simulated machine, on the
+virtual clock (board time the host grants: knip_host/simclock.py), so on
+simulation what a test sees is decided by simulated time alone. Test bodies
+only use this interface, and wait and read the time through rig.clock
+(the wall clock for a real board), so they are the same for both."""
 from __future__ import annotations
 
 import time
@@ -15,6 +18,7 @@ from knip_host.database import SessionDatabase
 from knip_host.device import Device, DeviceError, iter_stream
 from knip_host.session import Session
 from knip_host.sessionfile import decode
+from knip_host.simclock import WALL, SimClock, WallClock
 from knip_host.simulator import VirtualTrainer
 from knip_host.sync import SyncReport, sync
 
@@ -77,9 +81,14 @@ class Rig:
 
     def start(self) -> "Rig":
         if not self.real:
-            self.vt = VirtualTrainer(self.image, profile=HIL_PROFILE).start()
+            self.vt = VirtualTrainer(self.image, profile=HIL_PROFILE, clock="virtual").start()
             self.port = self.vt.port
         return self
+
+    @property
+    def clock(self) -> WallClock | SimClock:
+        """Where the test's time comes from: the board's (simulation) or the wall's."""
+        return self.vt.clock if self.vt is not None else WALL
 
     def open(self, timeout: float = 3.0) -> Device:
         dev = Device(self.port, timeout=timeout)
@@ -106,21 +115,22 @@ class Rig:
             assert self.vt is not None
             self.vt.kill()
             self.vt.stop()
-            self.vt = VirtualTrainer(self.image, profile=HIL_PROFILE).start()
+            self.vt = VirtualTrainer(self.image, profile=HIL_PROFILE, clock="virtual").start()
             self.port = self.vt.port
 
     def wait_ready(self, timeout: float = 15.0) -> dict:
         """HELLO until the application answers (after a reset it boots first)."""
-        end = time.monotonic() + timeout
+        clock = self.clock
+        end = clock.monotonic() + timeout
         last: Exception | None = None
-        while time.monotonic() < end:
+        while clock.monotonic() < end:
             try:
                 dev = self.open(timeout=1.0)
                 return dev.hello()
             except DeviceError as exc:
                 last = exc
                 self.close_devices()
-                time.sleep(0.5)
+                clock.sleep(0.5)
         raise AssertionError(f"the {self.kind} did not answer within {timeout} s after the reset: {last}")
 
     def stop(self) -> None:

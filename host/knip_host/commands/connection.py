@@ -23,6 +23,9 @@ PORT_ARGS = [
         help="with --port sim: simulated user (" + SIM_USERS + ")"),
     arg("--sim-image", metavar="FILE", help="with --port sim: flash image (default: in the data directory)"),
     arg("--sim-seed", type=int, default=1, metavar="N", help=argparse.SUPPRESS),
+    arg("--sim-clock", choices=("wall", "virtual"), default="wall",
+        help="with --port sim: 'virtual' runs the trainer on simulated time, as fast as the CPU "
+             "allows and the same on every run (for scripts and tests; default: wall)"),
     arg("--ble", metavar="NAME_OR_ADDRESS",
         help="connect over Bluetooth LE to the trainer of that name (e.g. Knip) or address "
              "instead of a serial port ('knip devices --ble' lists them; needs bleak)"),
@@ -36,7 +39,8 @@ def port_options(args: argparse.Namespace) -> dict[str, Any]:
     """The port options for connect(): the virtual trainer's, plus --ble/--pair
     (connect() takes those out), so every command that passes these gets BLE."""
     opts: dict[str, Any] = {"image": getattr(args, "sim_image", None), "speed": getattr(args, "sim_speed", 1.0),
-                            "user": getattr(args, "sim_user", "good"), "seed": getattr(args, "sim_seed", 1)}
+                            "user": getattr(args, "sim_user", "good"), "seed": getattr(args, "sim_seed", 1),
+                            "clock": getattr(args, "sim_clock", "wall")}
     if getattr(args, "ble", None):
         opts["ble"] = args.ble
     if getattr(args, "pair", False):
