@@ -6,6 +6,7 @@
 # - RAM (path None): fast, and snapshot() is a power cut right now.
 # It counts what littlefs does to it, so tests can measure write amplification.
 import io
+import os
 
 _EIO = 5
 # ioctl ops (extmod/vfs.h)
@@ -109,3 +110,20 @@ def mount(path=None, point="/flash", block_size=4096, blocks=512):
         fs = vfs.VfsLfs2(dev)
     vfs.mount(fs, point)
     return dev
+
+
+def pin_store_id(fs_root, seed):
+    """On the virtual clock a trainer is a function of its seed and its host
+    only: the session store's id, drawn at random on a board (knip/store.py),
+    is derived from the seed instead when the flash has none yet."""
+    try:
+        os.stat(fs_root + "/store")
+        return
+    except OSError:
+        pass
+    try:
+        os.mkdir(fs_root)
+    except OSError:
+        pass
+    with open(fs_root + "/store", "wb") as f:
+        f.write(("%08x" % ((seed * 2654435761 + 0x5EED) & 0xFFFFFFFF)).encode())

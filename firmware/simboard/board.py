@@ -16,7 +16,7 @@ import os
 from knip.ring import SampleRing
 from knip import programs
 from simboard.synth import SyntheticUser
-from simboard.blockdev import mount
+from simboard.blockdev import mount, pin_store_id
 from simboard.users import USERS
 
 _MOUNT = "/flash"
@@ -52,6 +52,8 @@ class SimBoard:
         self.ring = SampleRing(512)
         mount(image, _MOUNT, 4096, blocks)   # littlefs, formatted only if blank
         self.fs_root = _MOUNT + "/sessions"
+        if self.virtual:
+            pin_store_id(self.fs_root, seed)
         self.link = link
         self._t0 = time.ticks_ms()
         self._n = 0                     # samples taken

@@ -16,8 +16,10 @@ def _args(argv):
 
 def main():
     o = _args(sys.argv[1:])
-    from simboard.blockdev import mount
+    from simboard.blockdev import mount, pin_store_id
     mount(o["--image"], "/flash", 4096, int(o["--blocks"]))
+    if o["--clock"] == "virtual":
+        pin_store_id("/flash/sessions", 1)     # the same bytes every run
     from simboard import esp32_machine
     from simboard.esp32_rig import rig
     # a trainer runs on the wall clock, or on virtual time the host grants
