@@ -129,6 +129,10 @@ class VirtualTrainer:
                 raise DeviceError(f"the virtual trainer's clock did not start ({exc}): "
                                   + "\n".join(self.log[-15:])) from exc
             self.clock.register(self.port)
+            # both ends hold the FIFOs open now: their names can go (nothing
+            # is left behind in /tmp, even if this process is killed)
+            shutil.rmtree(self._ctl_dir, ignore_errors=True)
+            self._ctl_dir = None
         return self
 
     def _drain(self) -> None:
