@@ -9,6 +9,7 @@ import json
 import os
 import random
 import re
+import gc
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,11 @@ from knip_host.database import SessionDatabase
 from test_database import fake_decode, make_session, store
 
 PYTHON_ERROR = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b|Traceback")
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks_from_earlier_tests():
+    gc.collect()        # files other tests in this process left open warn now, not in a command below
 
 
 def run(capsys, argv: list[str]) -> tuple[int, str, str]:
