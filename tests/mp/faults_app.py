@@ -239,16 +239,20 @@ def power(seconds=60, stride=1):
     SB.mount = logmount
     durable = []                  # (sid, durable bytes, board ms) after each write-out
     st_box = [None]
+    bb = []
     orig = S.SessionStore._write_out
 
     def write_out(self):
         orig(self)
         st_box[0] = self
-        durable.append((self._sid, self._base, board.ticks_ms()))
+        durable.append((self._sid, self._base, bb[0].ticks_ms()))
 
     S.SessionStore._write_out = write_out
 
     def probe():
+        if not bb:
+            return (None, 0, 0, 0, 0)
+        board = bb[0]
         s = st_box[0]
         d = durable[-1] if durable else (None, 0, 0)
         if s is None or s._f is None:
@@ -257,6 +261,7 @@ def power(seconds=60, stride=1):
 
     _LogDev.probe = probe
     board, link, app = _setup()
+    bb.append(board)
     start_ops = [0]
 
     async def go():
@@ -272,6 +277,8 @@ def power(seconds=60, stride=1):
     dev = dev_box[0]
     with open(board.fs_root + "/%08x.kss" % sid, "rb") as f:
         ref = f.read()
+    from knip.store import iter_records as _ir
+    ends = [off + len(pl) + 7 for _t, pl, off in _ir(ref)]
     # replay from blank flash to each cut point
     img = bytearray(b"\xff" * (dev.bs * dev.n))
     ff = b"\xff" * dev.bs
@@ -297,6 +304,7 @@ def power(seconds=60, stride=1):
             psid, dur, appended, now = sid, len(ref), len(ref), board.ticks_ms()
         if psid != sid:
             dur = appended = 0
+        dur = max([e for e in ends if e <= dur] or [0])     # complete records only
         tried += 1
         ok, why, valid = _check_cut(bytes(img), dev, sid, ref, dur)
         if not ok:
@@ -323,7 +331,7 @@ def power(seconds=60, stride=1):
 
 def _check_cut(image, like, sid, ref, dur):
     import vfs
-    from knip.store import SessionStore, scan
+    from knip.store import SessionStore, scan, iter_records, REC_RECOVERED
     dev = BlockDev(None, like.bs, like.n, image)
     try:
         fs = vfs.VfsLfs2(dev)
@@ -349,7 +357,9 @@ def _check_cut(image, like, sid, ref, dur):
         if err is not None or not closed:
             return False, "recovered file: %s closed=%s" % (err, closed), valid
         # the recovered file = a prefix of the reference, then REC_RECOVERED (or the end)
-        keep = valid if got[valid - 19:valid - 18] != b"\x08" or valid == len(ref) else valid - 19
+        keep = valid
+        for rtype, _pl, off in iter_records(got):
+            keep = off if rtype == REC_RECOVERED else valid
         if got[:keep] != ref[:keep]:
             return False, "recovered bytes differ from the recorded ones", keep
         if keep < dur:
