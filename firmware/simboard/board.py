@@ -9,6 +9,7 @@
 # taken, the sampler takes the next few whenever the application has drained
 # the ring, and what a task sees depends only on the seed and the script.
 import sys
+import gc
 import time
 import asyncio
 import os
@@ -204,7 +205,8 @@ class SimBoard:
     def extra_info(self):
         return {"sim": {"speed": self.speed, "user": self.user_kind, "cue": self.cue_now,
                         "clock": "virtual" if self.virtual else "wall",
-                        "t0_ns": None if self.virtual else self._t0_ns()}}
+                        "t0_ns": None if self.virtual else self._t0_ns()},
+                "heap_free": gc.mem_free() if hasattr(gc, "mem_free") else None}
 
     def _t0_ns(self):
         # wall-clock time of board tick 0, for latency measurements

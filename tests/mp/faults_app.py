@@ -160,16 +160,30 @@ async def _fetch(board, link, sid, offset, cut=-1):
     return got, state[0]
 
 
-def sync(seconds=60):
+def sync(seconds=60, out=None):
     board, link, app = _setup()
+    kept = []               # a few live stream frames, for the host-side fuzz
+
+    def keep(t, seq, p):
+        if t >= P.SAMPLES and len(kept) < 64:
+            kept.append([t, binascii.hexlify(p).decode()])
+        elif t < P.SAMPLES:
+            link.frames.append((t, seq, p))
 
     async def go():
+        link.on_frame = keep
         sid = await _record(board, link, seconds)
+        link.on_frame = None
         ref, done = await _fetch(board, link, sid, 0)
         whole = b"".join(c for _o, c in ref)
         with open(board.fs_root + "/%08x.kss" % sid, "rb") as f:
             disk = f.read()
         assert whole == disk, "the plain fetch differs from the file"
+        if out:
+            with open(out + ".kss", "wb") as f:
+                f.write(disk)
+            with open(out + ".json", "w") as f:
+                f.write(json.dumps(kept))
         k_all = len(ref)
         bad = lost = dup = 0
         for k in range(k_all + 1):
@@ -520,7 +534,7 @@ def main():
     mode = sys.argv[1]
     a = sys.argv[2:]
     if mode == "sync":
-        r = sync(int(a[0]) if a else 60)
+        r = sync(int(a[0]) if a else 60, a[1] if len(a) > 1 else None)
     elif mode == "power":
         r = power(int(a[0]) if a else 60, int(a[1]) if len(a) > 1 else 1)
     elif mode == "fuzz":
