@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--fuzz", type=int, default=None)
     ap.add_argument("--soak-hours", type=float, default=None)
     ap.add_argument("--stride", type=int, default=1)
+    ap.add_argument("--program-min", type=int, default=10, help="soak: minutes per program")
     ap.add_argument("--out", default=str(ROOT / "bench" / "faults.json"))
     a = ap.parse_args(argv)
     q = a.quick
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res["fuzz_host"] = host_fuzz(fuzz_n, seed.with_suffix(".kss"),
                                      json.loads(seed.with_suffix(".json").read_text()))
         res["fuzz_host"]["wall_s"] = round(time.monotonic() - t, 1)
-    res["soak"] = mp("soak", str(hours))
+    res["soak"] = mp("soak", str(hours), str(a.program_min))
     s = res["soak"]
     s["heap_flat"] = s["heap_last_hour_min"] >= s["heap_first_hour_min"] - 16384
     table(res)

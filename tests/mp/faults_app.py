@@ -4,7 +4,7 @@
 #   micropython faults_app.py sync  [SECONDS]        cut a FETCH after every DATA frame, resume
 #   micropython faults_app.py power [SECONDS] [STRIDE] power cut after every n-th flash write
 #   micropython faults_app.py fuzz  [FRAMES] [SEED]  random and mutated frames into the server
-#   micropython faults_app.py soak  [HOURS]          programs back to back, live on, heap over time
+#   micropython faults_app.py soak  [HOURS] [MIN]        programs back to back, live on, heap over time
 # Each prints one line "RESULT <json>" for bench/faults.py.
 import sys
 import gc
@@ -540,7 +540,7 @@ def main():
     elif mode == "fuzz":
         r = fuzz(int(a[0]) if a else 100000, int(a[1]) if len(a) > 1 else 1)
     elif mode == "soak":
-        r = soak(float(a[0]) if a else 1.0)
+        r = soak(float(a[0]) if a else 1.0, int(a[1]) if len(a) > 1 else 10)
     else:
         raise SystemExit("mode: sync, power, fuzz or soak")
     print("RESULT " + json.dumps(r))
