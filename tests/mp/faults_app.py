@@ -14,6 +14,7 @@ import struct
 import asyncio
 import random
 import binascii
+from array import array
 
 from knip import protocol as P
 import simboard.board as SB
@@ -464,7 +465,12 @@ def fuzz(frames=100000, seed=1):
 def soak(hours=1.0, minutes_per_program=10):
     board, link, app = _setup(blocks=256)
     end_ms = int(hours * 3600000)
-    heap = []            # (board ms, free heap after collect)
+    # free heap after a collect, once a board minute, into arrays allocated
+    # here: a list of readings would itself eat the heap it measures
+    cap = int(hours * 60) + 90
+    heap_t = array("i", bytes(4 * cap))       # board minute
+    heap_f = array("i", bytes(4 * cap))       # bytes free
+    nheap = [0]
     stream = [0]
 
     def count(t, seq, p):
@@ -487,9 +493,13 @@ def soak(hours=1.0, minutes_per_program=10):
             await link.ask(P.START, b"fault")
             while link.ended == e:
                 await board.sleep_ms(1000)
-                if board.ticks_ms() // 60000 != (heap[-1][0] // 60000 if heap else -1):
+                m = board.ticks_ms() // 60000
+                k = nheap[0]
+                if (k == 0 or heap_t[k - 1] != m) and k < cap:
                     gc.collect()
-                    heap.append((board.ticks_ms(), gc.mem_free()))
+                    heap_t[k] = m
+                    heap_f[k] = gc.mem_free()
+                    nheap[0] = k + 1
             programs += 1
             await board.sleep_ms(500)
             # sync and ACK every finished session so the flash never fills
@@ -516,6 +526,7 @@ def soak(hours=1.0, minutes_per_program=10):
         t, _s, p = await link.ask(P.GET_INFO)
         info = json.loads(p)
         hour = 3600000
+        heap = [(heap_t[i] * 60000, heap_f[i]) for i in range(nheap[0])]
         first = [h for t, h in heap if t < hour] or [heap[0][1]]
         last_t = heap[-1][0]
         last = [h for t, h in heap if t >= last_t - hour]
