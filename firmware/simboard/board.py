@@ -12,7 +12,6 @@ import sys
 import gc
 import time
 import asyncio
-import os
 
 from knip.ring import SampleRing
 from knip import programs

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import limits
 from .runs import true_runs
-from .rows import LineIndex, Table, delimiter, is_number, parse_rows, split, time_column
+from .rows import LineIndex, delimiter, is_number, parse_rows, split, time_column
 from .textfile import RecordingError, TextFile, head_lines, is_data
 
 __all__ = ["FORMATS", "UNITS", "Recording", "RecordingError", "load", "sniff"]

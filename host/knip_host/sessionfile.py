@@ -9,7 +9,6 @@ and says so in Session.problems. Damaged files are read as far as they go
 not be read is in Session.damage."""
 from __future__ import annotations
 
-import json
 import struct
 from typing import Any
 
