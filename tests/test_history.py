@@ -17,7 +17,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from knip_host import cli
+from knip_host import cli, durations
 from knip_host.commands import stored
 from knip_host.commands.output import default_name
 from knip_host.commands.registry import COMMANDS
@@ -67,8 +67,9 @@ def session(device, n):
 # ------------------------------------------------------------------ formatting
 
 def test_minutes_and_local_time():
-    assert stored.minutes(65.4) == "1:05" and stored.minutes(5) == "0:05"
-    assert stored.minutes(3725) == "1:02:05"
+    assert durations.minutes(65.4) == "1:05" and durations.minutes(5) == "0:05"
+    assert durations.minutes(None) == "-" and durations.minutes(float("nan")) == "-"
+    assert durations.minutes(3725) == "1:02:05"
     assert stored.local_time(None) == "clock not set"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", stored.local_time(EPOCH))
     assert default_name(("aa:bb:cc", 3), ".png") == "knip-aa-bb-cc-3.png"
@@ -107,7 +108,7 @@ def test_sessions_table(capsys, dbpath):
         s = session(device, n)
         f = session_figures(s)
         line = rows[f"{device}/{n}"]
-        assert stored.minutes(s.duration_s) in line
+        assert durations.minutes(s.duration_s) in line
         cells = re.split(r"\s{2,}", line.strip())
         assert str(f["squeezes"]) in cells
         assert f"{f['relaxed_fully']}/{f['judged']}" in cells
@@ -141,7 +142,7 @@ def test_show_summary_and_table(capsys, dbpath):
     head = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in out.split("\n\n")[0].splitlines())
     assert head["session"] == "sim-0001/2" and head["program"] == "marathon"
     assert head["date"] == stored.local_time(EPOCH + 86400) + " (local time)"
-    assert head["duration"] == f"{stored.minutes(s.duration_s)} (complete)"
+    assert head["duration"] == f"{durations.minutes(s.duration_s)} (complete)"
     assert head["signal"].startswith("pressure in cmH2O, 50 Hz, two channels")
     assert head["squeezes"].startswith(f"{f['squeezes']}: strongest {f['max_peak']:.1f} cmH2O")
     assert f"mean hold {f['mean_hold_s']:.1f} s" in head["squeezes"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from . import trends as T
+from .durations import minutes
 from .trend_plots import PANELS, panel_png, panels_with_data
 
 PAIN_ADVICE = ("Train within the pain limit: pain often comes later, after the activity. "
@@ -100,13 +101,6 @@ def _frac_html(n: int | None, of: int | None) -> str:
     if n is None or not of:
         return "-"
     return f"{n}/{of}<br><small>{100.0 * n / of:.0f} %</small>"
-
-
-def _minutes(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    s = int(round(seconds))
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def _date(p: T.Point) -> str:
@@ -340,7 +334,7 @@ def _session_row(p: T.Point) -> tuple[list[str], str]:
     date = (f'<span class="nowrap">{e(p.date[:10])}</span><br>{e(p.date[11:])}' if p.date
             else e(_date(p)))
     key = f'<span class="nowrap">{e(p.key)}</span>' + ("<br>" + " ".join(notes) if notes else "")
-    cells = [date, key, e(p.program or "free training"), e(_minutes(p.duration_s)),
+    cells = [date, key, e(p.program or "free training"), e(minutes(p.duration_s)),
              mvc, power, e(_num(p.endurance_s, 1, "s")), e(p.repetitions), e(p.fast),
              _frac_html(p.relaxed, p.relax_judged), _frac_html(p.rested, p.rest_judged),
              _frac_html(p.technique_ok, p.technique_judged), e(_num(p.resting_tone, 1, u)),

@@ -11,6 +11,7 @@ from typing import Any
 
 from knip import programs as PG
 
+from ..durations import minutes
 from ..usage import UsageError
 from .connection import PORT_ARGS, open_trainer
 from .spec import Command, arg
@@ -34,11 +35,6 @@ def describe(phases: list[tuple[int, ...]]) -> str:
             t = f" at {tgt}%" if tgt and k != PG.K_MVC else ""
             parts.append(f"{reps} {kind} {on / 1000:g} s{t} / rest {off / 1000:g} s ({PG.RULE_NAMES[rule]})")
     return ", ".join(parts)
-
-
-def minutes(ms: int) -> str:
-    s = ms // 1000
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def read_program(path: str) -> Any:
@@ -114,7 +110,7 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
         print(f"{'program':<12} {'length':>6}  what")
         for name in sorted(PG.BUILTIN):
             _, title, phases = PG.builtin(name)
-            print(f"{name:<12} {minutes(PG.duration_ms(phases)):>6}  {title}")
+            print(f"{name:<12} {minutes(PG.duration_ms(phases) / 1000):>6}  {title}")
             print(f"{'':<12} {'':>6}  {describe(phases)}")
         if args.port:
             with open_trainer(args) as dev:
@@ -141,7 +137,7 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
         return 0
     if action == "check":
         name, title, phases, _ = load_file(args.target)
-        print(f"{args.target}: program '{name}' ({title}) is valid: {minutes(PG.duration_ms(phases))}, "
+        print(f"{args.target}: program '{name}' ({title}) is valid: {minutes(PG.duration_ms(phases) / 1000)}, "
               f"{PG.squeezes(phases)} squeezes; {describe(phases)}")
         return 0
     if action == "push":
@@ -149,7 +145,7 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
         with open_trainer(args) as dev:
             dev.hello()
             got = dev.put_program(doc)
-        print(f"stored program '{got}' on the trainer ({minutes(PG.duration_ms(phases))}); "
+        print(f"stored program '{got}' on the trainer ({minutes(PG.duration_ms(phases) / 1000)}); "
               f"run it with 'knip live --program {got}'")
         return 0
     name = program_name(args.target)

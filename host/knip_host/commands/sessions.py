@@ -11,7 +11,8 @@ from ..salvage import describe
 from ..session import Session
 from .output import print_json
 from .spec import DB_ARG, DEVICE_ARG, SESSION_ARG, Command, arg
-from .stored import (db_path, decoder, device_rows, local_time, minutes, open_db, print_no_sessions,
+from ..durations import minutes
+from .stored import (db_path, decoder, device_rows, local_time, open_db, print_no_sessions,
                      program_name, status)
 
 

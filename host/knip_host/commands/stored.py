@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -86,16 +85,6 @@ def local_time(epoch: int | float | None, problems: Sequence[str] = ()) -> str:
     if epoch is None or not epoch_ok(epoch):
         return DATE_UNKNOWN if (epoch is not None or date_unknown(problems)) else CLOCK_NOT_SET
     return dt.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M")
-
-
-def minutes(seconds: float | None) -> str:
-    """m:ss (h:mm:ss from an hour on)."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    s = int(round(seconds))
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 def program_name(program: str | None) -> str:

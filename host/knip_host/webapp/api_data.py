@@ -23,7 +23,8 @@ from knip import programs as PG
 from ..commands.output import default_name, plain
 from ..commands.program import describe
 from ..commands.sessions import show_json
-from ..commands.stored import local_time, minutes, program_name, status
+from ..commands.stored import local_time, program_name, status
+from ..durations import minutes
 from ..database import DatabaseError, SessionDatabase, default_path
 
 FIELD_RE = re.compile(r"^((?:name|title|phases)(?:\[\d+\])?(?:\.[a-z_]+)?):\s")
