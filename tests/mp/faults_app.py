@@ -20,6 +20,7 @@ from knip import protocol as P
 import simboard.board as SB
 from simboard.board import SimBoard
 from simboard.blockdev import BlockDev
+from scripted_host import ScriptedHost
 
 _BLOCKS = 128                   # 512 KB of flash: enough, and cheap to copy per power cut
 
@@ -32,57 +33,22 @@ def _prog(seconds):
                        {"kind": "hold", "reps": reps, "squeeze_s": 3, "rest_s": 3, "target_pct": 40}]}
 
 
-class Link:
-    """The host side: queued request bytes in, every device frame parsed."""
+class Link(ScriptedHost):
+    """Replies kept for ask(), stream frames to on_frame when set."""
 
     def __init__(self, board):
-        self.board = board
-        self.rx = P.FrameReader()
-        self.w = P.FrameWriter()
-        self.seq = 0
-        self.inbox = []
+        super().__init__(board)
         self.frames = []        # (mtype, seq, payload) of replies (not stream frames)
-        self.keep_stream = False
-        self.ended = 0
         self.internal = []      # E_INTERNAL messages
-        self.sent = 0
         self.on_frame = None
 
-    def request(self, mtype, data=b""):
-        self.seq = (self.seq + 1) & 0xFF
-        self.inbox.append(bytes(self.w.message(mtype, self.seq, data)))
-        return self.seq
-
-    async def readinto(self, buf):
-        while not self.inbox:
-            await self.board.sleep_ms(10)
-        data = self.inbox[0]
-        n = len(buf)
-        if len(data) <= n:
-            self.inbox.pop(0)
-            n = len(data)
-        else:
-            self.inbox[0] = data[n:]
-        buf[:n] = data[:n]
-        return n
-
-    async def write(self, data):
-        self.sent += len(data)
-        pos = 0
-        rx = self.rx
-        while pos < len(data):
-            st, pos = rx.feed(data, pos, len(data))
-            if st == P.R_FRAME:
-                t = rx.mtype
-                p = bytes(rx.payload)
-                if t == P.NOTICE and p and p[0] == P.N_SESSION_ENDED:
-                    self.ended += 1
-                if t == P.ERROR and p and p[0] == P.E_INTERNAL:
-                    self.internal.append(p[2:].decode())
-                if self.on_frame is not None:
-                    self.on_frame(t, rx.seq, p)
-                elif t < P.SAMPLES:
-                    self.frames.append((t, rx.seq, p))
+    def on_device_frame(self, t, seq, p):
+        if t == P.ERROR and p and p[0] == P.E_INTERNAL:
+            self.internal.append(p[2:].decode())
+        if self.on_frame is not None:
+            self.on_frame(t, seq, p)
+        elif t < P.SAMPLES:
+            self.frames.append((t, seq, p))
 
     def take(self, seq, mtype):
         for i, f in enumerate(self.frames):

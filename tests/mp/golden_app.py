@@ -12,52 +12,27 @@ import asyncio
 
 from knip import protocol as P
 from simboard.board import SimBoard
+from scripted_host import ScriptedHost
 
 _CUSTOM = {"name": "golden", "title": "Golden: two short holds",
            "phases": [{"kind": "rest", "seconds": 3},
                       {"kind": "hold", "reps": 2, "squeeze_s": 3, "rest_s": 3, "target_pct": 40}]}
 
 
-class ScriptLink:
-    """The host side: requests at board times or after a reply, every
-    device byte kept in .wire."""
+class ScriptLink(ScriptedHost):
+    """Every device byte kept in .wire, every reply and notice in .seen."""
 
     def __init__(self, board, wire):
-        self.board = board
+        super().__init__(board)
         self.wire = wire         # a file: every byte the device sends
-        self.sent = 0
-        self.rx = P.FrameReader()
-        self.w = P.FrameWriter()
-        self.seq = 0
-        self.inbox = []          # frames to hand to the device
-        self.seen = []           # (mtype, payload bytes) of every device frame
-        self.ended = 0           # session-ended notices seen
+        self.seen = []           # (mtype, payload bytes) of every device frame but samples
 
-    def request(self, mtype, data=b""):
-        self.seq = (self.seq + 1) & 0xFF
-        self.inbox.append(bytes(self.w.message(mtype, self.seq, data)))
-
-    async def readinto(self, buf):
-        while not self.inbox:
-            await self.board.sleep_ms(10)
-        data = self.inbox.pop(0)
-        n = len(data)
-        buf[:n] = data
-        return n
-
-    async def write(self, data):
+    def on_device_bytes(self, data):
         self.wire.write(data)
-        self.sent += len(data)
-        pos = 0
-        rx = self.rx
-        while pos < len(data):
-            st, pos = rx.feed(data, pos, len(data))
-            if st == P.R_FRAME:
-                p = bytes(rx.payload)
-                if rx.mtype not in (P.SAMPLES, P.SAMPLES_KEY):
-                    self.seen.append((rx.mtype, p))     # (samples only go to the file)
-                if rx.mtype == P.NOTICE and p[0] == P.N_SESSION_ENDED:
-                    self.ended += 1
+
+    def on_device_frame(self, mtype, seq, payload):
+        if mtype not in (P.SAMPLES, P.SAMPLES_KEY):
+            self.seen.append((mtype, payload))     # (samples only go to the file)
 
     def last(self, mtype):
         for t, p in reversed(self.seen):
