@@ -176,6 +176,8 @@ class SqueezeDetector:
         ev = 0
         st = self.state
         if c.refit_pre_ms and (st < ST_HOLDING or st > ST_RELEASING or t - self.cross_t < c.refit_keep_ms):
+            # EMG: the coarse history, kept at rest and for refit_keep_ms
+            # into a squeeze, then frozen until it ends (knip.onset refit_onset)
             self.csum += v
             self.ck += 1
             if self.ck == _COARSE_K:
@@ -436,7 +438,9 @@ class SqueezeDetector:
         amp = r[R_PEAK] - base
         off = settled(self, self.rel_start, r[R_NOISE], r[R_PEAK]) if self.state == ST_RELEASING else self.rel_t
         if c.refit_pre_ms:
-            r[R_ONSET] = refit_onset(self, r[R_ONSET], base, self.hold_sum // self.hold_n if self.hold_n else r[R_PEAK])
+            # a slow rise in full view now: where did it begin? (EMG)
+            r[R_ONSET] = refit_onset(self, r[R_ONSET], base, r[R_PEAK] if not self.hold_n
+                                     else self.hold_sum // self.hold_n)
         r[R_OFFSET] = off
         r[R_ENDED] = t
         r[R_RISE_MS] = reached(self, base + amp * 9 // 10) - r[R_ONSET]
@@ -549,7 +553,7 @@ class SqueezeDetector:
         r = self._blank(KIND_ARTEFACT, t0, t1, t1)
         r[R_MARKS] = marks
         self.hcount = 0          # nothing before the gap is history now
-        self.cn = 0
+        self.cn = self.csum = self.ck = 0
         self.plateau = 0
         if t1 - t0 > self.cfg.warmup_ms:
             self.started = False
