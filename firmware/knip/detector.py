@@ -20,7 +20,7 @@ from knip.fixed import const, shift_for
 from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled
-from knip.onset import backtrack, fit_onset, rise_start, rise_point, reached
+from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached
 from knip.relax import judge, rest_of, relaxed_below
 from knip.kinds import kind_of, technique
 from knip.strain import abdominal
@@ -41,6 +41,8 @@ _HIST = const(64)          # samples of history kept (for onsets, offsets, slope
 _RISE_N = const(32)        # (level, time) points of the rise, for t50 / t90
 _FIT_N = const(48)         # samples in the onset fit (rest before + the rise)
 _AREA_SPILL = const(1 << 20)
+_COARSE = const(64)        # points of the coarse history (EMG onset refit) ...
+_COARSE_K = const(4)       # ... each the mean of this many samples
 
 
 class SqueezeDetector:
@@ -76,6 +78,15 @@ class SqueezeDetector:
         self.f1 = array('i', [0] * (_FIT_N + 1))
         self.f2 = array('i', [0] * (_FIT_N + 1))
         self.fi = array('i', [0] * (_FIT_N + 1))
+        # EMG: a coarser, longer history (64 x 4 samples) for refitting the
+        # onset of a slow rise once the rise is over (knip.onset refit_onset)
+        m = _COARSE if c.refit_pre_ms else 1
+        self.cv = array('i', [0] * m)
+        self.ct = array('i', [0] * m)
+        self.cpos = 0
+        self.cn = 0
+        self.csum = 0
+        self.ck = 0
         self.cur = array('i', [0] * N_REC)
         self.done = array('i', [0] * N_REC)
         self.abd = array('i', [0] * N_REC)
@@ -164,6 +175,20 @@ class SqueezeDetector:
         self.abd_cur = a
         ev = 0
         st = self.state
+        if c.refit_pre_ms and (st < ST_HOLDING or st > ST_RELEASING or t - self.cross_t < c.refit_keep_ms):
+            # EMG: the coarse history, kept at rest and for refit_keep_ms
+            # into a squeeze, then frozen until it ends (knip.onset refit_onset)
+            self.csum += v
+            self.ck += 1
+            if self.ck == _COARSE_K:
+                p = self.cpos
+                self.cv[p] = self.csum // _COARSE_K
+                self.ct[p] = t - (self.period_ms * (_COARSE_K - 1) >> 1)
+                self.cpos = p + 1 if p + 1 < _COARSE else 0
+                if self.cn < _COARSE:
+                    self.cn += 1
+                self.csum = 0
+                self.ck = 0
         base = self.lvl.level()
         noise = self.lvl.noise()
         if st == ST_REST or st == ST_RISING:
@@ -412,6 +437,10 @@ class SqueezeDetector:
         base = r[R_BASE]
         amp = r[R_PEAK] - base
         off = settled(self, self.rel_start, r[R_NOISE], r[R_PEAK]) if self.state == ST_RELEASING else self.rel_t
+        if c.refit_pre_ms:
+            # a slow rise in full view now: where did it begin? (EMG)
+            r[R_ONSET] = refit_onset(self, r[R_ONSET], base, r[R_PEAK] if not self.hold_n
+                                     else self.hold_sum // self.hold_n)
         r[R_OFFSET] = off
         r[R_ENDED] = t
         r[R_RISE_MS] = reached(self, base + amp * 9 // 10) - r[R_ONSET]
@@ -524,6 +553,7 @@ class SqueezeDetector:
         r = self._blank(KIND_ARTEFACT, t0, t1, t1)
         r[R_MARKS] = marks
         self.hcount = 0          # nothing before the gap is history now
+        self.cn = self.csum = self.ck = 0
         self.plateau = 0
         if t1 - t0 > self.cfg.warmup_ms:
             self.started = False

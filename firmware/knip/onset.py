@@ -8,6 +8,7 @@
 from knip.fixed import const
 
 _FIT_TOP = const(63)       # fit levels scaled to 0..63: its sums stay small ints
+_FIT_N = const(48)         # points at most in the refit of a slow rise
 
 
 def backtrack(d, k10, noise):
@@ -177,3 +178,99 @@ def reached(d, level):
                 return rt[i - 1] + (rt[i] - rt[i - 1]) * (level - rl[i - 1]) // (rl[i] - rl[i - 1])
             return rt[i]
     return rt[d.rn - 1] if d.rn else d.last_t
+
+
+
+def refit_onset(d, onset, base, hold):
+    # EMG, once a squeeze has ended: where did a slow rise begin? At the
+    # decision only the first tens of ms of the rise are in view, and a
+    # gentle (S-shaped) build-up has by then been rising unseen for a fifth
+    # of its length: its start is flat (no rate at the onset) and the
+    # envelope's noise hides it. Now the rise up to half her hold level is
+    # in the coarse history (d.cv/d.ct: 40 ms points, kept from before the
+    # crossing to refit_keep_ms after it), so fit "flat, then a parabola"
+    # (an S's start) to it and take where the parabola leaves the flat.
+    # Only for a slow rise (half the hold reached refit_min_ms or more after
+    # the onset), only ever earlier than the onset found at the decision,
+    # and by at most refit_back_pct % of that time. Integer-only: levels
+    # scaled to 0.._FIT_TOP, the parabola's time axis by 1/8 (48 points at
+    # most), so every sum stays a small int. Up to ~1,200 loop steps, once
+    # per squeeze.
+    c = d.cfg
+    cv = d.cv
+    ct = d.ct
+    size = len(cv)
+    n = d.cn
+    if n < 8 or hold <= base:
+        return onset
+    half = base + ((hold - base) >> 1)
+    t_lo = d.cross_t - c.refit_pre_ms
+    if t_lo < d.prev_off:
+        t_lo = d.prev_off
+    # newest to oldest: hi = the oldest point at or above half after the
+    # onset, lo_k = the oldest point of the window
+    j = d.cpos - 1 if d.cpos else size - 1
+    hi = -1
+    lo_k = 0
+    k = 0
+    while k < n and ct[j] > t_lo:
+        if ct[j] >= onset and cv[j] >= half:
+            hi = k
+        lo_k = k
+        k += 1
+        j = j - 1 if j > 0 else size - 1
+    if lo_k - hi >= _FIT_N:
+        lo_k = hi + _FIT_N - 1   # at most _FIT_N points: the newest rest
+    m = lo_k - hi + 1            # points in the window, oldest first
+    if hi < 0 or m < 8:
+        return onset
+    first = d.cpos - 1 - lo_k
+    if first < 0:
+        first += size
+    t_half = ct[(first + m - 1) % size]
+    if t_half - onset < c.refit_min_ms:
+        return onset             # a quick rise: the decision saw it start
+    t_min = onset - (t_half - onset) * c.refit_back_pct // 100
+    lo = cv[first]
+    top = lo
+    for i in range(m):
+        y = cv[(first + i) % size]
+        if y < lo:
+            lo = y
+        elif y > top:
+            top = y
+    sh = 0
+    while (top - lo) >> sh > _FIT_TOP:
+        sh += 1
+    sy = 0
+    syy = 0
+    for i in range(m):
+        y = (cv[(first + i) % size] - lo) >> sh
+        sy += y
+        syy += y * y
+    spread = syy - sy * sy // m
+    best = -1
+    best_t = onset
+    for kk in range(2, m - 3):
+        tk = ct[(first + kk) % size]
+        if tk < t_min or tk > onset:
+            continue
+        # least squares of y = a + b s, s = 0 before the knee kk, (i - kk)^2 / 8 after
+        ss = 0
+        s2 = 0
+        sys = 0
+        for i in range(kk + 1, m):
+            q = i - kk
+            q = (q * q) >> 3
+            ss += q
+            s2 += q * q
+            sys += ((cv[(first + i) % size] - lo) >> sh) * q
+        den = s2 - ss * ss // m
+        num = sys - sy * ss // m
+        if den <= 0 or num <= 0:
+            continue             # not rising after the knee
+        cost = spread - ((num * ((num << 4) // den)) >> 4)
+        if best < 0 or cost < best:
+            best = cost
+            best_t = tk
+    return best_t

@@ -25,6 +25,11 @@ class DetectorConfig:
         self.onset_fit = emg                     # onset by a flat+ramp fit instead
         self.fit_pre_ms = 400                    # ... over this much rest before the crossing
         self.steep_pct = 0 if emg else 10        # ... and this % of the steepest rise
+        self.refit_pre_ms = 1000 if emg else 0   # EMG: refit a slow rise's onset at its end,
+                                                 # fitted from this long before the crossing (0: off)
+        self.refit_keep_ms = 1200                # ... to this long after it (coarse history)
+        self.refit_min_ms = 250                  # ... when half her hold came this long after it
+        self.refit_back_pct = 200                # ... moving it at most this % of that earlier
         self.release_pct = 35 if emg else 50     # % of the hold level: releasing
         self.drop_pct = 40                       # ... or fell this % of the rise below
         self.hold_ms = 1000 if emg else 600      # ... her recent hold level (a release

@@ -272,6 +272,7 @@ class SyntheticUser:
             end = _clamp(tr["residual"] + r.uniform(-0.05, 0.05), lo, 0.5)
         spread = r.uniform(-0.1, 0.1)          # squeeze-to-squeeze effort
         fatigue = self._jit(tr["fatigue"], 0.05, 0.3)
+        built = False
         if self.emg:
             # half the spread keeps each plateau's RMS near the nominal level
             # that sets the SNR; a hold's EMG is unsteady (Glazer's hold
@@ -281,6 +282,7 @@ class SyntheticUser:
             slow = r.uniform(0.2, 1.5)   # REFERENCE 3: a full squeeze rises in ~1-1.5 s
             if hold_cue is None or hold_cue > 2.0:
                 rise = slow             # a hold is built up, a flick snapped
+                built = True            # ... smoothly: S-shaped whoever she is
             release = self._jit(tr["emg_release_s"], 0.05, 0.3)
             fatigue *= 0.7
             trem = r.uniform(0.1, 0.3)
@@ -304,7 +306,11 @@ class SyntheticUser:
         ev = Event("squeeze", technique, t0, rise, hold, release, amp,
                     abd_ratio * amp, k, trem, trem_hz, trem_ph, end)
         ev.relaxed = relaxed
-        ev.s_rise = tr["s_rise"]
+        # A slow voluntary build-up starts gently whoever she is: force (and
+        # EMG) rises along a smooth S from zero rate (minimum-jerk profiles of
+        # voluntary movement and force); only a snapped flick may start at
+        # its steepest.
+        ev.s_rise = tr["s_rise"] or built
         return ev
 
     def _cough(self, at):

@@ -12,12 +12,15 @@ class Lcg:
         return ((self.s >> 7) & 0xFFFF) / 65536.0 - 0.5
 
 
-def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0):
-    """Quarter-sine rise, flat hold, quarter-cosine release to `residual`."""
+def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0, gentle=False):
+    """Quarter-sine rise (gentle: an S, half a cosine), flat hold,
+    quarter-cosine release to `residual`."""
     if t < onset:
         return 0.0
     u = t - onset
     if u < rise:
+        if gentle:
+            return amp * (0.5 - 0.5 * math.cos(math.pi * u / rise))
         return amp * math.sin(0.5 * math.pi * u / rise)
     u -= rise
     if u < hold:
@@ -49,9 +52,9 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
     return ts, xs, ab
 
 
-def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048):
+def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048, gentle=False):
     """bursts: list of (onset, rise, hold, release, rms_uv[, residual_uv]).
-    Raw counts around offset."""
+    Raw counts around offset. gentle: S-shaped rises."""
     g = Lcg(seed)
     ts, xs = [], []
     n = int(rate * seconds)
@@ -59,7 +62,7 @@ def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048):
         t = i / rate
         level = rest_uv
         for b in bursts:
-            level += squeeze_shape(t, b[0], b[1], b[2], b[3], b[4], b[5] if len(b) > 5 else 0.0)
+            level += squeeze_shape(t, b[0], b[1], b[2], b[3], b[4], b[5] if len(b) > 5 else 0.0, gentle)
         # uniform noise * sqrt(12) has unit variance
         ts.append(int(t * 1000 + 0.5))
         xs.append(offset + int(level * 3.4641 * g.uniform()))

@@ -219,6 +219,21 @@ def test_low_snr_emg_onsets():
         assert abs(r[D.R_ONSET] - b[0] * 1000) <= 75, (r[D.R_ONSET], b[0])
 
 
+def test_slow_s_shaped_emg_rise_onset_refitted_at_its_start():
+    # holds built up over 0.8-1.5 s along an S: its first fifth shows in
+    # nothing, so the decision comes 200-500 ms after the onset; the onset
+    # refitted once the rise is over is within 100 ms (the decision's own
+    # estimate was up to ~300 ms late on these)
+    bursts = [(4.0, 1.2, 4.0, 0.2, 20), (13.0, 0.8, 3.0, 0.2, 25), (21.0, 1.5, 4.0, 0.2, 15)]
+    for seed in (5, 11):
+        ts, xs = emg_track(1000, 28, bursts, rest_uv=4.0, seed=seed, gentle=True)
+        recs, log = _run(EmgChain(1000), ts, xs)
+        assert _kinds(recs) == ["squeeze"] * 3
+        for r, b in zip(recs, bursts):
+            assert abs(r[D.R_ONSET] - b[0] * 1000) <= 100, (seed, r[D.R_ONSET], b[0])
+            assert r[D.R_DETECTED] - b[0] * 1000 >= 150     # decided well after it
+
+
 def test_saturation_is_an_artefact_and_detection_recovers():
     from knip.filters import X_MAX
     sq = [(4.0, 0.5, 2.0, 0.5, 30, 0), (14.0, 0.5, 2.0, 0.5, 30, 0)]
