@@ -67,7 +67,9 @@ def make_user(seed=0, **traits):
     """
     r = Rng(seed, S_TRAITS)
     u = {
-        "mvc": r.uniform(20.0, 60.0),          # cmH2O, maximal squeeze
+        # cmH2O, maximal squeeze: 8-90, log-uniform (mean ~34; REFERENCE 3:
+        # 35 +- 23, "very weak" 7.5-14.5, "strong" above 60.6)
+        "mvc": 8.0 * math.exp(2.42 * r.random()),
         "mvc_uv": r.uniform(15.0, 90.0),       # uV RMS, maximal squeeze (Glazer: 50 +- 26)
         "rest_uv": r.uniform(2.0, 6.0),        # uV RMS, relaxed pelvic floor
         "abd_rest_uv": r.uniform(3.0, 8.0),    # uV RMS, relaxed abdominals
