@@ -22,13 +22,13 @@ from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled
 from knip.onset import backtrack, fit_onset, rise_start, rise_point, reached
 from knip.relax import judge, rest_of, relaxed_below
-from knip.kinds import kind_of, technique
+from knip.kinds import kind_of, technique, moved
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, EV_NOT_RELAXED, KIND_SQUEEZE, KIND_COUGH,
                          KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
                          R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS,
                          R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH,
-                         R_NOISE, R_MARKS, N_REC, M_QUICK, M_PLATEAU, M_CUT, begin)
+                         R_NOISE, R_MARKS, N_REC, M_QUICK, M_PLATEAU, M_CUT, M_MOTION, begin)
 
 ST_REST = const(0)
 ST_RISING = const(1)
@@ -122,6 +122,7 @@ class SqueezeDetector:
         # level at which she is relaxed again.
         self.plateau = 0
         self.plateau_end = 0
+        self.floor = 0           # lowest level just before the last rise (onset walk)
         self.spike_q = 0         # recent brief spikes at rest, above the level, << 4
 
     def calibrate(self, rest_level, noise, mvc=0):
@@ -238,6 +239,8 @@ class SqueezeDetector:
         q = self.sm_q
         q += ((v << 4) - q) >> self.smshift
         self.sm_q = q
+        if self.plateau and self.cfg.band_k10:
+            return      # pressure: on a residual plateau the tone holds
         self.tone.update(q >> 4, gate)
 
     def _on_delta(self, noise):
@@ -425,7 +428,10 @@ class SqueezeDetector:
             ev |= EV_PEAK
         ar = self.abd_max - self.abd_base
         k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c)
-        if k == KIND_ARTEFACT:
+        if k == KIND_SQUEEZE and c.dip_pct and moved(self, base, amp):
+            k = KIND_ARTEFACT
+            self.marks |= M_MOTION
+        elif k == KIND_ARTEFACT:
             if dur < c.min_squeeze_ms:
                 self._spiked(amp)       # too brief for any voluntary squeeze
             else:
@@ -535,7 +541,8 @@ class SqueezeDetector:
         if self.state != ST_RECOVERING:
             return 0            # a cough: no verdict owed
         level = self.rec_sum // self.rec_n if self.rec_n else self.rel_min
-        ev = judge(r, level, t, self.cfg)
+        band = self.tone.noise() * self.cfg.band_k10 // 10
+        ev = judge(r, level, t, self.cfg, band)
         if ev == EV_NOT_RELAXED:
             # She stays on a plateau: it belongs to this squeeze until she is
             # back within the tolerance of her resting level. Its size is the
@@ -543,7 +550,7 @@ class SqueezeDetector:
             # a plateau already: a wobble on it must not start a chain of
             # squeezes).
             self.plateau = r[R_PEAK] - rest_of(r)
-            self.plateau_end = relaxed_below(r, self.cfg)
+            self.plateau_end = relaxed_below(r, self.cfg, band)
             self.sm_q = level << 4
         return ev
 

@@ -1,7 +1,7 @@
 # What a finished rise was (a squeeze, a cough or an artefact) and, with an
 # abdominal channel, how it was done (lift, co-contraction, push). Judged
 # once, when it ends; c is the DetectorConfig.
-from knip.record import KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH
+from knip.record import KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH, R_REST
 
 
 def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
@@ -15,6 +15,19 @@ def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
     if dur < c.min_squeeze_ms or dur > c.max_squeeze_ms:
         return KIND_ARTEFACT
     return KIND_SQUEEZE
+
+
+def moved(d, base, amp):
+    # Pressure: a muscle only squeezes. A rise with a dip below her resting
+    # level just before it (the lowest point the onset walk saw) or in its
+    # release, deeper than dip_pct of the rise, her rest's slow swing
+    # (3 x the tone's deviation: breathing) and the onset margin, is the
+    # probe moving with her body, not a squeeze.
+    lo = d.floor if d.floor < d.rel_min else d.rel_min
+    dip = (d.cur[R_REST] if d.cur[R_REST] < base else base) - lo
+    if dip * 100 < amp * d.cfg.dip_pct:
+        return False
+    return dip > 3 * d.tone.noise() and dip > d._on_delta(d.lvl.noise())
 
 
 def technique(abd_rise, amp, c):

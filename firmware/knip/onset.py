@@ -31,6 +31,7 @@ def backtrack(d, k10, noise):
             lo = hv[j]
         j = j - 1 if j > 0 else wrap
         k += 1
+    d.floor = lo              # the lowest point before the rise (knip.kinds moved)
     band = lo + noise * k10 // 10
     wiggle = noise >> 1
     t_in = ht[i]

@@ -59,6 +59,14 @@ class DetectorConfig:
         self.abd_min_ms = 500                    # abd-only strain this long
         self.warmup_ms = 1500                    # learn rest before detecting
         self.level_ms = 3000                     # pre-squeeze level tracker
-        self.rest_up_ms = 20000                  # resting tone rises slowly
-        self.rest_down_ms = 1500
+        self.rest_up_ms = 4000 if not emg else 20000   # resting tone: EMG rises
+        self.rest_down_ms = 4000 if not emg else 1500  # slowly, falls fast (a
+                                                 # relaxed floor is its lowest level);
+                                                 # pressure follows the breathing
+                                                 # cycle's mean, not its troughs
+        self.band_k10 = 0 if emg else 20         # relaxed within this x the rest's
+                                                 # slow swing (breathing) / 10 too
+        self.dip_pct = 0 if emg else 30          # pressure below her rest by this % of
+                                                 # the rise (and 3x its slow swing) just
+                                                 # before or after: a movement (0: off)
         self.noise_ms = 4000
