@@ -429,8 +429,11 @@ class SqueezeDetector:
         ar = self.abd_max - self.abd_base
         k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c)
         if k == KIND_SQUEEZE and c.dip_pct and moved(self, base, amp):
+            # a movement: learn her rest afresh after it (the level followed
+            # its dip down), as after a long gap
             k = KIND_ARTEFACT
             self.marks |= M_MOTION
+            self.started = False
         elif k == KIND_ARTEFACT:
             if dur < c.min_squeeze_ms:
                 self._spiked(amp)       # too brief for any voluntary squeeze

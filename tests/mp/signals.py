@@ -28,16 +28,29 @@ def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0):
     return residual
 
 
+def _wobble(t, moves):
+    # a movement (t0, seconds, cmH2O): one swing down, then as far up
+    v = 0.0
+    for t0, dur, amp in moves:
+        u = t - t0
+        if 0.0 < u < dur:
+            v -= amp * math.sin(2 * math.pi * u / dur)
+    return v
+
+
 def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, seed=3,
-                   counts=20, abd=None):
+                   counts=20, abd=None, moves=(), breath_hz=0.25):
     """squeezes: list of (onset, rise, hold, release, amp, residual, abd_amp).
+    ripple: breathing (cmH2O, half peak to peak, at breath_hz); moves: see _wobble.
     Returns (times_ms, pf_counts, abd_counts)."""
     g = Lcg(seed)
     ts, xs, ab = [], [], []
     n = int(rate * seconds)
     for i in range(n):
         t = i / rate
-        v = base + ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
+        v = base + ripple * math.sin(2 * math.pi * breath_hz * t) + noise * 3.4 * g.uniform()
+        if moves:
+            v += _wobble(t, moves)
         a = 20.0 + 2 * ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
         for s in squeezes:
             v += squeeze_shape(t, s[0], s[1], s[2], s[3], s[4], s[5])
