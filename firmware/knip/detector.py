@@ -391,7 +391,11 @@ class SqueezeDetector:
         fall = self.hv[older(self, s)] - v
         if fall > self.rel_fall:
             self.rel_fall = fall
-        if v <= base + noise or t - self.rel_t >= s:
+        if (v <= base + noise and (not c.dip_pct or -slope(self, 100) * 6 // 10 <= fall)) \
+                or t - self.rel_t >= s:
+            # pressure: reaching the level while still falling at more than
+            # half the pace of the last settle_ms is a swing through it (a
+            # movement), not the end of a release: see where it goes
             ev |= self._end(t)
         elif t - self.rel_start >= s and fall * 4 <= self.rel_fall and 2 * (t - self.rel_t) >= s:
             self.rel_t = t - s

@@ -24,7 +24,7 @@ def moved(d, base, amp):
     # (3 x the tone's deviation: breathing) and the onset margin, is the
     # probe moving with her body, not a squeeze.
     lo = d.floor if d.floor < d.rel_min else d.rel_min
-    dip = (d.cur[R_REST] if d.cur[R_REST] < base else base) - lo
+    dip = d.cur[R_REST] - lo
     if dip * 100 < amp * d.cfg.dip_pct:
         return False
     return dip > 3 * d.tone.noise() and dip > d._on_delta(d.lvl.noise())

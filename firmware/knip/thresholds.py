@@ -66,7 +66,7 @@ class DetectorConfig:
                                                  # cycle's mean, not its troughs
         self.band_k10 = 0 if emg else 20         # relaxed within this x the rest's
                                                  # slow swing (breathing) / 10 too
-        self.dip_pct = 0 if emg else 30          # pressure below her rest by this % of
+        self.dip_pct = 0 if emg else 20          # pressure below her rest by this % of
                                                  # the rise (and 3x its slow swing) just
                                                  # before or after: a movement (0: off)
         self.noise_ms = 4000

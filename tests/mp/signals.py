@@ -39,9 +39,10 @@ def _wobble(t, moves):
 
 
 def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, seed=3,
-                   counts=20, abd=None, moves=(), breath_hz=0.25):
+                   counts=20, abd=None, moves=(), breath_hz=0.25, warm=(0.0, 1.0)):
     """squeezes: list of (onset, rise, hold, release, amp, residual, abd_amp).
-    ripple: breathing (cmH2O, half peak to peak, at breath_hz); moves: see _wobble.
+    ripple: breathing (cmH2O, half peak to peak, at breath_hz); moves: see _wobble;
+    warm: (cmH2O, time constant s) the probe warming up.
     Returns (times_ms, pf_counts, abd_counts)."""
     g = Lcg(seed)
     ts, xs, ab = [], [], []
@@ -51,6 +52,8 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
         v = base + ripple * math.sin(2 * math.pi * breath_hz * t) + noise * 3.4 * g.uniform()
         if moves:
             v += _wobble(t, moves)
+        if warm[0]:
+            v += warm[0] * (1.0 - math.exp(-t / warm[1]))
         a = 20.0 + 2 * ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
         for s in squeezes:
             v += squeeze_shape(t, s[0], s[1], s[2], s[3], s[4], s[5])
