@@ -432,7 +432,7 @@ class SqueezeDetector:
             ev |= EV_PEAK
         ar = self.abd_max - self.abd_base
         k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c)
-        if k == KIND_SQUEEZE and c.dip_pct and moved(self, base, amp):
+        if k == KIND_SQUEEZE and c.dip_pct and moved(self, amp):
             # a movement: learn her rest afresh after it (the level followed
             # its dip down), as after a long gap
             k = KIND_ARTEFACT

@@ -21,6 +21,7 @@ def backtrack(d, k10, noise):
     wrap = len(hv) - 1
     i = d.hpos - 1 if d.hpos else wrap
     lo = hv[i]
+    fl = lo
     j = i
     k = 0
     while k < n:
@@ -29,9 +30,11 @@ def backtrack(d, k10, noise):
             break
         if tj < d.cross_t and hv[j] < lo:
             lo = hv[j]
+            if tj >= d.cross_t - 2000:
+                fl = lo
         j = j - 1 if j > 0 else wrap
         k += 1
-    d.floor = lo              # the lowest point before the rise (knip.kinds moved)
+    d.floor = fl              # the lowest point in the 2 s before the rise (knip.kinds moved)
     band = lo + noise * k10 // 10
     wiggle = noise >> 1
     t_in = ht[i]
