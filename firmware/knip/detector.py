@@ -123,6 +123,7 @@ class SqueezeDetector:
         self.plateau = 0
         self.plateau_end = 0
         self.floor = 0           # lowest level just before the last rise (onset walk)
+        self.swung = False       # its release fell and rose straight again
         self.spike_q = 0         # recent brief spikes at rest, above the level, << 4
 
     def calibrate(self, rest_level, noise, mvc=0):
@@ -283,6 +284,7 @@ class SqueezeDetector:
         r[R_PEAK_T] = t
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
+        self.swung = False
         self.plateau = 0
         self.peak_sent = False
         rise_start(self, onset, base)
@@ -386,6 +388,7 @@ class SqueezeDetector:
             self.rel_t = t
         elif v >= self.rel_min + self._on_delta(noise) and \
                 v * 100 >= self.rel_min * 100 + amp * c.reclimb_pct:
+            self.swung = True       # fell and came straight back up
             ev |= self._end(t)
             return ev | self._rise_again(t, v, noise)
         fall = self.hv[older(self, s)] - v
@@ -406,7 +409,17 @@ class SqueezeDetector:
         # She squeezes again from where the last one left her: give the
         # verdict on what was seen, then take that low point as the level.
         ev = self._verdict(t)
-        self.lvl.reset(self.rel_min, noise)
+        r = self.done
+        lo = self.rel_min
+        if self.cfg.dip_pct:
+            # pressure: never from below her rest (a movement's trough)
+            if lo < self.tone.level():
+                lo = self.tone.level()
+            if r[R_KIND] == KIND_ARTEFACT or v < lo + self._on_delta(noise):
+                self.lvl.reset(lo, noise)
+                self.state = ST_REST
+                return ev
+        self.lvl.reset(lo, noise)
         self.state = ST_RISING
         self.cross_t = t
         self.cross_max = v
@@ -433,11 +446,11 @@ class SqueezeDetector:
         ar = self.abd_max - self.abd_base
         k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c)
         if k == KIND_SQUEEZE and c.dip_pct and moved(self, amp):
-            # a movement: learn her rest afresh after it (the level followed
-            # its dip down), as after a long gap
+            # a movement: her rest is where it was before it (the level
+            # followed its dip down; the tone was held)
             k = KIND_ARTEFACT
             self.marks |= M_MOTION
-            self.started = False
+            self.lvl.reset(self.tone.level(), r[R_NOISE])
         elif k == KIND_ARTEFACT:
             if dur < c.min_squeeze_ms:
                 self._spiked(amp)       # too brief for any voluntary squeeze

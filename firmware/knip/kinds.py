@@ -19,23 +19,21 @@ def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
 
 def moved(d, amp):
     # Pressure: a muscle squeezes; it does not pull the pressure below its
-    # rest just before doing so. A rise with a dip below her resting tone in
-    # the 2 s before it (the lowest point the onset walk saw) deeper than
-    # dip_pct of the rise, or in its release deeper than 2.5 x that (after a
-    # squeeze the tone may undershoot its rest a little: the real
-    # manometry shows up to a third of the squeeze), and in either case
-    # deeper than 3 x her rest's slow swing (the tone's deviation: breathing)
-    # and the onset margin, is the probe moving with her body.
+    # rest. A rise with a dip below her resting tone in the 2 s before it
+    # (the lowest point the onset walk saw), or in a release that swung
+    # straight back up from it, deeper than dip_pct of the rise, and deeper
+    # than 3 x her rest's slow swing (the tone's deviation: breathing) and
+    # the onset margin, is the probe moving with her body. A release that
+    # settles below her rest needs 2.5 x that: after a squeeze the tone may
+    # undershoot its rest for a while (the real manometry: up to a third of
+    # the squeeze).
     rest = d.cur[R_REST]
     c = d.cfg
     pre = rest - d.floor
     post = rest - d.rel_min
-    if pre * 100 >= amp * c.dip_pct:
-        dip = pre
-    elif post * 40 >= amp * c.dip_pct:
+    dip = pre if pre * 100 >= amp * c.dip_pct else 0
+    if post > dip and post * (100 if d.swung else 40) >= amp * c.dip_pct:
         dip = post
-    else:
-        return False
     return dip > 3 * d.tone.noise() and dip > d._on_delta(d.lvl.noise())
 
 

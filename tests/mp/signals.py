@@ -29,12 +29,16 @@ def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0):
 
 
 def _wobble(t, moves):
-    # a movement (t0, seconds, cmH2O): one swing down, then as far up
+    # a movement (t0, seconds, cmH2O): one swing down, then as far up; or
+    # (t0, seconds, cmH2O, Hz): swings at that rate in a Hann window
     v = 0.0
-    for t0, dur, amp in moves:
-        u = t - t0
-        if 0.0 < u < dur:
-            v -= amp * math.sin(2 * math.pi * u / dur)
+    for m in moves:
+        u = t - m[0]
+        if 0.0 < u < m[1]:
+            if len(m) > 3:
+                v += m[2] * (0.5 - 0.5 * math.cos(2 * math.pi * u / m[1])) * math.sin(2 * math.pi * m[3] * u)
+            else:
+                v -= m[2] * math.sin(2 * math.pi * u / m[1])
     return v
 
 

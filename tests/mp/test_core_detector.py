@@ -214,11 +214,11 @@ def test_relaxed_verdict_holds_with_deep_breathing():
 
 def test_movement_below_rest_is_an_artefact_never_a_squeeze():
     # a movement: the probe's pressure swings 8 cmH2O down then up, or up
-    # then down, over 2 s, between two squeezes; one pressure channel, no
-    # abdominal evidence: below her rest, it is no muscle
+    # then down, over 2 s, or swings at 1.5-2 Hz, between two squeezes; one
+    # pressure channel, no abdominal evidence: below her rest, it is no muscle
     sq = [(4.0, 0.6, 2.0, 0.5, 25, 0), (20.0, 0.6, 2.0, 0.5, 25, 0)]
-    for amp in (8.0, -8.0):
-        ts, xs, _ = pressure_track(50, 26, sq, moves=[(11.0, 2.0, amp)])
+    for move in ((11.0, 2.0, 8.0), (11.0, 2.0, -8.0), (11.0, 2.0, -10.0, 1.5), (11.0, 3.0, 10.0, 2.0)):
+        ts, xs, _ = pressure_track(50, 26, sq, moves=[move])
         recs, _ = _run(PressureChain(50), ts, xs)
         sq_recs = _squeezes(recs)
         assert len(sq_recs) == 2, [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs]
@@ -227,6 +227,21 @@ def test_movement_below_rest_is_an_artefact_never_a_squeeze():
         moved = [r for r in recs if r[D.R_KIND] == D.KIND_ARTEFACT]
         assert moved and all(r[D.R_MARKS] & D.M_MOTION for r in moved)
         assert all(10500 <= r[D.R_ONSET] <= 13500 for r in moved)
+
+
+def test_squeeze_after_a_movement_in_deep_breathing_is_its_own():
+    # a 1 Hz swing of 6 or 10 cmH2O while she breathes 2 cmH2O peak to peak:
+    # it is a movement, and the squeeze 8 s later is found on its own (a
+    # level dragged down to the swing's trough made it one endless squeeze)
+    sq = [(4.0, 0.6, 2.0, 0.5, 25, 0), (20.0, 0.6, 2.0, 0.5, 25, 0)]
+    for amp in (6.0, 10.0):
+        ts, xs, _ = pressure_track(50, 30, sq, moves=[(11.0, 1.5, amp, 1.0)], ripple=1.0, noise=0.3,
+                                   breath_hz=0.28)
+        recs, _ = _run(PressureChain(50), ts, xs)
+        sq_recs = _squeezes(recs)
+        assert len(sq_recs) == 2, [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs]
+        for r, s in zip(sq_recs, sq):
+            assert abs(r[D.R_ONSET] - s[0] * 1000) <= 250
 
 
 def test_offset_and_rise_time_on_a_smooth_release():
