@@ -308,7 +308,8 @@ def test_pressure_is_physically_plausible(seed):
     for e in truth:
         if e["kind"] == "squeeze":
             assert 0.7 * 0.9 * tr["mvc"] <= e["amplitude"] <= 1.1 * 1.03 * tr["mvc"]
-            assert 0.3 <= e["rise_s"] <= 1.5 and 0.3 <= e["release_s"] <= 1.0
+            # 0.3-1.5 s, and slow build-ups of 1.5-2.5 s
+            assert 0.3 <= e["rise_s"] <= 2.5 and 0.3 <= e["release_s"] <= 1.0
 
 
 def test_rates_from_1_hz_to_2_khz():

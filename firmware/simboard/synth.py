@@ -17,8 +17,9 @@ Hz, 0.5-3 peak to peak on the probe, at least 1.2x that on the abdomen; uneven
 and of varying depth, 10-40 %) + residual tone + events + movements in long
 rests (mixed sessions: a 0.5-2.5 Hz wobble or a hump of 3-15 over 0.5-3 s,
 0.5-1x on the abdomen; listed in info["artefacts"]) + sensor noise (sigma
-0.1-0.4). Squeeze: MVC 20-60 x effort 0.7-1.0, quarter-
-sine or (half the users) S-shaped half-cosine rise 0.3-1.5 s, hold losing 5-30 %
+0.1-0.4). Squeeze: MVC 8-90 (log-uniform) x effort 0.7-1.0,
+quarter-sine or (half the users) S-shaped half-cosine rise 0.3-1.5 s (15 % of
+them slow build-ups of 1.5-2.5 s), hold losing 5-30 %
 per 10 s with 0.5-2 % tremor, half-cosine release 0.3-1.0 s down to the residual.
 EMG (uV): white noise through a 20-450 Hz band-pass, scaled by an activation
 envelope (rest 2-6 uV RMS + tone + events; squeezes mvc_uv 15-90 x effort, rise

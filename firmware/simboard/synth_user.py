@@ -305,6 +305,10 @@ class SyntheticUser:
         else:
             amp = tr["mvc"] * tr["effort"] * (1.0 + spread)
             rise = self._jit(tr["rise_s"], 0.3, 1.5)
+            if r.random() < 0.15:
+                # a slow build-up: 1.5-2.5 s (REFERENCE 3: a full squeeze
+                # rises in ~1-1.5 s; a weak or tired one takes longer)
+                rise = r.uniform(1.5, 2.5)
             if hold_cue is not None:
                 rise = min(rise, max(0.3, 0.5 * hold_cue))   # quick squeezes peak by ~0.5 s
             release = self._jit(tr["release_s"], 0.3, 1.0)
