@@ -58,7 +58,7 @@ def backtrack(d, k10, noise):
             if v_in > vj:
                 return tj + (t_in - tj) * (band - vj) // (v_in - vj)
             return t_in
-        if rise < noise * dt or rise * 100 < steep * dt * d.cfg.steep_pct:
+        if rise * 10 < noise * dt * d.cfg.flat_k10 or rise * 100 < steep * dt * d.cfg.steep_pct:
             return t_in     # flat before the rise: it began here
         t_in = tj
         v_in = vj

@@ -12,12 +12,15 @@ class Lcg:
         return ((self.s >> 7) & 0xFFFF) / 65536.0 - 0.5
 
 
-def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0):
-    """Quarter-sine rise, flat hold, quarter-cosine release to `residual`."""
+def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0, s_rise=False):
+    """Quarter-sine (or, s_rise, S-shaped half-cosine) rise, flat hold,
+    quarter-cosine release to `residual`."""
     if t < onset:
         return 0.0
     u = t - onset
     if u < rise:
+        if s_rise:
+            return amp * (0.5 - 0.5 * math.cos(math.pi * u / rise))
         return amp * math.sin(0.5 * math.pi * u / rise)
     u -= rise
     if u < hold:
@@ -43,10 +46,10 @@ def _wobble(t, moves):
 
 
 def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, seed=3,
-                   counts=20, abd=None, moves=(), breath_hz=0.25, warm=(0.0, 1.0)):
+                   counts=20, abd=None, moves=(), breath_hz=0.25, warm=(0.0, 1.0), s_rise=False):
     """squeezes: list of (onset, rise, hold, release, amp, residual, abd_amp).
     ripple: breathing (cmH2O, half peak to peak, at breath_hz); moves: see _wobble;
-    warm: (cmH2O, time constant s) the probe warming up.
+    warm: (cmH2O, time constant s) the probe warming up; s_rise: S-shaped rises.
     Returns (times_ms, pf_counts, abd_counts)."""
     g = Lcg(seed)
     ts, xs, ab = [], [], []
@@ -60,7 +63,7 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
             v += warm[0] * (1.0 - math.exp(-t / warm[1]))
         a = 20.0 + 2 * ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
         for s in squeezes:
-            v += squeeze_shape(t, s[0], s[1], s[2], s[3], s[4], s[5])
+            v += squeeze_shape(t, s[0], s[1], s[2], s[3], s[4], s[5], s_rise)
             if len(s) > 6:
                 a += squeeze_shape(t, s[0], s[1], s[2], s[3], s[6], 0.0)
         ts.append(int(t * 1000 + 0.5))

@@ -244,6 +244,20 @@ def test_squeeze_after_a_movement_in_deep_breathing_is_its_own():
             assert abs(r[D.R_ONSET] - s[0] * 1000) <= 250
 
 
+def test_onset_of_a_slow_s_shaped_pressure_rise():
+    # a weak squeeze built up slowly (10 cmH2O over 2-2.5 s, S-shaped) while
+    # she breathes 1.6 cmH2O peak to peak: its first part rises slower than
+    # a noise unit (breathing counts in it) per 100 ms, yet it is part of
+    # the rise; the onset is found within 250 ms
+    sq = [(5.0, 2.0, 4.0, 0.8, 10, 0), (16.0, 2.5, 4.0, 0.8, 10, 0)]
+    ts, xs, _ = pressure_track(50, 26, sq, noise=0.05, ripple=0.8, s_rise=True)
+    recs, _ = _run(PressureChain(50), ts, xs)
+    sq_recs = _squeezes(recs)
+    assert len(sq_recs) == 2
+    for r, s in zip(sq_recs, sq):
+        assert abs(r[D.R_ONSET] - s[0] * 1000) <= 250, (r[D.R_ONSET], s[0])
+
+
 def test_offset_and_rise_time_on_a_smooth_release():
     # a 1 s rise (90 % at 0.71 s for a quarter sine) and a 1 s smooth release
     sq = [(4.0, 1.0, 4.0, 1.0, 35, 0)]
