@@ -58,6 +58,7 @@ class DetectorConfig:
         self.push_pct = 95                       # abd rise >= 95 % PF: push
         self.co_pct = 50                         # PF < 2x abd: co-contraction
         self.abd_min_ms = 500                    # abd-only strain this long
+        self.abd_pct = 50 if emg else 20         # ... and this % of her best squeeze
         self.warmup_ms = 1500                    # learn rest before detecting
         self.level_ms = 3000                     # pre-squeeze level tracker
         self.rest_up_ms = 4000 if not emg else 20000   # resting tone: EMG rises

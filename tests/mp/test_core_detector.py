@@ -258,6 +258,21 @@ def test_onset_of_a_slow_s_shaped_pressure_rise():
         assert abs(r[D.R_ONSET] - s[0] * 1000) <= 250, (r[D.R_ONSET], s[0])
 
 
+def test_two_channel_push_of_a_strong_woman_is_flagged():
+    # a strong woman (50 cmH2O squeezes) bears down with 22 cmH2O on the
+    # abdomen while her pelvic floor stays quiet: a push, on the abdominal
+    # channel alone (it was measured against half her best squeeze); and a
+    # co-contraction before it does not leave the abdominal level high
+    sq = [(4.0, 0.5, 2.0, 0.5, 50, 0, 3), (10.0, 0.4, 0.3, 0.4, 40, 0, 30),
+          (14.0, 0.6, 1.5, 0.6, 0, 0, 22)]
+    ts, xs, ab = pressure_track(50, 22, sq)
+    recs, _ = _run(PressureChain(50, two_channel=True), ts, xs, ab)
+    abd = [r for r in recs if r[D.R_CHANNEL] == 1]
+    assert len(abd) == 1 and abd[0][D.R_KIND] == D.KIND_BEARING_DOWN, \
+        [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]], r[D.R_CHANNEL]) for r in recs]
+    assert abs(abd[0][D.R_ONSET] - 14000) <= 300
+
+
 def test_offset_and_rise_time_on_a_smooth_release():
     # a 1 s rise (90 % at 0.71 s for a quarter sine) and a 1 s smooth release
     sq = [(4.0, 1.0, 4.0, 1.0, 35, 0)]
