@@ -25,7 +25,8 @@ class DetectorConfig:
         self.onset_fit = emg                     # onset by a flat+ramp fit instead
         self.fit_pre_ms = 400                    # ... over this much rest before the crossing
         self.steep_pct = 0 if emg else 10        # ... and this % of the steepest rise
-        self.flat_k10 = 10 if emg else 4                       # ... and faster than this x noise / 10 per 100 ms
+        self.flat_k10 = 10 if emg else 4         # ... and faster than this x noise
+                                                 # / 10 per 100 ms
         self.release_pct = 35 if emg else 50     # % of the hold level: releasing
         self.drop_pct = 40                       # ... or fell this % of the rise below
         self.hold_ms = 1000 if emg else 600      # ... her recent hold level (a release
