@@ -124,7 +124,8 @@ def gen_record(key):
     plan = _plan(session, seed, user, s["pushes"])
     v, a, truth, info = synth.render(plan, signal=s["signal"], rate_hz=s["rate"], seed=seed,
                                      snr_db=s["snr"] if s["snr"] is not None else 20.0,
-                                     user=user, abd=s["abd"])
+                                     user=user, abd=s["abd"],
+                                     motion=synth.MIXED_MOTION if session == "mixed" else 0.0)
     return key, {
         "x": np.asarray(v, dtype=float),
         "abd": np.asarray(a, dtype=float) if a is not None else None,
@@ -133,6 +134,7 @@ def gen_record(key):
         "duration_s": float(info["duration_s"]),
         "rest_intervals": [list(map(float, r)) for r in info["rest_intervals"]],
         "rest_s": float(info["rest_s"]),
+        "artefacts": [dict(m) for m in info["artefacts"]],
     }
 
 
@@ -157,7 +159,9 @@ def knip_record(key):
     kinds = {}
     for e in an.events:
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
-    return key, sc, {"events": kinds, "seconds": dt, "samples": n}
+    return key, sc, {"events": kinds, "seconds": dt, "samples": n,
+                     "artefacts": len(r["artefacts"]),
+                     "artefact_squeezes": H._artefact_squeezes(r["artefacts"], an.events)}
 
 
 # ===================================================================== peers

@@ -52,7 +52,10 @@ def main(argv=None) -> None:
                     kinds[kk] = kinds.get(kk, 0) + n
             cells = "".join("%9s" % ("-" if sm[c] is None else ("%.3f" % sm[c] if isinstance(sm[c], float) else sm[c]))
                             for c in cols)
-            print("%-22s %-8s%s  %s" % (s, sess, cells, kinds))
+            art = sum(ex.get("artefacts", 0) for _, _, ex in rows)
+            art_sq = sum(ex.get("artefact_squeezes", 0) for _, _, ex in rows)
+            print("%-22s %-8s%s  %s%s" % (s, sess, cells, kinds,
+                                          "  motion->squeeze %d/%d" % (art_sq, art) if art else ""))
             if args.v and sess != "ALL":
                 for k, sc, ex in rows:
                     one = M.summarize(M.pool([sc]))

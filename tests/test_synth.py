@@ -103,7 +103,9 @@ def test_truth_is_consistent(kind, signal, seed):
             assert e["relaxed"] in (True, False, None)
             frac = e["residual"] / e["amplitude"]
             left = (e["residual"] + e["tone_before"]) / e["amplitude"]
-            assert 0.0 <= frac <= 0.04 or 0.2 <= frac <= 0.5
+            # unrelaxed: 25-50 % of the squeeze in EMG, 20-60 % in pressure
+            # (incomplete relaxation of varied depth)
+            assert 0.0 <= frac <= 0.04 or 0.2 <= frac <= (0.5 if signal == "emg" else 0.6)
             if e["relaxed"] is True:
                 assert frac <= 0.04 and left <= 0.06
             elif e["relaxed"] is False:
@@ -299,12 +301,15 @@ def test_pressure_is_physically_plausible(seed):
     for a, b in info["rest_intervals"]:
         seg = values[idx(a + 3.0, rate):idx(b, rate)]     # 3 s: relaxed residual gone
         if seg:
-            assert abs(sum(seg) / len(seg) - tr["baseline"]) < 2.5 + tr["resp_amp"]
-            assert max(seg) - min(seg) < 2 * (2 * tr["resp_amp"] + 5 * tr["noise"]) + 1.0
+            # drift <= 2, the probe warming by warm, breathing of varying depth
+            breath = 1.25 * tr["resp_amp"] * (1.0 + tr["resp_var"])
+            assert abs(sum(seg) / len(seg) - tr["baseline"]) < 2.5 + abs(tr["warm"]) + breath
+            assert max(seg) - min(seg) < 2 * (2 * breath + 5 * tr["noise"]) + 1.0 + abs(tr["warm"])
     for e in truth:
         if e["kind"] == "squeeze":
             assert 0.7 * 0.9 * tr["mvc"] <= e["amplitude"] <= 1.1 * 1.03 * tr["mvc"]
-            assert 0.3 <= e["rise_s"] <= 1.5 and 0.3 <= e["release_s"] <= 1.0
+            # 0.3-1.5 s, and slow build-ups of 1.5-2.5 s
+            assert 0.3 <= e["rise_s"] <= 2.5 and 0.3 <= e["release_s"] <= 1.0
 
 
 def test_rates_from_1_hz_to_2_khz():
@@ -376,3 +381,26 @@ def test_micropython_renders_the_same_session(mpy, args):
     assert _close(mp["head"], cp["head"])
     assert _close(mp["abd_head"], cp["abd_head"])
     assert _close(mp["sum"], cp["sum"]) and _close(mp["sum_sq"], cp["sum_sq"])
+
+
+def test_pressure_movements_sit_in_long_rests_and_emg_has_none():
+    # pressure mixed sessions: she moves in some long rests (a wobble or a
+    # hump on both channels), never during an event; rest intervals leave
+    # the movements out. EMG sessions never get them.
+    moves = []
+    for seed in (1, 2, 3):
+        values, abd, truth, info = synth.mixed_session("pressure", 50, seed, user={"resp_amp": 0.0,
+                                                                                 "abd_resp_amp": 0.0})
+        for m in info["artefacts"]:
+            assert m["kind"] == "motion" and 0.5 <= m["end_s"] - m["start_s"] <= 3.0
+            for e in truth:
+                assert m["end_s"] <= e["onset_s"] or m["start_s"] >= e["offset_s"] + 1.0
+            for a, b in info["rest_intervals"]:
+                assert b <= m["start_s"] or a >= m["end_s"]
+            i0, i1 = idx(m["start_s"], 50), idx(m["end_s"], 50)
+            seg = values[i0:i1]
+            assert max(seg) - min(seg) > 2.0           # 3-15 cmH2O of movement
+            moves.append(m)
+    assert len(moves) >= 3
+    assert synth.mixed_session("emg", 500, 1, events=6)[3]["artefacts"] == []
+    assert synth.mixed_session("pressure", 50, 1, motion=0.0)[3]["artefacts"] == []

@@ -22,13 +22,13 @@ from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached
 from knip.relax import judge, rest_of, relaxed_below
-from knip.kinds import kind_of, technique
+from knip.kinds import kind_of, technique, moved
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, EV_NOT_RELAXED, KIND_SQUEEZE, KIND_COUGH,
                          KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
                          R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS,
                          R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH,
-                         R_NOISE, R_MARKS, N_REC, M_QUICK, M_PLATEAU, M_CUT, begin)
+                         R_NOISE, R_MARKS, N_REC, M_QUICK, M_PLATEAU, M_CUT, M_MOTION, begin)
 
 ST_REST = const(0)
 ST_RISING = const(1)
@@ -133,6 +133,8 @@ class SqueezeDetector:
         # level at which she is relaxed again.
         self.plateau = 0
         self.plateau_end = 0
+        self.floor = 0           # lowest level just before the last rise (onset walk)
+        self.swung = False       # its release fell and rose straight again
         self.spike_q = 0         # recent brief spikes at rest, above the level, << 4
 
     def calibrate(self, rest_level, noise, mvc=0):
@@ -263,6 +265,8 @@ class SqueezeDetector:
         q = self.sm_q
         q += ((v << 4) - q) >> self.smshift
         self.sm_q = q
+        if self.plateau and self.cfg.band_k10:
+            return      # pressure: on a residual plateau the tone holds
         self.tone.update(q >> 4, gate)
 
     def _on_delta(self, noise):
@@ -305,6 +309,7 @@ class SqueezeDetector:
         r[R_PEAK_T] = t
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
+        self.swung = False
         self.plateau = 0
         self.peak_sent = False
         rise_start(self, onset, base)
@@ -408,12 +413,17 @@ class SqueezeDetector:
             self.rel_t = t
         elif v >= self.rel_min + self._on_delta(noise) and \
                 v * 100 >= self.rel_min * 100 + amp * c.reclimb_pct:
+            self.swung = True       # fell and came straight back up
             ev |= self._end(t)
             return ev | self._rise_again(t, v, noise)
         fall = self.hv[older(self, s)] - v
         if fall > self.rel_fall:
             self.rel_fall = fall
-        if v <= base + noise or t - self.rel_t >= s:
+        if (v <= base + noise and (not c.dip_pct or -slope(self, 100) * 6 // 10 <= fall)) \
+                or t - self.rel_t >= s:
+            # pressure: reaching the level while still falling at more than
+            # half the pace of the last settle_ms is a swing through it (a
+            # movement), not the end of a release: see where it goes
             ev |= self._end(t)
         elif t - self.rel_start >= s and fall * 4 <= self.rel_fall and 2 * (t - self.rel_t) >= s:
             self.rel_t = t - s
@@ -424,7 +434,17 @@ class SqueezeDetector:
         # She squeezes again from where the last one left her: give the
         # verdict on what was seen, then take that low point as the level.
         ev = self._verdict(t)
-        self.lvl.reset(self.rel_min, noise)
+        r = self.done
+        lo = self.rel_min
+        if self.cfg.dip_pct:
+            # pressure: never from below her rest (a movement's trough)
+            if lo < self.tone.level():
+                lo = self.tone.level()
+            if r[R_KIND] == KIND_ARTEFACT or v < lo + self._on_delta(noise):
+                self.lvl.reset(lo, noise)
+                self.state = ST_REST
+                return ev
+        self.lvl.reset(lo, noise)
         self.state = ST_RISING
         self.cross_t = t
         self.cross_max = v
@@ -454,7 +474,13 @@ class SqueezeDetector:
             ev |= EV_PEAK
         ar = self.abd_max - self.abd_base
         k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c)
-        if k == KIND_ARTEFACT:
+        if k == KIND_SQUEEZE and c.dip_pct and moved(self, amp):
+            # a movement: her rest is where it was before it (the level
+            # followed its dip down; the tone was held)
+            k = KIND_ARTEFACT
+            self.marks |= M_MOTION
+            self.lvl.reset(self.tone.level(), r[R_NOISE])
+        elif k == KIND_ARTEFACT:
             if dur < c.min_squeeze_ms:
                 self._spiked(amp)       # too brief for any voluntary squeeze
             else:
@@ -565,7 +591,8 @@ class SqueezeDetector:
         if self.state != ST_RECOVERING:
             return 0            # a cough: no verdict owed
         level = self.rec_sum // self.rec_n if self.rec_n else self.rel_min
-        ev = judge(r, level, t, self.cfg)
+        band = self.tone.noise() * self.cfg.band_k10 // 10
+        ev = judge(r, level, t, self.cfg, band)
         if ev == EV_NOT_RELAXED:
             # She stays on a plateau: it belongs to this squeeze until she is
             # back within the tolerance of her resting level. Its size is the
@@ -573,7 +600,7 @@ class SqueezeDetector:
             # a plateau already: a wobble on it must not start a chain of
             # squeezes).
             self.plateau = r[R_PEAK] - rest_of(r)
-            self.plateau_end = relaxed_below(r, self.cfg)
+            self.plateau_end = relaxed_below(r, self.cfg, band)
             self.sm_q = level << 4
         return ev
 

@@ -1,7 +1,7 @@
 # What a finished rise was (a squeeze, a cough or an artefact) and, with an
 # abdominal channel, how it was done (lift, co-contraction, push). Judged
 # once, when it ends; c is the DetectorConfig.
-from knip.record import KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH
+from knip.record import KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH, R_REST
 
 
 def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
@@ -15,6 +15,26 @@ def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
     if dur < c.min_squeeze_ms or dur > c.max_squeeze_ms:
         return KIND_ARTEFACT
     return KIND_SQUEEZE
+
+
+def moved(d, amp):
+    # Pressure: a muscle squeezes; it does not pull the pressure below its
+    # rest. A rise with a dip below her resting tone in the 2 s before it
+    # (the lowest point the onset walk saw), or in a release that swung
+    # straight back up from it, deeper than dip_pct of the rise, and deeper
+    # than 3 x her rest's slow swing (the tone's deviation: breathing) and
+    # the onset margin, is the probe moving with her body. A release that
+    # settles below her rest needs 2.5 x that: after a squeeze the tone may
+    # undershoot its rest for a while (the real manometry: up to a third of
+    # the squeeze).
+    rest = d.cur[R_REST]
+    c = d.cfg
+    pre = rest - d.floor
+    post = rest - d.rel_min
+    dip = pre if pre * 100 >= amp * c.dip_pct else 0
+    if post > dip and post * (100 if d.swung else 40) >= amp * c.dip_pct:
+        dip = post
+    return dip > 3 * d.tone.noise() and dip > d._on_delta(d.lvl.noise())
 
 
 def technique(abd_rise, amp, c):

@@ -22,6 +22,7 @@ def backtrack(d, k10, noise):
     wrap = len(hv) - 1
     i = d.hpos - 1 if d.hpos else wrap
     lo = hv[i]
+    fl = lo
     j = i
     k = 0
     while k < n:
@@ -30,8 +31,11 @@ def backtrack(d, k10, noise):
             break
         if tj < d.cross_t and hv[j] < lo:
             lo = hv[j]
+            if tj >= d.cross_t - 2000:
+                fl = lo
         j = j - 1 if j > 0 else wrap
         k += 1
+    d.floor = fl              # the lowest point in the 2 s before the rise (knip.kinds moved)
     band = lo + noise * k10 // 10
     wiggle = noise >> 1
     t_in = ht[i]
@@ -55,7 +59,7 @@ def backtrack(d, k10, noise):
             if v_in > vj:
                 return tj + (t_in - tj) * (band - vj) // (v_in - vj)
             return t_in
-        if rise < noise * dt or rise * 100 < steep * dt * d.cfg.steep_pct:
+        if rise * 10 < noise * dt * d.cfg.flat_k10 or rise * 100 < steep * dt * d.cfg.steep_pct:
             return t_in     # flat before the rise: it began here
         t_in = tj
         v_in = vj

@@ -61,6 +61,7 @@ M_SATURATED = const(8)     # artefact: the input sat at its rail
 M_GAP = const(16)          # artefact: samples missing (NaN, lost, out of order)
 M_FLAT = const(32)         # artefact: the very same value for a second (stuck)
 M_SPIKE = const(64)        # artefact: a jump no muscle makes (an electrode pop)
+M_MOTION = const(128)      # artefact: pressure swung below her rest with it (a movement)
 
 
 def begin(r, seq, kind, onset, t):

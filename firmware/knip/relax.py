@@ -37,33 +37,34 @@ def rest_of(r):
     return r[R_REST] if r[R_REST] < r[R_BASE] else r[R_BASE]
 
 
-def _tolerance(r, rest, c):
+def _tolerance(r, rest, c, band=0):
     # The largest residual that still reads as relaxed: relax_k10/10 noise
     # (in power: what that error in the level would read as) or relax_pct
-    # of the squeeze's rise.
+    # of the squeeze's rise, or `band`: how far her rest swings slowly
+    # about its level (pressure: breathing; knip.detector).
     if c.relax_power:
         amp = _above(r[R_PEAK], rest)
         return margin(0, 0, amp, c.relax_pct, _above(rest + r[R_NOISE] * c.relax_k10 // 10, rest))
-    return margin(r[R_NOISE], c.relax_k10, r[R_PEAK] - rest, c.relax_pct, 0)
+    return margin(r[R_NOISE], c.relax_k10, r[R_PEAK] - rest, c.relax_pct, band)
 
 
-def judge(r, level, t, c):
+def judge(r, level, t, c, band=0):
     # The verdict at t into r (R_RESIDUAL, R_RELAXED, R_VERDICT_T): EV_RELAXED
     # or EV_NOT_RELAXED.
     rest = rest_of(r)
     res = _above(level, rest) if c.relax_power else level - rest
     r[R_RESIDUAL] = res
     r[R_VERDICT_T] = t
-    if res <= _tolerance(r, rest, c):
+    if res <= _tolerance(r, rest, c, band):
         r[R_RELAXED] = 1
         return EV_RELAXED
     r[R_RELAXED] = 0
     return EV_NOT_RELAXED
 
 
-def relaxed_below(r, c):
+def relaxed_below(r, c, band=0):
     # The level at which the residual reads as the tolerance: below it she
     # is relaxed again (the end of an unrelaxed squeeze's plateau).
     rest = rest_of(r)
-    tol = _tolerance(r, rest, c)
+    tol = _tolerance(r, rest, c, band)
     return _hyp(rest, tol) if c.relax_power else rest + tol

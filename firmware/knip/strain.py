@@ -18,7 +18,7 @@ def abdominal(d, t, a, rest, active):
     base = lv.level()
     noise = lv.noise()
     on = noise * c.on_k10 // 10
-    th = base + margin(noise, c.on_k10, d.ref_amp, c.co_pct, d.min_abd)
+    th = base + margin(noise, c.on_k10, d.ref_amp, c.abd_pct, d.min_abd)
     if not d.abd_on:
         if rest and a >= th:
             d.abd_on = True
@@ -53,5 +53,7 @@ def abdominal(d, t, a, rest, active):
             x[R_PEAK] = d.abd_peak
             x[R_ABD_RISE] = d.abd_peak - d.abd_ref
             ev |= EV_ABD_END
-        lv.reset(a, lv.noise())
+        # halfway down: pressure's level is where it was before the strain
+        # (the halfway level left it high for seconds); EMG's is here
+        lv.reset(d.abd_ref if c.band_k10 else a, lv.noise())
     return ev

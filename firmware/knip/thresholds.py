@@ -25,6 +25,8 @@ class DetectorConfig:
         self.onset_fit = emg                     # onset by a flat+ramp fit instead
         self.fit_pre_ms = 400                    # ... over this much rest before the crossing
         self.steep_pct = 0 if emg else 10        # ... and this % of the steepest rise
+        self.flat_k10 = 10 if emg else 4         # ... and faster than this x noise
+                                                 # / 10 per 100 ms
         self.refit_pre_ms = 1000 if emg else 0   # EMG: refit a slow rise's onset at its end,
                                                  # fitted from this long before the crossing (0: off)
         self.refit_keep_ms = 1200                # ... to this long after it (coarse history)
@@ -62,8 +64,17 @@ class DetectorConfig:
         self.push_pct = 95                       # abd rise >= 95 % PF: push
         self.co_pct = 50                         # PF < 2x abd: co-contraction
         self.abd_min_ms = 500                    # abd-only strain this long
+        self.abd_pct = 50 if emg else 20         # ... and this % of her best squeeze
         self.warmup_ms = 1500                    # learn rest before detecting
         self.level_ms = 3000                     # pre-squeeze level tracker
-        self.rest_up_ms = 20000                  # resting tone rises slowly
-        self.rest_down_ms = 1500
+        self.rest_up_ms = 4000 if not emg else 20000   # resting tone: EMG rises
+        self.rest_down_ms = 4000 if not emg else 1500  # slowly, falls fast (a
+                                                 # relaxed floor is its lowest level);
+                                                 # pressure follows the breathing
+                                                 # cycle's mean, not its troughs
+        self.band_k10 = 0 if emg else 20         # relaxed within this x the rest's
+                                                 # slow swing (breathing) / 10 too
+        self.dip_pct = 0 if emg else 20          # pressure below her rest by this % of
+                                                 # the rise (and 3x its slow swing) just
+                                                 # before or after: a movement (0: off)
         self.noise_ms = 4000

@@ -11,10 +11,15 @@ a `sink`, which MicroPython prefers: long float lists fragment its heap).
 The user is in synth_user.py, the shapes of her signals in synth_shapes.py;
 this module runs her through plans. Simulation only: never on a board.
 
-Pressure (cmH2O): baseline 5-15 + drift (<= 2, periods of minutes) + breathing
-(0.2-0.3 Hz, 0.2-1 on the probe, 1-3 on the abdomen) + residual tone + events
-+ sensor noise (sigma 0.1-0.4). Squeeze: MVC 20-60 x effort 0.7-1.0, quarter-
-sine or (half the users) S-shaped half-cosine rise 0.3-1.5 s, hold losing 5-30 %
+Pressure (cmH2O): baseline 5-15 + drift (<= 2, periods of minutes) + the probe
+warming after insertion (-2..+5, time constant 1-3 min) + breathing (0.1-0.4
+Hz, 0.5-3 peak to peak on the probe, at least 1.2x that on the abdomen; uneven
+and of varying depth, 10-40 %) + residual tone + events + movements in long
+rests (mixed sessions: a 0.5-2.5 Hz wobble or a hump of 3-15 over 0.5-3 s,
+0.5-1x on the abdomen; listed in info["artefacts"]) + sensor noise (sigma
+0.1-0.4). Squeeze: MVC 8-90 (log-uniform) x effort 0.7-1.0,
+quarter-sine or (half the users) S-shaped half-cosine rise 0.3-1.5 s (15 % of
+them slow build-ups of 1.5-2.5 s), hold losing 5-30 %
 per 10 s with 0.5-2 % tremor, half-cosine release 0.3-1.0 s down to the residual.
 EMG (uV): white noise through a 20-450 Hz band-pass, scaled by an activation
 envelope (rest 2-6 uV RMS + tone + events; squeezes mvc_uv 15-90 x effort, rise
@@ -22,7 +27,7 @@ envelope (rest 2-6 uV RMS + tone + events; squeezes mvc_uv 15-90 x effort, rise
 0.5-3 Hz) + white
 background noise set by snr_db + for half the users the heart's QRS complexes
 (R wave 10-150 uV, twice that on the abdominal channel, 55-100 bpm).
-Residual tone: relaxed squeezes leave <= 4 % (tau 0.5-1.5 s), others 20-50 %
+Residual tone: relaxed squeezes leave <= 4 % (tau 0.5-1.5 s), others 22-60 %
 (25-50 % on EMG; tau 3-6 s); tone is held while any event is in progress.
 Technique: lift (abdomen <= 0.2 A), co-contraction (abdomen 0.6-0.9 A), push
 (abdomen 20-60 cmH2O, probe 0.8-1.0 x that). Cough: both channels, 30-100
@@ -43,9 +48,10 @@ Ground truth per event (dict):
               (relaxed <= 4 % of amplitude, not relaxed 20-50 %; 0 otherwise)
   rise_s, hold_s, release_s   phase durations (offset = onset + their sum)
 """
-from simboard.synth_user import S_PLAN, Rng, SyntheticUser, make_user  # noqa: F401  (the API)
+from simboard.synth_user import S_PLAN, S_MOTION, Rng, SyntheticUser, make_user  # noqa: F401  (the API)
 
 _COUGH_SLOT_S = 1.5     # time a ("cough",) action takes in a plan
+MIXED_MOTION = 0.5      # mixed sessions: she moves in half of the long rests
 
 
 # ---- whole sessions -----------------------------------------------------
@@ -84,16 +90,33 @@ def rest_intervals(truth, duration_s, guard_s=0.5, min_s=1.0):
     return out
 
 
+def _plan_moves(su, plan, seed, motion):
+    # Pressure: a movement in a long rest (7 s or more) with probability
+    # `motion`, from 3 s after the rest began (the release before it is over)
+    # to 0.5 s before it ends (before the next cue).
+    rng = Rng(seed, S_MOTION)
+    t = 0.0
+    for a in plan:
+        d = a[1] if len(a) > 1 else (_COUGH_SLOT_S if a[0] == "cough" else 0.0)
+        if a[0] == "rest" and d >= 7.0 and rng.random() < motion:
+            su.move(t + 3.0 + rng.random() * (d - 6.5), rng)
+        t += d
+
+
 def render(plan, signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None,
-           abd=None, offset=0.0, gain=1.0, keep_clean=False, sink=None):
+           abd=None, offset=0.0, gain=1.0, keep_clean=False, sink=None, motion=0.0):
     """Run a user through a plan. Returns (values, abd_values or None, truth, info).
 
     keep_clean adds info["clean"] (and "abd_clean"): the samples without noise.
     sink: if given, called as sink(value, abd_value) per sample instead of
     storing (values are then None). Use it on MicroPython, where long lists of
     floats fragment the heap.
+    motion (pressure): the chance that she moves during each long rest;
+    info["artefacts"] lists the movements (kind "motion", start_s, end_s).
     """
     su = SyntheticUser(signal, rate_hz, seed, user, snr_db, abd, offset, gain)
+    if motion and not su.emg:
+        _plan_moves(su, plan, seed, motion)
     cues, duration = plan_cues(plan)
     rate = su.rate
     n = int(duration * rate + 0.5)
@@ -123,7 +146,8 @@ def render(plan, signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None
             if abd_clean is not None:
                 abd_clean[i] = su.abd_clean
     duration = n / rate
-    rests = rest_intervals(su.truth, duration)
+    rests = rest_intervals(su.truth + [{"onset_s": m["start_s"], "offset_s": m["end_s"]} for m in su.moves],
+                           duration)
     units = "uV" if su.emg else "cmH2O"
     info = {
         "signal": signal, "rate_hz": rate, "units": units,
@@ -132,7 +156,7 @@ def render(plan, signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None
         "snr_db": snr_db if su.emg else None, "noise_rms": su.noise_rms,
         "offset": offset, "gain": gain,
         "rest_intervals": rests, "rest_s": sum(b - a for a, b in rests),
-        "cues": cues, "user": su.traits,
+        "cues": cues, "user": su.traits, "artefacts": su.moves,
     }
     if clean is not None:
         info["clean"] = clean
@@ -252,8 +276,9 @@ def marathon_session(signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=
 
 def mixed_session(signal="pressure", rate_hz=None, seed=0, snr_db=20.0, user=None,
                   events=16, abd=None, offset=0.0, gain=1.0, keep_clean=False,
-                  sink=None):
-    """(values, abd_values or None, truth, info) with squeezes, coughs, pushes, rests."""
+                  sink=None, motion=MIXED_MOTION):
+    """(values, abd_values or None, truth, info) with squeezes, coughs, pushes,
+    rests and (pressure) movements in some of the long rests."""
     tr = _session_user(seed, user)
     return render(mixed_plan(seed, tr, events), signal, _defaults(signal, rate_hz),
-                  seed, snr_db, tr, abd, offset, gain, keep_clean, sink)
+                  seed, snr_db, tr, abd, offset, gain, keep_clean, sink, motion)

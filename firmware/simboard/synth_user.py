@@ -10,7 +10,7 @@ _INV24 = 1.0 / 16777216.0
 
 # PRNG streams drawn from one seed, so that e.g. the sample rate never
 # changes the events and the abdominal channel never changes the main one.
-S_TRAITS, S_EVENTS, S_PLAN, S_NOISE, S_ABD_NOISE, S_EMG, S_ABD_EMG = range(1, 8)
+S_TRAITS, S_EVENTS, S_PLAN, S_NOISE, S_ABD_NOISE, S_EMG, S_ABD_EMG, S_MOTION = range(1, 9)
 
 
 def _mix32(x):
@@ -67,7 +67,9 @@ def make_user(seed=0, **traits):
     """
     r = Rng(seed, S_TRAITS)
     u = {
-        "mvc": r.uniform(20.0, 60.0),          # cmH2O, maximal squeeze
+        # cmH2O, maximal squeeze: 8-90, log-uniform (mean ~34; REFERENCE 3:
+        # 35 +- 23, "very weak" 7.5-14.5, "strong" above 60.6)
+        "mvc": 8.0 * math.exp(2.42 * r.random()),
         "mvc_uv": r.uniform(15.0, 90.0),       # uV RMS, maximal squeeze (Glazer: 50 +- 26)
         "rest_uv": r.uniform(2.0, 6.0),        # uV RMS, relaxed pelvic floor
         "abd_rest_uv": r.uniform(3.0, 8.0),    # uV RMS, relaxed abdominals
@@ -88,8 +90,12 @@ def make_user(seed=0, **traits):
         "tremor": r.uniform(0.005, 0.02),      # hold tremor / amplitude
         "baseline": r.uniform(5.0, 15.0),      # cmH2O at rest
         "abd_baseline": r.uniform(8.0, 20.0),
-        "resp_hz": r.uniform(0.2, 0.3),
-        "resp_amp": r.uniform(0.2, 1.0),       # cmH2O on the vaginal channel
+        # breathing: 6-24 breaths a minute (quiet adults breathe 12-20; slow
+        # and deep during relaxation practice); intra-abdominal pressure
+        # swings a few cmH2O with each breath, deeper in some women, and the
+        # probe sees most of it: 0.5-3 cmH2O peak to peak on it
+        "resp_hz": r.uniform(0.1, 0.4),
+        "resp_amp": r.uniform(0.25, 1.5),      # cmH2O on the vaginal channel (half p-p)
         "abd_resp_amp": r.uniform(1.0, 3.0),   # cmH2O on the abdominal channel
         "noise": r.uniform(0.1, 0.4),          # pressure sensor noise sigma
         "drift": r.uniform(0.0, 2.0),          # cmH2O, slow baseline wander
@@ -103,6 +109,14 @@ def make_user(seed=0, **traits):
         # R wave amplitude uV, heart rate (both draws happen either way)
         "ecg_uv": r.uniform(10.0, 150.0) * (r.random() < 0.5),
         "hr_bpm": r.uniform(55.0, 100.0),
+        # pressure: an air-filled probe warms to body temperature after
+        # insertion (or slowly leaks): a drift of -2..+5 cmH2O settling with
+        # a time constant of 1-3 minutes; breath-to-breath depth varies by
+        # 10-40 %; movements while she rests (bumps per minute of long rest
+        # when a session asks for them). Drawn last: older draws stay.
+        "warm": r.uniform(-2.0, 5.0),
+        "warm_tau_s": r.uniform(60.0, 200.0),
+        "resp_var": r.uniform(0.1, 0.4),
         # habits with fixed defaults (no draws: older seeds stay the same)
         "max_hold_s": None,                    # lets go after this long, whatever the cue
         "early_s": 0.0,                        # squeezes again this long before the cue
@@ -175,6 +189,8 @@ class SyntheticUser:
             self.noise_rms = tr["noise"]
         self.level = self.clean = 0.0
         self.abd_level = self.abd_clean = 0.0
+        self._moves = []            # pressure: movements planned (move())
+        self.moves = []             # ... and their truth: {kind, start_s, end_s}
 
     @property
     def t(self):
@@ -267,9 +283,11 @@ class SyntheticUser:
         relaxed = r.random() < (1.0 if p_relax is True else (0.0 if p_relax is False else p_relax))
         if relaxed:
             end = r.uniform(0.0, 0.04)
+        elif self.emg:
+            end = _clamp(tr["residual"] + r.uniform(-0.05, 0.05), 0.25, 0.5)
         else:
-            lo = 0.25 if self.emg else 0.2
-            end = _clamp(tr["residual"] + r.uniform(-0.05, 0.05), lo, 0.5)
+            # incomplete relaxation of varied depth: 20-60 % of the squeeze
+            end = _clamp(tr["residual"] + r.uniform(-0.2, 0.2), 0.22, 0.6)
         spread = r.uniform(-0.1, 0.1)          # squeeze-to-squeeze effort
         fatigue = self._jit(tr["fatigue"], 0.05, 0.3)
         built = False
@@ -289,6 +307,10 @@ class SyntheticUser:
         else:
             amp = tr["mvc"] * tr["effort"] * (1.0 + spread)
             rise = self._jit(tr["rise_s"], 0.3, 1.5)
+            if r.random() < 0.15:
+                # a slow build-up: 1.5-2.5 s (REFERENCE 3: a full squeeze
+                # rises in ~1-1.5 s; a weak or tired one takes longer)
+                rise = r.uniform(1.5, 2.5)
             if hold_cue is not None:
                 rise = min(rise, max(0.3, 0.5 * hold_cue))   # quick squeezes peak by ~0.5 s
             release = self._jit(tr["release_s"], 0.3, 1.0)
@@ -354,6 +376,48 @@ class SyntheticUser:
         return Event("bearing_down", "push", t0, rise, hold, release, amp,
                       abd_amp, 0.0, trem, trem_hz, trem_ph, 0.0)
 
+    def move(self, at, rng):
+        """A movement while she rests (pressure only), at time `at`: a wobble
+        as she shifts or reaches (pressure swings up and down, 0.5-2.5 Hz) or
+        a lean that presses on the abdomen (one hump); 3-15 cmH2O over
+        0.5-3 s on the probe, 0.5-1 of it on the abdominal channel (it is
+        abdominal pressure moving the probe). Returns its end time."""
+        dur = rng.uniform(0.5, 3.0)
+        amp = rng.uniform(3.0, 15.0)
+        hump = rng.random() < 0.3
+        f = (rng.uniform(0.5, 2.5), rng.uniform(0.5, 2.5))
+        ph = (rng.uniform(0.0, _TWO_PI), rng.uniform(0.0, _TWO_PI))
+        abd = rng.uniform(0.5, 1.0)
+        if not hump:
+            # the wobble's largest excursion, for scaling it to amp
+            top = 1e-9
+            for i in range(1, 200):
+                top = max(top, abs(self._wobble(i * dur / 200, dur, f, ph)))
+            amp /= top
+        self._moves.append((at, dur, amp, hump, f, ph, abd))
+        self.moves.append({"kind": "motion", "start_s": at, "end_s": at + dur})
+        return at + dur
+
+    @staticmethod
+    def _wobble(u, dur, f, ph):
+        w = 0.5 - 0.5 * math.cos(_TWO_PI * u / dur)
+        return w * (math.sin(_TWO_PI * f[0] * u + ph[0]) + math.sin(_TWO_PI * f[1] * u + ph[1]))
+
+    def _motion(self, t):
+        # (probe, abdomen) contributions of movements in progress
+        pf = ab = 0.0
+        for m in self._moves:
+            u = t - m[0]
+            if u <= 0.0 or u >= m[1]:
+                continue
+            if m[3]:
+                g = m[2] * (0.5 - 0.5 * math.cos(_TWO_PI * u / m[1]))
+            else:
+                g = m[2] * self._wobble(u, m[1], m[4], m[5])
+            pf += g
+            ab += g * m[6]
+        return pf, ab
+
     # ---- sampling -------------------------------------------------------
 
     def step(self):
@@ -396,19 +460,26 @@ class SyntheticUser:
         tr = self.traits
         ph = tr["_ph"]
         per = tr["_per"]
-        # breathing: slightly irregular rate; abdomen and probe move together
-        breath = math.sin(_TWO_PI * tr["resp_hz"] * t + ph[0]
-                          + 0.6 * math.sin(_TWO_PI * t / per[2] + ph[1]))
+        # breathing: slightly irregular rate, uneven (inspiration is shorter
+        # than expiration) and of varying depth; abdomen and probe move together
+        a = _TWO_PI * tr["resp_hz"] * t + ph[0] + 0.6 * math.sin(_TWO_PI * t / per[2] + ph[1])
+        breath = (math.sin(a) + 0.25 * math.sin(2.0 * a)) * (
+            1.0 + tr["resp_var"] * math.sin(_TWO_PI * t / (0.7 * per[2]) + ph[5]))
         d = tr["drift"]
         drift = d * (0.6 * math.sin(_TWO_PI * t / per[0] + ph[2])
                      + 0.4 * math.sin(_TWO_PI * t / per[1] + ph[3]))
-        level = tr["baseline"] + drift + tr["resp_amp"] * breath + pf
+        drift += tr["warm"] * (1.0 - math.exp(-t / tr["warm_tau_s"]))
+        mv = ma = 0.0
+        if self._moves:
+            mv, ma = self._motion(t)
+        level = tr["baseline"] + drift + tr["resp_amp"] * breath + pf + mv
         self.level = self.clean = level
         x = self.gain * (level + self.noise_rms * self._noise.gauss()) + self.offset
         if not self.abd_on:
             return x, None
         abd_drift = 0.5 * d * math.sin(_TWO_PI * t / per[3] + ph[4])
-        abd_level = tr["abd_baseline"] + abd_drift + tr["abd_resp_amp"] * breath + ab
+        resp = tr["abd_resp_amp"] if tr["abd_resp_amp"] > 1.2 * tr["resp_amp"] else 1.2 * tr["resp_amp"]
+        abd_level = tr["abd_baseline"] + abd_drift + resp * breath + ab + ma
         self.abd_level = self.abd_clean = abd_level
         y = self.gain * (abd_level + self.noise_rms * self._abd_noise.gauss()) + self.offset
         return x, y

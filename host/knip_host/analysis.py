@@ -231,7 +231,7 @@ def record_to_event(r: Sequence[int], level_div: float, two_channel: bool) -> di
     ev["cut"] = bool(marks & D.M_CUT)
     if kind == "artefact":
         ev["artefact"] = ("gap" if marks & D.M_GAP else "saturation" if marks & D.M_SATURATED
-                          else "flat" if marks & D.M_FLAT else "spike")
+                          else "flat" if marks & D.M_FLAT else "motion" if marks & D.M_MOTION else "spike")
     if abd_only:
         # Only the abdominal channel rose: levels describe that channel.
         ev["peak_s"] = None

@@ -15,7 +15,7 @@ KIND_STYLE = {
     "squeeze": dict(color="tab:green", label="squeeze"),
     "cough": dict(color="tab:orange", label="cough"),
     "bearing_down": dict(color="tab:red", label="bearing down"),
-    "artefact": dict(color="tab:gray", label="artefact (saturation, spike, stuck, gap)"),
+    "artefact": dict(color="tab:gray", label="artefact (saturation, spike, stuck, gap, motion)"),
 }
 EMG_BLOCK_S = 0.010
 EMG_WINDOW_S = 0.050

@@ -31,19 +31,39 @@ def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0, gentle=False
     return residual
 
 
+def _wobble(t, moves):
+    # a movement (t0, seconds, cmH2O): one swing down, then as far up; or
+    # (t0, seconds, cmH2O, Hz): swings at that rate in a Hann window
+    v = 0.0
+    for m in moves:
+        u = t - m[0]
+        if 0.0 < u < m[1]:
+            if len(m) > 3:
+                v += m[2] * (0.5 - 0.5 * math.cos(2 * math.pi * u / m[1])) * math.sin(2 * math.pi * m[3] * u)
+            else:
+                v -= m[2] * math.sin(2 * math.pi * u / m[1])
+    return v
+
+
 def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, seed=3,
-                   counts=20, abd=None):
+                   counts=20, abd=None, moves=(), breath_hz=0.25, warm=(0.0, 1.0), gentle=False):
     """squeezes: list of (onset, rise, hold, release, amp, residual, abd_amp).
+    ripple: breathing (cmH2O, half peak to peak, at breath_hz); moves: see _wobble;
+    warm: (cmH2O, time constant s) the probe warming up; gentle: S-shaped rises.
     Returns (times_ms, pf_counts, abd_counts)."""
     g = Lcg(seed)
     ts, xs, ab = [], [], []
     n = int(rate * seconds)
     for i in range(n):
         t = i / rate
-        v = base + ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
+        v = base + ripple * math.sin(2 * math.pi * breath_hz * t) + noise * 3.4 * g.uniform()
+        if moves:
+            v += _wobble(t, moves)
+        if warm[0]:
+            v += warm[0] * (1.0 - math.exp(-t / warm[1]))
         a = 20.0 + 2 * ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
         for s in squeezes:
-            v += squeeze_shape(t, s[0], s[1], s[2], s[3], s[4], s[5])
+            v += squeeze_shape(t, s[0], s[1], s[2], s[3], s[4], s[5], gentle)
             if len(s) > 6:
                 a += squeeze_shape(t, s[0], s[1], s[2], s[3], s[6], 0.0)
         ts.append(int(t * 1000 + 0.5))

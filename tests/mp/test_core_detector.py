@@ -196,6 +196,83 @@ def test_quick_squeeze_with_residual_does_not_swallow_the_next():
     assert abs(recs[1][D.R_ONSET] - 5500) <= 120
 
 
+def test_relaxed_verdict_holds_with_deep_breathing():
+    # a weak woman (8 cmH2O squeezes) breathing slowly and deeply (2 cmH2O
+    # peak to peak, 9 breaths a minute) while the probe warms up (+3 cmH2O,
+    # 40 s): relaxed after each squeeze whatever the breath's phase (a
+    # resting tone in the breathing troughs read half a breath as residual);
+    # a residual of 5 cmH2O held for 6 s is still not relaxed (one within
+    # the breathing swing cannot be told in the verdict's 0.5 s)
+    sq = [(6.0, 0.6, 3.0, 0.5, 8, 0), (15.0, 0.6, 2.0, 0.5, 8, 0), (23.0, 0.6, 4.0, 0.5, 8, 0),
+          (33.0, 0.5, 1.0, 0.5, 8, 0), (41.0, 0.6, 3.0, 0.5, 8, 5)]
+    ts, xs, _ = pressure_track(50, 54, sq, ripple=1.0, noise=0.05, breath_hz=0.15, warm=(3.0, 40.0))
+    recs, _ = _run(PressureChain(50), ts, xs)
+    sq_recs = _squeezes(recs)
+    assert len(sq_recs) == 5, [(r[D.R_ONSET], r[D.R_KIND]) for r in recs]
+    assert [r[D.R_RELAXED] for r in sq_recs] == [1, 1, 1, 1, 0]
+
+
+def test_movement_below_rest_is_an_artefact_never_a_squeeze():
+    # a movement: the probe's pressure swings 8 cmH2O down then up, or up
+    # then down, over 2 s, or swings at 1.5-2 Hz, between two squeezes; one
+    # pressure channel, no abdominal evidence: below her rest, it is no muscle
+    sq = [(4.0, 0.6, 2.0, 0.5, 25, 0), (20.0, 0.6, 2.0, 0.5, 25, 0)]
+    for move in ((11.0, 2.0, 8.0), (11.0, 2.0, -8.0), (11.0, 2.0, -10.0, 1.5), (11.0, 3.0, 10.0, 2.0)):
+        ts, xs, _ = pressure_track(50, 26, sq, moves=[move])
+        recs, _ = _run(PressureChain(50), ts, xs)
+        sq_recs = _squeezes(recs)
+        assert len(sq_recs) == 2, [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs]
+        for r, s in zip(sq_recs, sq):
+            assert abs(r[D.R_ONSET] - s[0] * 1000) <= 150
+        moved = [r for r in recs if r[D.R_KIND] == D.KIND_ARTEFACT]
+        assert moved and all(r[D.R_MARKS] & D.M_MOTION for r in moved)
+        assert all(10500 <= r[D.R_ONSET] <= 13500 for r in moved)
+
+
+def test_squeeze_after_a_movement_in_deep_breathing_is_its_own():
+    # a 1 Hz swing of 6 or 10 cmH2O while she breathes 2 cmH2O peak to peak:
+    # it is a movement, and the squeeze 8 s later is found on its own (a
+    # level dragged down to the swing's trough made it one endless squeeze)
+    sq = [(4.0, 0.6, 2.0, 0.5, 25, 0), (20.0, 0.6, 2.0, 0.5, 25, 0)]
+    for amp in (6.0, 10.0):
+        ts, xs, _ = pressure_track(50, 30, sq, moves=[(11.0, 1.5, amp, 1.0)], ripple=1.0, noise=0.3,
+                                   breath_hz=0.28)
+        recs, _ = _run(PressureChain(50), ts, xs)
+        sq_recs = _squeezes(recs)
+        assert len(sq_recs) == 2, [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs]
+        for r, s in zip(sq_recs, sq):
+            assert abs(r[D.R_ONSET] - s[0] * 1000) <= 250
+
+
+def test_onset_of_a_slow_s_shaped_pressure_rise():
+    # a weak squeeze built up slowly (10 cmH2O over 2-2.5 s, S-shaped) while
+    # she breathes 1.6 cmH2O peak to peak: its first part rises slower than
+    # a noise unit (breathing counts in it) per 100 ms, yet it is part of
+    # the rise; the onset is found within 250 ms
+    sq = [(5.0, 2.0, 4.0, 0.8, 10, 0), (16.0, 2.5, 4.0, 0.8, 10, 0)]
+    ts, xs, _ = pressure_track(50, 26, sq, noise=0.05, ripple=0.8, gentle=True)
+    recs, _ = _run(PressureChain(50), ts, xs)
+    sq_recs = _squeezes(recs)
+    assert len(sq_recs) == 2
+    for r, s in zip(sq_recs, sq):
+        assert abs(r[D.R_ONSET] - s[0] * 1000) <= 250, (r[D.R_ONSET], s[0])
+
+
+def test_two_channel_push_of_a_strong_woman_is_flagged():
+    # a strong woman (50 cmH2O squeezes) bears down with 22 cmH2O on the
+    # abdomen while her pelvic floor stays quiet: a push, on the abdominal
+    # channel alone (it was measured against half her best squeeze); and a
+    # co-contraction before it does not leave the abdominal level high
+    sq = [(4.0, 0.5, 2.0, 0.5, 50, 0, 3), (10.0, 0.4, 0.3, 0.4, 40, 0, 30),
+          (14.0, 0.6, 1.5, 0.6, 0, 0, 22)]
+    ts, xs, ab = pressure_track(50, 22, sq)
+    recs, _ = _run(PressureChain(50, two_channel=True), ts, xs, ab)
+    abd = [r for r in recs if r[D.R_CHANNEL] == 1]
+    assert len(abd) == 1 and abd[0][D.R_KIND] == D.KIND_BEARING_DOWN, \
+        [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]], r[D.R_CHANNEL]) for r in recs]
+    assert abs(abd[0][D.R_ONSET] - 14000) <= 300
+
+
 def test_offset_and_rise_time_on_a_smooth_release():
     # a 1 s rise (90 % at 0.71 s for a quarter sine) and a 1 s smooth release
     sq = [(4.0, 1.0, 4.0, 1.0, 35, 0)]
