@@ -296,8 +296,9 @@ def print_esp32_memory(res: dict) -> None:
         print("  skipped:", res["skipped"])
         return
     sp = res.get("speed", {})
-    print(f"  speed: this port {sp.get('host_pystones')} pystones/s vs ESP32 @160 MHz {ESP32_PYSTONES} "
-          f"({sp.get('source')}): ESP32 slower by {sp.get('esp32_slower_by')}x")
+    if sp.get("host_pystones"):
+        print(f"  speed: this port {sp.get('host_pystones')} pystones/s vs ESP32 @160 MHz {ESP32_PYSTONES} "
+              f"({sp.get('source')}): ESP32 slower by {sp.get('esp32_slower_by')}x")
     for name, d in res["runs"].items():
         if not d.get("completed"):
             print(f"  {name}: FAILED: {d.get('error', '')[-300:]}")
