@@ -89,6 +89,29 @@ class App:
     # ---- samples -------------------------------------------------------
 
     async def process(self):
+        # MemoryError in the sample loop ends the session (kept, reason
+        # "memory") and the loop goes on: the end is announced to the host
+        # and samples keep flowing. Were the task left to die, nothing would
+        # announce the end and the host would wait for ever.
+        while True:
+            try:
+                await self._samples()
+            except MemoryError:
+                gc.collect()
+                try:
+                    self._out_of_memory()
+                except MemoryError:     # tried again at the next one
+                    gc.collect()
+
+    def _out_of_memory(self):
+        b = self.board
+        oom = getattr(b, "out_of_heap", None)      # the ESP32 boards: LED pattern, INFO alert
+        if oom is not None:
+            oom("out of memory in the sample task")
+        if self.recorder.id is not None:
+            self.end_session("memory")
+
+    async def _samples(self):
         b = self.board
         ring = b.ring
         chain = self.chain
