@@ -122,12 +122,12 @@ def probe(st, where):
     if st.npause < _PAUSES:
         st.pause_us[st.npause] = us if us < 65535 else 65535
         st.npause += 1
-    live = gc.mem_alloc() - st.base
-    if where in st.phase_peak and live > st.phase_peak[where]:
-        st.phase_peak[where] = live
-    new_peak = live > st.peak
+    held = gc.mem_alloc() - st.base
+    if where in st.phase_peak and held > st.phase_peak[where]:
+        st.phase_peak[where] = held
+    new_peak = held > st.peak
     if new_peak:
-        st.peak = live
+        st.peak = held
         st.peak_at = where
     if new_peak or st.frag:
         free = largest_free()

@@ -317,7 +317,7 @@ def test_memory_error_in_the_sample_loop_ends_the_session_and_the_loop_goes_on()
             for _ in range(300):
                 b.sampler._tick(None)
                 await asyncio.sleep_ms(0)
-            await asyncio.sleep_ms(20)
+            await asyncio.sleep_ms(300)         # the loop pauses 100 ms after the error
             task.cancel()
             return sid
 
