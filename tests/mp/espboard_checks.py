@@ -346,6 +346,69 @@ def test_memory_error_in_the_sample_loop_ends_the_session_and_the_loop_goes_on()
         vfs.umount("/oom")
 
 
+def test_memory_error_while_serving_ends_the_session_and_serving_goes_on():
+    import asyncio
+    import vfs
+    from simboard.blockdev import BlockDev
+    from knip.app import App
+    from knip import protocol as P
+    bdev = BlockDev(None, 4096, 128)
+    vfs.VfsLfs2.mkfs(bdev)
+    vfs.mount(vfs.VfsLfs2(bdev), "/oom2")
+    sent = []
+    w = P.FrameWriter()
+
+    class Link:
+        def __init__(self):
+            self.reads = 0
+
+        async def readinto(self, buf):
+            self.reads += 1
+            await asyncio.sleep_ms(5)
+            if self.reads == 2:
+                raise MemoryError("memory allocation failed, allocating 256 bytes")
+            if self.reads == 4:
+                data = w.message(P.PING, 9, b"hi")
+            elif self.reads == 5:
+                data = w.message(P.REPL, 10)
+            else:
+                return 0
+            buf[:len(data)] = data
+            return len(data)
+
+        async def write(self, data):
+            sent.append(bytes(data))
+
+    try:
+        b = Esp32Board(PR.load(HIL), _machine(), "/oom2/sessions")
+        b.link = Link()
+        app = App(b)
+        boot.wire(b, app)
+        sid = app.start_session("sprint")
+
+        async def go():
+            await asyncio.wait_for_ms(app.run(), 2000)   # returns on the REPL request
+
+        try:
+            asyncio.run(go())
+        finally:
+            asyncio.get_event_loop().set_exception_handler(None)
+        assert app.session is None and b.heap_low and b._restart_at is not None
+        assert "out of memory in the protocol task" in b.alerts[-1] and b.alerts[-1].endswith(
+            "session %d ended and kept" % sid), b.alerts
+        rx = P.FrameReader()
+        got = []
+        for frame in sent:
+            st, _ = rx.feed(frame, 0, len(frame))
+            if st == P.R_FRAME:
+                got.append(rx.mtype)
+        assert P.PONG in got and P.OK in got, got          # it answered after the error
+        s = [x for x in app.store.list() if x["id"] == sid][0]
+        assert s["closed"], s
+    finally:
+        vfs.umount("/oom2")
+
+
 def test_a_task_dying_of_memory_error_ends_the_session_and_restarts_when_idle():
     import asyncio
     b = _board()
