@@ -22,6 +22,8 @@ _RESTART_MS = const(0x20000000)  # ~6.2 days up: restart while idle so ticks_ms 
 _LOW_FREE = const(16384)         # heap free below this (after a collect): running out
 _PSRAM_REGION = const(0x100000)  # an IDF heap region this big is PSRAM (internal RAM is 520 KB)
 _RESTART_AFTER_MS = const(10000) # after a task died of MemoryError: restart this long after, once idle
+_SMALL_HEAP = const(262144)      # a heap below this (a board without PSRAM) is kept in one piece:
+_GC_STEP = const(4096)           # ... a collection after every this many bytes allocated
 # LiPo open-circuit voltage (mV) at 100, 90, ..., 0 %
 _LIPO = (4200, 4060, 3980, 3920, 3870, 3820, 3790, 3770, 3740, 3680, 3300)
 
@@ -128,6 +130,7 @@ class Esp32Board:
         await asyncio.sleep_ms(ms)
 
     def start(self):
+        self.tune_gc()
         self.sampler.start()
         if self.ble is not None:
             self.ble.start()        # advertise; re-advertises after every disconnect
@@ -135,6 +138,7 @@ class Esp32Board:
 
     def stop(self):
         self.sampler.stop()
+        gc.threshold(-1)            # the REPL gets MicroPython's default back
         for t in self._tasks:
             t.cancel()
         self._tasks = []
@@ -157,6 +161,19 @@ class Esp32Board:
 
     def heap_total(self):
         return gc.mem_free() + gc.mem_alloc()
+
+    def tune_gc(self):
+        """On a small heap (no PSRAM), collect after every _GC_STEP bytes
+        allocated. MicroPython allocates first-fit from the bottom of the
+        heap and collects only when it is full: whatever is alive at that
+        moment was allocated last, near the top, and stays there, so the free
+        heap ends up in small pieces between such leftovers. Collecting early
+        keeps new objects low and the top of the heap in one piece (a 2 ms
+        pause at most, absorbed by the sampler ring). A PSRAM heap keeps
+        MicroPython's default: its collections take far longer."""
+        if self.heap_total() < _SMALL_HEAP:
+            gc.collect()
+            gc.threshold(_GC_STEP)
 
     def watch_heap(self, low=_LOW_FREE):
         """Once a second: below `low` bytes free even after a collect, the heap

@@ -93,9 +93,7 @@ def run(machine=None, profile_path=PROFILE, fs_root="/sessions", announce=_say):
         return
     board.link, how = _links(board, prof)
     app = App(board)
-    board.idle = lambda: app.session is None
-    board.on_heap_low = lambda: app.end_session("memory")
-    _on_task_error(board)
+    wire(board, app)
     announce("%s ready: %s, %d Hz, %s; send the REPL request or hold GPIO%d at boot for the REPL"
              % (prof["profile"], board.signal, board.rate_hz, how, pin))
     # frames carry 0x03 bytes: Ctrl-C must not interrupt the application
@@ -114,6 +112,15 @@ def run(machine=None, profile_path=PROFILE, fs_root="/sessions", announce=_say):
             board.ble.close()
     _say("left the application; the REPL is yours (press EN to start it again)")
     return True
+
+
+def wire(board, app):
+    """What ties the board to the application: idle while nothing records,
+    a heap running low ends the session (kept), a task dying of MemoryError
+    too. (esp32_session.py, which measures memory, wires its board the same.)"""
+    board.idle = lambda: app.session is None
+    board.on_heap_low = lambda: app.end_session("memory")
+    _on_task_error(board)
 
 
 def _on_task_error(board):

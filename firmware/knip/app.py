@@ -26,6 +26,7 @@ _FINAL = EV_END | EV_RELAXED | EV_NOT_RELAXED
 _LIVE_EV = EV_START | EV_PEAK
 _GC_MS = const(1000)           # how often the sample task looks at the free heap
 _GC_RESERVE = const(8192)      # ... and collects below max(this, a third of the free heap at start)
+_OOM_PAUSE_MS = const(100)     # after a MemoryError in a task: this long before it goes on
 
 
 def make_chain(board):
@@ -79,7 +80,15 @@ class App:
         b.start()
         proc = asyncio.create_task(self.process())
         try:
-            await self.server.serve()
+            while True:
+                try:
+                    await self.server.serve()       # returns on the REPL request
+                    break
+                except MemoryError:
+                    # (a handler's own MemoryError is answered E_INTERNAL;
+                    # this is one while reading or answering): as in
+                    # process(), and the board restarts once idle
+                    await self._out_of_memory("the protocol task", True)
         finally:
             proc.cancel()
             if self.recorder.id is not None:
@@ -89,6 +98,30 @@ class App:
     # ---- samples -------------------------------------------------------
 
     async def process(self):
+        # MemoryError in the sample loop ends the session (kept, reason
+        # "memory") and the loop goes on: the end is announced to the host
+        # and samples keep flowing. Were the task left to die, nothing would
+        # announce the end and the host would wait for ever.
+        while True:
+            try:
+                await self._samples()
+            except MemoryError:
+                await self._out_of_memory("the sample task", False)
+
+    async def _out_of_memory(self, where, restart):
+        gc.collect()
+        b = self.board
+        try:
+            oom = getattr(b, "out_of_heap", None)      # the ESP32 boards: LED pattern, INFO alert
+            if oom is not None:
+                oom("out of memory in " + where, restart)
+            if self.recorder.id is not None:
+                self.end_session("memory")
+        except MemoryError:         # tried again at the next one
+            gc.collect()
+        await b.sleep_ms(_OOM_PAUSE_MS)     # never a busy loop, however often it fails
+
+    async def _samples(self):
         b = self.board
         ring = b.ring
         chain = self.chain

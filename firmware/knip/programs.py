@@ -40,42 +40,57 @@ def _rest(s):
     return {"kind": "rest", "seconds": s}
 
 
-BUILTIN = {
-    # rest baseline, then three maximal squeezes: her MVC and resting level
-    "calibrate": {"title": "Calibrate: resting level and maximal squeeze", "phases": [
-        _rest(30),
-        {"kind": "mvc", "reps": 3, "squeeze_s": 5, "rest_s": 15, "rest_rule": "relaxed"}]},
-    # fast fibres: 3 sets of 10 quick, hard squeezes, full relaxation between
-    "sprint": {"title": "Sprint: 3 sets of 10 quick squeezes", "phases": [
-        _rest(10),
-        {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"},
-        _rest(30),
-        {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"},
-        _rest(30),
-        {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"}]},
-    # slow fibres: 5 holds of up to 10 s, resting at least as long
-    "marathon": {"title": "Marathon: 5 holds of 10 s", "phases": [
-        _rest(10),
-        {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "target_pct": 50, "rest_rule": "equal"}]},
-    # Glazer assessment: fixed timing so results compare across sessions
-    "assessment": {"title": "Assessment (Glazer protocol)", "phases": [
-        _rest(60),
-        {"kind": "fast", "reps": 5, "squeeze_s": 2, "rest_s": 2, "rest_rule": "fixed"},
-        {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "rest_rule": "fixed"},
-        {"kind": "hold", "reps": 1, "squeeze_s": 60, "rest_s": 60, "rest_rule": "fixed"}]},
-    # down-training for a pelvic floor that does not let go
-    "relax": {"title": "Relax: letting go, low and steady", "phases": [
-        _rest(30),
-        {"kind": "relax", "reps": 3, "seconds": 20},
-        {"kind": "hold", "reps": 4, "squeeze_s": 3, "rest_s": 15, "target_pct": 30, "rest_rule": "relaxed"},
-        {"kind": "relax", "reps": 2, "seconds": 20}]},
-    # the demo's short mix: one sprint set and one marathon set
-    "daily": {"title": "Daily: a sprint set and a marathon set", "phases": [
-        _rest(5),
-        {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"},
-        _rest(10),
-        {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "target_pct": 50, "rest_rule": "equal"}]},
-}
+# The built-in programs' names; their definitions (BUILTIN, below) are
+# built when asked for, so the device does not keep them in RAM (~1.5 KB).
+BUILTIN_NAMES = ("calibrate", "sprint", "marathon", "assessment", "relax", "daily")
+
+
+def _builtin_docs():
+    return {
+        # rest baseline, then three maximal squeezes: her MVC and resting level
+        "calibrate": {"title": "Calibrate: resting level and maximal squeeze", "phases": [
+            _rest(30),
+            {"kind": "mvc", "reps": 3, "squeeze_s": 5, "rest_s": 15, "rest_rule": "relaxed"}]},
+        # fast fibres: 3 sets of 10 quick, hard squeezes, full relaxation between
+        "sprint": {"title": "Sprint: 3 sets of 10 quick squeezes", "phases": [
+            _rest(10),
+            {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"},
+            _rest(30),
+            {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"},
+            _rest(30),
+            {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"}]},
+        # slow fibres: 5 holds of up to 10 s, resting at least as long
+        "marathon": {"title": "Marathon: 5 holds of 10 s", "phases": [
+            _rest(10),
+            {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "target_pct": 50, "rest_rule": "equal"}]},
+        # Glazer assessment: fixed timing so results compare across sessions
+        "assessment": {"title": "Assessment (Glazer protocol)", "phases": [
+            _rest(60),
+            {"kind": "fast", "reps": 5, "squeeze_s": 2, "rest_s": 2, "rest_rule": "fixed"},
+            {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "rest_rule": "fixed"},
+            {"kind": "hold", "reps": 1, "squeeze_s": 60, "rest_s": 60, "rest_rule": "fixed"}]},
+        # down-training for a pelvic floor that does not let go
+        "relax": {"title": "Relax: letting go, low and steady", "phases": [
+            _rest(30),
+            {"kind": "relax", "reps": 3, "seconds": 20},
+            {"kind": "hold", "reps": 4, "squeeze_s": 3, "rest_s": 15, "target_pct": 30, "rest_rule": "relaxed"},
+            {"kind": "relax", "reps": 2, "seconds": 20}]},
+        # the demo's short mix: one sprint set and one marathon set
+        "daily": {"title": "Daily: a sprint set and a marathon set", "phases": [
+            _rest(5),
+            {"kind": "fast", "reps": 10, "squeeze_s": 1, "rest_s": 3, "target_pct": 70, "rest_rule": "relaxed"},
+            _rest(10),
+            {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "target_pct": 50, "rest_rule": "equal"}]},
+    }
+
+
+def __getattr__(name):
+    # programs.BUILTIN: {name: program object}, made afresh on each use
+    # (a module-level __getattr__, on MicroPython as on CPython 3.7+)
+    if name == "BUILTIN":
+        return _builtin_docs()
+    raise AttributeError(name)
+
 
 _SQUEEZE_FIELDS = ("kind", "reps", "squeeze_s", "rest_s", "target_pct", "rest_rule")
 _WINDOW_FIELDS = ("kind", "reps", "seconds")
@@ -248,8 +263,9 @@ def to_doc(name, title, phases):
 
 def builtin(name):
     """Parsed built-in program, or None."""
-    d = BUILTIN.get(name)
-    return None if d is None else parse(d, name)
+    if name not in BUILTIN_NAMES:
+        return None
+    return parse(_builtin_docs()[name], name)
 
 
 def duration_ms(phases):

@@ -132,24 +132,31 @@ def cobs_decode(buf, n):
 
 
 class FrameWriter:
-    """Builds frames in preallocated buffers: write the payload into
+    """Builds frames in one preallocated buffer: write the payload into
     .payload, then frame(mtype, seq, n) returns a memoryview of the wire bytes
-    (valid until the next call). One per task that sends."""
+    (valid until the next call). One per task that sends.
+
+    The body sits `lead` bytes into the buffer and is COBS-encoded in place
+    towards its start: the encoder writes output byte o only after it has
+    read input byte i with o <= lead + i (the output runs ahead of the input
+    by one code byte plus one per 254 bytes, at most lead), so no second
+    buffer is needed. The payload's bytes are gone once framed."""
 
     def __init__(self, max_payload=MAX_PAYLOAD):
-        self.body = bytearray(max_payload + _OVERHEAD)
-        self._bmv = memoryview(self.body)
-        self.payload = self._bmv[2:2 + max_payload]
-        self.wire = bytearray(max_payload + _OVERHEAD + (max_payload + _OVERHEAD) // 254 + 2)
+        body = max_payload + _OVERHEAD
+        lead = 2 + body // 254
+        self.wire = bytearray(lead + body + 1)
         self._wmv = memoryview(self.wire)
+        self._bmv = self._wmv[lead:lead + body]
+        self.payload = self._bmv[2:2 + max_payload]
         self.max_payload = max_payload
 
     def frame(self, mtype, seq, n):
-        b = self.body
+        b = self._bmv
         b[0] = mtype
         b[1] = seq & 0xFF
         end = 2 + n
-        struct.pack_into("<I", b, end, _crc(self._bmv[:end]) & 0xFFFFFFFF)
+        struct.pack_into("<I", b, end, _crc(b[:end]) & 0xFFFFFFFF)
         m = cobs_encode(b, end + 4, self.wire)
         return self._wmv[:m]
 

@@ -25,14 +25,15 @@ class LiveEncoder:
     def __init__(self, channels):
         self.two = channels > 1
         self.xs = array("i", bytes(4 * MAX_BATCH))
-        self.as_ = array("i", bytes(4 * MAX_BATCH))
+        # one channel: no second array (add() writes a, then x over it)
+        self.as_ = array("i", bytes(4 * MAX_BATCH)) if self.two else self.xs
         self.n = 0
         self.batch = 10
         self.on = False
         self.frames = 0
         self.px = 0
         self.pa = 0
-        self.w = P.FrameWriter(16 + 12 * MAX_BATCH)     # 2 channels of escapes at worst
+        self.w = P.FrameWriter(16 + (12 if self.two else 6) * MAX_BATCH)  # every sample an escape
 
     def start(self, batch):
         top = _MAX_BATCH_TWO if self.two else MAX_BATCH
@@ -44,8 +45,8 @@ class LiveEncoder:
     def add(self, x, a):
         """Keep one sample; True when a frame is due."""
         n = self.n
-        self.xs[n] = x
         self.as_[n] = a
+        self.xs[n] = x
         self.n = n + 1
         return self.n >= self.batch
 
@@ -133,10 +134,11 @@ class SampleBlock:
     def __init__(self, channels):
         self.two = channels > 1
         self.xs = array("i", bytes(4 * BLOCK))
-        self.as_ = array("i", bytes(4 * BLOCK))
+        # one channel: no second array (add() writes a, then x over it)
+        self.as_ = array("i", bytes(4 * BLOCK)) if self.two else self.xs
         self.ts = array("i", bytes(4 * BLOCK))
-        # worst case (every sample an escape, 44 bits): 12 + 2 * (5 + 6 * BLOCK) bytes
-        self.buf = bytearray(HDR_SIZE + 2 * (5 + 6 * BLOCK))
+        # worst case (every sample an escape, 44 bits): 12 + channels * (5 + 6 * BLOCK) bytes
+        self.buf = bytearray(HDR_SIZE + (2 if self.two else 1) * (5 + 6 * BLOCK))
         self.n = 0
         self.first = 0      # session sample index of xs[0]
 
@@ -145,8 +147,8 @@ class SampleBlock:
         n = self.n
         if n == 0:
             self.first = index
-        self.xs[n] = x
         self.as_[n] = a
+        self.xs[n] = x
         self.ts[n] = t
         self.n = n + 1
         return self.n >= BLOCK

@@ -138,7 +138,7 @@ class ProtocolServer:
             # custom names as fit, how many there are in "custom_count"
             custom = d["custom_programs"]
             d["custom_count"] = len(custom)
-            d["programs"] = sorted(programs.BUILTIN)
+            d["programs"] = sorted(programs.BUILTIN_NAMES)
             d["program_errors"] = [e[:60] for e in d["program_errors"]]
             while True:
                 data = json.dumps(d, separators=(",", ":")).encode()

@@ -74,7 +74,7 @@ class ProgramShelf:
         return None if p is None else (p[1], p[2])
 
     def names(self):
-        return sorted(set(programs.BUILTIN) | set(self.custom))
+        return sorted(set(programs.BUILTIN_NAMES) | set(self.custom))
 
     def put(self, doc):
         """Validate and keep a custom program, or remove one ({"remove": name});
@@ -89,7 +89,7 @@ class ProgramShelf:
             del self.custom[name]
             return name
         name, title, phases = programs.parse(doc)
-        if name in programs.BUILTIN:
+        if name in programs.BUILTIN_NAMES:
             raise programs.ProgramError("name: '%s' is a built-in program; choose another name" % name)
         if name not in self.custom and len(self.custom) >= _MAX_CUSTOM:
             raise programs.ProgramError("the device keeps %d custom programs; remove one first" % _MAX_CUSTOM)

@@ -25,7 +25,7 @@ VERSION = const(1)
 
 _OVH = const(7)              # rtype u8 + length u16 + crc32 u32
 _MAX_REC = const(1031)       # _OVH + MAX_PAYLOAD
-_RBUF = const(2048)          # read buffer: holds the largest record
+_RBUF = const(1040)          # read buffer: holds the largest record (_MAX_REC), 16-byte blocks
 _RECHECK = const(64)         # write-outs between statvfs calls far from full
 _SUFFIX = ".kss"
 _HEX = "0123456789abcdef"

@@ -20,6 +20,10 @@ from .device import Device, DeviceError, LiveDecoder, iter_stream
 from .simclock import WALL, SimClock, WallClock
 
 PAIN_HELP = "pain check-in on the trainer: press the button once per point (0-10), then hold it to confirm"
+# what to do when the trainer ended a session because its heap ran low
+MEMORY_HELP = ("the trainer ran out of memory: what was recorded is kept on it (knip sync fetches it). "
+               "A board without PSRAM (ESP32-WROOM) needs the frozen build: see docs/DEPLOY.md, "
+               "'Plain ESP32 (WROOM): the frozen build'; `knip info` shows its heap.")
 
 BAR = 30
 
@@ -281,7 +285,10 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
                 text = f.payload[1:].decode("utf-8", "replace")
                 res.notices.append(text)
                 if code == P.N_SESSION_ENDED:
-                    view.say(f"session ended ({text.split(' ', 1)[-1]})")
+                    reason = text.split(' ', 1)[-1]
+                    view.say(f"session ended ({reason})")
+                    if reason == "memory":
+                        view.say(MEMORY_HELP)
                     if program:
                         res.ended = True
                         break

@@ -277,6 +277,138 @@ def test_low_heap_ends_the_session_keeps_it_and_shows_the_pattern():
         vfs.umount("/heaplow")
 
 
+def test_memory_error_in_the_sample_loop_ends_the_session_and_the_loop_goes_on():
+    # the sample task must not die of it: nothing would announce the end and
+    # the host would wait for ever (issue 13: "a hang instead of a message")
+    import asyncio
+    import vfs
+    from simboard.blockdev import BlockDev
+    from espboard import ui as U
+    from knip.app import App
+    from knip import protocol as P
+    bdev = BlockDev(None, 4096, 128)
+    vfs.VfsLfs2.mkfs(bdev)
+    vfs.mount(vfs.VfsLfs2(bdev), "/oom")
+    sent = []
+
+    class Link:
+        async def write(self, data):
+            sent.append(bytes(data))
+
+    try:
+        b = Esp32Board(PR.load(HIL), _machine(), "/oom/sessions")
+        b.link = Link()
+        app = App(b)
+        boot.wire(b, app)
+        app.stream.samples.start(10)            # a host listens
+        push = app.chain.push
+        fail = [100]
+
+        def flaky(t, x, a):
+            fail[0] -= 1
+            if fail[0] == 0:
+                raise MemoryError("memory allocation failed, allocating 512 bytes")
+            return push(t, x, a)
+        app.chain.push = flaky
+
+        async def go():
+            sid = app.start_session("sprint")
+            task = asyncio.create_task(app.process())
+            for _ in range(300):
+                b.sampler._tick(None)
+                await asyncio.sleep_ms(0)
+            await asyncio.sleep_ms(300)         # the loop pauses 100 ms after the error
+            task.cancel()
+            return sid
+
+        try:
+            sid = asyncio.run(go())
+        finally:
+            asyncio.get_event_loop().set_exception_handler(None)
+        assert app.session is None and b.heap_low and b.ui.pattern is U._HEAP_LOW
+        assert "out of memory in the sample task" in b.alerts[-1] and b.alerts[-1].endswith(
+            "session %d ended and kept" % sid), b.alerts
+        assert app.n >= 299                              # the loop went on after the error
+        rx = P.FrameReader()
+        notices = []
+        for frame in sent:
+            st, _ = rx.feed(frame, 0, len(frame))
+            if st == P.R_FRAME and rx.mtype == P.NOTICE and rx.payload[0] == P.N_SESSION_ENDED:
+                notices.append(bytes(rx.payload[1:]).decode())
+        assert notices == ["%d memory" % sid], notices  # the host is told
+        s = [x for x in app.store.list() if x["id"] == sid][0]
+        assert s["closed"], s
+        data = b""
+        for name in os.listdir("/oom/sessions"):
+            data += open("/oom/sessions/" + name, "rb").read()
+        assert b'"reason": "memory"' in data and b'"samples": 99' in data
+    finally:
+        vfs.umount("/oom")
+
+
+def test_memory_error_while_serving_ends_the_session_and_serving_goes_on():
+    import asyncio
+    import vfs
+    from simboard.blockdev import BlockDev
+    from knip.app import App
+    from knip import protocol as P
+    bdev = BlockDev(None, 4096, 128)
+    vfs.VfsLfs2.mkfs(bdev)
+    vfs.mount(vfs.VfsLfs2(bdev), "/oom2")
+    sent = []
+    w = P.FrameWriter()
+
+    class Link:
+        def __init__(self):
+            self.reads = 0
+
+        async def readinto(self, buf):
+            self.reads += 1
+            await asyncio.sleep_ms(5)
+            if self.reads == 2:
+                raise MemoryError("memory allocation failed, allocating 256 bytes")
+            if self.reads == 4:
+                data = w.message(P.PING, 9, b"hi")
+            elif self.reads == 5:
+                data = w.message(P.REPL, 10)
+            else:
+                return 0
+            buf[:len(data)] = data
+            return len(data)
+
+        async def write(self, data):
+            sent.append(bytes(data))
+
+    try:
+        b = Esp32Board(PR.load(HIL), _machine(), "/oom2/sessions")
+        b.link = Link()
+        app = App(b)
+        boot.wire(b, app)
+        sid = app.start_session("sprint")
+
+        async def go():
+            await asyncio.wait_for_ms(app.run(), 2000)   # returns on the REPL request
+
+        try:
+            asyncio.run(go())
+        finally:
+            asyncio.get_event_loop().set_exception_handler(None)
+        assert app.session is None and b.heap_low and b._restart_at is not None
+        assert "out of memory in the protocol task" in b.alerts[-1] and b.alerts[-1].endswith(
+            "session %d ended and kept" % sid), b.alerts
+        rx = P.FrameReader()
+        got = []
+        for frame in sent:
+            st, _ = rx.feed(frame, 0, len(frame))
+            if st == P.R_FRAME:
+                got.append(rx.mtype)
+        assert P.PONG in got and P.OK in got, got          # it answered after the error
+        s = [x for x in app.store.list() if x["id"] == sid][0]
+        assert s["closed"], s
+    finally:
+        vfs.umount("/oom2")
+
+
 def test_a_task_dying_of_memory_error_ends_the_session_and_restarts_when_idle():
     import asyncio
     b = _board()

@@ -110,6 +110,8 @@ class Host:
         self.synced = 0
         self.fetched = 0
         self.errors = 0
+        self.error_text = ""
+        self.ended_reasons = []    # "id reason" of each session-ended notice
         self.oks = 0
         self.sessions = None
         self.done = None
@@ -139,14 +141,18 @@ class Host:
             t = rx.mtype
             if t == P.NOTICE and rx.payload[0] == P.N_SESSION_ENDED:
                 self.ended += 1
+                if len(self.ended_reasons) < 8:
+                    self.ended_reasons.append(bytes(rx.payload[1:]).decode())
             elif t == P.SESSIONS:
-                self.sessions = json.loads(bytes(rx.payload))
+                # only the ids: the laptop's copy is not the firmware's heap
+                self.sessions = [s["id"] for s in json.loads(bytes(rx.payload))]
             elif t == P.DATA:
                 self.fetched += rx.plen - 8
             elif t == P.DONE:
                 self.done = struct.unpack("<IIII", bytes(rx.payload))
             elif t == P.ERROR:
                 self.errors += 1
+                self.error_text = bytes(rx.payload[2:82]).decode()
             elif t == P.OK:
                 self.oks += 1
 
@@ -189,7 +195,7 @@ class Host:
         await self._until(board, lambda: self.sessions is not None)
         for s in (self.sessions if not self.limit_ms else ()):
             self.done = None
-            self.request(P.FETCH, struct.pack("<III", s["id"], 0, 0))
+            self.request(P.FETCH, struct.pack("<III", s, 0, 0))
             await self._until(board, lambda: self.done is not None)
             sid, _end, size, crc = self.done
             ok = self.oks
