@@ -40,12 +40,13 @@ def _rest(s):
     return {"kind": "rest", "seconds": s}
 
 
-# The built-in programs' names; their definitions (BUILTIN, below) are
-# built when asked for, so the device does not keep them in RAM (~1.5 KB).
+# The built-in programs' names; their definitions (builtin_docs(), below)
+# are built when asked for, so the device does not keep them in RAM (~1.5 KB).
 BUILTIN_NAMES = ("calibrate", "sprint", "marathon", "assessment", "relax", "daily")
 
 
-def _builtin_docs():
+def builtin_docs():
+    """{name: program object} of the built-in programs, made afresh on each call."""
     return {
         # rest baseline, then three maximal squeezes: her MVC and resting level
         "calibrate": {"title": "Calibrate: resting level and maximal squeeze", "phases": [
@@ -82,14 +83,6 @@ def _builtin_docs():
             _rest(10),
             {"kind": "hold", "reps": 5, "squeeze_s": 10, "rest_s": 10, "target_pct": 50, "rest_rule": "equal"}]},
     }
-
-
-def __getattr__(name):
-    # programs.BUILTIN: {name: program object}, made afresh on each use
-    # (a module-level __getattr__, on MicroPython as on CPython 3.7+)
-    if name == "BUILTIN":
-        return _builtin_docs()
-    raise AttributeError(name)
 
 
 _SQUEEZE_FIELDS = ("kind", "reps", "squeeze_s", "rest_s", "target_pct", "rest_rule")
@@ -265,7 +258,7 @@ def builtin(name):
     """Parsed built-in program, or None."""
     if name not in BUILTIN_NAMES:
         return None
-    return parse(_builtin_docs()[name], name)
+    return parse(builtin_docs()[name], name)
 
 
 def duration_ms(phases):

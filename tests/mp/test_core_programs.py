@@ -19,14 +19,14 @@ def _error(doc):
 
 
 def test_builtins_are_valid_and_round_trip():
-    for name in PG.BUILTIN:
+    for name in PG.BUILTIN_NAMES:
         n, title, phases = PG.builtin(name)
         assert n == name and phases
         assert PG.parse(PG.to_doc(n, title, phases))[2] == phases
     assert PG.squeezes(PG.builtin("sprint")[2]) == 30
     assert PG.squeezes(PG.builtin("assessment")[2]) == 11
     # the names the device lists are those of the definitions it builds on demand
-    assert sorted(PG.BUILTIN_NAMES) == sorted(PG.BUILTIN) and PG.builtin("nonesuch") is None
+    assert sorted(PG.BUILTIN_NAMES) == sorted(PG.builtin_docs()) and PG.builtin("nonesuch") is None
 
 
 def test_bad_programs_name_the_field():

@@ -76,7 +76,7 @@ def load_file(path: str) -> tuple[str, str, list[tuple[int, ...]], dict[str, Any
         raise ProgramFileError(f"{path}: {exc}") from None
     except RecursionError:
         raise ProgramFileError(f"{path}: nested too deeply to be a program; {FORMAT_HELP}") from None
-    if name in PG.BUILTIN:
+    if name in PG.BUILTIN_NAMES:
         raise ProgramFileError(f"{path}: name: '{name}' is a built-in program; choose another name")
     return name, title, phases, PG.to_doc(name, title, phases)
 
@@ -87,7 +87,7 @@ def program_name(name: str) -> str:
         PG.check_name(name)
     except PG.ProgramError as exc:
         raise ProgramFileError(str(exc)) from None
-    if name in PG.BUILTIN:
+    if name in PG.BUILTIN_NAMES:
         raise ProgramFileError(f"'{name}' is a built-in program; only custom programs can be removed")
     return name
 
@@ -108,7 +108,7 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
     action = args.action
     if action == "list":
         print(f"{'program':<12} {'length':>6}  what")
-        for name in sorted(PG.BUILTIN):
+        for name in sorted(PG.BUILTIN_NAMES):
             _, title, phases = PG.builtin(name)
             print(f"{name:<12} {minutes(PG.duration_ms(phases) / 1000):>6}  {title}")
             print(f"{'':<12} {'':>6}  {describe(phases)}")
@@ -129,9 +129,9 @@ example 'phases[2].rest_s'. Details: docs/COACHING.md."""
         raise ProgramFileError(f"'knip program {action}' needs a "
                                f"{'program name' if action in ('show', 'remove') else 'JSON file'}")
     if action == "show":
-        doc = PG.BUILTIN.get(args.target)
+        doc = PG.builtin_docs().get(args.target)
         if doc is None:
-            raise ProgramFileError(f"no built-in program {args.target!r}; built-in: {', '.join(sorted(PG.BUILTIN))}")
+            raise ProgramFileError(f"no built-in program {args.target!r}; built-in: {', '.join(sorted(PG.BUILTIN_NAMES))}")
         _, title, phases = PG.builtin(args.target)
         print(json.dumps(PG.to_doc(args.target, title, phases), indent=2))
         return 0

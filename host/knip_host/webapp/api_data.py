@@ -211,7 +211,7 @@ class DataRoutes:
 
     async def programs(self, request: web.Request) -> web.Response:
         builtin = []
-        for name in sorted(PG.BUILTIN):
+        for name in sorted(PG.BUILTIN_NAMES):
             _n, title, phases = PG.builtin(name)
             builtin.append(program_entry(name, title, phases))
         local = []
@@ -244,7 +244,7 @@ def check_program(doc: Any) -> dict[str, Any]:
         text = str(exc)
         m = FIELD_RE.match(text)
         return {"ok": False, "error": text, "field": m.group(1) if m else None}
-    if name in PG.BUILTIN:
+    if name in PG.BUILTIN_NAMES:
         return {"ok": False, "error": f"name: '{name}' is a built-in program; choose another name",
                 "field": "name"}
     return {"ok": True, **program_entry(name, title, phases)}
