@@ -21,7 +21,8 @@
 #       profile 1|2|3 (with limit_ms: time what the simulation does inside the window, class
 #       Prof; 2: the firmware's per-sample stages as well; 3: every asyncio task and the
 #       scheduler's IO wait), pystone N (with limit_ms: pystone_lowmem, N passes, just before
-#       and after the window; on MICROPYPATH)
+#       and after the window; on MICROPYPATH), events 1 (the flags are asyncio Events:
+#       faster on the host, a few bytes more heap)
 # Prints "key value" lines; "mem_info" is followed by micropython.mem_info()'s.
 # Heap figures are relative to a baseline taken after the simulation itself
 # (machine, flash, synthetic user, radio) is set up and before the firmware
@@ -41,7 +42,8 @@ from simboard.users import USERS
 
 _O = {"ble": "1", "rate": "0", "abd": "0", "programs": "calibrate,daily", "probe_ms": "1000",
       "stall_us": "0", "stall_every_ms": "0", "seed": "7", "user": "typical", "limit_ms": "0",
-      "mode": "app", "profile": "0", "pystone": "0", "gc_us_per_kb": "0", "gc_base_us": "0"}
+      "mode": "app", "profile": "0", "pystone": "0", "gc_us_per_kb": "0", "gc_base_us": "0",
+      "events": "0"}
 
 
 def _opts(argv):
@@ -291,11 +293,14 @@ def main(argv):
     o = _opts(argv[2:])
     prof_path, image = argv[0], argv[1]
     ble = o["ble"] == "1"
-    # The timer's and the radio's "interrupts" run inside the event loop
-    # here, so their flags (the sampler's, aioble's) are Events, as on the
-    # virtual trainer (simboard/esp32_main.py): a ThreadSafeFlag in the unix
-    # port's poll makes every poll, even poll(0), sleep 1 ms of wall time.
-    asyncio.ThreadSafeFlag = EventFlag
+    if o["events"] == "1":
+        # The timer's and the radio's "interrupts" run inside the event loop
+        # here, so their flags (the sampler's, aioble's) can be Events, as on
+        # the virtual trainer (simboard/esp32_main.py): a ThreadSafeFlag in the
+        # unix port's poll makes every poll, even poll(0), sleep 1 ms of wall
+        # time (the CPU figure needs them gone; an Event holds a few more
+        # bytes than a ThreadSafeFlag, so the heap runs keep the real ones).
+        asyncio.ThreadSafeFlag = EventFlag
     machine = rig(esp32_machine.fresh(virtual=True))
     vt = machine.vtime
     stack = None
