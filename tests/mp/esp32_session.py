@@ -337,10 +337,11 @@ def main(argv):
                          gain=sens.get("counts_per_unit", 20), keep_truth=False, abd=two)
     from session_host import Host, vboard, feeder
     host = Host(ble, stack)
+    model = GcModel(gc, machine, 0, int(o["gc_us_per_kb"]), int(o["gc_base_us"]))   # simulation: before the baseline
     gc.collect()
     st = Stats(gc.mem_alloc() - host.own)     # the laptop's reader/writer are not the firmware's
+    model.base = st.base
 
-    model = GcModel(gc, machine, st.base, int(o["gc_us_per_kb"]), int(o["gc_base_us"]))
     sys.modules["gc"] = model                      # what the firmware imports as `gc`
     from espboard.board import Esp32Board          # the firmware from here on
     from knip.app import App
