@@ -24,6 +24,7 @@ _PSRAM_REGION = const(0x100000)  # an IDF heap region this big is PSRAM (interna
 _RESTART_AFTER_MS = const(10000) # after a task died of MemoryError: restart this long after, once idle
 _SMALL_HEAP = const(262144)      # a heap below this (a board without PSRAM) is kept in one piece:
 _GC_STEP = const(4096)           # ... a collection after every this many bytes allocated
+_BIG_HEAP = const(0x100000)      # a GC heap this big is in PSRAM (a WROOM's is ~110 KB): no heap watch
 # LiPo open-circuit voltage (mV) at 100, 90, ..., 0 %
 _LIPO = (4200, 4060, 3980, 3920, 3870, 3820, 3790, 3770, 3740, 3680, 3300)
 
@@ -118,6 +119,16 @@ class Esp32Board:
         self.heap_low = False       # the heap ran low (cleared when it recovers)
         self.on_heap_low = None     # set by boot: ends a running session, keeping it
         self._restart_at = None     # ticks after which to restart once idle (a task died)
+        # gc.mem_free() walks the whole heap's allocation table with Python
+        # stopped: ~2 ms for a WROOM's 110 KB, 0.1-0.3 s for 4 MB of PSRAM
+        # (docs/FROZEN.md), far longer than the sampler's soft IRQs can
+        # wait (8 periods). So only a small heap is watched once a second;
+        # a PSRAM heap, which the firmware's few hundred KB never fill, is
+        # not (a MemoryError is still caught: boot.py), and INFO reports its
+        # free heap as found here, before the sampler runs.
+        self.heap_free0 = gc.mem_free()
+        self.heap_size = self.heap_free0 + gc.mem_alloc()
+        self.watching = self.heap_size < _BIG_HEAP
 
     # ---- clock and sampler --------------------------------------------
 
@@ -151,7 +162,8 @@ class Esp32Board:
         while True:
             await asyncio.sleep_ms(1000)
             self._pairing_step()
-            self.watch_heap()
+            if self.watching:
+                self.watch_heap()
             now = self._t.ticks_ms()
             due = now > _RESTART_MS or (self._restart_at is not None and now > self._restart_at)
             if due and self.idle is not None and self.idle():
@@ -169,9 +181,9 @@ class Esp32Board:
         moment was allocated last, near the top, and stays there, so the free
         heap ends up in small pieces between such leftovers. Collecting early
         keeps new objects low and the top of the heap in one piece (a 2 ms
-        pause at most, absorbed by the sampler ring). A PSRAM heap keeps
-        MicroPython's default: its collections take far longer."""
-        if self.heap_total() < _SMALL_HEAP:
+        pause at most, absorbed by the sampler ring). A PSRAM heap keeps the
+        application's budget (knip.app: a collection every 64 KB)."""
+        if self.heap_size < _SMALL_HEAP:
             gc.collect()
             gc.threshold(_GC_STEP)
 
@@ -265,8 +277,10 @@ class Esp32Board:
              "usb_power": self.link is not None and getattr(self.link, "active", self.usb) is self.usb,
              # the heap (on the ESP32 mem_free counts the IDF heap it may still grow
              # into), the PSRAM found, and whether the firmware is a SPIRAM build
-             # (only that one looks for PSRAM: 0 from the plain build means "not looked")
-             "module": self.module, "heap": self.heap_total(), "heap_free": gc.mem_free(),
+             # (only that one looks for PSRAM: 0 from the plain build means "not looked");
+             # a PSRAM heap's free bytes are those at start (see watching)
+             "module": self.module, "heap": self.heap_size,
+             "heap_free": gc.mem_free() if self.watching else self.heap_free0,
              "psram": self.psram, "spiram": "SPIRAM" in getattr(sys.implementation, "_machine", "").upper()}
         if self.ble is not None:
             d["ble"] = self.ble.info()

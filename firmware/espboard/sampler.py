@@ -6,8 +6,9 @@
 # measures the time since the previous one and counts the samples that never
 # came in ring.missed. After a stall the ESP32 runs the queued timer
 # callbacks back to back (the oldest 8 are kept, newer ones dropped), so in
-# timer mode a long interval is only settled at the next on-time tick, less
-# the queued ticks that did arrive. The callback allocates nothing.
+# timer mode a long interval is only settled at the next callback that comes
+# half a period or more after the one before, less the queued ticks that
+# did arrive. The callback allocates nothing.
 import time
 
 try:
@@ -115,16 +116,22 @@ class Sampler:
                     self.ring.missed += (el + self._half) // self.period_us - 1
             else:
                 # timer: count the periods that passed against the callbacks
-                # that came; ticks queued during a stall arrive back to back
-                # and pay the debt back, what is still owed when an on-time
-                # tick comes was dropped by the full queue
+                # that came. Ticks queued during a stall run back to back
+                # (less than half a period apart) right after it and pay the
+                # debt back; so whatever is still owed when a callback comes
+                # at least half a period after the previous one was dropped
+                # by the full queue. (Settling only at an interval of about
+                # one period is not enough: two stalls in a row can make the
+                # first queued tick look on time.)
+                owed = self._owed
+                if el >= self._half:
+                    if owed > 0:
+                        self.ring.missed += owed
+                    owed = 0
                 acc = self._acc + el
                 due = acc // self.period_us
                 self._acc = acc - due * self.period_us
-                owed = self._owed + due - 1
-                if owed > 0 and self._half <= el <= self._late:
-                    self.ring.missed += owed
-                    owed = 0
+                owed += due - 1
                 self._owed = owed if owed >= -1 else -1
         t = self._clock()
         b = self._before

@@ -24,9 +24,8 @@ FIRMWARE = "0.4.0"
 _EMG_LEVEL = const(16)         # the EMG envelope is in 1/16 counts
 _FINAL = EV_END | EV_RELAXED | EV_NOT_RELAXED
 _LIVE_EV = EV_START | EV_PEAK
-_GC_MS = const(1000)           # how often the sample task looks at the free heap
-_GC_RESERVE = const(8192)      # ... and collects below max(this, a third of the free heap at start)
 _OOM_PAUSE_MS = const(100)     # after a MemoryError in a task: this long before it goes on
+_GC_BUDGET = const(65536)      # a collection after every this many bytes allocated (gc.threshold)
 
 
 def make_chain(board):
@@ -56,13 +55,20 @@ class App:
         self.n = 0                  # samples processed since boot
         self.gaps = 0               # samples lost since boot
         self.lost_seen = 0
-        # Garbage is collected here, right after the ring was drained (the
-        # timer's soft IRQs have just run, so the scheduler's 8 slots are
-        # free for the pause), before the heap fills up and an allocation
-        # somewhere else triggers the collection at a random moment.
-        self.gc_reserve = max(_GC_RESERVE, gc.mem_free() // 3)
-        self.gc_next = 0
-        self.collections = 0
+        # A collection stops Python (and so the sampler's soft IRQs, which
+        # queue in 8 slots) for as long as it takes to mark what is live and
+        # sweep the heap up to its highest block in use. Left alone, the
+        # collector waits until the heap is full: on a 4 MB PSRAM heap that
+        # is MBs to sweep, a pause of 0.1 s and more. With a threshold it
+        # collects after every _GC_BUDGET bytes allocated, so the heap in use
+        # at a collection stays below what is live + _GC_BUDGET and every
+        # pause is short and predictable (docs/FROZEN.md has the model).
+        # The application never asks for the free heap on its own: that
+        # walks the whole allocation table, as long as a full sweep.
+        gc.collect()
+        th = getattr(gc, "threshold", None)     # (CPython, for the tests, has none)
+        if th is not None:
+            th(_GC_BUDGET)
 
     @property
     def session(self):
@@ -164,12 +170,6 @@ class App:
                     await runner.send_verdicts(self.ev)
             if rec.id is not None:
                 rec.flush_due(b.ticks_ms())
-            now = b.ticks_ms()
-            if now >= self.gc_next:
-                self.gc_next = now + _GC_MS
-                if gc.mem_free() < self.gc_reserve:
-                    gc.collect()
-                    self.collections += 1
             if runner.ended is not None:
                 await self._announce_end()
 

@@ -145,6 +145,13 @@ class ProtocolServer:
                 if len(data) <= P.MAX_PAYLOAD or not custom:
                     break
                 custom.pop()
+            # still too long (a board with many INFO keys, e.g. the HIL rig's):
+            # the least needed lists go, rather than INFO failing
+            for k in ("program_errors", "recovered", "loopback"):
+                if len(data) <= P.MAX_PAYLOAD:
+                    break
+                if d.pop(k, None) is not None:
+                    data = json.dumps(d, separators=(",", ":")).encode()
         return data
 
     async def _ping(self, t, seq, p):

@@ -11,12 +11,21 @@
 #       rate HZ, abd 1 (a second channel on the abdominal pin), programs calibrate,daily,
 #       probe_ms N (heap probe every N board ms; 0: none), stall_us N (after every
 #       garbage collection Python stays busy N us of board time: IRQs queue),
-#       stall_every_ms N (a stall of stall_us every N board ms as well, whatever the heap does),
+#       stall_every_ms N (a stall of stall_us every N board ms as well, whatever the heap does;
+#       with gc_us_per_kb, of the longest modelled pause so far),
+#       gc_us_per_kb N, gc_base_us N (the ESP32's GC pauses, class GcModel: every collection
+#       stalls gc_base_us + N us per KB of heap in use just before it, every gc.mem_free() or
+#       gc.mem_alloc() the firmware makes N us per KB of the whole heap),
 #       frag 1 (the largest free block at every probe, not only at a new peak),
 #       map 1 (the heap's block map at the end: micropython.mem_info(1)),
 #       max_board_s N (stop with "stopped ..." after this much board time: never hang),
 #       seed N, limit_ms N (the first program only, stopped after N board ms, no sync: the
-#       firmware's time per sample), mode sim (no firmware: the simulation's own time per sample)
+#       firmware's time per sample), mode sim (no firmware: the simulation's own time per sample),
+#       profile 1|2|3 (with limit_ms: time what the simulation does inside the window, class
+#       Prof; 2: the firmware's per-sample stages as well; 3: every asyncio task and the
+#       scheduler's IO wait), pystone N (with limit_ms: pystone_lowmem, N passes, just before
+#       and after the window; on MICROPYPATH), events 1 (the flags are asyncio Events:
+#       faster on the host, a few bytes more heap)
 # Prints "key value" lines; "mem_info" is followed by micropython.mem_info()'s.
 # Heap figures are relative to a baseline taken after the simulation itself
 # (machine, flash, synthetic user, radio) is set up and before the firmware
@@ -30,6 +39,7 @@ from array import array
 from micropython import const
 
 from simboard import esp32_machine
+from simboard.hostclock import EventFlag
 from simboard.esp32_rig import rig, at_rest
 from simboard.blockdev import mount
 from simboard.synth import SyntheticUser
@@ -37,7 +47,8 @@ from simboard.users import USERS
 
 _O = {"ble": "1", "rate": "0", "abd": "0", "programs": "calibrate,daily", "probe_ms": "1000",
       "stall_us": "0", "stall_every_ms": "0", "seed": "7", "user": "typical", "limit_ms": "0",
-      "mode": "app", "frag": "0", "map": "0", "max_board_s": "3600"}
+      "mode": "app", "frag": "0", "map": "0", "max_board_s": "3600", "profile": "0", "pystone": "0",
+      "gc_us_per_kb": "0", "gc_base_us": "0", "events": "0"}
 
 
 def _opts(argv):
@@ -158,10 +169,204 @@ def median(a, n):
     return lo
 
 
+class Prof:
+    """Host us spent in the simulation inside the CPU window, so that what
+    is left is the firmware's: the synthetic user and the ADC feed (the
+    sampler's before-hook), the simulated ADC reads, the stand-in radio with
+    the laptop behind it (gatts_notify), the virtual clock and soft-IRQ
+    queue (advance_us less the timer callbacks it runs) and this script's
+    clock task. Each timed call costs a wrapper; that is measured and
+    taken off too."""
+
+    def __init__(self):
+        self.us = {"user": 0, "adc": 0, "radio": 0, "clock": 0, "tick": 0, "loop": 0, "flash": 0}
+        self.n = {"user": 0, "adc": 0, "radio": 0, "clock": 0, "tick": 0, "loop": 0, "flash": 0}
+        self.on = False
+        self.staged = False
+
+    def wrap(self, key, fn):
+        us, n = self.us, self.n
+        tu, td = time.ticks_us, time.ticks_diff
+
+        def timed(*a):
+            t0 = tu()
+            r = fn(*a)
+            if self.on:
+                us[key] += td(tu(), t0)
+                n[key] += 1
+            return r
+        return timed
+
+    def stages(self, app):
+        """Time the firmware's per-sample stages too (reported, not taken off)."""
+        for k in ("rec", "coach", "live"):
+            self.us[k] = self.n[k] = 0
+        app.recorder.sample = self.wrap("rec", app.recorder.sample)
+        c = app.runner.coach
+        if c is not None:
+            c.sample = self.wrap("coach", c.sample)
+        app.stream.samples.add = self.wrap("live", app.stream.samples.add)
+
+    def tasks(self):
+        """Time every asyncio task by what its coroutine's resumptions take."""
+        orig = asyncio.create_task
+        us, n = self.us, self.n
+        tu, td = time.ticks_us, time.ticks_diff
+        me = self
+
+        def timed(key, coro):
+            v = None
+            exc = None
+            while True:
+                t0 = tu()
+                try:
+                    y = coro.throw(exc) if exc is not None else coro.send(v)
+                except StopIteration as e:
+                    return e.value
+                finally:
+                    if me.on:
+                        us[key] = us.get(key, 0) + td(tu(), t0)
+                        n[key] = n.get(key, 0) + 1
+                exc = None
+                try:
+                    v = yield y
+                except BaseException as e:      # cancelled: pass it on
+                    exc = e
+
+        def create_task(coro):
+            key = "task_" + str(coro).split("'")[1] if "'" in str(coro) else "task_?"
+            return orig(timed(key, coro))
+        asyncio.create_task = create_task
+        from asyncio import core
+        q = core._io_queue
+        q.wait_io_event = self.wrap("io_wait", q.wait_io_event)
+        self.us["io_wait"] = self.n["io_wait"] = 0
+
+    def wrapper_us(self):
+        """What one wrapped call adds around the call itself (host us)."""
+        f = self.wrap("cal", lambda x: x)
+        self.us["cal"] = self.n["cal"] = 0
+        tu, td = time.ticks_us, time.ticks_diff
+        best = 1 << 30
+        for _ in range(5):
+            t0 = tu()
+            for i in range(2000):
+                f(i)
+            outer = td(tu(), t0)
+            t0 = tu()
+            for i in range(2000):
+                (lambda x: x)(i)
+            bare = td(tu(), t0)
+            best = min(best, outer - bare)
+        del self.us["cal"], self.n["cal"]
+        return best / 2000
+
+    def report(self):
+        w = self.wrapper_us()
+        n_wrapped = sum(self.n[k] for k in ("user", "adc", "radio", "clock", "tick", "flash"))
+        # inside the timer callback: the user, the ADC reads; the callback
+        # itself (the sampler) is firmware
+        tick_fw = self.us["tick"] - self.us["user"] - self.us["adc"]
+        sim = (self.us["clock"] - self.us["tick"]) + self.us["user"] + self.us["adc"] + self.us["radio"] + \
+            self.us["loop"] + self.us["flash"]
+        n_stage = sum(self.n.get(k, 0) for k in ("push", "rec", "coach", "live"))
+        print("prof_wrapper_ns", int(w * 1000), "prof_wrapped_calls", n_wrapped, "prof_stage_calls", n_stage,
+              "prof_sim_us", sim, "prof_tick_fw_us", tick_fw,
+              " ".join("prof_%s_us %d prof_%s_n %d" % (k, self.us[k], k, self.n[k]) for k in self.us))
+
+
+class GcModel:
+    """The firmware's `gc`, with the ESP32's pauses: installed as sys.modules
+    ["gc"] before the firmware is imported, it passes every call on to the
+    real collector and then, with gc_us_per_kb set, keeps Python busy in
+    virtual time (esp32_machine.stall_us: the timer's soft IRQs queue in
+    the scheduler's 8 slots, the rest are lost and the sampler counts them)
+    for as long as the call would take on the board: a collection for the
+    heap in use just before it (the collector marks what is live and sweeps
+    up to the highest block in use), mem_free()/mem_alloc() for the whole
+    heap (they walk every block's entry in the allocation table).
+    Collections the allocator starts itself (gc.threshold, a full heap) are
+    seen by the clock task and stalled there."""
+
+    def __init__(self, real, machine, base, per_kb, base_us):
+        self._gc = real
+        self._m = machine
+        self.base = base
+        self.per_kb = per_kb
+        self.base_us = base_us
+        self.heap_kb = (real.mem_free() + real.mem_alloc()) // 1024
+        self.span_max = 0          # the most heap in use at a collection (bytes above the baseline)
+        self.pause_max = 0         # the longest modelled collection (us)
+        self.walk_us = self.heap_kb * per_kb
+        self.walks = 0             # mem_free()/mem_alloc() calls by the firmware
+        self.pauses = 0            # collections stalled
+
+    def pause_for(self, in_use):
+        span = in_use - self.base
+        if span < 0:
+            span = 0
+        if span > self.span_max:
+            self.span_max = span
+        us = self.base_us + self.per_kb * span // 1024
+        if us > self.pause_max:
+            self.pause_max = us
+        return us
+
+    def stall(self, us):
+        if self.per_kb and us:
+            self._m.stall_us(us)
+
+    def collect(self):
+        before = self._gc.mem_alloc()
+        r = self._gc.collect()
+        self.pauses += 1
+        self.stall(self.pause_for(before))
+        return r
+
+    def mem_free(self):
+        self.walks += 1
+        self.stall(self.walk_us)
+        return self._gc.mem_free()
+
+    def mem_alloc(self):
+        self.walks += 1
+        self.stall(self.walk_us)
+        return self._gc.mem_alloc()
+
+    def threshold(self, *a):
+        return self._gc.threshold(*a)
+
+    def enable(self):
+        self._gc.enable()
+
+    def disable(self):
+        self._gc.disable()
+
+    def isenabled(self):
+        return self._gc.isenabled()
+
+
+def pystone(n):
+    try:
+        import pystone_lowmem
+    except ImportError:
+        return 0
+    gc.collect()
+    return int(pystone_lowmem.pystones(n)[1])
+
+
 def main(argv):
     o = _opts(argv[2:])
     prof_path, image = argv[0], argv[1]
     ble = o["ble"] == "1"
+    if o["events"] == "1":
+        # The timer's and the radio's "interrupts" run inside the event loop
+        # here, so their flags (the sampler's, aioble's) can be Events, as on
+        # the virtual trainer (simboard/esp32_main.py): a ThreadSafeFlag in the
+        # unix port's poll makes every poll, even poll(0), sleep 1 ms of wall
+        # time (the CPU figure needs them gone; an Event holds a few more
+        # bytes than a ThreadSafeFlag, so the heap runs keep the real ones).
+        asyncio.ThreadSafeFlag = EventFlag
     machine = rig(esp32_machine.fresh(virtual=True))
     vt = machine.vtime
     stack = None
@@ -173,6 +378,15 @@ def main(argv):
         os.remove(image)
     except OSError:
         pass
+    pf = Prof() if o["profile"] in ("1", "2", "3") else None
+    if pf is not None:
+        pf.staged = o["profile"] == "2"
+        if o["profile"] == "3":
+            pf.tasks()
+    if pf is not None:
+        from simboard.blockdev import BlockDev     # the simulated flash behind littlefs
+        for m in ("readblocks", "writeblocks", "ioctl"):
+            setattr(BlockDev, m, pf.wrap("flash", getattr(BlockDev, m)))
     mount(image, "/flash", 4096, 512)
     from espboard import boot                       # loads the profile as the board does
     prof = boot._load_profile(prof_path)
@@ -189,17 +403,20 @@ def main(argv):
                          gain=sens.get("counts_per_unit", 20), keep_truth=False, abd=two)
     from session_host import Host, vboard, feeder
     host = Host(ble, stack)
+    model = GcModel(gc, machine, 0, int(o["gc_us_per_kb"]), int(o["gc_base_us"]))   # simulation: before the baseline
     st = Stats()
     st.frag = o["frag"] == "1"
     max_us = int(o["max_board_s"]) * 1000000
     gc.collect()
     st.base = gc.mem_alloc() - host.own     # the laptop's reader/writer are not the firmware's
+    model.base = st.base
     # firmware modules the simulation imported before the baseline: their
     # heap is the firmware's on a board (bench/esp32_memory.py adds it back)
     pre = [m for m in sys.modules if m.split(".")[0] in _FIRMWARE_PKGS]
     print("preloaded", ",".join(sorted(pre)))
     pre = None
 
+    sys.modules["gc"] = model                      # what the firmware imports as `gc`
     from espboard.board import Esp32Board          # the firmware from here on
     from knip.app import App
     step(st, 0)
@@ -219,6 +436,18 @@ def main(argv):
     boot.wire(board, app)                          # as boot.run: low heap and MemoryError end the session
     step(st, 3)
     host.limit_ms = int(o["limit_ms"])
+    host.pystone = int(o["pystone"])
+    if pf is not None:
+        host.prof = pf
+        board.sampler._before = pf.wrap("user", board.sampler._before)
+        for d in (board.sensor, board.abd):
+            if d is not None and hasattr(d, "_rd"):
+                d._rd = pf.wrap("adc", d._rd)
+        if stack is not None:
+            stack.gatts_notify = pf.wrap("radio", stack.gatts_notify)
+    if pf is not None and pf.staged:
+        pf.us["push"] = pf.n["push"] = 0
+        app.chain.push = pf.wrap("push", app.chain.push)     # before process() binds it
     probe(st, "boot")
     stall = int(o["stall_us"])
     probe_us = int(o["probe_ms"]) * 1000
@@ -240,32 +469,53 @@ def main(argv):
         next_probe = vt.now + probe_us
         every = int(o["stall_every_ms"]) * 1000
         next_stall = vt.now + every + 3333
+        adv = vt.advance_us
+        tu, td = time.ticks_us, time.ticks_diff
+        if pf is not None:
+            adv = pf.wrap("clock", adv)
+            pf.us["loop"] = 0
+        patched = False
+        watch = stall or model.per_kb or every or probe_us    # collections to see (the CPU run: none)
         started = False
+        t0 = tu()
         try:
             while not host.finished:
+                if pf is not None and not patched and board.sampler._tim is not None:
+                    tim = board.sampler._tim
+                    tim.callback = pf.wrap("tick", tim.callback)
+                    patched = True
+                c0 = pf.us["clock"] if pf is not None else 0
                 if ring.count() == 0:
-                    vt.advance_us(10000)
+                    adv(10000)
                     tick.set()
                     tick.clear()
+                if pf is not None and pf.on:
+                    pf.us["loop"] += td(tu(), t0) - (pf.us["clock"] - c0)
+                    pf.n["loop"] += 1
                 await asyncio.sleep_ms(0)
-                now = gc.mem_alloc()
+                t0 = tu()
+                if vt.now > max_us:
+                    stop("stuck in %s: %d s of board time" % (host.phase, vt.now // 1000000))
+                if not started and host.phase != "boot":
+                    started = True
+                    step(st, 4)                 # running, the laptop connected (and paired)
+                if not watch:
+                    continue
+                now = gc.mem_alloc()                        # a walk of the whole heap: only when needed
                 if now < last:
                     st.collections += 1
                     if stall:
                         machine.stall_us(stall)
+                    else:
+                        model.stall(model.pause_for(last))      # the allocator collected
                 last = now
                 if every and vt.now >= next_stall:
                     next_stall = vt.now + every + 3333      # wandering against the sampler's period
-                    machine.stall_us(stall)
-                if not started and host.phase != "boot":
-                    started = True
-                    step(st, 4)                 # running, the laptop connected (and paired)
+                    machine.stall_us(stall or model.pause_max)
                 if probe_us and vt.now >= next_probe:
                     next_probe = vt.now + probe_us
                     probe(st, host.phase)
                     last = gc.mem_alloc()
-                if vt.now > max_us:
-                    stop("stuck in %s: %d s of board time" % (host.phase, vt.now // 1000000))
         except MemoryError:
             stop("MemoryError in the simulation's clock (%s)" % host.phase)
 
@@ -326,9 +576,16 @@ def main(argv):
             print("free_block_min_" + p, st.phase_free[p])
     print("gc_pause_max_us", st.pause_max, "gc_pause_p50_us", median(st.pause_us, st.npause),
           "probes", st.npause, "collections", st.collections, "stall_us", stall)
-    print("heap_total", gc.mem_free() + gc.mem_alloc(), "baseline", st.base, "app_collections", app.collections)
+    print("heap_total", gc.mem_free() + gc.mem_alloc(), "baseline", st.base)
+    if model.per_kb:
+        print("gc_span_max", model.span_max, "gc_model_pause_max_us", model.pause_max, "gc_walk_us",
+              model.walk_us, "gc_walks", model.walks, "gc_model_pauses", model.pauses, "heap_kb", model.heap_kb)
     if host.window:
         print("window_us", host.window[0], "window_samples", host.window[1])
+    if pf is not None:
+        pf.report()
+    for k, v in host.extra.items():
+        print(k, v)
     print("mem_info")
     if o["map"] == "1":
         micropython.mem_info(1)

@@ -117,6 +117,9 @@ class Host:
         self.done = None
         self.limit_ms = 0          # > 0: stop the first program after this much board time, no sync
         self.window = None         # (wall us, samples) from the start to the stop of that program
+        self.pystone = 0           # > 0: pystone_lowmem with this many passes around the window
+        self.prof = None           # esp32_session.Prof, switched on for the window
+        self.extra = {}            # more "key value" figures to print
 
     def link(self, board):
         return _PlainLink(self, board)
@@ -178,9 +181,20 @@ class Host:
             self.phase = programs[0]
             self.request(P.START, programs[0].encode())
             await board.sleep_ms(2000)
+            if self.pystone:
+                from esp32_session import pystone
+                self.extra["pystone_before"] = pystone(self.pystone)
+            if self.prof is not None:
+                if self.prof.staged:
+                    self.prof.stages(app)
+                self.prof.on = True
             t0, n0 = time.ticks_us(), app.n
             await board.sleep_ms(self.limit_ms)
             self.window = (time.ticks_diff(time.ticks_us(), t0), app.n - n0)
+            if self.prof is not None:
+                self.prof.on = False
+            if self.pystone:
+                self.extra["pystone_after"] = pystone(self.pystone)
             self.request(P.STOP)
             await self._until(board, lambda: self.ended > 0, 100)
             programs = []

@@ -105,6 +105,23 @@ def test_sampler_short_stall_drained_from_the_queue_loses_nothing():
     assert ring.missed == 0 and s.ticks == 6, (ring.missed, s.ticks)
 
 
+def test_sampler_two_stalls_in_a_row_lose_nothing():
+    # GC-length stalls back to back (13 ms, then 13.4 ms, at 100 Hz): the
+    # first queued tick after the second one comes 13.4 ms after the
+    # previous callback, like an on-time tick, with a second queued tick
+    # right behind it. Nothing was dropped, so nothing may be counted.
+    sim, ring, s = _timer_sampler(100)
+    s.start()
+    sim.vtime.advance_us(105000)
+    sim.stall_us(13000)                              # the 110 ms tick waits, runs at 118 ms
+    sim.stall_us(13400)                              # the 120 and 130 ms ticks wait, run at 131.4 ms
+    sim.vtime.advance_us(100000)
+    tim = sim.timers[0]
+    assert sim.sched.dropped == 0
+    assert ring.missed == 0, ring.missed
+    assert s.ticks == tim.alarms
+
+
 def test_sampler_gap_after_interrupts_masked():
     # a flash write masks interrupts for 52 ms: one latched alarm comes after
     sim, ring, s = _timer_sampler(100)
