@@ -119,6 +119,7 @@ class Esp32Board:
         self.heap_low = False       # the heap ran low (cleared when it recovers)
         self.on_heap_low = None     # set by boot: ends a running session, keeping it
         self._restart_at = None     # ticks after which to restart once idle (a task died)
+        self._restart_stuck = False  # ... and even while recording (a file that would not close)
         # gc.mem_free() walks the whole heap's allocation table with Python
         # stopped: ~2 ms for a WROOM's 110 KB, 0.1-0.3 s for 4 MB of PSRAM
         # (docs/FROZEN.md), far longer than the sampler's soft IRQs can
@@ -166,7 +167,7 @@ class Esp32Board:
                 self.watch_heap()
             now = self._t.ticks_ms()
             due = now > _RESTART_MS or (self._restart_at is not None and now > self._restart_at)
-            if due and self.idle is not None and self.idle():
+            if due and self.idle is not None and (self.idle() or self._restart_stuck):
                 self.machine.reset()
 
     # ---- the heap ------------------------------------------------------
@@ -219,7 +220,17 @@ class Esp32Board:
         del self.alerts[:-4]
         self.ui.heap_low()
         if restart:
+            self.restart_when_idle()
+
+    def restart_when_idle(self, stuck=False):
+        """Restart _RESTART_AFTER_MS from now, once no session records;
+        `stuck`: a session file that could not be closed (out of memory),
+        so restart then even if it still counts as recording: recover()
+        closes it at start, keeping every record that reached the flash."""
+        if self._restart_at is None:
             self._restart_at = self._t.ticks_ms() + _RESTART_AFTER_MS
+        if stuck:
+            self._restart_stuck = True
 
     def _pairing_step(self):
         """Open BLE pairing for 60 s when the button asked (forgetting every

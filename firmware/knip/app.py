@@ -117,14 +117,23 @@ class App:
     async def _out_of_memory(self, where, restart):
         gc.collect()
         b = self.board
-        try:
-            oom = getattr(b, "out_of_heap", None)      # the ESP32 boards: LED pattern, INFO alert
-            if oom is not None:
-                oom("out of memory in " + where, restart)
-            if self.recorder.id is not None:
-                self.end_session("memory")
-        except MemoryError:         # tried again at the next one
-            gc.collect()
+        oom = getattr(b, "out_of_heap", None)          # the ESP32 boards: LED pattern, INFO alert
+        for _ in range(3):
+            try:
+                if oom is not None:
+                    oom("out of memory in " + where, restart)
+                    oom = None
+                if self.recorder.id is not None:
+                    self.end_session("memory")
+                break
+            except MemoryError:
+                gc.collect()
+        if self.store.open_id is not None:
+            # the file could not be closed: a restart once idle closes it
+            # (store.recover) rather than every later START being refused
+            later = getattr(b, "restart_when_idle", None)
+            if later is not None:
+                later(True)
         await b.sleep_ms(_OOM_PAUSE_MS)     # never a busy loop, however often it fails
 
     async def _samples(self):

@@ -12,6 +12,8 @@ from knip.store import (StoreFull, REC_SAMPLES, REC_GAP, REC_PAIN, REC_VERDICT, 
 
 _FLUSH_MS = const(15000)       # store flush at least this often while recording
 _PAIN_SKIPPED = const(255)
+# the summary when the heap has no room for the real one (docs/PROTOCOL.md 6.8)
+_NO_SUMMARY = b'{"reason": "memory", "summary_lost": true}'
 
 
 class Recorder:
@@ -105,6 +107,16 @@ class Recorder:
         return self.index - self.gaps - self.stored
 
     def end(self, summary):
-        """Close the file with its summary; nothing more is appended."""
-        self.id = None
-        self.store.end(json.dumps(summary).encode())
+        """Close the file with its summary; nothing more is appended. With
+        no heap left for the summary, a short fixed one closes it; if even
+        that fails the session stays open (id kept), so a caller can retry
+        or restart the board, whose recover() closes it."""
+        try:
+            body = json.dumps(summary).encode()
+        except MemoryError:
+            body = _NO_SUMMARY
+        try:
+            self.store.end(body)
+        finally:
+            if self.store.open_id is None:     # closed, or given up to recover()
+                self.id = None

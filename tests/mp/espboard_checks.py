@@ -346,6 +346,104 @@ def test_memory_error_in_the_sample_loop_ends_the_session_and_the_loop_goes_on()
         vfs.umount("/oom")
 
 
+def _oom_session(mount, end_fails):
+    # MemoryError in the sample loop while the heap is so short that closing
+    # the session fails as well: the summary's JSON once (end_fails 1), or
+    # the store's end every time (end_fails 99)
+    import asyncio
+    import json
+    import vfs
+    from simboard.blockdev import BlockDev
+    from knip.app import App
+    import knip.recorder as KR
+    bdev = BlockDev(None, 4096, 128)
+    vfs.VfsLfs2.mkfs(bdev)
+    vfs.mount(vfs.VfsLfs2(bdev), mount)
+    b = Esp32Board(PR.load(HIL), _machine(), mount + "/sessions")
+
+    class Link:
+        async def write(self, data):
+            pass
+    b.link = Link()
+    app = App(b)
+    boot.wire(b, app)
+    push = app.chain.push
+    fail = [100]
+
+    def flaky(t, x, a):
+        fail[0] -= 1
+        if fail[0] == 0:
+            raise MemoryError("memory allocation failed, allocating 512 bytes")
+        return push(t, x, a)
+    app.chain.push = flaky
+    left = [end_fails]
+
+    class ShortJson:
+        @staticmethod
+        def dumps(o):
+            if isinstance(o, dict) and "reason" in o and left[0] > 0:
+                left[0] -= 1
+                raise MemoryError("memory allocation failed, allocating 600 bytes")
+            return json.dumps(o)
+    store_end = app.store.end
+
+    def end(body):
+        if left[0] > 0:
+            left[0] -= 1
+            raise MemoryError("memory allocation failed, allocating 64 bytes")
+        return store_end(body)
+    if end_fails == 1:
+        KR.json = ShortJson
+    else:
+        app.store.end = end
+
+    async def go():
+        sid = app.start_session("sprint")
+        task = asyncio.create_task(app.process())
+        for _ in range(300):
+            b.sampler._tick(None)
+            await asyncio.sleep_ms(0)
+        await asyncio.sleep_ms(300)
+        task.cancel()
+        return sid
+    try:
+        sid = asyncio.run(go())
+    finally:
+        asyncio.get_event_loop().set_exception_handler(None)
+        KR.json = json
+    return b, app, sid
+
+
+def test_no_heap_for_the_summary_still_closes_the_session():
+    # before: the recorder forgot the session before its summary was made, so
+    # a MemoryError there left the file open and every later START refused
+    try:
+        b, app, sid = _oom_session("/oom1", 1)
+        assert app.session is None and app.store.open_id is None
+        assert [x["closed"] for x in app.store.list() if x["id"] == sid] == [True]
+        data = b""
+        for name in os.listdir("/oom1/sessions"):
+            data += open("/oom1/sessions/" + name, "rb").read()
+        assert b'{"reason": "memory", "summary_lost": true}' in data
+        assert app.start_session("sprint") == sid + 1      # the next session starts
+    finally:
+        vfs_umount("/oom1")
+
+
+def test_a_session_that_cannot_be_closed_restarts_the_board_even_while_recording():
+    try:
+        b, app, sid = _oom_session("/oom2", 99)
+        assert app.store.open_id == sid and app.session == sid      # still open: kept, not forgotten
+        assert b._restart_at is not None and b._restart_stuck       # restart, then recover() closes it
+    finally:
+        vfs_umount("/oom2")
+
+
+def vfs_umount(point):
+    import vfs
+    vfs.umount(point)
+
+
 def test_memory_error_while_serving_ends_the_session_and_serving_goes_on():
     import asyncio
     import vfs
