@@ -406,7 +406,8 @@ class SqueezeDetector:
         if v >= self.rel_back and (t - self.rel_said < s or t - self.rel_said < dip and
                                    v * 4 >= 3 * self.rel_back + (self.hold_q >> 4)):
             # a brief dip (noisy envelope), or after a long hold a longer
-            # one back half-way to the hold (its level wanders): still holding
+            # one back a quarter of the way to the hold (its level wanders):
+            # still holding
             self.state = ST_HOLDING
             return ev
         if dip > s and t - self.rel_said < dip and v > base + noise:
