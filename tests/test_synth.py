@@ -104,8 +104,10 @@ def test_truth_is_consistent(kind, signal, seed):
             frac = e["residual"] / e["amplitude"]
             left = (e["residual"] + e["tone_before"]) / e["amplitude"]
             # unrelaxed: 25-50 % of the squeeze in EMG, 20-60 % in pressure
-            # (incomplete relaxation of varied depth)
-            assert 0.0 <= frac <= 0.04 or 0.2 <= frac <= (0.5 if signal == "emg" else 0.6)
+            # (incomplete relaxation of varied depth); EMG: the residual is a
+            # fraction of her nominal level, and the peak a wandering hold
+            # reaches is up to ~1.7 times that
+            assert 0.0 <= frac <= 0.04 or (0.14 if signal == "emg" else 0.2) <= frac <= (0.5 if signal == "emg" else 0.6)
             if e["relaxed"] is True:
                 assert frac <= 0.04 and left <= 0.06
             elif e["relaxed"] is False:
@@ -404,3 +406,27 @@ def test_pressure_movements_sit_in_long_rests_and_emg_has_none():
     assert len(moves) >= 3
     assert synth.mixed_session("emg", 500, 1, events=6)[3]["artefacts"] == []
     assert synth.mixed_session("pressure", 50, 1, motion=0.0)[3]["artefacts"] == []
+
+
+def test_emg_hold_amplitude_wanders_slowly():
+    # A held contraction's EMG amplitude wanders (recruitment, firing rates):
+    # 0.3-2 Hz, a coefficient of variation of about 10-30 % over the hold
+    # on top of fatigue (a sum of two faster sines gave about half that).
+    su = synth.SyntheticUser("emg", 1000, seed=3, user={"relaxes": True, "p_push": 0.0})
+    tr = su.cue("squeeze", 10.0, at=0.0)
+    levels = []
+    while su.t < tr["offset_s"]:
+        su.step()
+        if tr["onset_s"] + tr["rise_s"] + 0.5 <= su.t < tr["offset_s"] - tr["release_s"]:
+            levels.append(su.level - su.traits["rest_uv"])
+    # detrend the fatigue with a straight line, then the spread
+    n = len(levels)
+    mx = (n - 1) / 2.0
+    my = sum(levels) / n
+    b = sum((i - mx) * (y - my) for i, y in enumerate(levels)) / sum((i - mx) ** 2 for i in range(n))
+    res = [y - my - b * (i - mx) for i, y in enumerate(levels)]
+    cv = math.sqrt(sum(r * r for r in res) / n) / my
+    assert 0.15 <= cv <= 0.4, cv      # this user's: 0.24 (0.12 with the two faster sines)
+    # slow: most of the change between samples 100 ms apart is small
+    step = [abs(levels[i + 100] - levels[i]) / my for i in range(0, n - 100, 100)]
+    assert sorted(step)[len(step) // 2] < 0.25

@@ -405,8 +405,22 @@ class SqueezeDetector:
         # that only creeps down), or when it rises again (a new squeeze).
         tol = margin(noise, c.settle_k10, amp, c.settle_pct, 0)
         s = c.settle_ms
-        if v >= self.rel_back and t - self.rel_said < s:
-            self.state = ST_HOLDING     # a brief dip (noisy envelope): still holding
+        dip = s
+        if c.dip_ms and self.rel_said - r[R_ONSET] >= c.dip_hold_ms:
+            dip = c.dip_ms      # EMG, a long hold: its level wanders; a dip may last
+        if v >= self.rel_back and (t - self.rel_said < s or t - self.rel_said < dip and
+                                   v * 4 >= 3 * self.rel_back + (self.hold_q >> 4)):
+            # a brief dip (noisy envelope), or after a long hold a longer
+            # one back a quarter of the way to the hold (its level wanders):
+            # still holding
+            self.state = ST_HOLDING
+            return ev
+        if dip > s and t - self.rel_said < dip and v > base + noise:
+            # too soon to say it was a release (unless back at rest): keep
+            # the lowest point
+            if v < self.rel_min - tol or v <= base:
+                self.rel_min = v
+                self.rel_t = t
             return ev
         if v < self.rel_min - tol or v <= base:
             self.rel_min = v

@@ -23,8 +23,8 @@ them slow build-ups of 1.5-2.5 s), hold losing 5-30 %
 per 10 s with 0.5-2 % tremor, half-cosine release 0.3-1.0 s down to the residual.
 EMG (uV): white noise through a 20-450 Hz band-pass, scaled by an activation
 envelope (rest 2-6 uV RMS + tone + events; squeezes mvc_uv 15-90 x effort, rise
-50-200 ms (holds 0.2-1.5 s), release 50-300 ms; holds unsteady by 10-30 % at
-0.5-3 Hz) + white
+50-200 ms (holds 0.2-1.5 s), release 50-300 ms; the hold's amplitude wanders
+at 0.3-2 Hz, a coefficient of variation of 10-30 %) + white
 background noise set by snr_db + for half the users the heart's QRS complexes
 (R wave 10-150 uV, twice that on the abdominal channel, 55-100 bpm).
 Residual tone: relaxed squeezes leave <= 4 % (tau 0.5-1.5 s), others 22-60 %

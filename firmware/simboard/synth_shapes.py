@@ -86,6 +86,7 @@ class Event:
         self.p2 = trem_ph[1]
         self.end = end
         self.s_rise = False
+        self.wander = None      # EMG: [(w, phase, weight)] of the slow wander
         self.relaxed = None
         self.pf = 0.0
         self.abd = 0.0
@@ -103,7 +104,16 @@ class Event:
 
     def _hold_level(self, s):
         g = math.exp(-self.k * s) if self.k else 1.0
-        if self.trem:
+        if self.wander is not None:
+            # EMG: the hold's amplitude wanders (recruitment and firing rates
+            # change): a sum of slow sines, trem its standard deviation
+            # (a coefficient of variation), fading in like the tremor; it
+            # never drops below a fifth of the level
+            w = 0.0
+            for a, p, x in self.wander:
+                w += x * math.sin(a * s + p)
+            g *= max(0.2, 1.0 + self.trem * (1.0 - math.exp(-s / 0.3)) * w)
+        elif self.trem:
             # tremor fades in so the hold starts exactly at the rise's end
             g *= 1.0 + self.trem * (1.0 - math.exp(-s / 0.3)) * 0.5 * (
                 math.sin(self.w1 * s + self.p1) + math.sin(self.w2 * s + self.p2))
@@ -115,8 +125,9 @@ class Event:
         best, best_s = 1.0, 0.0
         if self.trem and self.hold > 0.0:
             smax = self.hold
+            top = self.trem if self.wander is None else self.trem * sum(x for _, _, x in self.wander)
             if self.k:
-                smax = min(smax, math.log(1.0 + self.trem) / self.k + 0.01)
+                smax = min(smax, math.log(1.0 + top) / self.k + 0.01)
             for i in range(1, int(smax / _PEAK_SCAN_S) + 1):
                 g = self._hold_level(i * _PEAK_SCAN_S)
                 if g > best:

@@ -11,6 +11,10 @@ _INV24 = 1.0 / 16777216.0
 # PRNG streams drawn from one seed, so that e.g. the sample rate never
 # changes the events and the abdominal channel never changes the main one.
 S_TRAITS, S_EVENTS, S_PLAN, S_NOISE, S_ABD_NOISE, S_EMG, S_ABD_EMG, S_MOTION = range(1, 9)
+# EMG holds' slow wander: only EMG sessions draw from it and only pressure
+# sessions from S_MOTION, so the two share a number (each keeps the draws it
+# was tuned on)
+S_WANDER = S_MOTION
 
 
 def _mix32(x):
@@ -172,6 +176,8 @@ class SyntheticUser:
         self._rng = Rng(seed, S_EVENTS)
         self._noise = Rng(seed, S_NOISE)
         self._abd_noise = Rng(seed, S_ABD_NOISE)
+        self._wander = Rng(seed, S_WANDER)     # EMG holds' slow wander (own stream:
+                                               # the other draws stay as they were)
         tr = self.traits
         dt = 1.0 / rate_hz
         # residual tone: fast part from relaxed squeezes, slow from the others
@@ -328,6 +334,16 @@ class SyntheticUser:
         ev = Event("squeeze", technique, t0, rise, hold, release, amp,
                     abd_ratio * amp, k, trem, trem_hz, trem_ph, end)
         ev.relaxed = relaxed
+        if self.emg:
+            # A held contraction's EMG amplitude wanders slowly: motor units
+            # are recruited and dropped, firing rates drift (0.3-2 Hz, a
+            # coefficient of variation of 10-30 % over a hold; Glazer's hold
+            # variability), on top of the fatigue trend. Three sines, one
+            # per band, weights giving trem as the standard deviation.
+            w = self._wander
+            x = math.sqrt(2.0 / 3.0)
+            ev.wander = [(_TWO_PI * w.uniform(lo, hi), w.uniform(0.0, _TWO_PI), x)
+                         for lo, hi in ((0.3, 0.6), (0.6, 1.2), (1.2, 2.0))]
         # A slow voluntary build-up starts gently whoever she is: force (and
         # EMG) rises along a smooth S from zero rate (minimum-jerk profiles of
         # voluntary movement and force); only a snapped flick may start at

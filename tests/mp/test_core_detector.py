@@ -311,6 +311,25 @@ def test_slow_s_shaped_emg_rise_onset_refitted_at_its_start():
             assert r[D.R_DETECTED] - b[0] * 1000 >= 150     # decided well after it
 
 
+def test_emg_hold_that_dips_for_a_while_stays_one_squeeze():
+    # A long EMG hold wanders (recruitment, fatigue): here it sags to a
+    # third of its level for ~0.35 s after 4 s. That is no release: one
+    # squeeze, ended where she really let go. Two flicks with a gap that
+    # long are still two squeezes (a short hold is judged as before).
+    bursts = [(4.0, 0.3, 9.0, 0.2, 25), (8.0, 0.15, 0.25, 0.15, -17)]
+    for seed in (5, 7):
+        ts, xs = emg_track(1000, 20, bursts, rest_uv=4.0, seed=seed)
+        recs, _ = _run(EmgChain(1000), ts, xs)
+        sq = _squeezes(recs)
+        assert len(sq) == 1, (seed, [(r[D.R_ONSET], r[D.R_OFFSET]) for r in recs])
+        assert abs(sq[0][D.R_ONSET] - 4000) <= 100, sq[0][D.R_ONSET]
+        assert abs(sq[0][D.R_OFFSET] - 13500) <= 200, sq[0][D.R_OFFSET]
+    short = [(4.0, 0.1, 0.6, 0.1, 25), (5.15, 0.1, 0.6, 0.1, 25)]
+    ts, xs = emg_track(1000, 12, short, rest_uv=4.0, seed=5)
+    recs, _ = _run(EmgChain(1000), ts, xs)
+    assert len(_squeezes(recs)) == 2, [(r[D.R_ONSET], r[D.R_OFFSET]) for r in recs]
+
+
 def test_saturation_is_an_artefact_and_detection_recovers():
     from knip.filters import X_MAX
     sq = [(4.0, 0.5, 2.0, 0.5, 30, 0), (14.0, 0.5, 2.0, 0.5, 30, 0)]
