@@ -170,8 +170,9 @@ class App:
                 if fl:
                     await self._events(fl, t)
             if lost != self.lost_seen:
-                await self._gap(lost - self.lost_seen)
-                self.lost_seen = lost
+                missing = lost - self.lost_seen
+                self.lost_seen = lost       # first: a MemoryError in the notice must not record it twice
+                await self._gap(missing)
             c = runner.coach
             if c is not None:
                 c.poll(b.ticks_ms())
