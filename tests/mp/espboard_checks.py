@@ -280,51 +280,10 @@ def test_low_heap_ends_the_session_keeps_it_and_shows_the_pattern():
 def test_memory_error_in_the_sample_loop_ends_the_session_and_the_loop_goes_on():
     # the sample task must not die of it: nothing would announce the end and
     # the host would wait for ever (issue 13: "a hang instead of a message")
-    import asyncio
-    import vfs
-    from simboard.blockdev import BlockDev
     from espboard import ui as U
-    from knip.app import App
     from knip import protocol as P
-    bdev = BlockDev(None, 4096, 128)
-    vfs.VfsLfs2.mkfs(bdev)
-    vfs.mount(vfs.VfsLfs2(bdev), "/oom")
-    sent = []
-
-    class Link:
-        async def write(self, data):
-            sent.append(bytes(data))
-
     try:
-        b = Esp32Board(PR.load(HIL), _machine(), "/oom/sessions")
-        b.link = Link()
-        app = App(b)
-        boot.wire(b, app)
-        app.stream.samples.start(10)            # a host listens
-        push = app.chain.push
-        fail = [100]
-
-        def flaky(t, x, a):
-            fail[0] -= 1
-            if fail[0] == 0:
-                raise MemoryError("memory allocation failed, allocating 512 bytes")
-            return push(t, x, a)
-        app.chain.push = flaky
-
-        async def go():
-            sid = app.start_session("sprint")
-            task = asyncio.create_task(app.process())
-            for _ in range(300):
-                b.sampler._tick(None)
-                await asyncio.sleep_ms(0)
-            await asyncio.sleep_ms(300)         # the loop pauses 100 ms after the error
-            task.cancel()
-            return sid
-
-        try:
-            sid = asyncio.run(go())
-        finally:
-            asyncio.get_event_loop().set_exception_handler(None)
+        b, app, sid, sent = _oom_session("/oom", 0)
         assert app.session is None and b.heap_low and b.ui.pattern is U._HEAP_LOW
         assert "out of memory in the sample task" in b.alerts[-1] and b.alerts[-1].endswith(
             "session %d ended and kept" % sid), b.alerts
@@ -343,13 +302,14 @@ def test_memory_error_in_the_sample_loop_ends_the_session_and_the_loop_goes_on()
             data += open("/oom/sessions/" + name, "rb").read()
         assert b'"reason": "memory"' in data and b'"samples": 99' in data
     finally:
-        vfs.umount("/oom")
+        vfs_umount("/oom")
 
 
 def _oom_session(mount, end_fails):
-    # MemoryError in the sample loop while the heap is so short that closing
-    # the session fails as well: the summary's JSON once (end_fails 1), or
-    # the store's end every time (end_fails 99)
+    # A MemoryError in the sample loop of a session with a host listening;
+    # with end_fails, the heap is so short that closing the session fails
+    # as well: the summary's JSON once (1), or the store's end every time (99).
+    # Returns (board, app, session id, every frame the board sent).
     import asyncio
     import json
     import vfs
@@ -360,13 +320,15 @@ def _oom_session(mount, end_fails):
     vfs.VfsLfs2.mkfs(bdev)
     vfs.mount(vfs.VfsLfs2(bdev), mount)
     b = Esp32Board(PR.load(HIL), _machine(), mount + "/sessions")
+    sent = []
 
     class Link:
         async def write(self, data):
-            pass
+            sent.append(bytes(data))
     b.link = Link()
     app = App(b)
     boot.wire(b, app)
+    app.stream.samples.start(10)            # a host listens
     push = app.chain.push
     fail = [100]
 
@@ -394,7 +356,7 @@ def _oom_session(mount, end_fails):
         return store_end(body)
     if end_fails == 1:
         KR.json = ShortJson
-    else:
+    elif end_fails:
         app.store.end = end
 
     async def go():
@@ -403,7 +365,7 @@ def _oom_session(mount, end_fails):
         for _ in range(300):
             b.sampler._tick(None)
             await asyncio.sleep_ms(0)
-        await asyncio.sleep_ms(300)
+        await asyncio.sleep_ms(300)         # the loop pauses 100 ms after the error
         task.cancel()
         return sid
     try:
@@ -411,14 +373,14 @@ def _oom_session(mount, end_fails):
     finally:
         asyncio.get_event_loop().set_exception_handler(None)
         KR.json = json
-    return b, app, sid
+    return b, app, sid, sent
 
 
 def test_no_heap_for_the_summary_still_closes_the_session():
     # before: the recorder forgot the session before its summary was made, so
     # a MemoryError there left the file open and every later START refused
     try:
-        b, app, sid = _oom_session("/oom1", 1)
+        b, app, sid, _ = _oom_session("/oom1", 1)
         assert app.session is None and app.store.open_id is None
         assert [x["closed"] for x in app.store.list() if x["id"] == sid] == [True]
         data = b""
@@ -432,7 +394,7 @@ def test_no_heap_for_the_summary_still_closes_the_session():
 
 def test_a_session_that_cannot_be_closed_restarts_the_board_even_while_recording():
     try:
-        b, app, sid = _oom_session("/oom2", 99)
+        b, app, sid, _ = _oom_session("/oom2", 99)
         assert app.store.open_id == sid and app.session == sid      # still open: kept, not forgotten
         assert b._restart_at is not None and b._restart_stuck       # restart, then recover() closes it
     finally:
