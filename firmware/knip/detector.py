@@ -135,6 +135,16 @@ class SqueezeDetector:
         self.plateau_end = 0
         self.floor = 0           # lowest level just before the last rise (onset walk)
         self.swung = False       # its release fell and rose straight again
+        self.rise_rec = False    # it rose in the recovery from an event
+        # Pressure: a dip counts as a movement's only from quiet_t on: after
+        # an event (or the start) her pressure recovers (an undershoot, a
+        # filter's ring, a settling tone) until it is back at her rest.
+        self.quiet_t = 1 << 29
+        self.rec_from = 0
+        self.back_t = 0
+        self.tk_t = 0            # ... and while her tone falls: read every 2 s
+        self.tk_a = 0            # (its level then, its fall over the last two)
+        self.tk_f0 = self.tk_f1 = 1 << 20
         self.spike_q = 0         # recent brief spikes at rest, above the level, << 4
 
     def calibrate(self, rest_level, noise, mvc=0):
@@ -147,6 +157,9 @@ class SqueezeDetector:
             self.mvc_given = True
         self.started = True
         self.t0 = -(1 << 29)     # no warm-up needed
+        self.quiet_t = self.t0   # her rest is known: nothing to recover from
+        self.tk_f0 = self.tk_f1 = 0
+        self.tk_a = rest_level
 
     def decision_delay_ms(self):
         """Worst-case delay from crossing the onset threshold to EV_START."""
@@ -172,6 +185,10 @@ class SqueezeDetector:
             self.sm_q = v << 4
             self.abd_lvl.reset(a)
             self.lvl.learn = self.tone.learn = self.abd_lvl.learn = True
+            self._recover(t)     # the probe settles in
+            self.tk_t = t
+            self.tk_a = v
+            self.tk_f0 = self.tk_f1 = 1 << 20
         dt = t - self.last_t
         self.last_t = t
         self.abd_cur = a
@@ -204,6 +221,14 @@ class SqueezeDetector:
                 return 0
             if self.lvl.learn:
                 self.lvl.learn = self.tone.learn = self.abd_lvl.learn = False
+            if c.dip_pct:
+                m = on_th - base
+                g = self._quiet(t, v, m)
+                tl = self.tone.level()
+                if base < tl - g and tl + m > on_th:
+                    # pressure: her level is below her tone (a slow dip, an
+                    # undershoot): climbing back to her rest is no squeeze
+                    on_th = tl + m
             if self.plateau:
                 # On the plateau of a squeeze she did not let go of: only a new
                 # rise of plateau_pct of that squeeze is a new one.
@@ -269,6 +294,39 @@ class SqueezeDetector:
             return      # pressure: on a residual plateau the tone holds
         self.tone.update(q >> 4, gate)
 
+    def _quiet(self, t, v, m):
+        # Pressure, at rest: is she still recovering? Over once the signal is
+        # back within a movement's margin of her tone (or recover_ms after the
+        # event), and while her tone falls (a settling probe or tone: the
+        # tone lags it) she is settling. The tone's fall is read every 2 s
+        # over the 2 s before the last reading (a dip in the last 2 s before
+        # a rise, a movement's own, must not count as settling): a 4 s tone
+        # lags a steady fall by twice that.
+        tone = self.tone.level()
+        g = 3 * self.tone.noise()
+        if g < m:
+            g = m
+        if t - self.tk_t >= 2000:
+            self.tk_t = t
+            self.tk_f0 = self.tk_f1
+            self.tk_f1 = self.tk_a - tone
+            self.tk_a = tone
+        if 2 * self.tk_f0 >= g:
+            self._recover(t)
+        elif self.quiet_t > t:
+            if v < tone - g:
+                self.back_t = t         # not back yet
+            elif t - self.back_t >= 500 or t - self.rec_from >= self.cfg.recover_ms:
+                self.quiet_t = t        # back for 0.5 s (not a rise passing through)
+        return g
+
+    def _recover(self, t):
+        # An event ended (or the session began): until her pressure is back
+        # at her rest, a dip below it is that recovery, not a movement.
+        self.quiet_t = 1 << 29
+        self.rec_from = t
+        self.back_t = t
+
     def _on_delta(self, noise):
         # Onset margin above the level: noise multiples or % of the reference,
         # and a quarter above the brief spikes seen at rest lately (the
@@ -310,6 +368,7 @@ class SqueezeDetector:
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
         self.swung = False
+        self.rise_rec = self.quiet_t > t   # it rose while she was recovering
         self.plateau = 0
         self.peak_sent = False
         rise_start(self, onset, base)
@@ -480,7 +539,9 @@ class SqueezeDetector:
             k = KIND_ARTEFACT
             self.marks |= M_MOTION
             self.lvl.reset(self.tone.level(), r[R_NOISE])
-        elif k == KIND_ARTEFACT:
+        else:
+            self._recover(t)    # not a movement: what follows is its recovery
+        if k == KIND_ARTEFACT and not self.marks & M_MOTION:
             if dur < c.min_squeeze_ms:
                 self._spiked(amp)       # too brief for any voluntary squeeze
             else:
@@ -549,6 +610,7 @@ class SqueezeDetector:
         if self.cross_max - base < 4 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
             return 0
         onset = backtrack(self, c.onset_k10, noise)
+        self._recover(t)
         r = self._blank(KIND_ARTEFACT, onset - (self.delay >> 1), t - self.delay, t)
         r[R_PEAK] = self.cross_max
         r[R_PEAK_T] = self.cross_t - self.delay
@@ -581,6 +643,7 @@ class SqueezeDetector:
         self.hcount = 0          # nothing before the gap is history now
         self.cn = self.csum = self.ck = 0
         self.plateau = 0
+        self._recover(t1)
         if t1 - t0 > self.cfg.warmup_ms:
             self.started = False
         self.last_t = t1

@@ -30,9 +30,11 @@ def moved(d, amp):
     rest = d.cur[R_REST]
     c = d.cfg
     pre = rest - d.floor
-    post = rest - d.rel_min
+    # a rise in the recovery from an event: its release is still in that
+    # recovery too (an undershoot that adds to the last, a falling tone)
+    post = 0 if d.rise_rec else rest - d.rel_min
     dip = pre if pre * 100 >= amp * c.dip_pct else 0
-    if post > dip and post * (100 if d.swung else 40) >= amp * c.dip_pct:
+    if post > dip and post * 40 >= amp * c.dip_pct:
         dip = post
     return dip > 3 * d.tone.noise() and dip > d._on_delta(d.lvl.noise())
 

@@ -77,4 +77,7 @@ class DetectorConfig:
         self.dip_pct = 0 if emg else 20          # pressure below her rest by this % of
                                                  # the rise (and 3x its slow swing) just
                                                  # before or after: a movement (0: off)
+        self.recover_ms = 8000                   # ... but not in the recovery from an
+                                                 # event (back within that margin of her
+                                                 # rest, or this long after it)
         self.noise_ms = 4000

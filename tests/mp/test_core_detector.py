@@ -353,3 +353,41 @@ def test_electrode_pop_is_never_a_squeeze():
     recs, _ = _run(EmgChain(1000), ts, xs)
     assert _kinds(recs) == ["squeeze", "artefact", "squeeze"]
     assert recs[1][D.R_ONSET] == 7000
+
+
+def test_squeeze_in_the_last_ones_undershoot_is_a_squeeze():
+    # real manometry settles 21-35 % of the rise below rest after a squeeze
+    # and recovers over seconds; she squeezes again 0.5-2.5 s after the
+    # release, from that undershoot (at 0.5 s straight from its trough): each
+    # is a squeeze, not a movement (its dip before the rise, or a release
+    # that swung into the next, is the last one's recovery)
+    for rate, u, rest in ((100, 0.21, 0.5), (100, 0.35, 0.5), (100, 0.35, 1.5), (100, 0.35, 2.5),
+                          (50, 0.25, 2.5), (50, 0.35, 0.5)):
+        step = 2.1 + rest
+        sq = [(8.0 + k * step, 0.6, 1.0, 0.5, 30, 0) for k in range(3)]
+        ts, xs, _ = pressure_track(rate, 8.0 + 3 * step + 8.0, sq, noise=0.1, ripple=0.5, under=(u, 2.0))
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        assert _kinds(recs) == ["squeeze"] * 3, (rate, u, rest, [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]])
+                                                               for r in recs])
+
+
+def test_squeeze_around_a_cough_is_a_squeeze():
+    # "the knack": she squeezes just after a cough (the conditioning filter
+    # rings a few % of the cough below rest): a cough, then a squeeze
+    for rate, cough, amp, after in ((100, 150, 15, 0.25), (100, 200, 20, 0.5), (50, 100, 15, 0.55),
+                                    (50, 100, 15, 1.25)):
+        sq = [(8.0 + after, 0.6, 2.0, 0.5, amp, 0)]
+        ts, xs, _ = pressure_track(rate, 16, sq, noise=0.1, ripple=0.5, coughs=[(8.0, cough)])
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        assert _kinds(recs) == ["cough", "squeeze"], (rate, cough, after, _kinds(recs))
+
+
+def test_squeeze_while_the_probe_settles_is_a_squeeze():
+    # the probe settles 10-15 cmH2O over the first seconds (time constant 3
+    # s): her resting tone lags it, and a squeeze then rises from below it;
+    # a falling tone is no movement
+    for drop, at in ((10, 2.0), (10, 3.0), (15, 2.0), (15, 3.0), (15, 5.0)):
+        sq = [(at, 0.6, 2.0, 0.5, 15, 0)]
+        ts, xs, _ = pressure_track(100, 15, sq, base=25.0, noise=0.1, ripple=0.5, warm=(-drop, 3.0))
+        recs, _ = _run(PressureChain(100), ts, xs)
+        assert _kinds(recs) == ["squeeze"], (drop, at, _kinds(recs))
