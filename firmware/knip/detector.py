@@ -133,6 +133,11 @@ class SqueezeDetector:
         # level at which she is relaxed again.
         self.plateau = 0
         self.plateau_end = 0
+        # Pressure: how long (ms, at rest) the level has stayed steady on a
+        # plateau; once plateau_hold_ms, the tone follows her level again,
+        # unrelaxed verdicts in a row or not: a residual decays, a probe
+        # shift or a tone that stays raised does not (it is her rest now)
+        self.steady = 0
         self.floor = 0           # lowest level just before the last rise (onset walk)
         self.swung = False       # its release fell and rose straight again
         self.rise_rec = False    # it rose in the recovery from an event
@@ -145,6 +150,7 @@ class SqueezeDetector:
         self.tk_t = 0            # ... and while her tone falls: read every 2 s
         self.tk_a = 0            # (its level then, its fall over the last two)
         self.tk_f0 = self.tk_f1 = 1 << 20
+        self.tk_s = 0            # the smoothed level then (plateau steady?)
         self.spike_q = 0         # recent brief spikes at rest, above the level, << 4
 
     def calibrate(self, rest_level, noise, mvc=0):
@@ -234,6 +240,7 @@ class SqueezeDetector:
                 # rise of plateau_pct of that squeeze is a new one.
                 if self.sm_q >> 4 <= self.plateau_end:
                     self.plateau = 0        # back at rest (judged smoothed, ~0.5 s)
+                    self.steady = 0
                 else:
                     p = self.plateau * c.plateau_pct // 100
                     if base + p > on_th:
@@ -290,8 +297,8 @@ class SqueezeDetector:
         q = self.sm_q
         q += ((v << 4) - q) >> self.smshift
         self.sm_q = q
-        if self.plateau and self.cfg.band_k10:
-            return      # pressure: on a residual plateau the tone holds
+        if self.plateau and self.cfg.band_k10 and self.steady < self.cfg.plateau_hold_ms:
+            return      # pressure: on a residual plateau the tone holds (until steady)
         self.tone.update(q >> 4, gate)
 
     def _quiet(self, t, v, m):
@@ -311,6 +318,11 @@ class SqueezeDetector:
             self.tk_f0 = self.tk_f1
             self.tk_f1 = self.tk_a - tone
             self.tk_a = tone
+            sm = self.sm_q >> 4
+            if self.plateau:
+                ch = sm - self.tk_s
+                self.steady = self.steady + 2000 if -(g >> 1) <= ch <= g >> 1 else 0
+            self.tk_s = sm
         if 2 * self.tk_f0 >= g:
             self._recover(t)
         elif self.quiet_t > t:
@@ -643,6 +655,7 @@ class SqueezeDetector:
         self.hcount = 0          # nothing before the gap is history now
         self.cn = self.csum = self.ck = 0
         self.plateau = 0
+        self.steady = 0
         self._recover(t1)
         if t1 - t0 > self.cfg.warmup_ms:
             self.started = False
@@ -665,6 +678,11 @@ class SqueezeDetector:
             self.plateau = r[R_PEAK] - rest_of(r)
             self.plateau_end = relaxed_below(r, self.cfg, band)
             self.sm_q = level << 4
+            if self.cfg.band_k10:
+                self.tk_t = t       # steady from here? (read every 2 s at rest)
+                self.tk_s = level
+        else:
+            self.steady = 0
         return ev
 
     def finish(self, t):

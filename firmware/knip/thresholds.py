@@ -56,6 +56,9 @@ class DetectorConfig:
         self.quick_ms = 1500                     # onset to offset: a quick squeeze
         self.min_squeeze_ms = 150                # shorter: an artefact, not a squeeze
         self.plateau_pct = 30 if emg else 20     # a new squeeze from a plateau rises this
+        self.plateau_hold_ms = 4000              # pressure: the tone holds on a residual
+                                                 # plateau until the level has stayed
+                                                 # steady this long at rest (then it follows)
         self.end_k10 = 10                        # offset: within this of the settled level
         self.end_pct = 10 if emg else 2          # ... or this % of the fall to it
         self.max_squeeze_ms = 90000              # high this long: a level shift (a probe

@@ -391,3 +391,23 @@ def test_squeeze_while_the_probe_settles_is_a_squeeze():
         ts, xs, _ = pressure_track(100, 15, sq, base=25.0, noise=0.1, ripple=0.5, warm=(-drop, 3.0))
         recs, _ = _run(PressureChain(100), ts, xs)
         assert _kinds(recs) == ["squeeze"], (drop, at, _kinds(recs))
+
+
+def test_a_raised_rest_becomes_her_rest():
+    # her rest steps up 3 cmH2O during the first release (a probe shift, a
+    # tone that stays raised) and stays there; she then does relaxed 20
+    # cmH2O squeezes every 10 s: not relaxed at first, but the tone held on
+    # that "plateau" must not stay held for the rest of the session
+    sq = [(8.0 + 10 * k, 0.6, 3.0, 0.5, 20, 0) for k in range(8)]
+    for rate in (100, 50):
+        ts, xs, _ = pressure_track(rate, 95, sq, noise=0.1, ripple=0.5)
+        for i in range(len(ts)):
+            if ts[i] >= 11600:
+                u = (ts[i] - 11600) / 500.0
+                u = 1.0 if u > 1.0 else u
+                xs[i] += int(3 * C * u * u * (3 - 2 * u) + 0.5)
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        sq_recs = _squeezes(recs)
+        assert len(sq_recs) == 8, (rate, _kinds(recs))
+        assert sq_recs[0][D.R_RELAXED] == 0
+        assert [r[D.R_RELAXED] for r in sq_recs[3:]] == [1] * 5, (rate, [r[D.R_RELAXED] for r in sq_recs])
