@@ -140,7 +140,9 @@ class SqueezeDetector:
         self.steady = 0
         self.floor = 0           # lowest level just before the last rise (onset walk)
         self.swung = False       # its release fell and rose straight again
-        self.rise_rec = False    # it rose in the recovery from an event
+        self.rise_rec = False    # it rose in the recovery from an event ...
+        self.rise_amp = 0        # ... which explains a dip this deep
+        self.rec_amp = 0
         # Pressure: a dip counts as a movement's only from quiet_t on: after
         # an event (or the start) her pressure recovers (an undershoot, a
         # filter's ring, a settling tone) until it is back at her rest.
@@ -191,7 +193,7 @@ class SqueezeDetector:
             self.sm_q = v << 4
             self.abd_lvl.reset(a)
             self.lvl.learn = self.tone.learn = self.abd_lvl.learn = True
-            self._recover(t)     # the probe settles in
+            self._recover(t, 1 << 20)    # the probe settles in
             self.tk_t = t
             self.tk_a = v
             self.tk_f0 = self.tk_f1 = 1 << 20
@@ -324,7 +326,7 @@ class SqueezeDetector:
                 self.steady = self.steady + 2000 if -(g >> 1) <= ch <= g >> 1 else 0
             self.tk_s = sm
         if 2 * self.tk_f0 >= g:
-            self._recover(t)
+            self._recover(t, 1 << 20)
         elif self.quiet_t > t:
             if v < tone - g:
                 self.back_t = t         # not back yet
@@ -332,12 +334,14 @@ class SqueezeDetector:
                 self.quiet_t = t        # back for 0.5 s (not a rise passing through)
         return g
 
-    def _recover(self, t):
-        # An event ended (or the session began): until her pressure is back
-        # at her rest, a dip below it is that recovery, not a movement.
+    def _recover(self, t, amp):
+        # An event ended (or the session began, or her tone falls): until
+        # her pressure is back at her rest, a dip below it by up to amp is
+        # that recovery, not a movement.
         self.quiet_t = 1 << 29
         self.rec_from = t
         self.back_t = t
+        self.rec_amp = amp
 
     def _on_delta(self, noise):
         # Onset margin above the level: noise multiples or % of the reference,
@@ -368,6 +372,8 @@ class SqueezeDetector:
         c = self.cfg
         r = self.cur
         self.seq += 1
+        self.rise_rec = self.quiet_t > self.cross_t   # it rose while she was recovering
+        self.rise_amp = self.rec_amp
         onset = backtrack(self, c.onset_k10, noise)
         if c.onset_fit:
             onset = fit_onset(self, onset)
@@ -380,7 +386,6 @@ class SqueezeDetector:
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
         self.swung = False
-        self.rise_rec = self.quiet_t > t   # it rose while she was recovering
         self.plateau = 0
         self.peak_sent = False
         rise_start(self, onset, base)
@@ -551,8 +556,13 @@ class SqueezeDetector:
             k = KIND_ARTEFACT
             self.marks |= M_MOTION
             self.lvl.reset(self.tone.level(), r[R_NOISE])
-        else:
-            self._recover(t)    # not a movement: what follows is its recovery
+        elif c.dip_pct:
+            # not a movement: what follows is its recovery, which may dip
+            # below her rest: a squeeze's undershoot by up to 2.5 dip_pct of
+            # its rise (added to the one it rose in), a cough's or a spike's
+            # filter ring by ring_pct
+            self._recover(t, amp * (c.dip_pct * 5 >> 1 if k == KIND_SQUEEZE else c.ring_pct) // 100
+                          + (self.rise_amp if self.rise_rec else 0))
         if k == KIND_ARTEFACT and not self.marks & M_MOTION:
             if dur < c.min_squeeze_ms:
                 self._spiked(amp)       # too brief for any voluntary squeeze
@@ -622,7 +632,7 @@ class SqueezeDetector:
         if self.cross_max - base < 4 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
             return 0
         onset = backtrack(self, c.onset_k10, noise)
-        self._recover(t)
+        self._recover(t, (self.cross_max - base) * c.ring_pct // 100)
         r = self._blank(KIND_ARTEFACT, onset - (self.delay >> 1), t - self.delay, t)
         r[R_PEAK] = self.cross_max
         r[R_PEAK_T] = self.cross_t - self.delay
@@ -656,7 +666,7 @@ class SqueezeDetector:
         self.cn = self.csum = self.ck = 0
         self.plateau = 0
         self.steady = 0
-        self._recover(t1)
+        self._recover(t1, 1 << 20)
         if t1 - t0 > self.cfg.warmup_ms:
             self.started = False
         self.last_t = t1

@@ -29,10 +29,12 @@ def moved(d, amp):
     # the squeeze).
     rest = d.cur[R_REST]
     c = d.cfg
-    pre = rest - d.floor
-    # a rise in the recovery from an event: its release is still in that
-    # recovery too (an undershoot that adds to the last, a falling tone)
-    post = 0 if d.rise_rec else rest - d.rel_min
+    # a rise in the recovery from an event: a dip before it and in its
+    # release (still in that recovery: an undershoot adds to the last) by
+    # what that recovery explains is not one (knip.detector _recover)
+    allow = d.rise_amp if d.rise_rec else 0
+    pre = rest - d.floor - allow
+    post = rest - d.rel_min - allow
     dip = pre if pre * 100 >= amp * c.dip_pct else 0
     if post > dip and post * 40 >= amp * c.dip_pct:
         dip = post

@@ -83,4 +83,6 @@ class DetectorConfig:
         self.recover_ms = 8000                   # ... but not in the recovery from an
                                                  # event (back within that margin of her
                                                  # rest, or this long after it)
+        self.ring_pct = 10                       # ... a cough's filter ring explains a dip
+                                                 # of this % of its rise (it rings ~3.4 %)
         self.noise_ms = 4000
