@@ -143,6 +143,7 @@ class SqueezeDetector:
         self.rise_rec = False    # it rose in the recovery from an event ...
         self.rise_amp = 0        # ... which explains a dip this deep
         self.rec_amp = 0
+        self.slow_n = 0          # the tone's updates skipped in a dip
         # Pressure: a dip counts as a movement's only from quiet_t on: after
         # an event (or the start) her pressure recovers (an undershoot, a
         # filter's ring, a settling tone) until it is back at her rest.
@@ -233,10 +234,11 @@ class SqueezeDetector:
                 m = on_th - base
                 g = self._quiet(t, v, m)
                 tl = self.tone.level()
-                if base < tl - g and tl + m > on_th:
+                if base < tl - 3 * self.tone.noise() and tl + g + m > on_th:
                     # pressure: her level is below her tone (a slow dip, an
                     # undershoot): climbing back to her rest is no squeeze
-                    on_th = tl + m
+                    # (nor a breath above a tone the dip dragged down)
+                    on_th = tl + g + m
             if self.plateau:
                 # On the plateau of a squeeze she did not let go of: only a new
                 # rise of plateau_pct of that squeeze is a new one.
@@ -301,6 +303,15 @@ class SqueezeDetector:
         self.sm_q = q
         if self.plateau and self.cfg.band_k10 and self.steady < self.cfg.plateau_hold_ms:
             return      # pressure: on a residual plateau the tone holds (until steady)
+        if self.cfg.dip_pct and self.quiet_t <= self.last_t:
+            # pressure, not recovering: a dip well below her tone (a
+            # movement's, a slow one) is followed 4x slower, or climbing
+            # back to her rest would read as a squeeze
+            g = 3 * self.tone.noise()
+            if (q >> 4) < self.tone.level() - (g if g > gate else gate):
+                self.slow_n = (self.slow_n + 1) & 3
+                if self.slow_n:
+                    return
         self.tone.update(q >> 4, gate)
 
     def _quiet(self, t, v, m):

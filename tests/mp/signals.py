@@ -51,12 +51,13 @@ def _wobble(t, moves):
 
 def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, seed=3,
                    counts=20, abd=None, moves=(), breath_hz=0.25, warm=(0.0, 1.0), gentle=False,
-                   under=None, coughs=()):
+                   under=None, coughs=(), dips=()):
     """squeezes: list of (onset, rise, hold, release, amp, residual, abd_amp).
     ripple: breathing (cmH2O, half peak to peak, at breath_hz); moves: see _wobble;
     warm: (cmH2O, time constant s) the probe warming up (negative: settling
     down); gentle: S-shaped rises; under: (fraction, time constant s) each
-    release undershoots her rest; coughs: (t0, cmH2O) half-sine spikes of 0.25 s.
+    release undershoots her rest; coughs: (t0, cmH2O) half-sine spikes of 0.25 s;
+    dips: (t0, seconds, cmH2O) half-sine dips below her rest.
     Returns (times_ms, pf_counts, abd_counts)."""
     g = Lcg(seed)
     ts, xs, ab = [], [], []
@@ -69,6 +70,9 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
         if warm[0]:
             v += warm[0] * (1.0 - math.exp(-t / warm[1]))
         a = 20.0 + 2 * ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
+        for dp in dips:
+            if dp[0] <= t < dp[0] + dp[1]:
+                v -= dp[2] * math.sin(math.pi * (t - dp[0]) / dp[1])
         for cg in coughs:
             if cg[0] <= t < cg[0] + 0.25:
                 v += cg[1] * math.sin(math.pi * (t - cg[0]) / 0.25)

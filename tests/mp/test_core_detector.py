@@ -411,3 +411,20 @@ def test_a_raised_rest_becomes_her_rest():
         assert len(sq_recs) == 8, (rate, _kinds(recs))
         assert sq_recs[0][D.R_RELAXED] == 0
         assert [r[D.R_RELAXED] for r in sq_recs[3:]] == [1] * 5, (rate, [r[D.R_RELAXED] for r in sq_recs])
+
+
+def test_a_slow_deep_dip_does_not_swallow_the_next_squeeze():
+    # her pressure dips 10-15 cmH2O over 2-3 s (a movement, a slow one) and
+    # comes back: the climb back to her rest is no squeeze, and the squeeze
+    # 10-20 s later is found on its own, at its onset (a level dragged down
+    # by the dip made the climb back a 'squeeze' that held at rest for up to
+    # 90 s and swallowed it)
+    for rate, amp, secs, gap in ((50, 15, 3.0, 20.0), (100, 15, 3.0, 20.0), (50, 10, 2.0, 10.0),
+                                 (100, 12, 2.5, 12.0)):
+        on = 8.0 + secs + gap
+        sq = [(on, 0.6, 3.0, 0.5, 15, 0)]
+        ts, xs, _ = pressure_track(rate, on + 10, sq, noise=0.1, ripple=0.5, dips=[(8.0, secs, amp)])
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        sq_recs = _squeezes(recs)
+        assert len(sq_recs) == 1, (rate, amp, [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs])
+        assert abs(sq_recs[0][D.R_ONSET] - on * 1000) <= 250, (rate, amp, sq_recs[0][D.R_ONSET])
