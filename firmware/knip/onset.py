@@ -35,7 +35,8 @@ def backtrack(d, k10, noise):
                 fl = lo
         j = j - 1 if j > 0 else wrap
         k += 1
-    # the lowest point the walk saw in the 2 s before the rise, after the
+    # the lowest point the walk saw in the 2 s before the rise (the history
+    # holds 64 samples: 0.64 s at 100 Hz), after the
     # recovery from the last event if it rose after it (knip.kinds moved)
     d.floor = fl
     band = lo + noise * k10 // 10
