@@ -133,8 +133,27 @@ class SqueezeDetector:
         # level at which she is relaxed again.
         self.plateau = 0
         self.plateau_end = 0
+        # Pressure: how long (ms, at rest) the level has stayed steady on a
+        # plateau; once plateau_hold_ms, the tone follows her level again,
+        # unrelaxed verdicts in a row or not: a residual decays, a probe
+        # shift or a tone that stays raised does not (it is her rest now)
+        self.steady = 0
         self.floor = 0           # lowest level just before the last rise (onset walk)
         self.swung = False       # its release fell and rose straight again
+        self.rise_rec = False    # it rose in the recovery from an event ...
+        self.rise_amp = 0        # ... which explains a dip this deep
+        self.rec_amp = 0
+        self.slow_n = 0          # the tone's updates skipped in a dip
+        # Pressure: a dip counts as a movement's only from quiet_t on: after
+        # an event (or the start) her pressure recovers (an undershoot, a
+        # filter's ring, a settling tone) until it is back at her rest.
+        self.quiet_t = 1 << 29
+        self.rec_from = 0
+        self.back_t = 0
+        self.tk_t = 0            # ... and while her tone falls: read every 2 s
+        self.tk_a = 0            # (its level then, its fall over the last two)
+        self.tk_f0 = self.tk_f1 = 1 << 20
+        self.tk_s = 0            # the smoothed level then (plateau steady?)
         self.spike_q = 0         # recent brief spikes at rest, above the level, << 4
 
     def calibrate(self, rest_level, noise, mvc=0):
@@ -147,6 +166,9 @@ class SqueezeDetector:
             self.mvc_given = True
         self.started = True
         self.t0 = -(1 << 29)     # no warm-up needed
+        self.quiet_t = self.t0   # her rest is known: nothing to recover from
+        self.tk_f0 = self.tk_f1 = 0
+        self.tk_a = rest_level
 
     def decision_delay_ms(self):
         """Worst-case delay from crossing the onset threshold to EV_START."""
@@ -172,6 +194,10 @@ class SqueezeDetector:
             self.sm_q = v << 4
             self.abd_lvl.reset(a)
             self.lvl.learn = self.tone.learn = self.abd_lvl.learn = True
+            self._recover(t, 1 << 20)    # the probe settles in
+            self.tk_t = t
+            self.tk_a = v
+            self.tk_f0 = self.tk_f1 = 1 << 20
         dt = t - self.last_t
         self.last_t = t
         self.abd_cur = a
@@ -204,11 +230,21 @@ class SqueezeDetector:
                 return 0
             if self.lvl.learn:
                 self.lvl.learn = self.tone.learn = self.abd_lvl.learn = False
+            if c.dip_pct:
+                m = on_th - base
+                g = self._quiet(t, v, m)
+                tl = self.tone.level()
+                if base < tl - 3 * self.tone.noise() and tl + g + m > on_th:
+                    # pressure: her level is below her tone (a slow dip, an
+                    # undershoot): climbing back to her rest is no squeeze
+                    # (nor a breath above a tone the dip dragged down)
+                    on_th = tl + g + m
             if self.plateau:
                 # On the plateau of a squeeze she did not let go of: only a new
                 # rise of plateau_pct of that squeeze is a new one.
                 if self.sm_q >> 4 <= self.plateau_end:
                     self.plateau = 0        # back at rest (judged smoothed, ~0.5 s)
+                    self.steady = 0
                 else:
                     p = self.plateau * c.plateau_pct // 100
                     if base + p > on_th:
@@ -265,9 +301,58 @@ class SqueezeDetector:
         q = self.sm_q
         q += ((v << 4) - q) >> self.smshift
         self.sm_q = q
-        if self.plateau and self.cfg.band_k10:
-            return      # pressure: on a residual plateau the tone holds
+        if self.plateau and self.cfg.band_k10 and self.steady < self.cfg.plateau_hold_ms:
+            return      # pressure: on a residual plateau the tone holds (until steady)
+        if self.cfg.dip_pct and self.quiet_t <= self.last_t:
+            # pressure, not recovering: a dip well below her tone (a
+            # movement's, a slow one) is followed 4x slower, or climbing
+            # back to her rest would read as a squeeze
+            g = 3 * self.tone.noise()
+            if (q >> 4) < self.tone.level() - (g if g > gate else gate):
+                self.slow_n = (self.slow_n + 1) & 3
+                if self.slow_n:
+                    return
         self.tone.update(q >> 4, gate)
+
+    def _quiet(self, t, v, m):
+        # Pressure, at rest: is she still recovering? Over once the signal is
+        # back within a movement's margin of her tone (or recover_ms after the
+        # event), and while her tone falls (a settling probe or tone: the
+        # tone lags it) she is settling. The tone's fall is read every 2 s
+        # over the 2 s before the last reading (a dip in the last 2 s before
+        # a rise, a movement's own, must not count as settling): a 4 s tone
+        # lags a steady fall by twice that.
+        tone = self.tone.level()
+        g = 3 * self.tone.noise()
+        if g < m:
+            g = m
+        if t - self.tk_t >= 2000:
+            self.tk_t = t
+            self.tk_f0 = self.tk_f1
+            self.tk_f1 = self.tk_a - tone
+            self.tk_a = tone
+            sm = self.sm_q >> 4
+            if self.plateau:
+                ch = sm - self.tk_s
+                self.steady = self.steady + 2000 if -(g >> 1) <= ch <= g >> 1 else 0
+            self.tk_s = sm
+        if 2 * self.tk_f0 >= g:
+            self._recover(t, 1 << 20)
+        elif self.quiet_t > t:
+            if v < tone - g:
+                self.back_t = t         # not back yet
+            elif t - self.back_t >= 500 or t - self.rec_from >= self.cfg.recover_ms:
+                self.quiet_t = t        # back for 0.5 s (not a rise passing through)
+        return g
+
+    def _recover(self, t, amp):
+        # An event ended (or the session began, or her tone falls): until
+        # her pressure is back at her rest, a dip below it by up to amp is
+        # that recovery, not a movement.
+        self.quiet_t = 1 << 29
+        self.rec_from = t
+        self.back_t = t
+        self.rec_amp = amp
 
     def _on_delta(self, noise):
         # Onset margin above the level: noise multiples or % of the reference,
@@ -298,6 +383,8 @@ class SqueezeDetector:
         c = self.cfg
         r = self.cur
         self.seq += 1
+        self.rise_rec = self.quiet_t > self.cross_t   # it rose while she was recovering
+        self.rise_amp = self.rec_amp
         onset = backtrack(self, c.onset_k10, noise)
         if c.onset_fit:
             onset = fit_onset(self, onset)
@@ -494,7 +581,14 @@ class SqueezeDetector:
             k = KIND_ARTEFACT
             self.marks |= M_MOTION
             self.lvl.reset(self.tone.level(), r[R_NOISE])
-        elif k == KIND_ARTEFACT:
+        elif c.dip_pct:
+            # not a movement: what follows is its recovery, which may dip
+            # below her rest: a squeeze's undershoot by up to 2.5 dip_pct of
+            # its rise (added to the one it rose in), a cough's or a spike's
+            # filter ring by ring_pct
+            self._recover(t, amp * (c.dip_pct * 5 >> 1 if k == KIND_SQUEEZE else c.ring_pct) // 100
+                          + (self.rise_amp if self.rise_rec else 0))
+        if k == KIND_ARTEFACT and not self.marks & M_MOTION:
             if dur < c.min_squeeze_ms:
                 self._spiked(amp)       # too brief for any voluntary squeeze
             else:
@@ -563,6 +657,7 @@ class SqueezeDetector:
         if self.cross_max - base < 4 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
             return 0
         onset = backtrack(self, c.onset_k10, noise)
+        self._recover(t, (self.cross_max - base) * c.ring_pct // 100)
         r = self._blank(KIND_ARTEFACT, onset - (self.delay >> 1), t - self.delay, t)
         r[R_PEAK] = self.cross_max
         r[R_PEAK_T] = self.cross_t - self.delay
@@ -595,6 +690,8 @@ class SqueezeDetector:
         self.hcount = 0          # nothing before the gap is history now
         self.cn = self.csum = self.ck = 0
         self.plateau = 0
+        self.steady = 0
+        self._recover(t1, 1 << 20)
         if t1 - t0 > self.cfg.warmup_ms:
             self.started = False
         self.last_t = t1
@@ -616,6 +713,11 @@ class SqueezeDetector:
             self.plateau = r[R_PEAK] - rest_of(r)
             self.plateau_end = relaxed_below(r, self.cfg, band)
             self.sm_q = level << 4
+            if self.cfg.band_k10:
+                self.tk_t = t       # steady from here? (read every 2 s at rest)
+                self.tk_s = level
+        else:
+            self.steady = 0
         return ev
 
     def finish(self, t):

@@ -19,20 +19,24 @@ def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
 
 def moved(d, amp):
     # Pressure: a muscle squeezes; it does not pull the pressure below its
-    # rest. A rise with a dip below her resting tone in the 2 s before it
-    # (the lowest point the onset walk saw), or in a release that swung
-    # straight back up from it, deeper than dip_pct of the rise, and deeper
-    # than 3 x her rest's slow swing (the tone's deviation: breathing) and
-    # the onset margin, is the probe moving with her body. A release that
-    # settles below her rest needs 2.5 x that: after a squeeze the tone may
-    # undershoot its rest for a while (the real manometry: up to a third of
-    # the squeeze).
+    # rest. A rise with a dip below her resting tone just before it (the
+    # lowest point the onset walk saw in the 2 s before it, within its
+    # 64-sample history) deeper than dip_pct of the rise, or in its release
+    # deeper than 2.5 x that (after a squeeze the tone undershoots its rest
+    # for a while, the real manometry by up to a third of the squeeze, and
+    # she may squeeze again from that trough), and deeper than 3 x her
+    # rest's slow swing (the tone's deviation: breathing) and the onset
+    # margin, is the probe moving with her body.
     rest = d.cur[R_REST]
     c = d.cfg
-    pre = rest - d.floor
-    post = rest - d.rel_min
+    # a rise in the recovery from an event: a dip before it and in its
+    # release (still in that recovery: an undershoot adds to the last) by
+    # what that recovery explains is not one (knip.detector _recover)
+    allow = d.rise_amp if d.rise_rec else 0
+    pre = rest - d.floor - allow
+    post = rest - d.rel_min - allow
     dip = pre if pre * 100 >= amp * c.dip_pct else 0
-    if post > dip and post * (100 if d.swung else 40) >= amp * c.dip_pct:
+    if post > dip and post * 40 >= amp * c.dip_pct:
         dip = post
     return dip > 3 * d.tone.noise() and dip > d._on_delta(d.lvl.noise())
 

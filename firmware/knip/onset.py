@@ -31,11 +31,14 @@ def backtrack(d, k10, noise):
             break
         if tj < d.cross_t and hv[j] < lo:
             lo = hv[j]
-            if tj >= d.cross_t - 2000:
+            if tj >= d.cross_t - 2000 and (tj >= d.quiet_t or d.rise_rec):
                 fl = lo
         j = j - 1 if j > 0 else wrap
         k += 1
-    d.floor = fl              # the lowest point in the 2 s before the rise (knip.kinds moved)
+    # the lowest point the walk saw in the 2 s before the rise (the history
+    # holds 64 samples: 0.64 s at 100 Hz), after the
+    # recovery from the last event if it rose after it (knip.kinds moved)
+    d.floor = fl
     band = lo + noise * k10 // 10
     wiggle = noise >> 1
     t_in = ht[i]

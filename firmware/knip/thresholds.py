@@ -58,6 +58,9 @@ class DetectorConfig:
         self.quick_ms = 1500                     # onset to offset: a quick squeeze
         self.min_squeeze_ms = 150                # shorter: an artefact, not a squeeze
         self.plateau_pct = 30 if emg else 20     # a new squeeze from a plateau rises this
+        self.plateau_hold_ms = 4000              # pressure: the tone holds on a residual
+                                                 # plateau until the level has stayed
+                                                 # steady this long at rest (then it follows)
         self.end_k10 = 10                        # offset: within this of the settled level
         self.end_pct = 10 if emg else 2          # ... or this % of the fall to it
         self.max_squeeze_ms = 90000              # high this long: a level shift (a probe
@@ -79,4 +82,9 @@ class DetectorConfig:
         self.dip_pct = 0 if emg else 20          # pressure below her rest by this % of
                                                  # the rise (and 3x its slow swing) just
                                                  # before or after: a movement (0: off)
+        self.recover_ms = 8000                   # ... but not in the recovery from an
+                                                 # event (back within that margin of her
+                                                 # rest, or this long after it)
+        self.ring_pct = 10                       # ... a cough's filter ring explains a dip
+                                                 # of this % of its rise (it rings ~3.4 %)
         self.noise_ms = 4000

@@ -12,9 +12,10 @@ class Lcg:
         return ((self.s >> 7) & 0xFFFF) / 65536.0 - 0.5
 
 
-def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0, gentle=False):
+def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0, gentle=False, under=None):
     """Quarter-sine rise (gentle: an S, half a cosine), flat hold,
-    quarter-cosine release to `residual`."""
+    quarter-cosine release to `residual`; under: (fraction of amp, time
+    constant s), the release undershoots that far below and recovers."""
     if t < onset:
         return 0.0
     u = t - onset
@@ -26,8 +27,11 @@ def squeeze_shape(t, onset, rise, hold, release, amp, residual=0.0, gentle=False
     if u < hold:
         return amp
     u -= hold
+    low = residual - under[0] * amp if under else residual
     if u < release:
-        return residual + (amp - residual) * math.cos(0.5 * math.pi * u / release)
+        return low + (amp - low) * math.cos(0.5 * math.pi * u / release)
+    if under:
+        return residual - under[0] * amp * math.exp(-(u - release) / under[1])
     return residual
 
 
@@ -46,10 +50,14 @@ def _wobble(t, moves):
 
 
 def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, seed=3,
-                   counts=20, abd=None, moves=(), breath_hz=0.25, warm=(0.0, 1.0), gentle=False):
+                   counts=20, abd=None, moves=(), breath_hz=0.25, warm=(0.0, 1.0), gentle=False,
+                   under=None, coughs=(), dips=()):
     """squeezes: list of (onset, rise, hold, release, amp, residual, abd_amp).
     ripple: breathing (cmH2O, half peak to peak, at breath_hz); moves: see _wobble;
-    warm: (cmH2O, time constant s) the probe warming up; gentle: S-shaped rises.
+    warm: (cmH2O, time constant s) the probe warming up (negative: settling
+    down); gentle: S-shaped rises; under: (fraction, time constant s) each
+    release undershoots her rest; coughs: (t0, cmH2O) half-sine spikes of 0.25 s;
+    dips: (t0, seconds, cmH2O) half-sine dips below her rest.
     Returns (times_ms, pf_counts, abd_counts)."""
     g = Lcg(seed)
     ts, xs, ab = [], [], []
@@ -62,8 +70,14 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
         if warm[0]:
             v += warm[0] * (1.0 - math.exp(-t / warm[1]))
         a = 20.0 + 2 * ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
+        for dp in dips:
+            if dp[0] <= t < dp[0] + dp[1]:
+                v -= dp[2] * math.sin(math.pi * (t - dp[0]) / dp[1])
+        for cg in coughs:
+            if cg[0] <= t < cg[0] + 0.25:
+                v += cg[1] * math.sin(math.pi * (t - cg[0]) / 0.25)
         for s in squeezes:
-            v += squeeze_shape(t, s[0], s[1], s[2], s[3], s[4], s[5], gentle)
+            v += squeeze_shape(t, s[0], s[1], s[2], s[3], s[4], s[5], gentle, under)
             if len(s) > 6:
                 a += squeeze_shape(t, s[0], s[1], s[2], s[3], s[6], 0.0)
         ts.append(int(t * 1000 + 0.5))

@@ -372,3 +372,78 @@ def test_electrode_pop_is_never_a_squeeze():
     recs, _ = _run(EmgChain(1000), ts, xs)
     assert _kinds(recs) == ["squeeze", "artefact", "squeeze"]
     assert recs[1][D.R_ONSET] == 7000
+
+
+def test_squeeze_in_the_last_ones_undershoot_is_a_squeeze():
+    # real manometry settles 21-35 % of the rise below rest after a squeeze
+    # and recovers over seconds; she squeezes again 0.5-2.5 s after the
+    # release, from that undershoot (at 0.5 s straight from its trough): each
+    # is a squeeze, not a movement (its dip before the rise, or a release
+    # that swung into the next, is the last one's recovery)
+    for rate, u, rest in ((100, 0.21, 0.5), (100, 0.35, 0.5), (100, 0.35, 1.5), (100, 0.35, 2.5),
+                          (50, 0.25, 2.5), (50, 0.35, 0.5)):
+        step = 2.1 + rest
+        sq = [(8.0 + k * step, 0.6, 1.0, 0.5, 30, 0) for k in range(3)]
+        ts, xs, _ = pressure_track(rate, 8.0 + 3 * step + 8.0, sq, noise=0.1, ripple=0.5, under=(u, 2.0))
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        assert _kinds(recs) == ["squeeze"] * 3, (rate, u, rest, [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]])
+                                                               for r in recs])
+
+
+def test_squeeze_around_a_cough_is_a_squeeze():
+    # "the knack": she squeezes just after a cough (the conditioning filter
+    # rings a few % of the cough below rest): a cough, then a squeeze
+    for rate, cough, amp, after in ((100, 150, 15, 0.25), (100, 200, 20, 0.5), (50, 100, 15, 0.55),
+                                    (50, 100, 15, 1.25)):
+        sq = [(8.0 + after, 0.6, 2.0, 0.5, amp, 0)]
+        ts, xs, _ = pressure_track(rate, 16, sq, noise=0.1, ripple=0.5, coughs=[(8.0, cough)])
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        assert _kinds(recs) == ["cough", "squeeze"], (rate, cough, after, _kinds(recs))
+
+
+def test_squeeze_while_the_probe_settles_is_a_squeeze():
+    # the probe settles 10-15 cmH2O over the first seconds (time constant 3
+    # s): her resting tone lags it, and a squeeze then rises from below it;
+    # a falling tone is no movement
+    for drop, at in ((10, 2.0), (10, 3.0), (15, 2.0), (15, 3.0), (15, 5.0)):
+        sq = [(at, 0.6, 2.0, 0.5, 15, 0)]
+        ts, xs, _ = pressure_track(100, 15, sq, base=25.0, noise=0.1, ripple=0.5, warm=(-drop, 3.0))
+        recs, _ = _run(PressureChain(100), ts, xs)
+        assert _kinds(recs) == ["squeeze"], (drop, at, _kinds(recs))
+
+
+def test_a_raised_rest_becomes_her_rest():
+    # her rest steps up 3 cmH2O during the first release (a probe shift, a
+    # tone that stays raised) and stays there; she then does relaxed 20
+    # cmH2O squeezes every 10 s: not relaxed at first, but the tone held on
+    # that "plateau" must not stay held for the rest of the session
+    sq = [(8.0 + 10 * k, 0.6, 3.0, 0.5, 20, 0) for k in range(8)]
+    for rate in (100, 50):
+        ts, xs, _ = pressure_track(rate, 95, sq, noise=0.1, ripple=0.5)
+        for i in range(len(ts)):
+            if ts[i] >= 11600:
+                u = (ts[i] - 11600) / 500.0
+                u = 1.0 if u > 1.0 else u
+                xs[i] += int(3 * C * u * u * (3 - 2 * u) + 0.5)
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        sq_recs = _squeezes(recs)
+        assert len(sq_recs) == 8, (rate, _kinds(recs))
+        assert sq_recs[0][D.R_RELAXED] == 0
+        assert [r[D.R_RELAXED] for r in sq_recs[3:]] == [1] * 5, (rate, [r[D.R_RELAXED] for r in sq_recs])
+
+
+def test_a_slow_deep_dip_does_not_swallow_the_next_squeeze():
+    # her pressure dips 10-15 cmH2O over 2-3 s (a movement, a slow one) and
+    # comes back: the climb back to her rest is no squeeze, and the squeeze
+    # 10-20 s later is found on its own, at its onset (a level dragged down
+    # by the dip made the climb back a 'squeeze' that held at rest for up to
+    # 90 s and swallowed it)
+    for rate, amp, secs, gap in ((50, 15, 3.0, 20.0), (100, 15, 3.0, 20.0), (50, 10, 2.0, 10.0),
+                                 (100, 12, 2.5, 12.0)):
+        on = 8.0 + secs + gap
+        sq = [(on, 0.6, 3.0, 0.5, 15, 0)]
+        ts, xs, _ = pressure_track(rate, on + 10, sq, noise=0.1, ripple=0.5, dips=[(8.0, secs, amp)])
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        sq_recs = _squeezes(recs)
+        assert len(sq_recs) == 1, (rate, amp, [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs])
+        assert abs(sq_recs[0][D.R_ONSET] - on * 1000) <= 250, (rate, amp, sq_recs[0][D.R_ONSET])
