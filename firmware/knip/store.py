@@ -116,6 +116,16 @@ def _popc(x):
     return c
 
 
+def _random32():
+    # os.urandom where the port has it (ESP32: the hardware RNG; unix), else
+    # the random module (the WebAssembly port has no os.urandom)
+    try:
+        return struct.unpack("<I", os.urandom(4))[0]
+    except (AttributeError, NotImplementedError, OSError):
+        import random
+        return random.getrandbits(32)
+
+
 def _makedirs(path):
     p = ""
     for part in path.split("/"):
@@ -188,7 +198,7 @@ class SessionStore:
             pass
         # Written in place (no rename): a write cut short leaves no readable
         # id, and the next start draws another; no session header used it yet.
-        sid = "%08x" % struct.unpack("<I", os.urandom(4))[0]
+        sid = "%08x" % _random32()
         with open(p, "wb") as f:
             f.write(sid.encode())
         return sid
