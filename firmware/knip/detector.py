@@ -13,18 +13,19 @@
 # The state machine is here; its parts are modules of their own: the record
 # layout and event flags (knip.record), settings (knip.thresholds), walks back
 # over the history (knip.history), onset and rise table (knip.onset), the
-# relaxation verdict (knip.relax), squeeze/cough/artefact and technique
-# (knip.kinds), the abdominal channel (knip.strain).
+# relaxation verdict (knip.relax), her resting tone and the recovery after
+# an event (knip.tone), squeeze/cough/artefact and technique (knip.kinds),
+# the abdominal channel (knip.strain).
 from array import array
 from knip.fixed import const, shift_for
 from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled
-from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached
-from knip.relax import judge, rest_of, relaxed_below
-from knip.kinds import kind_of, technique, moved
+from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
+from knip.tone import follow, recover, verdict, at_rest
+from knip.kinds import kind_of, technique, moved, blank, short_spike
 from knip.strain import abdominal
-from knip.record import (EV_START, EV_PEAK, EV_END, EV_NOT_RELAXED, KIND_SQUEEZE, KIND_COUGH,
+from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
                          KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
                          R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS,
                          R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH,
@@ -41,8 +42,6 @@ _HIST = const(64)          # samples of history kept (for onsets, offsets, slope
 _RISE_N = const(32)        # (level, time) points of the rise, for t50 / t90
 _FIT_N = const(48)         # samples in the onset fit (rest before + the rise)
 _AREA_SPILL = const(1 << 20)
-_COARSE = const(64)        # points of the coarse history (EMG onset refit) ...
-_COARSE_K = const(4)       # ... each the mean of this many samples
 
 
 class SqueezeDetector:
@@ -80,7 +79,7 @@ class SqueezeDetector:
         self.fi = array('i', [0] * (_FIT_N + 1))
         # EMG: a coarser, longer history (64 x 4 samples) for refitting the
         # onset of a slow rise once the rise is over (knip.onset refit_onset)
-        m = _COARSE if c.refit_pre_ms else 1
+        m = COARSE if c.refit_pre_ms else 1
         self.cv = array('i', [0] * m)
         self.ct = array('i', [0] * m)
         self.cpos = 0
@@ -194,7 +193,7 @@ class SqueezeDetector:
             self.sm_q = v << 4
             self.abd_lvl.reset(a)
             self.lvl.learn = self.tone.learn = self.abd_lvl.learn = True
-            self._recover(t, 1 << 20)    # the probe settles in
+            recover(self, t, 1 << 20)    # the probe settles in
             self.tk_t = t
             self.tk_a = v
             self.tk_f0 = self.tk_f1 = 1 << 20
@@ -204,19 +203,7 @@ class SqueezeDetector:
         ev = 0
         st = self.state
         if c.refit_pre_ms and (st < ST_HOLDING or st > ST_RELEASING or t - self.cross_t < c.refit_keep_ms):
-            # EMG: the coarse history, kept at rest and for refit_keep_ms
-            # into a squeeze, then frozen until it ends (knip.onset refit_onset)
-            self.csum += v
-            self.ck += 1
-            if self.ck == _COARSE_K:
-                p = self.cpos
-                self.cv[p] = self.csum // _COARSE_K
-                self.ct[p] = t - (self.period_ms * (_COARSE_K - 1) >> 1)
-                self.cpos = p + 1 if p + 1 < _COARSE else 0
-                if self.cn < _COARSE:
-                    self.cn += 1
-                self.csum = 0
-                self.ck = 0
+            coarse_add(self, t, v)      # EMG: kept at rest and for refit_keep_ms into a squeeze
         base = self.lvl.level()
         noise = self.lvl.noise()
         if st == ST_REST or st == ST_RISING:
@@ -224,31 +211,13 @@ class SqueezeDetector:
             if t - self.t0 < c.warmup_ms:
                 # Learn the resting level and noise fast; no detection yet.
                 self.lvl.update(v, on_th - base)
-                self._tone(v, on_th - base)
+                follow(self, v, on_th - base)
                 if self.two:
                     self.abd_lvl.update(a, self.abd_lvl.noise() * c.on_k10 // 10)
                 return 0
             if self.lvl.learn:
                 self.lvl.learn = self.tone.learn = self.abd_lvl.learn = False
-            if c.dip_pct:
-                m = on_th - base
-                g = self._quiet(t, v, m)
-                tl = self.tone.level()
-                if base < tl - 3 * self.tone.noise() and tl + g + m > on_th:
-                    # pressure: her level is below her tone (a slow dip, an
-                    # undershoot): climbing back to her rest is no squeeze
-                    # (nor a breath above a tone the dip dragged down)
-                    on_th = tl + g + m
-            if self.plateau:
-                # On the plateau of a squeeze she did not let go of: only a new
-                # rise of plateau_pct of that squeeze is a new one.
-                if self.sm_q >> 4 <= self.plateau_end:
-                    self.plateau = 0        # back at rest (judged smoothed, ~0.5 s)
-                    self.steady = 0
-                else:
-                    p = self.plateau * c.plateau_pct // 100
-                    if base + p > on_th:
-                        on_th = base + p
+            on_th = at_rest(self, t, v, base, on_th)
             if v >= on_th:
                 if st == ST_REST:
                     self.state = ST_RISING
@@ -261,10 +230,10 @@ class SqueezeDetector:
                     ev |= EV_START
             else:
                 if st == ST_RISING:
-                    ev |= self._short_spike(t, v, base, noise, on_th)
+                    ev |= short_spike(self, t, v, base, noise, on_th)
                 self.state = ST_REST
                 self.lvl.update(v, on_th - base)
-                self._tone(v, on_th - base)
+                follow(self, v, on_th - base)
                 self.spike_q -= self.spike_q >> self.spshift
         elif st == ST_HOLDING or st == ST_RELEASING:
             ev |= self._squeeze_sample(t, v, dt, noise)
@@ -294,66 +263,6 @@ class SqueezeDetector:
         return ev
 
     # -- helpers (called on transitions, or per sample while squeezing) ------
-    def _tone(self, v, gate):
-        # The resting tone follows the signal smoothed over ~0.5 s: a tracker
-        # that falls faster than it rises would sit in the dips of a noisy
-        # envelope, not at its resting level.
-        q = self.sm_q
-        q += ((v << 4) - q) >> self.smshift
-        self.sm_q = q
-        if self.plateau and self.cfg.band_k10 and self.steady < self.cfg.plateau_hold_ms:
-            return      # pressure: on a residual plateau the tone holds (until steady)
-        if self.cfg.dip_pct and self.quiet_t <= self.last_t:
-            # pressure, not recovering: a dip well below her tone (a
-            # movement's, a slow one) is followed 4x slower, or climbing
-            # back to her rest would read as a squeeze
-            g = 3 * self.tone.noise()
-            if (q >> 4) < self.tone.level() - (g if g > gate else gate):
-                self.slow_n = (self.slow_n + 1) & 3
-                if self.slow_n:
-                    return
-        self.tone.update(q >> 4, gate)
-
-    def _quiet(self, t, v, m):
-        # Pressure, at rest: is she still recovering? Over once the signal is
-        # back within a movement's margin of her tone (or recover_ms after the
-        # event), and while her tone falls (a settling probe or tone: the
-        # tone lags it) she is settling. The tone's fall is read every 2 s
-        # over the 2 s before the last reading (a dip in the last 2 s before
-        # a rise, a movement's own, must not count as settling): a 4 s tone
-        # lags a steady fall by twice that.
-        tone = self.tone.level()
-        g = 3 * self.tone.noise()
-        if g < m:
-            g = m
-        if t - self.tk_t >= 2000:
-            self.tk_t = t
-            self.tk_f0 = self.tk_f1
-            self.tk_f1 = self.tk_a - tone
-            self.tk_a = tone
-            sm = self.sm_q >> 4
-            if self.plateau:
-                ch = sm - self.tk_s
-                self.steady = self.steady + 2000 if -(g >> 1) <= ch <= g >> 1 else 0
-            self.tk_s = sm
-        if 2 * self.tk_f0 >= g:
-            self._recover(t, 1 << 20)
-        elif self.quiet_t > t:
-            if v < tone - g:
-                self.back_t = t         # not back yet
-            elif t - self.back_t >= 500 or t - self.rec_from >= self.cfg.recover_ms:
-                self.quiet_t = t        # back for 0.5 s (not a rise passing through)
-        return g
-
-    def _recover(self, t, amp):
-        # An event ended (or the session began, or her tone falls): until
-        # her pressure is back at her rest, a dip below it by up to amp is
-        # that recovery, not a movement.
-        self.quiet_t = 1 << 29
-        self.rec_from = t
-        self.back_t = t
-        self.rec_amp = amp
-
     def _on_delta(self, noise):
         # Onset margin above the level: noise multiples or % of the reference,
         # and a quarter above the brief spikes seen at rest lately (the
@@ -586,7 +495,7 @@ class SqueezeDetector:
             # below her rest: a squeeze's undershoot by up to 2.5 dip_pct of
             # its rise (added to the one it rose in), a cough's or a spike's
             # filter ring by ring_pct
-            self._recover(t, amp * (c.dip_pct * 5 >> 1 if k == KIND_SQUEEZE else c.ring_pct) // 100
+            recover(self, t, amp * (c.dip_pct * 5 >> 1 if k == KIND_SQUEEZE else c.ring_pct) // 100
                           + (self.rise_amp if self.rise_rec else 0))
         if k == KIND_ARTEFACT and not self.marks & M_MOTION:
             if dur < c.min_squeeze_ms:
@@ -632,37 +541,6 @@ class SqueezeDetector:
             self.rec_half = False
         return ev
 
-    def _blank(self, kind, onset, offset, t):
-        # A short record in done (coughs by spike, artefacts, gaps).
-        r = self.done
-        self.seq += 1
-        begin(r, self.seq, kind, onset, t)
-        r[R_OFFSET] = offset
-        r[R_ENDED] = t
-        r[R_ABD_RISE] = -1
-        r[R_REST] = self.tone.level()
-        r[R_BASE] = self.lvl.level()
-        r[R_NOISE] = self.lvl.noise()
-        return r
-
-    def _short_spike(self, t, v, base, noise, on_th):
-        # Above threshold, but not for confirm_ms: far too brief for a
-        # squeeze. A big one (4x the margin) is reported as an artefact; a
-        # smaller one is noise and is forgotten.
-        c = self.cfg
-        if v - base <= (on_th - base) >> 1:
-            # it came right back down: a spike (a rise that only dips under
-            # the threshold is not one, and must not raise it)
-            self._spiked(self.cross_max - base)
-        if self.cross_max - base < 4 * (on_th - base) or t - self.cross_t > c.cough_dur_ms:
-            return 0
-        onset = backtrack(self, c.onset_k10, noise)
-        self._recover(t, (self.cross_max - base) * c.ring_pct // 100)
-        r = self._blank(KIND_ARTEFACT, onset - (self.delay >> 1), t - self.delay, t)
-        r[R_PEAK] = self.cross_max
-        r[R_PEAK_T] = self.cross_t - self.delay
-        return EV_END
-
     def cut(self, t):
         """The input stops being usable at t (a gap, saturation, a spike):
         end what is open there. Returns event flags (done holds the record)."""
@@ -685,40 +563,22 @@ class SqueezeDetector:
         """Report the unusable stretch t0..t1 (M_GAP or M_SATURATED) as an
         artefact record in done; detection resumes after it, learning the
         level afresh when the stretch was long. Call cut(t0) first."""
-        r = self._blank(KIND_ARTEFACT, t0, t1, t1)
+        r = blank(self, KIND_ARTEFACT, t0, t1, t1)
         r[R_MARKS] = marks
         self.hcount = 0          # nothing before the gap is history now
         self.cn = self.csum = self.ck = 0
         self.plateau = 0
         self.steady = 0
-        self._recover(t1, 1 << 20)
+        recover(self, t1, 1 << 20)
         if t1 - t0 > self.cfg.warmup_ms:
             self.started = False
         self.last_t = t1
         return EV_END
 
     def _verdict(self, t):
-        r = self.done
         if self.state != ST_RECOVERING:
             return 0            # a cough: no verdict owed
-        level = self.rec_sum // self.rec_n if self.rec_n else self.rel_min
-        band = self.tone.noise() * self.cfg.band_k10 // 10
-        ev = judge(r, level, t, self.cfg, band)
-        if ev == EV_NOT_RELAXED:
-            # She stays on a plateau: it belongs to this squeeze until she is
-            # back within the tolerance of her resting level. Its size is the
-            # rise above rest (not above this squeeze's own base, which may be
-            # a plateau already: a wobble on it must not start a chain of
-            # squeezes).
-            self.plateau = r[R_PEAK] - rest_of(r)
-            self.plateau_end = relaxed_below(r, self.cfg, band)
-            self.sm_q = level << 4
-            if self.cfg.band_k10:
-                self.tk_t = t       # steady from here? (read every 2 s at rest)
-                self.tk_s = level
-        else:
-            self.steady = 0
-        return ev
+        return verdict(self, t)
 
     def finish(self, t):
         """End of recording: close what is open. Returns event flags."""

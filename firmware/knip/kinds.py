@@ -1,7 +1,11 @@
 # What a finished rise was (a squeeze, a cough or an artefact) and, with an
 # abdominal channel, how it was done (lift, co-contraction, push). Judged
-# once, when it ends; c is the DetectorConfig.
-from knip.record import KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH, R_REST
+# once, when it ends; c is the DetectorConfig. Also the short records:
+# artefacts and gaps (blank), a spike too brief for a squeeze (short_spike).
+from knip.record import (EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
+                         R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, begin)
+from knip.onset import backtrack
+from knip.tone import recover
 
 
 def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
@@ -49,3 +53,36 @@ def technique(abd_rise, amp, c):
     if abd_rise * 100 >= amp * c.co_pct:
         return TECH_CO
     return TECH_LIFT
+
+
+def blank(d, kind, onset, offset, t):
+    # A short record in done (coughs by spike, artefacts, gaps).
+    r = d.done
+    d.seq += 1
+    begin(r, d.seq, kind, onset, t)
+    r[R_OFFSET] = offset
+    r[R_ENDED] = t
+    r[R_ABD_RISE] = -1
+    r[R_REST] = d.tone.level()
+    r[R_BASE] = d.lvl.level()
+    r[R_NOISE] = d.lvl.noise()
+    return r
+
+
+def short_spike(d, t, v, base, noise, on_th):
+    # Above threshold, but not for confirm_ms: far too brief for a
+    # squeeze. A big one (4x the margin) is reported as an artefact; a
+    # smaller one is noise and is forgotten.
+    c = d.cfg
+    if v - base <= (on_th - base) >> 1:
+        # it came right back down: a spike (a rise that only dips under
+        # the threshold is not one, and must not raise it)
+        d._spiked(d.cross_max - base)
+    if d.cross_max - base < 4 * (on_th - base) or t - d.cross_t > c.cough_dur_ms:
+        return 0
+    onset = backtrack(d, c.onset_k10, noise)
+    recover(d, t, (d.cross_max - base) * c.ring_pct // 100)
+    r = blank(d, KIND_ARTEFACT, onset - (d.delay >> 1), t - d.delay, t)
+    r[R_PEAK] = d.cross_max
+    r[R_PEAK_T] = d.cross_t - d.delay
+    return EV_END

@@ -7,6 +7,9 @@
 # rise_point: per sample that raises the peak.
 from knip.fixed import const
 
+COARSE = const(64)         # points of the coarse history (EMG onset refit) ...
+_COARSE_K = const(4)       # ... each the mean of this many samples
+
 _FIT_TOP = const(63)       # fit levels scaled to 0..63: its sums stay small ints
 _FIT_N = const(48)         # points at most in the refit of a slow rise
 
@@ -281,3 +284,20 @@ def refit_onset(d, onset, base, hold):
             best = cost
             best_t = tk
     return best_t
+
+
+def coarse_add(d, t, v):
+    # EMG: the coarse history for refit_onset, a mean of _COARSE_K samples
+    # per point; the detector feeds it at rest and for refit_keep_ms into a
+    # squeeze, then it stays frozen until the squeeze ends
+    d.csum += v
+    d.ck += 1
+    if d.ck == _COARSE_K:
+        p = d.cpos
+        d.cv[p] = d.csum // _COARSE_K
+        d.ct[p] = t - (d.period_ms * (_COARSE_K - 1) >> 1)
+        d.cpos = p + 1 if p + 1 < COARSE else 0
+        if d.cn < COARSE:
+            d.cn += 1
+        d.csum = 0
+        d.ck = 0

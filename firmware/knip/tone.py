@@ -1,0 +1,121 @@
+# Her resting tone and what happens around it (pressure mostly): the tone
+# follows the breathing cycle's mean, holds on a residual plateau, follows a
+# deep dip slowly; after an event (or at the start, or while the tone falls)
+# she is recovering, and a dip then is that recovery, not a movement; the
+# relaxation verdict leaves an unrelaxed squeeze's plateau. Functions over
+# the detector's fields (knip.detector), as knip.onset and knip.relax are.
+from knip.relax import judge, rest_of, relaxed_below
+from knip.record import EV_NOT_RELAXED, R_PEAK
+
+
+def follow(d, v, gate):
+    # The resting tone follows the signal smoothed over ~0.5 s: a tracker
+    # that falls faster than it rises would sit in the dips of a noisy
+    # envelope, not at its resting level.
+    q = d.sm_q
+    q += ((v << 4) - q) >> d.smshift
+    d.sm_q = q
+    if d.plateau and d.cfg.band_k10 and d.steady < d.cfg.plateau_hold_ms:
+        return      # pressure: on a residual plateau the tone holds (until steady)
+    if d.cfg.dip_pct and d.quiet_t <= d.last_t:
+        # pressure, not recovering: a dip well below her tone (a
+        # movement's, a slow one) is followed 4x slower, or climbing
+        # back to her rest would read as a squeeze
+        g = 3 * d.tone.noise()
+        if (q >> 4) < d.tone.level() - (g if g > gate else gate):
+            d.slow_n = (d.slow_n + 1) & 3
+            if d.slow_n:
+                return
+    d.tone.update(q >> 4, gate)
+
+
+def recovering(d, t, v, m):
+    # Pressure, at rest: is she still recovering? Over once the signal is
+    # back within a movement's margin of her tone (or recover_ms after the
+    # event), and while her tone falls (a settling probe or tone: the
+    # tone lags it) she is settling. The tone's fall is read every 2 s
+    # over the 2 s before the last reading (a dip in the last 2 s before
+    # a rise, a movement's own, must not count as settling): a 4 s tone
+    # lags a steady fall by twice that.
+    tone = d.tone.level()
+    g = 3 * d.tone.noise()
+    if g < m:
+        g = m
+    if t - d.tk_t >= 2000:
+        d.tk_t = t
+        d.tk_f0 = d.tk_f1
+        d.tk_f1 = d.tk_a - tone
+        d.tk_a = tone
+        sm = d.sm_q >> 4
+        if d.plateau:
+            ch = sm - d.tk_s
+            d.steady = d.steady + 2000 if -(g >> 1) <= ch <= g >> 1 else 0
+        d.tk_s = sm
+    if 2 * d.tk_f0 >= g:
+        recover(d, t, 1 << 20)
+    elif d.quiet_t > t:
+        if v < tone - g:
+            d.back_t = t         # not back yet
+        elif t - d.back_t >= 500 or t - d.rec_from >= d.cfg.recover_ms:
+            d.quiet_t = t        # back for 0.5 s (not a rise passing through)
+    return g
+
+
+def recover(d, t, amp):
+    # An event ended (or the session began, or her tone falls): until
+    # her pressure is back at her rest, a dip below it by up to amp is
+    # that recovery, not a movement.
+    d.quiet_t = 1 << 29
+    d.rec_from = t
+    d.back_t = t
+    d.rec_amp = amp
+
+
+def verdict(d, t):
+    # The relaxation verdict on the squeeze in done, from the recovery
+    # window's mean; an unrelaxed one leaves her on its plateau.
+    r = d.done
+    level = d.rec_sum // d.rec_n if d.rec_n else d.rel_min
+    band = d.tone.noise() * d.cfg.band_k10 // 10
+    ev = judge(r, level, t, d.cfg, band)
+    if ev == EV_NOT_RELAXED:
+        # She stays on a plateau: it belongs to this squeeze until she is
+        # back within the tolerance of her resting level. Its size is the
+        # rise above rest (not above this squeeze's own base, which may be
+        # a plateau already: a wobble on it must not start a chain of
+        # squeezes).
+        d.plateau = r[R_PEAK] - rest_of(r)
+        d.plateau_end = relaxed_below(r, d.cfg, band)
+        d.sm_q = level << 4
+        if d.cfg.band_k10:
+            d.tk_t = t       # steady from here? (read every 2 s at rest)
+            d.tk_s = level
+    else:
+        d.steady = 0
+    return ev
+
+
+def at_rest(d, t, v, base, on_th):
+    """The onset threshold at rest (REST, RISING), raised where her tone says
+    a rise is no new squeeze."""
+    c = d.cfg
+    if c.dip_pct:
+        m = on_th - base
+        g = recovering(d, t, v, m)
+        tl = d.tone.level()
+        if base < tl - 3 * d.tone.noise() and tl + g + m > on_th:
+            # pressure: her level is below her tone (a slow dip, an
+            # undershoot): climbing back to her rest is no squeeze
+            # (nor a breath above a tone the dip dragged down)
+            on_th = tl + g + m
+    if d.plateau:
+        # On the plateau of a squeeze she did not let go of: only a new
+        # rise of plateau_pct of that squeeze is a new one.
+        if d.sm_q >> 4 <= d.plateau_end:
+            d.plateau = 0        # back at rest (judged smoothed, ~0.5 s)
+            d.steady = 0
+        else:
+            p = d.plateau * c.plateau_pct // 100
+            if base + p > on_th:
+                on_th = base + p
+    return on_th
