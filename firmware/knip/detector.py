@@ -138,7 +138,6 @@ class SqueezeDetector:
         # shift or a tone that stays raised does not (it is her rest now)
         self.steady = 0
         self.floor = 0           # lowest level just before the last rise (onset walk)
-        self.swung = False       # its release fell and rose straight again
         self.rise_rec = False    # it rose in the recovery from an event ...
         self.rise_amp = 0        # ... which explains a dip this deep
         self.rec_amp = 0
@@ -305,7 +304,6 @@ class SqueezeDetector:
         r[R_PEAK_T] = t
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
-        self.swung = False
         self.plateau = 0
         self.peak_sent = False
         rise_start(self, onset, base)
@@ -423,7 +421,6 @@ class SqueezeDetector:
             self.rel_t = t
         elif v >= self.rel_min + self._on_delta(noise) and \
                 v * 100 >= self.rel_min * 100 + amp * c.reclimb_pct:
-            self.swung = True       # fell and came straight back up
             ev |= self._end(t)
             return ev | self._rise_again(t, v, noise)
         fall = self.hv[older(self, s)] - v
