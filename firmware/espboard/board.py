@@ -117,7 +117,7 @@ class Esp32Board:
         self.module = prof.get("module", "wrover")
         self.psram = psram_bytes(esp32_module(machine))
         self.heap_low = False       # the heap ran low (cleared when it recovers)
-        self.on_heap_low = None     # set by boot: ends a running session, keeping it
+        self.on_heap_low = None     # set by boot (App.end_for_memory): ends a running session, keeping it
         self._restart_at = None     # ticks after which to restart once idle (a task died)
         self._restart_stuck = False  # ... and even while recording (a file that would not close)
         # gc.mem_free() walks the whole heap's allocation table with Python
@@ -172,9 +172,6 @@ class Esp32Board:
 
     # ---- the heap ------------------------------------------------------
 
-    def heap_total(self):
-        return gc.mem_free() + gc.mem_alloc()
-
     def tune_gc(self):
         """On a small heap (no PSRAM), collect after every _GC_STEP bytes
         allocated. MicroPython allocates first-fit from the bottom of the
@@ -207,13 +204,7 @@ class Esp32Board:
         reason "memory"), show the low-heap pattern and keep `why` in INFO's
         alerts. `restart`: a task died of it, so restart once idle."""
         self.heap_low = True
-        ended = None
-        for _ in range(2 if self.on_heap_low is not None else 0):
-            try:
-                ended = self.on_heap_low()
-                break
-            except MemoryError:
-                gc.collect()
+        ended = self.on_heap_low() if self.on_heap_low is not None else None
         if ended is not None:
             why += "; session %d ended and kept" % ended
         self.alerts.append(why)

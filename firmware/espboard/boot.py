@@ -103,7 +103,7 @@ def run(machine=None, profile_path=PROFILE, fs_root="/sessions", announce=_say):
     except MemoryError:
         # App.run has ended a running session (kept, reason "stopped")
         _say("out of memory (%d KB heap); the session so far is kept. A board without PSRAM needs "
-             "the frozen build: docs/DEPLOY.md; press EN to start again" % (board.heap_total() // 1024))
+             "the frozen build: docs/DEPLOY.md; press EN to start again" % (board.heap_size // 1024))
         return
     finally:
         micropython.kbd_intr(3)
@@ -119,7 +119,7 @@ def wire(board, app):
     a heap running low ends the session (kept), a task dying of MemoryError
     too. (esp32_session.py, which measures memory, wires its board the same.)"""
     board.idle = lambda: app.session is None
-    board.on_heap_low = lambda: app.end_session("memory")
+    board.on_heap_low = app.end_for_memory
     _on_task_error(board)
 
 

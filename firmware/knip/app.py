@@ -114,26 +114,37 @@ class App:
             except MemoryError:
                 await self._out_of_memory("the sample task", False)
 
+    def end_for_memory(self):
+        """End the running session with reason "memory", keeping it; returns
+        its id, or None when none ended. The heap is short: up to 3 tries, a
+        collection between. A file that still will not close makes the board
+        restart once idle (store.recover closes it then) rather than every
+        later START being refused. (Boards call it too: boot.wire.)"""
+        sid = self.recorder.id
+        for _ in range(3):
+            if self.recorder.id is None:
+                break
+            try:
+                self.end_session("memory")
+            except MemoryError:
+                gc.collect()
+        if self.store.open_id is None:
+            return sid
+        later = getattr(self.board, "restart_when_idle", None)
+        if later is not None:
+            later(True)
+        return None
+
     async def _out_of_memory(self, where, restart):
         gc.collect()
         b = self.board
-        oom = getattr(b, "out_of_heap", None)          # the ESP32 boards: LED pattern, INFO alert
-        for _ in range(3):
-            try:
-                if oom is not None:
-                    oom("out of memory in " + where, restart)
-                    oom = None
-                if self.recorder.id is not None:
-                    self.end_session("memory")
-                break
-            except MemoryError:
-                gc.collect()
-        if self.store.open_id is not None:
-            # the file could not be closed: a restart once idle closes it
-            # (store.recover) rather than every later START being refused
-            later = getattr(b, "restart_when_idle", None)
-            if later is not None:
-                later(True)
+        oom = getattr(b, "out_of_heap", None)   # the ESP32 boards: LED pattern, INFO alert
+        try:
+            if oom is not None:
+                oom("out of memory in " + where, restart)   # ends the session (end_for_memory)
+        except MemoryError:
+            gc.collect()
+        self.end_for_memory()       # a board without out_of_heap, or it failed before
         await b.sleep_ms(_OOM_PAUSE_MS)     # never a busy loop, however often it fails
 
     async def _samples(self):

@@ -243,7 +243,7 @@ def test_low_heap_ends_the_session_keeps_it_and_shows_the_pattern():
     try:
         b = Esp32Board(PR.load(HIL), _machine(), "/heaplow/sessions")
         app = App(b)
-        b.on_heap_low = lambda: app.end_session("memory")
+        b.on_heap_low = app.end_for_memory
 
         async def go():
             sid = app.start_session("sprint")
