@@ -133,7 +133,9 @@ def mp32(tmp_path_factory):
     if not MP32.exists():
         pytest.skip("../shared/tools/mp32 not present (the 32-bit port comes from the shared vendor tree)")
     out = tmp_path_factory.mktemp("mp32")
-    p = subprocess.run(["bash", str(MP32), str(out), str(MANIFEST)], capture_output=True, text=True, timeout=1500)
+    from knip_host.esp32.frozen import mp32_env
+    p = subprocess.run(["bash", str(MP32), str(out), str(MANIFEST)], capture_output=True, text=True, timeout=1500,
+                       env=mp32_env())
     assert p.returncode == 0, p.stderr[-3000:]
     return out / "micropython"
 

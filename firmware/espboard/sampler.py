@@ -8,7 +8,9 @@
 # callbacks back to back (the oldest 8 are kept, newer ones dropped), so in
 # timer mode a long interval is only settled at the next callback that comes
 # half a period or more after the one before, less the queued ticks that
-# did arrive. The callback allocates nothing.
+# did arrive. The callback allocates nothing. It wakes the application
+# every wake_n samples (10 ms worth at 1 kHz), not every sample: a task
+# switch per sample would cost more than the sample's processing.
 import time
 
 try:
@@ -18,6 +20,7 @@ except ImportError:                 # CPython (tests): a plain flag with the sam
 
 _MASK = 0x3FFFFFFF                  # ticks_us differences modulo 2**30 (its period on the ESP32)
 _KICK_HZ = 4                        # data-ready mode: a slow timer rereads a stuck data-ready line
+_WAKE_HZ = 100                      # the application is woken at most this often
 
 
 class _Flag:
@@ -58,6 +61,8 @@ class Sampler:
         self._timer_id = timer_id
         self._tim = None
         self.flag = ThreadSafeFlag() if ThreadSafeFlag is not None else _Flag()
+        self.wake_n = rate_hz // _WAKE_HZ if rate_hz > _WAKE_HZ else 1    # samples per wake
+        self._quiet = 0             # samples put since the flag was last set
         self.ticks = 0              # samples put (or offered, when the ring was full)
         self.late_max_us = 0        # longest interval between two samples
         self.spurious = 0           # data-ready callbacks that found no new data
@@ -141,7 +146,11 @@ class Sampler:
         a = self.abd.read() if self.abd is not None else 0
         self.ring.put(t, x, a)
         self.ticks += 1
-        self.flag.set()
+        q = self._quiet + 1
+        if q >= self.wake_n:
+            q = 0
+            self.flag.set()
+        self._quiet = q
 
     def flush(self):
         """Add the samples still owed to ring.missed (e.g. before reading it at the end)."""

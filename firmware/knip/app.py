@@ -150,11 +150,12 @@ class App:
     async def _samples(self):
         b = self.board
         ring = b.ring
+        rt, rx, ra = ring.t, ring.x, ring.a
+        size = ring.size
         chain = self.chain
-        push = chain.push
+        feed = chain.feed
         lp = chain.signal == "pressure"
         rec = self.recorder
-        runner = self.runner
         stream = self.stream
         live = stream.samples
         while True:
@@ -164,26 +165,36 @@ class App:
             lost = ring.dropped + ring.missed
             end = ring.head
             while ring.tail != end:
+                # A run: the chain takes as many samples in a row as it can
+                # in one go (EMG: up to its envelope block's end; pressure:
+                # one), and only the last of them can raise events.
                 i = ring.tail
-                t = ring.t[i]
-                x = ring.x[i]
-                a = ring.a[i]
-                ring.advance()
-                self.n += 1
-                fl = push(t, x, a)
+                lv = chain.level
+                m = feed(rt, rx, ra, i, (end if end > i else size) - i)
+                fl = chain.flags
+                self.n += m
                 if rec.id is not None:
-                    runner.coach.sample(t, chain.level)
-                    rec.sample(t, x, a)
+                    self._record(rt, rx, ra, i, m, lv)
+                ring.skip(m)
                 # pressure streams live as the detector sees it (low-passed:
                 # smoother bars, a third of the bytes); EMG streams raw
-                if live.on and (live.add(chain.level, chain.alevel) if lp else live.add(x, a)):
-                    await stream.send(live.frame(stream.seq))
+                if live.on:
+                    if lp:
+                        if live.add(chain.level, chain.alevel):
+                            await stream.send(live.frame(stream.seq))
+                    else:
+                        j = 0
+                        while j < m:
+                            j += live.take(rx, ra, i + j, m - j)
+                            if live.n >= live.batch:
+                                await stream.send(live.frame(stream.seq))
                 if fl:
-                    await self._events(fl, t)
+                    await self._events(fl, rt[i + m - 1])
             if lost != self.lost_seen:
                 missing = lost - self.lost_seen
                 self.lost_seen = lost       # first: a MemoryError in the notice must not record it twice
                 await self._gap(missing)
+            runner = self.runner
             c = runner.coach
             if c is not None:
                 c.poll(b.ticks_ms())
@@ -193,6 +204,30 @@ class App:
                 rec.flush_due(b.ticks_ms())
             if runner.ended is not None:
                 await self._announce_end()
+
+    def _record(self, rt, rx, ra, i, m, lv):
+        """A run of m samples from ring slot i to the coach and the session
+        file, in the order one sample at a time would have them: the coach
+        sees the level the chain had before the run (lv) for all but the
+        last, which sees the level now; the file's block may fill inside
+        the run, and a full flash end the session there."""
+        rec = self.recorder
+        level = self.chain.level
+        while m and rec.id is not None:
+            c = self.runner.coach
+            q = rec.room()
+            if q > m:
+                q = m
+            if c is not None:
+                if q == m:
+                    if q > 1:
+                        c.samples(rt, i, q - 1, lv)
+                    c.sample(rt[i + q - 1], level)
+                else:
+                    c.samples(rt, i, q, lv)
+            rec.samples(rt, rx, ra, i, q)
+            i += q
+            m -= q
 
     async def _announce_end(self):
         runner = self.runner

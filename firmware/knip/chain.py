@@ -2,9 +2,12 @@
 #   pressure: low-pass biquad -> SqueezeDetector
 #   EMG:      high-pass biquad (+ optional notch) -> RMS envelope (decimated)
 #             -> SqueezeDetector at the envelope rate
+from array import array
+
 from knip.fixed import const
 from knip.filters import design_lowpass, design_highpass, design_notch, RmsEnvelope, X_MAX
 from knip.detector import SqueezeDetector, DetectorConfig
+from knip import kernels as K
 from knip.record import M_GAP, M_SATURATED, M_FLAT, M_SPIKE
 
 _GAP_PERIODS = const(5)     # a time step this many periods long is a gap,
@@ -12,6 +15,7 @@ _GAP_MS = const(250)        # ... and at least this (a GC pause's few lost
                             # samples at 1 kHz are not worth cutting a squeeze)
 _SETTLE_MS = const(250)     # after an artefact: filters settle before detecting
 _FLAT_MS = const(1000)      # the very same value this long (and 8 samples): stuck
+_RUN_MAX = const(64)        # EMG: most raw samples in one run of the block path
 
 
 class InputGuard:
@@ -40,6 +44,35 @@ class InputGuard:
         self.marks = 0
         self.fresh = False      # the first good sample after bad ones: restart filters
         self.events = 0         # flags from cut() waiting for the next push
+
+    def scan_state(self):
+        """The int32 array knip.kernels.guard_clean works on, with this
+        guard's limits (its running values are copied in and out per run)."""
+        gs = array("i", bytes(4 * K.GS_LEN))
+        gs[K.GS_FLAT_N] = self.flat_n
+        gs[K.GS_LO] = self.lo
+        gs[K.GS_HI] = self.hi
+        gs[K.GS_JUMP] = self.jump
+        gs[K.GS_GAP_MS] = self.gap_ms
+        return gs
+
+    def clean_run(self, gs, ts, xs, i, n, out):
+        """How many samples from ring slot i (at most n) pass check() as
+        good and in use, in a row; their x go to out. None while an artefact
+        is open or before the first sample: check() takes those one by one."""
+        if self.bad_from >= 0 or self.last_t is None:
+            return 0
+        gs[K.GS_LAST_X] = self.last_x
+        gs[K.GS_LAST_T] = self.last_t
+        gs[K.GS_SAME] = self.same
+        gs[K.GS_FROM] = i
+        gs[K.GS_N] = n
+        m = K.guard_clean(gs, ts, xs, out)
+        if m:
+            self.last_x = gs[K.GS_LAST_X]
+            self.last_t = gs[K.GS_LAST_T]
+            self.same = gs[K.GS_SAME]
+        return m
 
     def check(self, t, x):
         """True when the sample at t may be used; records a bad one."""
@@ -152,6 +185,7 @@ class PressureChain:
         self.level = 0     # last conditioned value (for live displays)
         self.alevel = 0    # same for the abdominal channel
         self.started = False
+        self.flags = 0         # event flags of the last feed()
 
     def push(self, t_ms, x, a=0):
         g = self.guard
@@ -159,6 +193,12 @@ class PressureChain:
             return g.skipped(self, t_ms, x, a)
         self.condition(x, a)
         return self.det.update(t_ms, self.level, self.alevel)
+
+    def feed(self, ts, xs, as_, i, k):
+        """The sample in ring slot i (of k in a row): 1 consumed, event
+        flags in .flags. (At 100 Hz one at a time costs little.)"""
+        self.flags = self.push(ts[i], xs[i], as_[i])
+        return 1
 
     def condition(self, x, a):
         # the low-pass (a steady start on the first sample) into level/alevel;
@@ -216,6 +256,12 @@ class EmgChain:
         self.level = 0
         self.alevel = 0
         self.started = False
+        self.flags = 0
+        # the block path (feed): a run of clean raw samples up to the
+        # envelope block's end goes through the viper kernels in one go
+        self.gs = self.guard.scan_state() if decim <= _RUN_MAX else None
+        self.bx = array("i", bytes(4 * decim)) if self.gs is not None else None
+        self.ba = array("i", bytes(4 * decim)) if self.gs is not None and two_channel else None
 
     def push(self, t_ms, x, a=0):
         g = self.guard
@@ -225,6 +271,41 @@ class EmgChain:
         if e < 0:
             return 0
         return self.det.update(t_ms, e, self.alevel)
+
+    def feed(self, ts, xs, as_, i, k):
+        """Raw samples from ring slot i (k of them in a row): processed as
+        push() would, one after another, but a clean run up to the envelope
+        block's end in one go. Returns how many were consumed; event flags
+        (of the last of them: only a block's end makes any) in .flags."""
+        env = self.env
+        n = env.decim - env.n
+        if n > k:
+            n = k
+        bx = self.bx
+        m = self.guard.clean_run(self.gs, ts, xs, i, n, bx) if bx is not None and self.started else 0
+        if m == 0:
+            self.flags = self.push(ts[i], xs[i], as_[i])
+            return 1
+        self.hp.run(bx, 0, bx, m)
+        if self.hp2 is not None:
+            self.hp2.run(bx, 0, bx, m)
+        if self.notch is not None:
+            self.notch.run(bx, 0, bx, m)
+        if self.enva is not None:
+            ba = self.ba
+            self.hpa.run(as_, i, ba, m)
+            if self.hpa2 is not None:
+                self.hpa2.run(ba, 0, ba, m)
+            e = self.enva.add(K.sum_squares(ba, m), m)
+            if e >= 0:
+                self.alevel = e
+        e = env.add(K.sum_squares(bx, m), m)
+        fl = 0
+        if e >= 0:
+            self.level = e
+            fl = self.det.update(ts[i + m - 1], e, self.alevel)
+        self.flags = fl
+        return m
 
     def condition(self, x, a):
         # high-pass (+ notch) and RMS envelope; the envelope or -1 mid-block

@@ -139,6 +139,35 @@ class Coach:
             if self.k >= _FOLD:
                 self._fold()
 
+    def samples(self, ts, i, n, level):
+        """As n calls of sample(ts[j], level) for j from i, the same level
+        throughout (EMG: the envelope between two of its blocks), times
+        rising. The window sums fold at the same samples as sample()'s."""
+        if self.sq_on:
+            if level >= self.sq_thr:
+                self.run += self.period * n
+                if self.run > self.run_best:
+                    self.run_best = self.run
+            else:
+                self.run = 0
+        if not self.acc:
+            return
+        w = self.w_from
+        while n and ts[i] < w:
+            i += 1
+            n -= 1
+        d = level - self.wref
+        while n:
+            c = _FOLD - self.k
+            if c > n:
+                c = n
+            self.s1 += d * c
+            self.s2 += d * d * c
+            self.k += c
+            n -= c
+            if self.k >= _FOLD:
+                self._fold()
+
     def _fold(self):
         self.f1 += self.s1
         self.f2 += self.s2

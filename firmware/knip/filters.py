@@ -4,6 +4,7 @@
 import math
 from array import array
 from knip.fixed import const, Q, Q_ONE, isqrt, shift_for, clamp
+from knip import kernels as K
 
 X_MAX = const(16383)   # biquad input domain: |x| < 2**14 keeps sums < 2**30
 _RMS_MAX = const(4095)  # envelope input clamp: x*x < 2**24
@@ -17,44 +18,46 @@ class Biquad:
     The rounding error of each output is fed into the next one (first-order
     error feedback): without it a low cut-off (20 Hz at 1 kHz) amplifies the
     rounding noise ~70x at DC and the output wanders by tens of counts.
+    The arithmetic is knip.kernels.biquad_run's, on the state array `st`:
+    run() filters a block, step() one sample.
     """
 
     def __init__(self, b0, b1, b2, a1, a2):
-        self.b0 = b0
-        self.b1 = b1
-        self.b2 = b2
-        self.a1 = a1
-        self.a2 = a2
-        self.x1 = self.x2 = self.y1 = self.y2 = 0
-        self.e = 0
+        st = array("i", bytes(4 * K.BQ_LEN))
+        st[K.BQ_B0] = b0
+        st[K.BQ_B1] = b1
+        st[K.BQ_B2] = b2
+        st[K.BQ_A1] = a1
+        st[K.BQ_A2] = a2
+        st[K.BQ_SX] = K.SX
+        self.st = st
+        self.one = array("i", bytes(4))     # step()'s sample
+
+    def coefficients(self):
+        st = self.st
+        return st[K.BQ_B0], st[K.BQ_B1], st[K.BQ_B2], st[K.BQ_A1], st[K.BQ_A2]
 
     def reset(self, x):
         # Start in steady state for a constant input x (no start-up transient).
+        st = self.st
         x = clamp(x, -X_MAX, X_MAX)
-        den = Q_ONE + self.a1 + self.a2
-        y = (x * (self.b0 + self.b1 + self.b2)) // den if den else 0
-        self.x1 = self.x2 = x
-        self.y1 = self.y2 = clamp(y, -X_MAX, X_MAX)
-        self.e = 0
+        den = Q_ONE + st[K.BQ_A1] + st[K.BQ_A2]
+        y = (x * (st[K.BQ_B0] + st[K.BQ_B1] + st[K.BQ_B2])) // den if den else 0
+        st[K.BQ_X1] = st[K.BQ_X2] = x
+        st[K.BQ_Y1] = st[K.BQ_Y2] = clamp(y, -X_MAX, X_MAX)
+        st[K.BQ_E] = 0
 
     def step(self, x):
-        if x > X_MAX:
-            x = X_MAX
-        elif x < -X_MAX:
-            x = -X_MAX
-        acc = (self.b0 * x + self.b1 * self.x1 + self.b2 * self.x2
-               - self.a1 * self.y1 - self.a2 * self.y2 + self.e)
-        y = acc >> Q
-        self.e = acc - (y << Q)
-        if y > X_MAX:
-            y = X_MAX
-        elif y < -X_MAX:
-            y = -X_MAX
-        self.x2 = self.x1
-        self.x1 = x
-        self.y2 = self.y1
-        self.y1 = y
-        return y
+        one = self.one
+        one[0] = x
+        self.st[K.BQ_SRC] = 0
+        K.biquad_run(self.st, one, one, 1)
+        return one[0]
+
+    def run(self, src, i0, dst, n):
+        """dst[0:n] = the filter over src[i0:i0+n] (dst may be src if i0 is 0)."""
+        self.st[K.BQ_SRC] = i0
+        K.biquad_run(self.st, src, dst, n)
 
 
 def _quantise(b0, b1, b2, a1, a2, dc_gain):
@@ -122,8 +125,14 @@ class RmsEnvelope:
             x = -x
         if x > _RMS_MAX:
             x = _RMS_MAX
-        self.acc += x * x
-        self.n += 1
+        return self.add(x * x, 1)
+
+    def add(self, sq, n):
+        """n more samples whose squares (clamped as in step) sum to sq; they
+        must not go past the block's end. The envelope when the block is
+        complete, else -1."""
+        self.acc += sq
+        self.n += n
         if self.n < self.decim:
             return -1
         ms = self.acc // self.decim

@@ -9,7 +9,12 @@
 # Records (detector events, cues): zigzag LEB128 varints.
 #
 # Everything is small ints over preallocated buffers: nothing here allocates.
+# The encoder's loops are viper kernels (knip.kernels): sources are int32
+# arrays, outputs bytearrays or memoryviews of them.
+from array import array
+
 from knip.fixed import const
+from knip.kernels import zigzag_sum, rice_run, RC_FROM, RC_N, RC_PREV, RC_K, RC_POS, RC_LEN
 
 _ESC = const(16)
 _RAW_BITS = const(28)
@@ -26,14 +31,7 @@ def unzigzag(u):
 
 def rice_k(src, i0, n, prev):
     """Best-guess Rice parameter for src[i0:i0+n] after `prev`."""
-    s = 0
-    for i in range(i0, i0 + n):
-        v = src[i]
-        d = v - prev
-        prev = v
-        s += (d << 1) if d >= 0 else ((-d << 1) - 1)
-        if s > 0x3FFFFFF:     # stay a small int; k saturates anyway
-            s = 0x3FFFFFF
+    s = zigzag_sum(src, i0, n, prev)
     m = s // n if n else 0
     k = 0
     while (m >> k) > 1 and k < 15:
@@ -41,60 +39,20 @@ def rice_k(src, i0, n, prev):
     return k
 
 
+_RC = array("i", bytes(4 * RC_LEN))     # rice_pack's arguments to the kernel
+
+
 def rice_pack(src, i0, n, prev, k, out, pos):
-    """Append n samples of src from i0 (differences from prev) at byte pos of
-    out; return the byte position after them (last byte padded with ones)."""
-    acc = 0
-    nb = 0
-    mask = (1 << k) - 1
-    for i in range(i0, i0 + n):
-        v = src[i]
-        d = v - prev
-        prev = v
-        u = (d << 1) if d >= 0 else ((-d << 1) - 1)
-        q = u >> k
-        if q >= _ESC:
-            # escape: _ESC ones, then the raw value
-            acc = (acc << _ESC) | 0xFFFF
-            nb += _ESC
-            while nb >= 8:
-                nb -= 8
-                out[pos] = (acc >> nb) & 0xFF
-                pos += 1
-            if u > _U_MAX:
-                u = _U_MAX
-            # 28 raw bits: 4 then 8, 8, 8 (acc stays below 2**16)
-            acc = ((acc & 0xFF) << 4) | (u >> 24)
-            nb += 4
-            if nb >= 8:
-                nb -= 8
-                out[pos] = (acc >> nb) & 0xFF
-                pos += 1
-            for sh in (16, 8, 0):
-                acc = ((acc & 0xFF) << 8) | ((u >> sh) & 0xFF)
-                out[pos] = (acc >> nb) & 0xFF
-                pos += 1
-            acc &= 0xFF
-            continue
-        # q ones and a zero, then k bits
-        acc = (acc << (q + 1)) | (((1 << q) - 1) << 1)
-        nb += q + 1
-        while nb >= 8:
-            nb -= 8
-            out[pos] = (acc >> nb) & 0xFF
-            pos += 1
-        acc &= 0xFF             # keep it a small int before the next shift
-        acc = (acc << k) | (u & mask)
-        nb += k
-        while nb >= 8:
-            nb -= 8
-            out[pos] = (acc >> nb) & 0xFF
-            pos += 1
-        acc &= 0xFF
-    if nb:
-        out[pos] = ((acc << (8 - nb)) | ((1 << (8 - nb)) - 1)) & 0xFF
-        pos += 1
-    return pos
+    """Append n samples of src (an int32 array) from i0 (differences from
+    prev) at byte pos of out; return the byte position after them (last
+    byte padded with ones). knip.kernels.rice_run does the coding."""
+    rc = _RC
+    rc[RC_FROM] = i0
+    rc[RC_N] = n
+    rc[RC_PREV] = prev
+    rc[RC_K] = k
+    rc[RC_POS] = pos
+    return rice_run(src, out, rc)
 
 
 def rice_unpack(buf, pos, end, prev, k, dst, j0, n_max):

@@ -57,6 +57,16 @@ class Recorder:
             self.write_block()      # (a full flash ends the session here)
         self.index += 1
 
+    def room(self):
+        """Samples until the block is written (then a full flash may end the session)."""
+        return self.block.room()
+
+    def samples(self, ts, xs, as_, i, m):
+        """m samples from slot i of the ring's arrays, m <= room()."""
+        if self.block.add_run(self.index, ts, xs, as_, i, m):
+            self.write_block()      # (a full flash ends the session here)
+        self.index += m
+
     def write_block(self):
         blk = self.block
         n = blk.n

@@ -9,6 +9,7 @@ from array import array
 from knip.fixed import const
 from knip import protocol as P
 from knip.packing import rice_k, rice_pack, rice_unpack, put_varint, get_varint
+from knip.kernels import copy_run
 
 MAX_BATCH = const(100)         # most samples in one live frame
 _MAX_BATCH_TWO = const(90)     # two channels: 90 escapes each still fit MAX_PAYLOAD
@@ -34,6 +35,7 @@ class LiveEncoder:
         self.px = 0
         self.pa = 0
         self.w = P.FrameWriter(16 + (12 if self.two else 6) * MAX_BATCH)  # every sample an escape
+        self.cp = array("i", bytes(8))      # copy_run's source run
 
     def start(self, batch):
         top = _MAX_BATCH_TWO if self.two else MAX_BATCH
@@ -49,6 +51,21 @@ class LiveEncoder:
         self.xs[n] = x
         self.n = n + 1
         return self.n >= self.batch
+
+    def take(self, xs, as_, i, m):
+        """Keep samples from slot i of the int32 arrays xs, as_ (m in a
+        row) until a frame is due; returns how many were kept."""
+        n = self.n
+        q = self.batch - n
+        if q > m:
+            q = m
+        cp = self.cp
+        cp[0] = i
+        cp[1] = q
+        copy_run(self.as_, n, as_, cp)
+        copy_run(self.xs, n, xs, cp)
+        self.n = n + q
+        return q
 
     def frame(self, seq):
         n = self.n
@@ -141,6 +158,7 @@ class SampleBlock:
         self.buf = bytearray(HDR_SIZE + (2 if self.two else 1) * (5 + 6 * BLOCK))
         self.n = 0
         self.first = 0      # session sample index of xs[0]
+        self.cp = array("i", bytes(8))      # copy_run's source run
 
     def add(self, index, t, x, a):
         """Keep one sample; True when the block is full."""
@@ -151,6 +169,24 @@ class SampleBlock:
         self.xs[n] = x
         self.ts[n] = t
         self.n = n + 1
+        return self.n >= BLOCK
+
+    def room(self):
+        return BLOCK - self.n
+
+    def add_run(self, index, ts, xs, as_, i, m):
+        """Keep m samples from slot i of the int32 arrays (m <= room());
+        index: the session's index of the first. True when the block is full."""
+        n = self.n
+        if n == 0:
+            self.first = index
+        cp = self.cp
+        cp[0] = i
+        cp[1] = m
+        copy_run(self.as_, n, as_, cp)
+        copy_run(self.xs, n, xs, cp)
+        copy_run(self.ts, n, ts, cp)
+        self.n = n + m
         return self.n >= BLOCK
 
     def pack(self, i0, n):

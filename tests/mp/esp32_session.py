@@ -25,7 +25,10 @@
 #       Prof; 2: the firmware's per-sample stages as well; 3: every asyncio task and the
 #       scheduler's IO wait), pystone N (with limit_ms: pystone_lowmem, N passes, just before
 #       and after the window; on MICROPYPATH), events 1 (the flags are asyncio Events:
-#       faster on the host, a few bytes more heap)
+#       faster on the host, a few bytes more heap), tape FILE with tape_mode record|play
+#       (record: the pin values she produced, saved at the end; play: those values instead
+#       of running her: the CPU runs replay a recorded session, so the synthetic user's
+#       own time and garbage are not in the window at all)
 # Prints "key value" lines; "mem_info" is followed by micropython.mem_info()'s.
 # Heap figures are relative to a baseline taken after the simulation itself
 # (machine, flash, synthetic user, radio) is set up and before the firmware
@@ -48,7 +51,7 @@ from simboard.users import USERS
 _O = {"ble": "1", "rate": "0", "abd": "0", "programs": "calibrate,daily", "probe_ms": "1000",
       "stall_us": "0", "stall_every_ms": "0", "seed": "7", "user": "typical", "limit_ms": "0",
       "mode": "app", "frag": "0", "map": "0", "max_board_s": "3600", "profile": "0", "pystone": "0",
-      "gc_us_per_kb": "0", "gc_base_us": "0", "events": "0"}
+      "gc_us_per_kb": "0", "gc_base_us": "0", "events": "0", "tape": "", "tape_mode": "record"}
 
 
 def _opts(argv):
@@ -169,6 +172,68 @@ def median(a, n):
     return lo
 
 
+class Tape:
+    """What her sensors' ADC reads returned (uV), recorded from one run and
+    played in the next: board time is virtual, so the firmware meets the
+    very same input at the very same board times. Played back, each
+    driver's read is an array iterator's __next__, a call in C like the
+    ADC read it stands for: the synthetic user and the simulated ADC are
+    not in the window at all."""
+
+    def __init__(self, path, playing, reads=0, channels=1):
+        self.path = path
+        self.playing = playing
+        self.ch = []
+        self.n = 0                 # reads per channel on the tape
+        if playing:
+            import os
+            size = os.stat(path)[6]
+            with open(path, "rb") as f:
+                hdr = array("i", bytes(8))
+                f.readinto(hdr)
+                self.n, channels = hdr[0], hdr[1]
+                for _ in range(channels):
+                    # past the end the reads give 0 V: counted by the caller (reads_over)
+                    v = array("i", bytes(4 * (self.n + 4000)))
+                    f.readinto(memoryview(v)[:self.n])
+                    self.ch.append(v)
+            if size != 8 + 4 * self.n * channels:
+                raise ValueError("tape %s: %d bytes for %d reads of %d channels" % (path, size, self.n, channels))
+        else:
+            for _ in range(channels):
+                self.ch.append(array("i", bytes(4 * reads)))
+            self.i = [0] * channels
+
+    def attach(self, drivers):
+        """Record or play each driver's ADC reads (_rd), in drivers' order."""
+        for k, d in enumerate(drivers):
+            if self.playing:
+                d._rd = iter(self.ch[k]).__next__
+            else:
+                d._rd = self._recorder(k, d._rd)
+
+    def _recorder(self, k, rd):
+        v = self.ch[k]
+        idx = self.i
+
+        def rec():
+            uv = rd()
+            j = idx[k]
+            if j < len(v):
+                v[j] = uv
+                idx[k] = j + 1
+            return uv
+        return rec
+
+    def save(self):
+        n = min(self.i)
+        with open(self.path, "wb") as f:
+            f.write(array("i", [n, len(self.ch)]))
+            for v in self.ch:
+                f.write(memoryview(v)[:n])
+        return n
+
+
 class Prof:
     """Host us spent in the simulation inside the CPU window, so that what
     is left is the firmware's: the synthetic user and the ADC feed (the
@@ -184,58 +249,120 @@ class Prof:
         self.on = False
         self.staged = False
 
-    def wrap(self, key, fn):
+    def wrap(self, key, fn, nargs=-1):
+        """fn timed under key. With nargs 0, 1 or 3 the wrapper takes that
+        many arguments: no tuple per call (garbage the firmware would be
+        charged for when it starts a collection)."""
         us, n = self.us, self.n
         tu, td = time.ticks_us, time.ticks_diff
+        me = self
 
         def timed(*a):
             t0 = tu()
             r = fn(*a)
-            if self.on:
+            if me.on:
                 us[key] += td(tu(), t0)
                 n[key] += 1
             return r
-        return timed
+
+        def timed0():
+            t0 = tu()
+            r = fn()
+            if me.on:
+                us[key] += td(tu(), t0)
+                n[key] += 1
+            return r
+
+        def timed1(a):
+            t0 = tu()
+            r = fn(a)
+            if me.on:
+                us[key] += td(tu(), t0)
+                n[key] += 1
+            return r
+
+        def timed3(a, b, c):
+            t0 = tu()
+            r = fn(a, b, c)
+            if me.on:
+                us[key] += td(tu(), t0)
+                n[key] += 1
+            return r
+        return {0: timed0, 1: timed1, 3: timed3}.get(nargs, timed)
 
     def stages(self, app):
         """Time the firmware's per-sample stages too (reported, not taken off)."""
         for k in ("rec", "coach", "live"):
             self.us[k] = self.n[k] = 0
-        app.recorder.sample = self.wrap("rec", app.recorder.sample)
+        app.recorder.samples = self.wrap("rec", app.recorder.samples)
         c = app.runner.coach
         if c is not None:
             c.sample = self.wrap("coach", c.sample)
-        app.stream.samples.add = self.wrap("live", app.stream.samples.add)
+            c.samples = self.wrap("coach", c.samples)
+        live = app.stream.samples
+        live.take = self.wrap("live", live.take)
+        live.frame = self.wrap("live", live.frame, 1)
+        live.add = self.wrap("live", live.add)
+        for k, obj, name in (("x_send", app.stream, "send"), ("x_wblock", app.recorder, "write_block"),
+                             ("x_flush", app.recorder, "flush"), ("x_poll", c, "poll"), ("x_record", app, "_record"),
+                             ("x_events", app, "_events"), ("x_gap", app, "_gap")):
+            self.us[k] = self.n[k] = 0
+            setattr(obj, name, self.wrap(k, getattr(obj, name)))
+
+    def timed_coro(self, key, coro):
+        """coro's resumptions timed under key (a generator around it)."""
+        us, n = self.us, self.n
+        us[key] = n[key] = 0
+        tu, td = time.ticks_us, time.ticks_diff
+        me = self
+        v = None
+        exc = None
+        while True:
+            t0 = tu()
+            try:
+                y = coro.throw(exc) if exc is not None else coro.send(v)
+            except StopIteration as e:
+                return e.value
+            finally:
+                if me.on:
+                    us[key] += td(tu(), t0)
+                    n[key] += 1
+            exc = None
+            try:
+                v = yield y
+            except BaseException as e:      # cancelled: pass it on
+                exc = e
+
+    def sched_us(self):
+        """What one soft IRQ's scheduling and dispatch costs on this port
+        (micropython.schedule, then the VM runs it): added per tick, as the
+        virtual machine's own queue is simulation and taken off."""
+        cnt = [0]
+
+        def cb(_):
+            cnt[0] += 1
+        sch = micropython.schedule
+        tu, td = time.ticks_us, time.ticks_diff
+        best = 1 << 30
+        for _ in range(5):
+            t0 = tu()
+            for i in range(2000):
+                sch(cb, None)
+            outer = td(tu(), t0)
+            t0 = tu()
+            for i in range(2000):
+                cb(None)
+            best = min(best, outer - td(tu(), t0))
+        return max(0, best) / 2000
 
     def tasks(self):
         """Time every asyncio task by what its coroutine's resumptions take."""
         orig = asyncio.create_task
-        us, n = self.us, self.n
-        tu, td = time.ticks_us, time.ticks_diff
         me = self
-
-        def timed(key, coro):
-            v = None
-            exc = None
-            while True:
-                t0 = tu()
-                try:
-                    y = coro.throw(exc) if exc is not None else coro.send(v)
-                except StopIteration as e:
-                    return e.value
-                finally:
-                    if me.on:
-                        us[key] = us.get(key, 0) + td(tu(), t0)
-                        n[key] = n.get(key, 0) + 1
-                exc = None
-                try:
-                    v = yield y
-                except BaseException as e:      # cancelled: pass it on
-                    exc = e
 
         def create_task(coro):
             key = "task_" + str(coro).split("'")[1] if "'" in str(coro) else "task_?"
-            return orig(timed(key, coro))
+            return orig(me.timed_coro(key, coro))
         asyncio.create_task = create_task
         from asyncio import core
         q = core._io_queue
@@ -268,9 +395,9 @@ class Prof:
         # itself (the sampler) is firmware
         tick_fw = self.us["tick"] - self.us["user"] - self.us["adc"]
         sim = (self.us["clock"] - self.us["tick"]) + self.us["user"] + self.us["adc"] + self.us["radio"] + \
-            self.us["loop"] + self.us["flash"]
+            self.us["loop"] + self.us["flash"] + self.us.get("laptop", 0)
         n_stage = sum(self.n.get(k, 0) for k in ("push", "rec", "coach", "live"))
-        print("prof_wrapper_ns", int(w * 1000), "prof_wrapped_calls", n_wrapped, "prof_stage_calls", n_stage,
+        print("prof_sched_ns", int(self.sched_us() * 1000), "prof_wrapper_ns", int(w * 1000), "prof_wrapped_calls", n_wrapped, "prof_stage_calls", n_stage,
               "prof_sim_us", sim, "prof_tick_fw_us", tick_fw,
               " ".join("prof_%s_us %d prof_%s_n %d" % (k, self.us[k], k, self.n[k]) for k in self.us))
 
@@ -402,6 +529,10 @@ def main(argv):
     user = SyntheticUser(prof["signal"], prof["rate_hz"], seed=int(o["seed"]), user=USERS[o["user"]],
                          gain=sens.get("counts_per_unit", 20), keep_truth=False, abd=two)
     from session_host import Host, vboard, feeder
+    tape = None                                   # before the baseline: simulation
+    if o["tape"]:
+        tape = Tape(o["tape"], o["tape_mode"] == "play", (int(o["limit_ms"]) + 60000) * prof["rate_hz"] // 1000,
+                    2 if two else 1)
     host = Host(ble, stack)
     model = GcModel(gc, machine, 0, int(o["gc_us_per_kb"]), int(o["gc_base_us"]))   # simulation: before the baseline
     st = Stats()
@@ -422,6 +553,10 @@ def main(argv):
     step(st, 0)
     board = vboard(Esp32Board, prof, machine, "/flash/sessions", user)
     board.sampler._before = feeder(machine, prof, user)
+    if tape is not None:
+        tape.attach([d for d in (board.sensor, board.abd) if d is not None])
+        if tape.playing:
+            board.sampler._before = None            # no user: the reads come off the tape
     step(st, 1)
     if ble:
         board.link, how = boot._links(board, prof)
@@ -439,15 +574,17 @@ def main(argv):
     host.pystone = int(o["pystone"])
     if pf is not None:
         host.prof = pf
-        board.sampler._before = pf.wrap("user", board.sampler._before)
+        board.sleepers = []             # tasks asleep wake once, when due (board.wake)
+        if board.sampler._before is not None:
+            board.sampler._before = pf.wrap("user", board.sampler._before, 1)
         for d in (board.sensor, board.abd):
-            if d is not None and hasattr(d, "_rd"):
-                d._rd = pf.wrap("adc", d._rd)
+            if d is not None and hasattr(d, "_rd") and (tape is None or not tape.playing):
+                d._rd = pf.wrap("adc", d._rd, 0)
         if stack is not None:
             stack.gatts_notify = pf.wrap("radio", stack.gatts_notify)
     if pf is not None and pf.staged:
         pf.us["push"] = pf.n["push"] = 0
-        app.chain.push = pf.wrap("push", app.chain.push)     # before process() binds it
+        app.chain.feed = pf.wrap("push", app.chain.feed)     # before process() binds it
     probe(st, "boot")
     stall = int(o["stall_us"])
     probe_us = int(o["probe_ms"]) * 1000
@@ -462,8 +599,10 @@ def main(argv):
             main_task[0].cancel()
 
     async def clock():
-        # board time moves 10 ms whenever the app has drained the ring
+        # board time moves 10 ms whenever the app has drained the ring (all
+        # but what has not yet made the sampler wake it)
         ring = board.ring
+        wake_n = board.sampler.wake_n
         tick = board.tick
         last = gc.mem_alloc()
         next_probe = vt.now + probe_us
@@ -472,7 +611,7 @@ def main(argv):
         adv = vt.advance_us
         tu, td = time.ticks_us, time.ticks_diff
         if pf is not None:
-            adv = pf.wrap("clock", adv)
+            adv = pf.wrap("clock", adv, 1)
             pf.us["loop"] = 0
         patched = False
         watch = stall or model.per_kb or every or probe_us    # collections to see (the CPU run: none)
@@ -482,13 +621,15 @@ def main(argv):
             while not host.finished:
                 if pf is not None and not patched and board.sampler._tim is not None:
                     tim = board.sampler._tim
-                    tim.callback = pf.wrap("tick", tim.callback)
+                    tim.callback = pf.wrap("tick", tim.callback, 1)
                     patched = True
                 c0 = pf.us["clock"] if pf is not None else 0
-                if ring.count() == 0:
+                if ring.count() < wake_n:
                     adv(10000)
                     tick.set()
                     tick.clear()
+                    if board.sleepers:
+                        board.wake()
                 if pf is not None and pf.on:
                     pf.us["loop"] += td(tu(), t0) - (pf.us["clock"] - c0)
                     pf.n["loop"] += 1
@@ -521,7 +662,10 @@ def main(argv):
 
     async def script():
         try:
-            await host.script(app, board, o["programs"].split(","))
+            co = host.script(app, board, o["programs"].split(","))
+            if pf is not None:
+                co = pf.timed_coro("laptop", co)        # the laptop: simulation
+            await co
         except MemoryError:
             stop("MemoryError in the laptop's script (%s)" % host.phase)
 
@@ -547,6 +691,11 @@ def main(argv):
         if st.error is None:
             st.error = "MemoryError out of the application (%s)" % host.phase
     wall = time.ticks_diff(time.ticks_ms(), t0)
+    if tape is not None:
+        if tape.playing:
+            print("tape_reads", tape.n, "tape_ticks", board.sampler.ticks)
+        else:
+            print("tape_recorded", tape.save())
     board.sampler.flush()
     probe(st, "end")
     ring = board.ring

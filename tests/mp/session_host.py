@@ -25,11 +25,30 @@ def vboard(base, prof, machine, root, user):
             self.cues = 0
             self.cue_now = "rest"
             self.backlog_max = 0
+            self.sleepers = None    # CPU runs: [(end us, Event)], woken when due (wake())
 
         async def sleep_ms(self, ms):
             end = self.vt.now + ms * 1000
+            if self.sleepers is not None:
+                # woken once, when due: a task asleep costs what an
+                # asyncio.sleep_ms costs on the board, not a wake per tick
+                if self.vt.now < end:
+                    ev = asyncio.Event()
+                    self.sleepers.append((end, ev))
+                    await ev.wait()
+                return
             while self.vt.now < end:
                 await self.tick.wait()
+
+        def wake(self):
+            sl = self.sleepers
+            now = self.vt.now
+            i = 0
+            while i < len(sl):
+                if sl[i][0] <= now:
+                    sl.pop(i)[1].set()
+                else:
+                    i += 1
 
         async def wait_samples(self):
             await base.wait_samples(self)

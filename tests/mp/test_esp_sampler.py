@@ -230,6 +230,21 @@ def test_sampler_drdy_tick_allocates_nothing():
     assert ring.missed == 0
 
 
+def test_sampler_wakes_the_application_every_10_ms_at_1khz():
+    sim, ring, s = _timer_sampler(1000)
+    assert s.wake_n == 10
+    s.start()
+    sets = []
+    for _ in range(35):
+        s.flag.clear()
+        sim.vtime.advance_us(1000)
+        sets.append(s.flag.state)
+    s.stop()
+    assert ring.count() == 35 and sets == ([0] * 9 + [1]) * 3 + [0] * 5
+    sim, ring, s = _timer_sampler(100)
+    assert s.wake_n == 1                # 100 Hz: every sample
+
+
 def test_sampler_flag_wakes_a_waiting_task():
     import asyncio
     sim, ring, s = _timer_sampler(100)

@@ -23,6 +23,19 @@ MARKER = "knip_frozen"                  # the generated module: FIRMWARE, SOURCE
 MARKER_FORMAT = 1
 
 
+# The viper kernels (knip/kernels.py) compile to machine code, so freezing
+# needs mpy-cross's -march: the ESP32 port passes -march=xtensawin itself;
+# for the 32-bit unix port (shared/tools/mp32) it comes from the environment.
+MP32_MPY_CROSS_FLAGS = "-march=x86"
+
+
+def mp32_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment to run shared/tools/mp32 in: mpy-cross targets x86."""
+    env = dict(os.environ if base is None else base)
+    env["MPY_CROSS_FLAGS"] = MP32_MPY_CROSS_FLAGS
+    return env
+
+
 def frozen_sources(firmware_dir: str | os.PathLike[str] | None = None) -> list[str]:
     """Paths under firmware/ that `knip build` deploys, sorted; espboard/main.py is among them."""
     fw = Path(firmware_dir) if firmware_dir is not None else B.FIRMWARE_DIR

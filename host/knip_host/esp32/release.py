@@ -100,7 +100,7 @@ SIMULATION = ("simboard",)          # firmware/<name>/: the virtual trainer and 
 HOST_ONLY = {                                            # left out unless a deployed module imports them
     "knip/replay.py": "offline replay of recordings on the host",
 }
-NATIVE = ("knip/filters.py", "knip/detector.py", "knip/chain.py", "knip/ring.py",
+NATIVE = ("knip/filters.py", "knip/detector.py", "knip/chain.py", "knip/ring.py", "knip/kernels.py",
           "knip/packing.py", "espboard/sampler.py",       # per-sample code: -X emit=native
           # the detector's parts: native, as they were in detector.py
           "knip/record.py", "knip/thresholds.py", "knip/history.py", "knip/onset.py",
