@@ -303,11 +303,6 @@ class Prof:
         live.take = self.wrap("live", live.take)
         live.frame = self.wrap("live", live.frame, 1)
         live.add = self.wrap("live", live.add)
-        for k, obj, name in (("x_send", app.stream, "send"), ("x_wblock", app.recorder, "write_block"),
-                             ("x_flush", app.recorder, "flush"), ("x_poll", c, "poll"), ("x_record", app, "_record"),
-                             ("x_events", app, "_events"), ("x_gap", app, "_gap")):
-            self.us[k] = self.n[k] = 0
-            setattr(obj, name, self.wrap(k, getattr(obj, name)))
 
     def timed_coro(self, key, coro):
         """coro's resumptions timed under key (a generator around it)."""
