@@ -723,6 +723,8 @@ def test_knip_info_memory_rows():
     assert [r[0] for r in rows] == ["memory", "memory!", "memory!"]
     assert "too little for Knip loaded from files" in rows[1][1] and "only 9 KB of heap free" in rows[2][1]
     assert memory_rows({"board": "sim"}) == []                    # the virtual trainer reports no heap
+    assert memory_rows(dict(wrover, cpu_mhz=240))[1] == ("cpu", "240 MHz (raw EMG: the rated maximum, for headroom)")
+    assert memory_rows(dict(wrover, cpu_mhz=160))[1] == ("cpu", "160 MHz")
 
 
 @pytest.fixture

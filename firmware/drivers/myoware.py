@@ -8,6 +8,8 @@
 #                    the mid-rail offset is measured in check() and subtracted.
 #   counts = (uv - offset_uv) * counts_per_unit / uv_per_unit
 # uv_per_unit is the board's gain: uV at the pin per uV at the skin.
+from array import array
+
 from knip.fixed import const
 from drivers import SensorError, open_adc, scaler, survey, volts, clock
 
@@ -40,6 +42,30 @@ class MyoWare:
         self.floor_uv = -1          # envelope: reads at or below this are 0 uV
         self.saturated = 0
         self.drdy = None
+        self._ac = None             # counts_run's kernel state, made on first use
+
+    def raw_reader(self):
+        """The ADC read alone (uV), for the sampler's interrupt at high rates;
+        counts_run() then converts a run of them in one go, as read() would."""
+        return self._rd
+
+    def counts_run(self, buf, i, n):
+        """buf[i:i+n]: readings from raw_reader() -> counts, in place."""
+        st = self._ac
+        if st is None:
+            from knip import kernels as K
+            st = self._ac = array("i", bytes(4 * K.AC_LEN))
+            self._adc_counts = K.adc_counts
+        st[0] = i
+        st[1] = n
+        st[2] = self.offset_uv
+        st[3] = self._m
+        st[4] = self._sh
+        st[5] = self._r
+        st[6] = self._lo
+        st[7] = self._hi
+        st[8] = self.floor_uv
+        self.saturated += self._adc_counts(buf, st)
 
     def read(self):
         uv = self._rd()

@@ -63,6 +63,10 @@ def lipo_percent(mv):
     return 0
 
 
+_FAST_RATE_HZ = const(500)      # sample rates from here run the CPU at _FAST_CPU_HZ
+_FAST_CPU_HZ = const(240000000)
+
+
 class Esp32Board:
     name = "esp32"
 
@@ -75,6 +79,15 @@ class Esp32Board:
         self.fs_root = fs_root
         self.device_id = "knip-" + "".join("%02x" % b for b in machine.unique_id())
         self._t = clock(machine)     # `time` on the ESP32; a simulated machine may keep virtual time
+        # Raw EMG (500 Hz and up) runs the CPU at its rated 240 MHz: at the
+        # port's default 160 MHz a 1 kHz two-channel session with BLE live
+        # would leave too little headroom (docs/FROZEN.md, CPU budget).
+        self.cpu_mhz = 0
+        f = getattr(machine, "freq", None)
+        if f is not None:
+            if self.rate_hz >= _FAST_RATE_HZ:
+                f(_FAST_CPU_HZ)
+            self.cpu_mhz = f() // 1000000
         self.loopback = None
         if prof.get("loopback") is not None:
             # the rig's DAC drives the sensor pin: at rest level before the check
@@ -158,6 +171,11 @@ class Esp32Board:
 
     async def wait_samples(self):
         await self.sampler.flag.wait()
+
+    def convert(self, start, end):
+        """Ring slots start..end to counts where the sampler stored raw ADC
+        readings (raw EMG: docs/BOARD.md); the app calls it before using them."""
+        self.sampler.convert(start, end)
 
     async def _housekeeping(self):
         while True:
@@ -273,7 +291,7 @@ class Esp32Board:
         s = self.sampler
         d = {"profile": self.profile["profile"], "sensor": self.profile["sensor"]["driver"],
              "saturated": self.sensor.saturated + (self.abd.saturated if self.abd else 0),
-             "sampler": {"ticks": s.ticks, "late_max_us": s.late_max_us},
+             "sampler": {"ticks": s.ticks, "late_max_us": s.late_max_us}, "cpu_mhz": self.cpu_mhz,
              "micropython": ".".join(str(v) for v in sys.implementation.version[:3]),
              "alerts": self.alerts,
              "usb_power": self.link is not None and getattr(self.link, "active", self.usb) is self.usb,

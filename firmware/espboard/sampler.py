@@ -71,11 +71,17 @@ class Sampler:
         self._acc = 0               # us since the last whole period (timer mode)
         self._cb = self._tick       # the bound method, made once
         self.running = False
+        self._rx = None             # a driver's raw_reader (the ADC read in C), bound at start
+        self._ra = None
 
     def start(self):
         if self.running:
             return
         m = self.machine
+        # Drivers that can convert a run of readings afterwards (counts_run)
+        # give the interrupt their bare ADC read: nothing but C in it.
+        self._rx = self._raw(self.main)
+        self._ra = self._raw(self.abd)
         self._last = -1
         self._owed = 0
         self._acc = 0
@@ -90,6 +96,24 @@ class Sampler:
             self._tick(None)
         else:
             self._tim.init(mode=m.Timer.PERIODIC, freq=self.rate_hz, callback=self._cb)
+
+    @staticmethod
+    def _raw(d):
+        f = getattr(d, "raw_reader", None) if d is not None else None
+        return f() if f is not None else None
+
+    def convert(self, start, end):
+        """Ring slots start..end (wrapping) hold raw readings from raw
+        readers: to counts (call before the samples are used)."""
+        ring = self.ring
+        for d, r, buf in ((self.main, self._rx, ring.x), (self.abd, self._ra, ring.a)):
+            if r is None:
+                continue
+            if end >= start:
+                d.counts_run(buf, start, end - start)
+            else:
+                d.counts_run(buf, start, ring.size - start)
+                d.counts_run(buf, 0, end)
 
     def stop(self):
         if not self.running:
@@ -142,8 +166,12 @@ class Sampler:
         b = self._before
         if b is not None:
             b(t)
-        x = self.main.read()
-        a = self.abd.read() if self.abd is not None else 0
+        r = self._rx
+        x = r() if r is not None else self.main.read()
+        a = 0
+        if self.abd is not None:
+            r = self._ra
+            a = r() if r is not None else self.abd.read()
         self.ring.put(t, x, a)
         self.ticks += 1
         q = self._quiet + 1

@@ -158,12 +158,15 @@ class App:
         rec = self.recorder
         stream = self.stream
         live = stream.samples
+        convert = getattr(b, "convert", None)   # boards whose sampler stores raw readings
         while True:
             await b.wait_samples()
             # Take what is in the ring now; anything lost while it was full
             # came after these samples, so the gap is recorded after them.
             lost = ring.dropped + ring.missed
             end = ring.head
+            if convert is not None and ring.tail != end:
+                convert(ring.tail, end)
             while ring.tail != end:
                 # A run: the chain takes as many samples in a row as it can
                 # in one go (EMG: up to its envelope block's end; pressure:

@@ -153,9 +153,12 @@ class Coach:
         if not self.acc:
             return
         w = self.w_from
-        while n and ts[i] < w:
-            i += 1
-            n -= 1
+        if ts[i] < w:
+            if ts[i + n - 1] < w:
+                return              # the whole run before the window opens
+            while ts[i] < w:
+                i += 1
+                n -= 1
         d = level - self.wref
         while n:
             c = _FOLD - self.k

@@ -278,3 +278,77 @@ def rice_run(src: ptr32, out: ptr8, st: ptr32) -> int:
         out[pos] = ((acc << (8 - nb)) | ((1 << (8 - nb)) - 1)) & 0xFF
         pos += 1
     return pos
+
+
+@micropython.viper
+def cobs_run(src: ptr8, n: int, dst: ptr8) -> int:
+    """COBS-encode src[0:n] into dst, then the 0x00 delimiter; returns the
+    length. dst may be the same buffer ahead of src (knip.protocol's
+    FrameWriter): byte o is written only after input byte i with o <= i +
+    the lead has been read."""
+    code_at = 0
+    code = 1
+    o = 1
+    i = 0
+    while i < n:
+        b = src[i]
+        i += 1
+        if b:
+            dst[o] = b
+            o += 1
+            code += 1
+            if code == 0xFF:
+                dst[code_at] = code
+                code_at = o
+                o += 1
+                code = 1
+        else:
+            dst[code_at] = code
+            code_at = o
+            o += 1
+            code = 1
+    dst[code_at] = code
+    dst[o] = 0
+    return o + 1
+
+
+# ADC run conversion state (int32): the run, then the driver's scaling
+AC_FROM = 0
+AC_N = 1
+AC_OFFSET = 2        # uV subtracted first
+AC_M = 3             # counts = ((d >> 12) * m + (((d & 0xFFF) * m) >> 12) + r) >> sh
+AC_SH = 4
+AC_R = 5
+AC_LO = 6            # uV outside lo..hi: at a rail (counted)
+AC_HI = 7
+AC_FLOOR = 8         # uV at or below: 0 counts
+AC_LEN = 9
+
+
+@micropython.viper
+def adc_counts(buf: ptr32, st: ptr32) -> int:
+    """Turn the ADC readings (uV) in buf[st[AC_FROM]:+st[AC_N]] into counts
+    in place, as drivers.myoware.MyoWare.read does one at a time; returns
+    how many were at a rail."""
+    sx = int(SX)
+    i = st[0]
+    end = i + st[1]
+    off = (st[2] << sx) >> sx
+    m = st[3]
+    sh = st[4]
+    r = st[5]
+    lo = (st[6] << sx) >> sx
+    hi = (st[7] << sx) >> sx
+    floor = (st[8] << sx) >> sx
+    sat = 0
+    while i < end:
+        uv = (buf[i] << sx) >> sx
+        if uv < lo or uv > hi:
+            sat += 1
+        if uv <= floor:
+            buf[i] = 0
+        else:
+            d = uv - off
+            buf[i] = ((d >> 12) * m + (((d & 0xFFF) * m) >> 12) + r) >> sh
+        i += 1
+    return sat

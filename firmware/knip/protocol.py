@@ -6,6 +6,7 @@ import binascii
 import struct
 from knip.fixed import const
 from knip.packing import put_varint, get_varint
+from knip.kernels import cobs_run
 
 VERSION = const(1)
 MAX_PAYLOAD = const(1024)
@@ -84,29 +85,9 @@ _crc = binascii.crc32
 
 
 def cobs_encode(src, n, dst):
-    """COBS-encode src[:n] into dst; append the 0x00 delimiter; return length."""
-    code_at = 0
-    code = 1
-    o = 1
-    for i in range(n):
-        b = src[i]
-        if b:
-            dst[o] = b
-            o += 1
-            code += 1
-            if code == 0xFF:
-                dst[code_at] = code
-                code_at = o
-                o += 1
-                code = 1
-        else:
-            dst[code_at] = code
-            code_at = o
-            o += 1
-            code = 1
-    dst[code_at] = code
-    dst[o] = 0
-    return o + 1
+    """COBS-encode src[:n] into dst; append the 0x00 delimiter; return length
+    (knip.kernels.cobs_run: machine code on the device)."""
+    return cobs_run(src, n, dst)
 
 
 def cobs_decode(buf, n):

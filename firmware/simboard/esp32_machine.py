@@ -58,6 +58,7 @@ def fresh(virtual=True):
     timers.clear()
     sched.clear()
     vtime = VClock(sched) if virtual else None
+    _cpu_hz[0] = 160000000
     irq_nesting = 0
     _lines.clear()
     del _irq_lines[:]
@@ -69,6 +70,17 @@ def fresh(virtual=True):
     if drv is not None and hasattr(drv, "_i2c_ids"):
         drv._i2c_ids.clear()
     return sys.modules[__name__]
+
+
+_cpu_hz = [160000000]           # the ESP32 port's default
+
+
+def freq(hz=None):
+    if hz is None:
+        return _cpu_hz[0]
+    if hz not in (20000000, 40000000, 80000000, 160000000, 240000000):
+        raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
+    _cpu_hz[0] = hz
 
 
 def unique_id():

@@ -313,13 +313,14 @@ class Prof:
         v = None
         exc = None
         while True:
-            t0 = tu()
+            was_on = me.on          # a resumption counts when the window is open throughout
+            t0 = tu()               # (the laptop's pystone runs just outside it)
             try:
                 y = coro.throw(exc) if exc is not None else coro.send(v)
             except StopIteration as e:
                 return e.value
             finally:
-                if me.on:
+                if was_on and me.on:
                     us[key] += td(tu(), t0)
                     n[key] += 1
             exc = None
@@ -552,6 +553,7 @@ def main(argv):
         tape.attach([d for d in (board.sensor, board.abd) if d is not None])
         if tape.playing:
             board.sampler._before = None            # no user: the reads come off the tape
+            board.user_cues = False
     step(st, 1)
     if ble:
         board.link, how = boot._links(board, prof)
@@ -654,6 +656,8 @@ def main(argv):
                     last = gc.mem_alloc()
         except MemoryError:
             stop("MemoryError in the simulation's clock (%s)" % host.phase)
+        except Exception as e:          # never wait for ever on a dead clock
+            stop("the simulation's clock failed (%s): %s: %s" % (host.phase, type(e).__name__, e))
 
     async def script():
         try:
@@ -695,7 +699,8 @@ def main(argv):
     probe(st, "end")
     ring = board.ring
     print("profile", prof["profile"], "rate", board.rate_hz, "channels", board.channels, "links", how.replace(" ", "_"))
-    print("board_ms", vt.now // 1000, "samples", app.n, "ticks", board.sampler.ticks, "wall_ms", wall)
+    print("board_ms", vt.now // 1000, "samples", app.n, "ticks", board.sampler.ticks, "wall_ms", wall,
+          "cpu_mhz", board.cpu_mhz)
     print("sessions", host.ended, "synced", host.synced, "fetched_bytes", host.fetched, "errors", host.errors,
           "programs", len(o["programs"].split(",")), "finished", int(st.error is None and host.phase == "repl"))
     if host.ended_reasons:

@@ -489,3 +489,52 @@ def test_a_task_dying_of_memory_error_ends_the_session_and_restarts_when_idle():
         asyncio.get_event_loop().set_exception_handler(None)
     assert ended == ["memory"] and b.heap_low and b._restart_at is not None
     assert "out of memory in a task" in b.alerts[-1] and "session 7 ended and kept" in b.alerts[-1]
+
+
+def test_raw_emg_runs_the_cpu_at_240_mhz():
+    m = _machine()
+    b = Esp32Board(PR.load(HIL), m, "/tmp-unused")          # pressure at 100 Hz: the default
+    assert m.freq() == 160000000 and b.cpu_mhz == 160 and b.extra_info()["cpu_mhz"] == 160
+    prof = PR.load(HIL)
+    prof["rate_hz"] = 1000
+    m = _machine()
+    b = Esp32Board(prof, m, "/tmp-unused")
+    assert m.freq() == 240000000 and b.cpu_mhz == 240
+
+
+def test_raw_emg_reads_in_the_interrupt_and_converts_in_runs():
+    # MyoWare RAW at 1 kHz: the interrupt stores the bare ADC reading, the
+    # app converts a run of them (counts_run) to what read() would give
+    from simboard.esp32_rig import at_rest
+    from drivers.myoware import MyoWare
+    prof = PR.load(_find("hardware/profiles/emg-myoware-raw.json"))
+    m = _machine()
+    at_rest(m, prof)
+    b = Esp32Board(prof, m, "/tmp-unused")
+    assert b.sampler.wake_n == 10
+    b.sampler.start()
+    pin = prof["sensor"]["pin"]
+    vals = [1650000, 1651234, 1600000, 3300000, 0, 1700000, 1649999, 2100000, 1234567, 1650001] * 3
+    for uv in vals:
+        m.set_adc(pin, uv)
+        m.vtime.advance_us(1000)
+    b.sampler.stop()
+    ring = b.ring
+    assert ring.count() == len(vals)
+    assert [ring.x[i] for i in range(len(vals))] == [min(max(v, 142000), 3160000) for v in vals]   # raw uV
+    sat0 = b.sensor.saturated
+    b.convert(0, len(vals))
+    ref = MyoWare(prof["sensor"], 1000, m)
+    ref.offset_uv = b.sensor.offset_uv
+    got = []
+    for uv in vals:
+        m.set_adc(pin, uv)
+        got.append(ref.read())
+    assert [ring.x[i] for i in range(len(vals))] == got
+    assert b.sensor.saturated - sat0 == ref.saturated > 0
+    # a run that wraps round the end of the ring converts in two parts
+    n = ring.size
+    for k, slot in enumerate((n - 2, n - 1, 0, 1)):
+        ring.x[slot] = min(max(vals[k], 142000), 3160000)        # as the ADC read them
+    b.convert(n - 2, 2)
+    assert [ring.x[s] for s in (n - 2, n - 1, 0, 1)] == got[:4]

@@ -26,6 +26,7 @@ def vboard(base, prof, machine, root, user):
             self.cue_now = "rest"
             self.backlog_max = 0
             self.sleepers = None    # CPU runs: [(end us, Event)], woken when due (wake())
+            self.user_cues = True   # False: her input comes off a tape, she needs no cues
 
         async def sleep_ms(self, ms):
             end = self.vt.now + ms * 1000
@@ -58,8 +59,9 @@ def vboard(base, prof, machine, root, user):
 
         def cue(self, cue, dur_ms, target):
             base.cue(self, cue, dur_ms, target)     # the LED, buzzer and vibration
-            from simboard.board import SimBoard    # the synthetic user follows it, as on the virtual trainer
-            SimBoard.cue(self, cue, dur_ms, target)
+            if self.user_cues:
+                from simboard.board import SimBoard    # the synthetic user follows it, as on the virtual trainer
+                SimBoard.cue(self, cue, dur_ms, target)
 
         def read_button(self):
             from simboard.board import SimBoard

@@ -110,6 +110,9 @@ def memory_rows(info: dict) -> list[tuple[str, str]]:
     spiram = bool(info.get("spiram"))
     rows = [("memory", M.describe(info["heap"], info.get("heap_free"), info.get("psram"), spiram)
              + (f"; the profile says {info['module'].upper()}" if info.get("module") else ""))]
+    if info.get("cpu_mhz"):
+        rows.append(("cpu", f"{info['cpu_mhz']} MHz" + (" (raw EMG: the rated maximum, for headroom)"
+                                                      if info["cpu_mhz"] >= 240 else "")))
     state = M.psram_state(spiram, info.get("psram"))
     if info.get("module") == "wrover" and state == "absent":
         rows.append(("memory!", "the profile says WROVER, but the SPIRAM image found no PSRAM: this board is "
