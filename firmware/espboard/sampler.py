@@ -12,6 +12,13 @@
 # every wake_n samples (10 ms worth at 1 kHz), not every sample: a task
 # switch per sample would cost more than the sample's processing.
 import time
+from array import array
+
+try:
+    import micropython
+except ImportError:                 # CPython (tests): the kernels' stand-ins
+    from knip.kernels import micropython, ptr32
+from knip.kernels import SX
 
 try:
     from asyncio import ThreadSafeFlag
@@ -21,6 +28,78 @@ except ImportError:                 # CPython (tests): a plain flag with the sam
 _MASK = 0x3FFFFFFF                  # ticks_us differences modulo 2**30 (its period on the ESP32)
 _KICK_HZ = 4                        # data-ready mode: a slow timer rereads a stuck data-ready line
 _WAKE_HZ = 100                      # the application is woken at most this often
+
+
+# The callback's running state (int32 array, _timing below): kept in one
+# array, not attributes, so the interrupt does little but C.
+_S_LAST = 0          # ticks_us of the previous sample, -1 = none yet
+_S_LATE_MAX = 1      # longest interval between two samples (us)
+_S_OWED = 2          # periods passed minus callbacks come (timer mode), not yet missed
+_S_ACC = 3           # us since the last whole period (timer mode)
+_S_TICKS = 4         # samples put (or offered, when the ring was full)
+_S_QUIET = 5         # samples put since the flag was last set
+_S_PERIOD = 6
+_S_HALF = 7
+_S_LATE = 8          # 1.5 periods: a data-ready wait this long lost samples
+_S_WAKE_N = 9
+_S_DRDY = 10         # 1: data-ready mode, 0: timer
+_S_MISSED = 11       # missed samples found, for the caller to add to ring.missed
+_S_SX = 12
+_S_LEN = 13
+
+
+@micropython.viper
+def _timing(st: ptr32, now: int) -> int:
+    """One sample came at `now` (ticks_us): the interval and missed-sample
+    bookkeeping described at the top; 1 when the application is due a wake."""
+    sx = st[12]
+    last = (st[0] << sx) >> sx
+    st[0] = now
+    if last >= 0:
+        el = (now - last) & 0x3FFFFFFF
+        if el > st[1]:
+            st[1] = el
+        per = st[6]
+        if st[10]:
+            # each data-ready edge is a new conversion: a long wait lost some
+            if el > st[8]:
+                q = 0
+                v = el + st[7]
+                while v >= per:
+                    v -= per
+                    q += 1
+                st[11] = st[11] + q - 1
+        else:
+            # timer: count the periods that passed against the callbacks
+            # that came. Ticks queued during a stall run back to back (less
+            # than half a period apart) right after it and pay the debt
+            # back; so whatever is still owed when a callback comes at least
+            # half a period after the previous one was dropped by the full
+            # queue. (Settling only at an interval of about one period is
+            # not enough: two stalls in a row can make the first queued tick
+            # look on time.)
+            owed = (st[2] << sx) >> sx
+            if el >= st[7]:
+                if owed > 0:
+                    st[11] = st[11] + owed
+                owed = 0
+            acc = st[3] + el
+            due = 0
+            while acc >= per:
+                acc -= per
+                due += 1
+            st[3] = acc
+            owed += due - 1
+            if owed < -1:
+                owed = -1
+            st[2] = owed
+    st[4] = st[4] + 1
+    q = st[5] + 1
+    if q >= st[9]:
+        st[5] = 0
+        return 1
+    st[5] = q
+    return 0
 
 
 class _Flag:
@@ -62,13 +141,16 @@ class Sampler:
         self._tim = None
         self.flag = ThreadSafeFlag() if ThreadSafeFlag is not None else _Flag()
         self.wake_n = rate_hz // _WAKE_HZ if rate_hz > _WAKE_HZ else 1    # samples per wake
-        self._quiet = 0             # samples put since the flag was last set
-        self.ticks = 0              # samples put (or offered, when the ring was full)
-        self.late_max_us = 0        # longest interval between two samples
         self.spurious = 0           # data-ready callbacks that found no new data
-        self._last = -1             # ticks_us of the previous sample, -1 = none yet
-        self._owed = 0              # periods passed minus callbacks come (timer mode), not yet missed
-        self._acc = 0               # us since the last whole period (timer mode)
+        st = array("i", bytes(4 * _S_LEN))
+        st[_S_LAST] = -1
+        st[_S_PERIOD] = self.period_us
+        st[_S_HALF] = self._half
+        st[_S_LATE] = self._late
+        st[_S_WAKE_N] = self.wake_n
+        st[_S_DRDY] = 1 if self._drdy is not None else 0
+        st[_S_SX] = SX
+        self._st = st
         self._cb = self._tick       # the bound method, made once
         self.running = False
         self._rx = None             # a driver's raw_reader (the ADC read in C), bound at start
@@ -78,13 +160,14 @@ class Sampler:
         if self.running:
             return
         m = self.machine
+        st = self._st
+        st[_S_LAST] = -1
+        st[_S_OWED] = 0
+        st[_S_ACC] = 0
         # Drivers that can convert a run of readings afterwards (counts_run)
         # give the interrupt their bare ADC read: nothing but C in it.
         self._rx = self._raw(self.main)
         self._ra = self._raw(self.abd)
-        self._last = -1
-        self._owed = 0
-        self._acc = 0
         self.running = True
         self._tim = m.Timer(self._timer_id)
         if self._drdy is not None:
@@ -125,6 +208,16 @@ class Sampler:
             self._tim.deinit()
             self._tim = None
 
+    @property
+    def ticks(self):
+        """Samples put (or offered, when the ring was full)."""
+        return self._st[_S_TICKS]
+
+    @property
+    def late_max_us(self):
+        """The longest interval between two samples."""
+        return self._st[_S_LATE_MAX]
+
     def _tick(self, _src):
         d = self._drdy
         if d is not None and d.value():
@@ -133,35 +226,6 @@ class Sampler:
             self.spurious += 1
             return
         now = self._us()
-        last = self._last
-        self._last = now
-        if last >= 0:
-            el = (now - last) & _MASK
-            if el > self.late_max_us:
-                self.late_max_us = el
-            if self._drdy is not None:
-                # each data-ready edge is a new conversion: a long wait lost some
-                if el > self._late:
-                    self.ring.missed += (el + self._half) // self.period_us - 1
-            else:
-                # timer: count the periods that passed against the callbacks
-                # that came. Ticks queued during a stall run back to back
-                # (less than half a period apart) right after it and pay the
-                # debt back; so whatever is still owed when a callback comes
-                # at least half a period after the previous one was dropped
-                # by the full queue. (Settling only at an interval of about
-                # one period is not enough: two stalls in a row can make the
-                # first queued tick look on time.)
-                owed = self._owed
-                if el >= self._half:
-                    if owed > 0:
-                        self.ring.missed += owed
-                    owed = 0
-                acc = self._acc + el
-                due = acc // self.period_us
-                self._acc = acc - due * self.period_us
-                owed += due - 1
-                self._owed = owed if owed >= -1 else -1
         t = self._clock()
         b = self._before
         if b is not None:
@@ -172,16 +236,19 @@ class Sampler:
         if self.abd is not None:
             r = self._ra
             a = r() if r is not None else self.abd.read()
-        self.ring.put(t, x, a)
-        self.ticks += 1
-        q = self._quiet + 1
-        if q >= self.wake_n:
-            q = 0
+        ring = self.ring
+        ring.put(t, x, a)
+        st = self._st
+        wake = _timing(st, now)
+        if st[_S_MISSED]:
+            ring.missed += st[_S_MISSED]
+            st[_S_MISSED] = 0
+        if wake:
             self.flag.set()
-        self._quiet = q
 
     def flush(self):
         """Add the samples still owed to ring.missed (e.g. before reading it at the end)."""
-        if self._owed > 0:
-            self.ring.missed += self._owed
-            self._owed = 0
+        st = self._st
+        if st[_S_OWED] > 0:
+            self.ring.missed += st[_S_OWED]
+            st[_S_OWED] = 0
