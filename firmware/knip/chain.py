@@ -5,7 +5,7 @@
 from array import array
 
 from knip.fixed import const
-from knip.filters import design_lowpass, design_highpass, design_notch, RmsEnvelope, X_MAX
+from knip.filters import design_lowpass, design_highpass, design_notch, RmsEnvelope, X_MAX, start_section
 from knip.detector import SqueezeDetector, DetectorConfig
 from knip import kernels as K
 from knip.record import M_GAP, M_SATURATED, M_FLAT, M_SPIKE
@@ -44,35 +44,6 @@ class InputGuard:
         self.marks = 0
         self.fresh = False      # the first good sample after bad ones: restart filters
         self.events = 0         # flags from cut() waiting for the next push
-
-    def scan_state(self):
-        """The int32 array knip.kernels.guard_clean works on, with this
-        guard's limits (its running values are copied in and out per run)."""
-        gs = array("i", bytes(4 * K.GS_LEN))
-        gs[K.GS_FLAT_N] = self.flat_n
-        gs[K.GS_LO] = self.lo
-        gs[K.GS_HI] = self.hi
-        gs[K.GS_JUMP] = self.jump
-        gs[K.GS_GAP_MS] = self.gap_ms
-        return gs
-
-    def clean_run(self, gs, ts, xs, i, n, out):
-        """How many samples from ring slot i (at most n) pass check() as
-        good and in use, in a row; their x go to out. None while an artefact
-        is open or before the first sample: check() takes those one by one."""
-        if self.bad_from >= 0 or self.last_t is None:
-            return 0
-        gs[K.GS_LAST_X] = self.last_x
-        gs[K.GS_LAST_T] = self.last_t
-        gs[K.GS_SAME] = self.same
-        gs[K.GS_FROM] = i
-        gs[K.GS_N] = n
-        m = K.guard_clean(gs, ts, xs, out)
-        if m:
-            self.last_x = gs[K.GS_LAST_X]
-            self.last_t = gs[K.GS_LAST_T]
-            self.same = gs[K.GS_SAME]
-        return m
 
     def check(self, t, x):
         """True when the sample at t may be used; records a bad one."""
@@ -221,7 +192,13 @@ class PressureChain:
 
 
 class EmgChain:
-    """Raw EMG counts (any DC offset) to squeeze events on the RMS envelope."""
+    """Raw EMG counts (any DC offset) to squeeze events on the RMS envelope.
+
+    The high-pass sections (and the notch) of both channels are one chain of
+    sections in an int32 array (knip.kernels.chain_run): a run of clean raw
+    samples up to the envelope block's end goes through it in one call
+    (feed); a sample the input guard stops goes through check() and the
+    same kernel one at a time (push)."""
 
     signal = "emg"
 
@@ -234,11 +211,18 @@ class EmgChain:
         # has most of its energy below 40 Hz, pelvic-floor EMG most above
         # (docs/DETECTOR.md); 2nd order at 20 Hz is SENIAM's plain band.
         q1, q2 = (0.5412, 1.3066) if hp_order == 4 else (0.7071, 0)
-        self.hp = design_highpass(rate_hz, highpass_hz, q1)
-        self.hpa = design_highpass(rate_hz, highpass_hz, q1) if two_channel else None
-        self.hp2 = design_highpass(rate_hz, highpass_hz, q2) if q2 else None
-        self.hpa2 = design_highpass(rate_hz, highpass_hz, q2) if q2 and two_channel else None
-        self.notch = design_notch(rate_hz, notch_hz) if notch_hz and rate_hz > 2 * notch_hz else None
+        secs = [design_highpass(rate_hz, highpass_hz, q1)]
+        if q2:
+            secs.append(design_highpass(rate_hz, highpass_hz, q2))
+        if notch_hz and rate_hz > 2 * notch_hz:
+            secs.append(design_notch(rate_hz, notch_hz))
+        nx = len(secs)
+        if two_channel:
+            secs.append(design_highpass(rate_hz, highpass_hz, q1))
+            if q2:
+                secs.append(design_highpass(rate_hz, highpass_hz, q2))
+        self._nx = nx
+        self._nsec = len(secs)
         decim = int(rate_hz * block_ms / 1000 + 0.5)
         if decim < 1:
             decim = 1
@@ -252,16 +236,31 @@ class EmgChain:
                                    noise_floor, self.delay_ms, two_channel)
         # jump: counts in one sample that no muscle makes (an electrode pop;
         # 2000 = 2 mV at the host scale of 1 count per uV)
-        self.guard = InputGuard(self.det, _period_ms(rate_hz), jump=jump)
+        g = self.guard = InputGuard(self.det, _period_ms(rate_hz), jump=jump)
+        # runs stay below 2**30 in their sums of squares up to 64 samples
+        self.runs = decim <= _RUN_MAX
+        k = array("i", bytes(4 * K.chain_words(len(secs), decim if self.runs else 1)))
+        k[K.CH_SX] = K.SX
+        k[K.CH_CAP] = decim if self.runs else 1
+        k[K.CH_NX] = nx
+        k[K.CH_NA] = len(secs) - nx
+        k[K.CH_FLAT_N] = g.flat_n
+        k[K.CH_LO] = g.lo
+        k[K.CH_HI] = g.hi
+        k[K.CH_JUMP] = g.jump
+        k[K.CH_GAP_MS] = g.gap_ms
+        for j in range(len(secs)):
+            o = K.CH_HEAD + K.SEC_LEN * j
+            cf = secs[j].coefficients()
+            for q in range(5):
+                k[o + q] = cf[q]
+        self.k = k
+        self.bx = array("i", bytes(4))     # push()'s sample, one channel each
+        self.ba = array("i", bytes(4))
         self.level = 0
         self.alevel = 0
         self.started = False
         self.flags = 0
-        # the block path (feed): a run of clean raw samples up to the
-        # envelope block's end goes through the viper kernels in one go
-        self.gs = self.guard.scan_state() if decim <= _RUN_MAX else None
-        self.bx = array("i", bytes(4 * decim)) if self.gs is not None else None
-        self.ba = array("i", bytes(4 * decim)) if self.gs is not None and two_channel else None
 
     def push(self, t_ms, x, a=0):
         g = self.guard
@@ -281,25 +280,29 @@ class EmgChain:
         n = env.decim - env.n
         if n > k:
             n = k
-        bx = self.bx
-        m = self.guard.clean_run(self.gs, ts, xs, i, n, bx) if bx is not None and self.started else 0
+        g = self.guard
+        m = 0
+        if self.runs and self.started and g.bad_from < 0 and g.last_t is not None:
+            c = self.k
+            c[K.CH_LAST_X] = g.last_x
+            c[K.CH_LAST_T] = g.last_t
+            c[K.CH_SAME] = g.same
+            c[K.CH_FROM] = i
+            c[K.CH_N] = n
+            c[K.CH_GUARD] = 1
+            m = K.chain_run(c, ts, xs, as_)
         if m == 0:
             self.flags = self.push(ts[i], xs[i], as_[i])
             return 1
-        self.hp.run(bx, 0, bx, m)
-        if self.hp2 is not None:
-            self.hp2.run(bx, 0, bx, m)
-        if self.notch is not None:
-            self.notch.run(bx, 0, bx, m)
+        c = self.k
+        g.last_x = c[K.CH_LAST_X]
+        g.last_t = c[K.CH_LAST_T]
+        g.same = c[K.CH_SAME]
         if self.enva is not None:
-            ba = self.ba
-            self.hpa.run(as_, i, ba, m)
-            if self.hpa2 is not None:
-                self.hpa2.run(ba, 0, ba, m)
-            e = self.enva.add(K.sum_squares(ba, m), m)
+            e = self.enva.add(c[K.CH_SQA], m)
             if e >= 0:
                 self.alevel = e
-        e = env.add(K.sum_squares(bx, m), m)
+        e = env.add(c[K.CH_SQX], m)
         fl = 0
         if e >= 0:
             self.level = e
@@ -308,31 +311,26 @@ class EmgChain:
         return m
 
     def condition(self, x, a):
-        # high-pass (+ notch) and RMS envelope; the envelope or -1 mid-block
+        # high-pass (+ notch) and RMS envelope for one sample; the envelope
+        # or -1 mid-block
+        c = self.k
         if not self.started:
             self.started = True
-            self.hp.reset(x)
-            if self.hpa is not None:
-                self.hpa.reset(a)
-            if self.hp2 is not None:
-                self.hp2.reset(0)
-                if self.hpa2 is not None:
-                    self.hpa2.reset(0)
-            if self.notch is not None:
-                self.notch.reset(0)
-        y = self.hp.step(x)
-        if self.hp2 is not None:
-            y = self.hp2.step(y)
-        if self.notch is not None:
-            y = self.notch.step(y)
+            # each channel's first section starts steady on its input, the rest on 0
+            nx = self._nx
+            for j in range(self._nsec):
+                start_section(c, K.CH_HEAD + K.SEC_LEN * j, x if j == 0 else (a if j == nx else 0))
+        self.bx[0] = x
+        self.ba[0] = a
+        c[K.CH_FROM] = 0
+        c[K.CH_N] = 1
+        c[K.CH_GUARD] = 0
+        K.chain_run(c, self.bx, self.bx, self.ba)
         if self.enva is not None:
-            ya = self.hpa.step(a)
-            if self.hpa2 is not None:
-                ya = self.hpa2.step(ya)
-            e = self.enva.step(ya)
+            e = self.enva.add(c[K.CH_SQA], 1)
             if e >= 0:
                 self.alevel = e
-        e = self.env.step(y)
+        e = self.env.add(c[K.CH_SQX], 1)
         if e >= 0:
             self.level = e
         return e

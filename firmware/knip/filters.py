@@ -18,46 +18,50 @@ class Biquad:
     The rounding error of each output is fed into the next one (first-order
     error feedback): without it a low cut-off (20 Hz at 1 kHz) amplifies the
     rounding noise ~70x at DC and the output wanders by tens of counts.
-    The arithmetic is knip.kernels.biquad_run's, on the state array `st`:
-    run() filters a block, step() one sample.
+    The arithmetic is knip.kernels.chain_run's: a one-section chain, whose
+    section a longer chain (knip.chain.EmgChain) may copy into its own.
     """
 
     def __init__(self, b0, b1, b2, a1, a2):
-        st = array("i", bytes(4 * K.BQ_LEN))
-        st[K.BQ_B0] = b0
-        st[K.BQ_B1] = b1
-        st[K.BQ_B2] = b2
-        st[K.BQ_A1] = a1
-        st[K.BQ_A2] = a2
-        st[K.BQ_SX] = K.SX
-        self.st = st
+        k = array("i", bytes(4 * K.chain_words(1, 1)))
+        k[K.CH_SX] = K.SX
+        k[K.CH_CAP] = 1
+        k[K.CH_NX] = 1
+        k[K.CH_N] = 1
+        k[K.CH_OUT] = 1
+        o = K.CH_HEAD
+        k[o] = b0
+        k[o + 1] = b1
+        k[o + 2] = b2
+        k[o + 3] = a1
+        k[o + 4] = a2
+        self.k = k
         self.one = array("i", bytes(4))     # step()'s sample
 
     def coefficients(self):
-        st = self.st
-        return st[K.BQ_B0], st[K.BQ_B1], st[K.BQ_B2], st[K.BQ_A1], st[K.BQ_A2]
+        o = K.CH_HEAD
+        return tuple(self.k[o:o + 5])
 
     def reset(self, x):
-        # Start in steady state for a constant input x (no start-up transient).
-        st = self.st
-        x = clamp(x, -X_MAX, X_MAX)
-        den = Q_ONE + st[K.BQ_A1] + st[K.BQ_A2]
-        y = (x * (st[K.BQ_B0] + st[K.BQ_B1] + st[K.BQ_B2])) // den if den else 0
-        st[K.BQ_X1] = st[K.BQ_X2] = x
-        st[K.BQ_Y1] = st[K.BQ_Y2] = clamp(y, -X_MAX, X_MAX)
-        st[K.BQ_E] = 0
+        start_section(self.k, K.CH_HEAD, x)
 
     def step(self, x):
         one = self.one
         one[0] = x
-        self.st[K.BQ_SRC] = 0
-        K.biquad_run(self.st, one, one, 1)
+        K.chain_run(self.k, one, one, one)
         return one[0]
 
-    def run(self, src, i0, dst, n):
-        """dst[0:n] = the filter over src[i0:i0+n] (dst may be src if i0 is 0)."""
-        self.st[K.BQ_SRC] = i0
-        K.biquad_run(self.st, src, dst, n)
+
+def start_section(k, o, x):
+    """The section at k[o:] of a chain (knip.kernels.chain_run) in its
+    steady state for a constant input x: no start-up transient."""
+    x = clamp(x, -X_MAX, X_MAX)
+    den = Q_ONE + k[o + 3] + k[o + 4]
+    y = (x * (k[o] + k[o + 1] + k[o + 2])) // den if den else 0
+    y = clamp(y, -X_MAX, X_MAX)
+    k[o + 5] = k[o + 6] = x          # x1 x2
+    k[o + 7] = k[o + 8] = y          # y1 y2
+    k[o + 9] = 0                     # rounding error
 
 
 def _quantise(b0, b1, b2, a1, a2, dc_gain):

@@ -1,9 +1,11 @@
 # Block kernels for the 1 kHz EMG path, compiled by MicroPython's viper
-# emitter to machine code (docs/FROZEN.md, CPU budget): a biquad section over
-# a run of samples, the sum of squares of the RMS envelope, the input
-# guard's scan for a clean run, a copy, and the Rice coder's two passes.
-# Each is the only implementation of its arithmetic: the per-sample callers
-# (Biquad.step, rice_pack) go through them too. Under CPython (the host
+# emitter to machine code (docs/FROZEN.md, CPU budget): a chain of biquad
+# sections over a run of samples with the input guard's checks and the RMS
+# envelope's sums of squares, a copy, the Rice coder's two passes, COBS
+# framing and the ADC readings' conversion. Each is the only implementation
+# of its arithmetic: the per-sample callers (Biquad.step, rice_pack) go
+# through them too. A Python call costs more than a short loop here, so
+# each kernel does a whole run in one call. Under CPython (the host
 # tool) the decorator is a no-op and the same code runs as plain Python on
 # the same integers.
 #
@@ -28,144 +30,162 @@ except ImportError:                 # CPython: the same code, plain Python
     def ptr8(a):
         return a
 
-SX = 32 if sys.maxsize > 0x7FFFFFFF else 0
+# (CPython's arrays give signed values already: no shift there)
+SX = 32 if sys.maxsize > 0x7FFFFFFF and sys.implementation.name == "micropython" else 0
 
-# Biquad state array (int32): coefficients, history, error feedback, and the
-# run's offsets into its source and destination.
-BQ_B0 = 0
-BQ_B1 = 1
-BQ_B2 = 2
-BQ_A1 = 3
-BQ_A2 = 4
-BQ_X1 = 5
-BQ_X2 = 6
-BQ_Y1 = 7
-BQ_Y2 = 8
-BQ_E = 9
-BQ_SX = 10
-BQ_SRC = 11          # first sample in the source
-BQ_LEN = 12
+# A chain of biquad sections over one or two channels (int32 array): a
+# header, then 10 words per section (coefficients b0 b1 b2 a1 a2 in Q12,
+# then x1 x2 y1 y2 and the rounding error fed back), the main channel's
+# sections first, then room for CH_CAP samples per channel. chain_run is
+# the only biquad arithmetic there is: a Biquad (knip.filters) is a
+# one-section chain.
+CH_SX = 0
+CH_FROM = 1          # first sample of the run
+CH_N = 2             # samples in the run (at most CH_CAP)
+CH_NX = 3            # sections on the main channel
+CH_NA = 4            # sections on the second channel (0: none)
+CH_SQX = 5           # out: sum of min(|y|, 4095)**2 over the run, main channel
+CH_SQA = 6           # ... second channel
+CH_GUARD = 7         # 1: stop before the first sample the input guard would not pass
+CH_OUT = 8           # 1: write the main channel's output over its input
+CH_LAST_X = 9        # the input guard's running values (knip.chain.InputGuard)
+CH_LAST_T = 10
+CH_SAME = 11
+CH_FLAT_N = 12
+CH_LO = 13
+CH_HI = 14
+CH_JUMP = 15
+CH_GAP_MS = 16
+CH_CAP = 17          # samples a run may hold
+CH_HEAD = 20
+SEC_LEN = 10         # b0 b1 b2 a1 a2 x1 x2 y1 y2 e
 
 
-@micropython.viper
-def biquad_run(st: ptr32, src: ptr32, dst: ptr32, n: int):
-    """dst[0:n] = the section over src[st[BQ_SRC]:+n] (x clamped to
-    +-16383, Q12 coefficients, first-order error feedback); the state is
-    kept in st. dst may be src when the source offset is 0."""
-    sx = st[10]
-    b0 = (st[0] << sx) >> sx
-    b1 = (st[1] << sx) >> sx
-    b2 = (st[2] << sx) >> sx
-    a1 = (st[3] << sx) >> sx
-    a2 = (st[4] << sx) >> sx
-    x1 = (st[5] << sx) >> sx
-    x2 = (st[6] << sx) >> sx
-    y1 = (st[7] << sx) >> sx
-    y2 = (st[8] << sx) >> sx
-    e = (st[9] << sx) >> sx
-    j = st[11]
-    i = 0
-    while i < n:
-        x = (src[j] << sx) >> sx
-        if x > 16383:
-            x = 16383
-        elif x < -16383:
-            x = -16383
-        acc = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2 + e
-        y = acc >> 12
-        e = acc - (y << 12)
-        if y > 16383:
-            y = 16383
-        elif y < -16383:
-            y = -16383
-        x2 = x1
-        x1 = x
-        y2 = y1
-        y1 = y
-        dst[i] = y
-        i += 1
-        j += 1
-    st[5] = x1
-    st[6] = x2
-    st[7] = y1
-    st[8] = y2
-    st[9] = e
+def chain_words(sections, cap):
+    """Length of a chain array with that many sections and a run of cap samples."""
+    return CH_HEAD + SEC_LEN * sections + 2 * cap
 
 
 @micropython.viper
-def sum_squares(src: ptr32, n: int) -> int:
-    """Sum of min(|x|, 4095)**2 over src[0:n] (n <= 64 stays below 2**30)."""
-    sx = int(SX)
-    s = 0
-    i = 0
-    while i < n:
-        x = (src[i] << sx) >> sx
-        if x < 0:
-            x = 0 - x
-        if x > 4095:
-            x = 4095
-        s += x * x
-        i += 1
-    return s
-
-
-# Guard scan state (int32), the InputGuard's running values around the run
-GS_LAST_X = 0
-GS_LAST_T = 1
-GS_SAME = 2
-GS_FLAT_N = 3
-GS_LO = 4
-GS_HI = 5
-GS_JUMP = 6
-GS_GAP_MS = 7
-GS_FROM = 8          # first ring slot of the run
-GS_N = 9             # samples in the run
-GS_LEN = 10
-
-
-@micropython.viper
-def guard_clean(g: ptr32, ts: ptr32, xs: ptr32, out: ptr32) -> int:
-    """How many samples from ts/xs[g[GS_FROM]:+g[GS_N]] in a row the input
-    guard passes as they are (none stuck, at the rail, jumping or after a
-    gap); their x go to out[0:], the guard's last x, last t and repeat
-    count move past them. Stops before the first that is not clean, so the
-    guard's own check() then takes it from the same state."""
-    sx = int(SX)
-    last_x = (g[0] << sx) >> sx
-    last_t = (g[1] << sx) >> sx
-    same = g[2]
-    flat_n = g[3]
-    lo = (g[4] << sx) >> sx
-    hi = (g[5] << sx) >> sx
-    jump = g[6]
-    gap = g[7]
-    j = g[8]
-    n = g[9]
-    i = 0
-    while i < n:
-        x = (xs[j] << sx) >> sx
-        t = (ts[j] << sx) >> sx
-        s = 0
-        if x == last_x:
-            s = same + 1
-            if s >= flat_n:
+def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
+    """Samples xs/as_[k[CH_FROM]:+k[CH_N]] through the sections; returns
+    how many were taken (all, or with CH_GUARD those before the first the
+    input guard would stop: it then sees that one from the same state).
+    Per section: x clamped to +-16383, acc = b0 x + b1 x1 + b2 x2 - a1 y1 -
+    a2 y2 + e, y = acc >> 12 clamped, e = acc - (y << 12). Section by
+    section over the whole run, the run held in the array's room."""
+    sx = k[0]
+    i0 = k[1]
+    n = k[2]
+    nx = k[3]
+    na = k[4]
+    scr = 20 + 10 * (nx + na)           # the run, main channel, then the second
+    cap = k[17]
+    # the input guard: how many in a row pass
+    m = 0
+    if k[7]:
+        last_x = (k[9] << sx) >> sx
+        last_t = (k[10] << sx) >> sx
+        same = k[11]
+        flat_n = k[12]
+        lo = (k[13] << sx) >> sx
+        hi = (k[14] << sx) >> sx
+        jump = k[15]
+        gap = k[16]
+        while m < n:
+            x = (xs[i0 + m] << sx) >> sx
+            t = (ts[i0 + m] << sx) >> sx
+            sm = 0
+            if x == last_x:
+                sm = same + 1
+                if sm >= flat_n:
+                    break
+            if x >= hi or x <= lo:
                 break
-        if x >= hi or x <= lo:
+            if jump and (x - last_x > jump or last_x - x > jump):
+                break
+            if t - last_t > gap or t <= last_t:
+                break
+            same = sm
+            last_x = x
+            last_t = t
+            m += 1
+        k[9] = last_x
+        k[10] = last_t
+        k[11] = same
+    else:
+        m = n
+    ch = 0
+    o = 20
+    while ch < 2:
+        if ch == 1 and na == 0:
+            k[6] = 0
             break
-        if jump and (x - last_x > jump or last_x - x > jump):
-            break
-        if t - last_t > gap or t <= last_t:
-            break
-        same = s
-        last_x = x
-        last_t = t
-        out[i] = x
-        i += 1
-        j += 1
-    g[0] = last_x
-    g[1] = last_t
-    g[2] = same
-    return i
+        base = scr + ch * cap
+        j = 0
+        if ch == 0:
+            while j < m:
+                k[base + j] = xs[i0 + j]
+                j += 1
+        else:
+            while j < m:
+                k[base + j] = as_[i0 + j]
+                j += 1
+        ns = nx if ch == 0 else na
+        q = 0
+        while q < ns:
+            b0 = (k[o] << sx) >> sx
+            b1 = (k[o + 1] << sx) >> sx
+            b2 = (k[o + 2] << sx) >> sx
+            a1 = (k[o + 3] << sx) >> sx
+            a2 = (k[o + 4] << sx) >> sx
+            x1 = (k[o + 5] << sx) >> sx
+            x2 = (k[o + 6] << sx) >> sx
+            y1 = (k[o + 7] << sx) >> sx
+            y2 = (k[o + 8] << sx) >> sx
+            e = (k[o + 9] << sx) >> sx
+            j = 0
+            while j < m:
+                x = (k[base + j] << sx) >> sx
+                if x > 16383:
+                    x = 16383
+                elif x < -16383:
+                    x = -16383
+                acc = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2 + e
+                y = acc >> 12
+                e = acc - (y << 12)
+                if y > 16383:
+                    y = 16383
+                elif y < -16383:
+                    y = -16383
+                x2 = x1
+                x1 = x
+                y2 = y1
+                y1 = y
+                k[base + j] = y
+                j += 1
+            k[o + 5] = x1
+            k[o + 6] = x2
+            k[o + 7] = y1
+            k[o + 8] = y2
+            k[o + 9] = e
+            o += 10
+            q += 1
+        sq = 0
+        j = 0
+        while j < m:
+            y = (k[base + j] << sx) >> sx
+            if ch == 0 and k[8]:
+                xs[i0 + j] = y
+            if y < 0:
+                y = 0 - y
+            if y > 4095:
+                y = 4095
+            sq += y * y
+            j += 1
+        k[5 + ch] = sq
+        ch += 1
+    return m
 
 
 @micropython.viper

@@ -1,6 +1,7 @@
 # Run a chain over a whole recording and collect finished records. Used by
 # the host (knip analyze), the tests and the CPython/MicroPython conformance
 # check, so both sides share one loop. Allocates per event, not per sample.
+from array import array
 from knip.record import (EV_START, EV_PEAK, EV_END, EV_RELAXED, EV_NOT_RELAXED,
                          EV_ABD_START, EV_ABD_END, R_SEQ)
 
@@ -14,22 +15,44 @@ def run(chain, times_ms, xs, abd=None, log=None):
     det = chain.det
     by_seq = {}
     order = []
-    push = chain.push
+    # The samples present go into int32 arrays a chunk at a time, as the
+    # device's ring holds them, and the chain takes runs of them (feed), as
+    # on the device; the chunks keep the memory this needs constant.
+    ts = array("i", bytes(4 * _CHUNK))
+    xv = array("i", bytes(4 * _CHUNK))
+    av = array("i", bytes(4 * _CHUNK))
+    feed = chain.feed
     n = len(xs)
-    for i in range(n):
-        t = times_ms[i]
-        x = xs[i]
-        if x is None:
-            continue        # missing: the chain sees the gap in the times
-        a = abd[i] if abd is not None else 0
-        ev = push(t, x, 0 if a is None else a)
+    i = 0
+    while i < n:
+        c = 0
+        while i < n and c < _CHUNK:
+            x = xs[i]
+            if x is not None:       # missing: the chain sees the gap in the times
+                ts[c] = _i32(times_ms[i])
+                xv[c] = _i32(x)
+                av[c] = _i32(abd[i] or 0) if abd is not None else 0
+                c += 1
+            i += 1
+        j = 0
+        while j < c:
+            j += feed(ts, xv, av, j, c - j)
+            ev = chain.flags
+            if ev:
+                _collect(det, ev, by_seq, order, log, ts[j - 1])
+    if len(xs):
+        ev = chain.finish(times_ms[len(xs) - 1])
         if ev:
-            _collect(det, ev, by_seq, order, log, t)
-    if n:
-        ev = chain.finish(times_ms[n - 1])
-        if ev:
-            _collect(det, ev, by_seq, order, log, times_ms[n - 1])
+            _collect(det, ev, by_seq, order, log, times_ms[len(xs) - 1])
     return [by_seq[s] for s in order]
+
+
+_CHUNK = 1024
+
+
+def _i32(v):
+    # what a driver can give is far inside int32; beyond it is at a rail anyway
+    return -0x7FFFFFFF if v < -0x7FFFFFFF else (0x7FFFFFFF if v > 0x7FFFFFFF else v)
 
 
 def _collect(det, ev, by_seq, order, log, t):

@@ -65,42 +65,61 @@ def _in_runs(chain, ts, xs, ab, wake):
     return out, chain.level, chain.alevel
 
 
-def test_biquad_kernel_is_the_recurrence():
+def _reference(bq, xs):
+    """The biquad recurrence written out (the test's own oracle)."""
+    b0, b1, b2, a1, a2 = bq.coefficients()
+    x1 = x2 = y1 = y2 = e = 0
+    out = []
+    for x in xs:
+        x = max(-16383, min(16383, x))
+        acc = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2 + e
+        y = acc >> 12
+        e = acc - (y << 12)
+        y = max(-16383, min(16383, y))
+        x2, x1, y2, y1 = x1, x, y1, y
+        out.append(y)
+    return out
+
+
+def test_biquad_is_the_recurrence():
     g = Lcg(5)
-    xs = array("i", [int(60000 * g.uniform()) for _ in range(700)])   # beyond the clamp too
+    xs = [int(60000 * g.uniform()) for _ in range(700)]       # beyond the clamp too
     for bq in (design_highpass(1000, 40, 0.5412), design_lowpass(100, 5), design_notch(1000, 50)):
-        b0, b1, b2, a1, a2 = bq.coefficients()
         bq.reset(0)
-        x1 = x2 = y1 = y2 = e = 0
-        out = array("i", bytes(4 * 64))
-        i = 0
-        while i < len(xs):
-            n = 37 if i + 37 <= len(xs) else len(xs) - i
-            bq.run(xs, i, out, n)
-            for j in range(n):
-                x = max(-16383, min(16383, xs[i + j]))
-                acc = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2 + e
-                y = acc >> 12
-                e = acc - (y << 12)
-                y = max(-16383, min(16383, y))
-                x2, x1, y2, y1 = x1, x, y1, y
-                assert out[j] == y, (i + j, out[j], y)
-            i += n
-        for x in (1234, -20000, 77, 0, 16383):          # step() goes on from the same state
-            xc = max(-16383, min(16383, x))
-            acc = b0 * xc + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2 + e
-            y = acc >> 12
-            e = acc - (y << 12)
-            y = max(-16383, min(16383, y))
-            x2, x1, y2, y1 = x1, xc, y1, y
-            assert bq.step(x) == y
+        assert [bq.step(x) for x in xs] == _reference(bq, xs)
 
 
-def test_sum_squares_kernel():
-    g = Lcg(8)
-    v = array("i", [int(20000 * g.uniform()) for _ in range(64)])
-    assert K.sum_squares(v, 64) == sum(min(abs(x), 4095) ** 2 for x in v)
-    assert K.sum_squares(v, 0) == 0
+def test_a_chain_of_sections_in_runs_is_the_sections_one_after_another():
+    g = Lcg(6)
+    n = 500
+    xs = array("i", [int(3000 * g.uniform()) for _ in range(n)])
+    ab = array("i", [int(900 * g.uniform()) for _ in range(n)])
+    secs = (design_highpass(1000, 40, 0.5412), design_highpass(1000, 40, 1.3066), design_notch(1000, 50),
+            design_highpass(1000, 40, 0.5412))                 # 3 on x, 1 on a
+    k = array("i", bytes(4 * K.chain_words(len(secs), 7)))
+    k[K.CH_SX] = K.SX
+    k[K.CH_CAP] = 7
+    k[K.CH_NX] = 3
+    k[K.CH_NA] = 1
+    for j, bq in enumerate(secs):
+        for q, v in enumerate(bq.coefficients()):
+            k[K.CH_HEAD + K.SEC_LEN * j + q] = v
+    ys = xs
+    for bq in secs[:3]:
+        bq.reset(0)
+        ys = _reference(bq, ys)
+    ya = _reference(secs[3], ab)
+    sq = lambda v: min(abs(v), 4095) ** 2
+    i = 0
+    while i < n:
+        m = 7 if i + 7 <= n else n - i
+        k[K.CH_FROM] = i
+        k[K.CH_N] = m
+        assert K.chain_run(k, xs, xs, ab) == m
+        assert k[K.CH_SQX] == sum(sq(v) for v in ys[i:i + m])
+        assert k[K.CH_SQA] == sum(sq(v) for v in ya[i:i + m])
+        i += m
+    assert list(xs[:3]) != ys[:3]                              # CH_OUT 0: the input is left alone
 
 
 def test_emg_runs_give_the_events_of_one_sample_at_a_time():
