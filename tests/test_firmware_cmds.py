@@ -464,6 +464,23 @@ def test_deploy_end_to_end_on_the_simulated_board(board, tmp_path, capsys):
     assert info["profile"] == "pressure-analog" and board.resets == 2
 
 
+def test_the_ready_line_is_seen_behind_the_raw_repls_end_markers(capsys):
+    """After `mpremote reset` the REPL's end markers (0x04 0x04) can sit on the
+    line before main.py's first print: the ready line is still seen at once,
+    not after the 8 s wait for it (deploy would then pass, but late)."""
+    from types import SimpleNamespace
+
+    from knip_host.esp32.app import _read_start_up
+    chunks = [b"\x04\x04knip: pressure-analog ready: pressure, 100 Hz, usb\r\n"]
+    dev = SimpleNamespace(ser=SimpleNamespace(read=lambda n: chunks.pop(0) if chunks else b""))
+    lines: list[str] = []
+    t0 = time.monotonic()
+    _read_start_up(dev, lines, time.monotonic() + 30, 33)
+    assert lines == ["knip: pressure-analog ready: pressure, 100 Hz, usb"] and not chunks
+    assert time.monotonic() - t0 < 1.0                  # it returned on the line, not on the wait
+    assert "deploy: board: knip: pressure-analog ready" in capsys.readouterr().out
+
+
 def test_deploy_refuses_native_code_for_another_architecture(board, tmp_path, capsys):
     prof = ROOT / "hardware" / "profiles" / "pressure-analog.json"
     with pytest.raises(FirmwareError, match=r"\(\.mpy 6\.3, x64\); these files need v1\.29\.x \(\.mpy 6\.3, xtensawin\)"):
