@@ -163,8 +163,13 @@ def test_flash_busy_port_names_the_program(capsys, silent_port, fake_image):
     assert "knip live" in err and "ModemManager" in err
 
 
-def test_flash_no_chip_answering(capsys, silent_port, fake_image):
-    # the real esptool tries to sync with the ROM bootloader and hears nothing
+def test_flash_no_chip_answering(capsys, silent_port, fake_image, tmp_path, monkeypatch):
+    # the real esptool tries to sync with the ROM bootloader and hears nothing;
+    # one connect attempt instead of its default 7 (esptool's own config file):
+    # each one fails the same way on a port where nothing answers, 7 took ~5 s
+    cfg = tmp_path / "esptool.cfg"
+    cfg.write_text("[esptool]\nconnect_attempts = 1\n")
+    monkeypatch.setenv("ESPTOOL_CFGFILE", str(cfg))
     t0 = time.monotonic()
     rc, out, err = run(capsys, "flash", "--port", silent_port, "--firmware", str(fake_image), "--baud", "115200")
     assert rc == 1
