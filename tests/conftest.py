@@ -79,14 +79,14 @@ def pytest_addoption(parser):
 # changes.
 LONGEST = (
     "test_frozen.py",           # builds the 32-bit port with the firmware frozen in (make -j: both cores)
-    "test_app_browser.py",      # Chromium against a trainer at 20x real time: mostly waiting, beside the build
+    "test_app_browser.py",      # beside the build: Chromium and a trainer at 20x real time, mostly waiting
+    "test_firmware_cmds.py",    # beside the build too: the real tools' waits on silent ports
     "test_coaching_e2e.py",     # 7 trainers, two at a time
     "test_trends.py",           # records the database test_report_browser.py reads too
     "test_faults.py",
     "test_micropython.py",
     "test_e2e.py",
     "test_analyze_memory.py",
-    "test_firmware_cmds.py",
     "test_report_browser.py",   # well after test_trends.py: the database is there by then
     "test_synth.py",
     "test_cli_fuzz.py",
