@@ -65,3 +65,35 @@ def pytest_addoption(parser):
                           "none = the virtual trainer)")
     parser.addoption("--hil-ble", default=os.environ.get("KNIP_HIL_BLE"),
                      help="BLE name or address of that board for the BLE tests (default: $KNIP_HIL_BLE)")
+
+
+
+# ---- how `make test` spreads the files over the cores ---------------------------
+# make test runs `pytest -n auto --dist loadfile --no-loadscope-reorder`: a file
+# runs on one worker (its module fixtures are built once), and the files go out
+# in the order of the items; a worker takes the next file when it is almost
+# done. So the longest files (LONGEST, measured with --durations) go first and
+# the short ones fill in at the end, and the workers finish together (xdist's
+# default order, most tests first, left the longest files of few tests, such as
+# test_faults.py's one, for the end). Without xdist only the order of the files
+# changes.
+LONGEST = (
+    "test_frozen.py",           # builds the 32-bit port with the firmware frozen in (make -j: both cores)
+    "test_app_browser.py",      # beside the build: Chromium and a trainer at 20x real time, mostly waiting
+    "test_firmware_cmds.py",    # beside the build too: the real tools' waits on silent ports
+    "test_coaching_e2e.py",     # 7 trainers, two at a time
+    "test_trends.py",           # records the database test_report_browser.py reads too
+    "test_faults.py",
+    "test_micropython.py",
+    "test_e2e.py",
+    "test_analyze_memory.py",
+    "test_report_browser.py",   # well after test_trends.py: the database is there by then
+    "test_synth.py",
+    "test_cli_fuzz.py",
+    "test_golden.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))     # stable: file order otherwise

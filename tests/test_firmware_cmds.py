@@ -163,8 +163,13 @@ def test_flash_busy_port_names_the_program(capsys, silent_port, fake_image):
     assert "knip live" in err and "ModemManager" in err
 
 
-def test_flash_no_chip_answering(capsys, silent_port, fake_image):
-    # the real esptool tries to sync with the ROM bootloader and hears nothing
+def test_flash_no_chip_answering(capsys, silent_port, fake_image, tmp_path, monkeypatch):
+    # the real esptool tries to sync with the ROM bootloader and hears nothing;
+    # one connect attempt instead of its default 7 (esptool's own config file):
+    # each one fails the same way on a port where nothing answers, 7 took ~5 s
+    cfg = tmp_path / "esptool.cfg"
+    cfg.write_text("[esptool]\nconnect_attempts = 1\n")
+    monkeypatch.setenv("ESPTOOL_CFGFILE", str(cfg))
     t0 = time.monotonic()
     rc, out, err = run(capsys, "flash", "--port", silent_port, "--firmware", str(fake_image), "--baud", "115200")
     assert rc == 1
@@ -462,6 +467,23 @@ def test_deploy_end_to_end_on_the_simulated_board(board, tmp_path, capsys):
     for f in man["files"]:
         assert (board.root / f["path"]).read_bytes() == (tmp_path / "build" / f["path"]).read_bytes(), f["path"]
     assert info["profile"] == "pressure-analog" and board.resets == 2
+
+
+def test_the_ready_line_is_seen_behind_the_raw_repls_end_markers(capsys):
+    """After `mpremote reset` the REPL's end markers (0x04 0x04) can sit on the
+    line before main.py's first print: the ready line is still seen at once,
+    not after the 8 s wait for it (deploy would then pass, but late)."""
+    from types import SimpleNamespace
+
+    from knip_host.esp32.app import _read_start_up
+    chunks = [b"\x04\x04knip: pressure-analog ready: pressure, 100 Hz, usb\r\n"]
+    dev = SimpleNamespace(ser=SimpleNamespace(read=lambda n: chunks.pop(0) if chunks else b""))
+    lines: list[str] = []
+    t0 = time.monotonic()
+    _read_start_up(dev, lines, time.monotonic() + 30, 33)
+    assert lines == ["knip: pressure-analog ready: pressure, 100 Hz, usb"] and not chunks
+    assert time.monotonic() - t0 < 1.0                  # it returned on the line, not on the wait
+    assert "deploy: board: knip: pressure-analog ready" in capsys.readouterr().out
 
 
 def test_deploy_refuses_native_code_for_another_architecture(board, tmp_path, capsys):

@@ -56,6 +56,74 @@ def _run_manifest(path: Path, port_dir: str = "/nonexistent-port") -> list[tuple
     return got
 
 
+# ------------------------------------------------------ the 32-bit port (mp32)
+# First in the file: the build is the longest step of `make test`, and xdist
+# hands a worker its next file when two of its tests are left (conftest.py);
+# with the build last, this worker took the next long file at once and held
+# it until the build was done, while the other worker ran out of files.
+
+@pytest.fixture(scope="session")
+def mp32(tmp_path_factory):
+    """The 32-bit unix port with firmware/manifest.py frozen in (built once a session)."""
+    if not MP32.exists():
+        pytest.skip("../shared/tools/mp32 not present (the 32-bit port comes from the shared vendor tree)")
+    out = tmp_path_factory.mktemp("mp32")
+    from knip_host.esp32.frozen import mp32_env
+    p = subprocess.run(["bash", str(MP32), str(out), str(MANIFEST)], capture_output=True, text=True, timeout=1500,
+                       env=mp32_env())
+    assert p.returncode == 0, p.stderr[-3000:]
+    return out / "micropython"
+
+
+def test_the_manifest_builds_into_the_32bit_port(mp32):
+    code = ("import gc,sys\ngc.collect()\na=gc.mem_alloc()\nimport knip_frozen\n"
+        "import knip.app, espboard.board, espboard.boot, links.multi_link, links.serial_link\n"
+        "gc.collect()\nprint('frozen', knip_frozen.FIRMWARE, knip_frozen.SOURCE, knip.app.FIRMWARE,"
+        " sys.maxsize, gc.mem_alloc()-a)\n")
+    env = dict(os.environ, MICROPYPATH=".frozen")
+    p = subprocess.run([str(mp32), "-X", "heapsize=110k", "-c", code], capture_output=True, text=True,
+                       env=env, timeout=60, cwd="/")
+    assert p.returncode == 0, p.stderr
+    _, fw, src, app_fw, maxsize, heap = p.stdout.split()
+    assert fw == app_fw == B.firmware_version() and src == F.source_digest(F.frozen_sources())
+    assert int(maxsize) == 2**31 - 1                 # 32-bit, like the ESP32
+    assert int(heap) < 40 * 1024, heap               # code in "flash": the imports cost little heap
+
+
+def test_deploy_onto_a_board_with_knip_frozen_copies_only_the_profile(mp32, tmp_path, capsys, monkeypatch):
+    """The simulated board of test_firmware_cmds running the 32-bit port with
+    this tree frozen in: at power-on it runs the frozen main.py (as MicroPython
+    runs a frozen main.py before any on the filesystem). deploy finds the
+    marker with this tree's digest, removes an old .mpy tree and /main.py
+    (they would shadow the frozen modules), copies profile.json alone, and
+    the app that comes back reports the firmware and the profile."""
+    import test_firmware_cmds as T
+    from knip_host.esp32.deploy import deploy
+    monkeypatch.setenv("KNIP_MICROPYTHON", str(mp32))
+    monkeypatch.setattr(T, "SHIM", T.SHIM + (
+        "    if src is None:\n"
+        "        try:\n            import knip_frozen\n        except ImportError:\n            knip_frozen = None\n"
+        "        if knip_frozen is not None:\n            import main\n"))
+    root = tmp_path / "flash"
+    (root / "knip").mkdir(parents=True)
+    (root / "knip" / "app.mpy").write_bytes(b"M\x06\x00\x1f")      # an earlier filesystem deploy
+    (root / "main.py").write_text("print('old main')\n")
+    b = T.SimulatedBoard(root, tmp_path)
+    try:
+        prof = ROOT / "hardware" / "profiles" / "pressure-analog.json"
+        info = deploy(b.port, str(prof), mip=False, build_dir=tmp_path / "build", march="x86", wait_s=40)
+    finally:
+        b.close()
+    out = capsys.readouterr().out
+    assert "frozen in, built from these sources" in out and "copying the profile only" in out
+    assert "removed knip/app.mpy" in out and "removed main.py" in out
+    assert info["firmware"] == B.firmware_version() and info["profile"] == "pressure-analog"
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert "profile.json" in files and not any(f.endswith((".mpy", ".py")) for f in files), files
+
+
+# ------------------------------------------------------ the manifest and the sources
+
 def test_the_manifest_freezes_every_module_knip_build_deploys(tmp_path):
     frozen = dict((t, s) for s, t in _run_manifest(MANIFEST))
     res = B.build(tmp_path / "tree", B.DEFAULT_PROFILE, native=False)
@@ -123,65 +191,3 @@ def test_build_script_says_what_to_do_without_a_container_engine(tmp_path):
                        capture_output=True, text=True, env=env, timeout=30)
     assert p.returncode == 2
     assert "neither docker nor podman" in p.stderr and "FROZEN_MANIFEST=" in p.stderr
-
-
-# ------------------------------------------------------ the 32-bit port (mp32)
-
-@pytest.fixture(scope="session")
-def mp32(tmp_path_factory):
-    """The 32-bit unix port with firmware/manifest.py frozen in (built once a session)."""
-    if not MP32.exists():
-        pytest.skip("../shared/tools/mp32 not present (the 32-bit port comes from the shared vendor tree)")
-    out = tmp_path_factory.mktemp("mp32")
-    from knip_host.esp32.frozen import mp32_env
-    p = subprocess.run(["bash", str(MP32), str(out), str(MANIFEST)], capture_output=True, text=True, timeout=1500,
-                       env=mp32_env())
-    assert p.returncode == 0, p.stderr[-3000:]
-    return out / "micropython"
-
-
-def test_the_manifest_builds_into_the_32bit_port(mp32):
-    code = ("import gc,sys\ngc.collect()\na=gc.mem_alloc()\nimport knip_frozen\n"
-        "import knip.app, espboard.board, espboard.boot, links.multi_link, links.serial_link\n"
-        "gc.collect()\nprint('frozen', knip_frozen.FIRMWARE, knip_frozen.SOURCE, knip.app.FIRMWARE,"
-        " sys.maxsize, gc.mem_alloc()-a)\n")
-    env = dict(os.environ, MICROPYPATH=".frozen")
-    p = subprocess.run([str(mp32), "-X", "heapsize=110k", "-c", code], capture_output=True, text=True,
-                       env=env, timeout=60, cwd="/")
-    assert p.returncode == 0, p.stderr
-    _, fw, src, app_fw, maxsize, heap = p.stdout.split()
-    assert fw == app_fw == B.firmware_version() and src == F.source_digest(F.frozen_sources())
-    assert int(maxsize) == 2**31 - 1                 # 32-bit, like the ESP32
-    assert int(heap) < 40 * 1024, heap               # code in "flash": the imports cost little heap
-
-
-def test_deploy_onto_a_board_with_knip_frozen_copies_only_the_profile(mp32, tmp_path, capsys, monkeypatch):
-    """The simulated board of test_firmware_cmds running the 32-bit port with
-    this tree frozen in: at power-on it runs the frozen main.py (as MicroPython
-    runs a frozen main.py before any on the filesystem). deploy finds the
-    marker with this tree's digest, removes an old .mpy tree and /main.py
-    (they would shadow the frozen modules), copies profile.json alone, and
-    the app that comes back reports the firmware and the profile."""
-    import test_firmware_cmds as T
-    from knip_host.esp32.deploy import deploy
-    monkeypatch.setenv("KNIP_MICROPYTHON", str(mp32))
-    monkeypatch.setattr(T, "SHIM", T.SHIM + (
-        "    if src is None:\n"
-        "        try:\n            import knip_frozen\n        except ImportError:\n            knip_frozen = None\n"
-        "        if knip_frozen is not None:\n            import main\n"))
-    root = tmp_path / "flash"
-    (root / "knip").mkdir(parents=True)
-    (root / "knip" / "app.mpy").write_bytes(b"M\x06\x00\x1f")      # an earlier filesystem deploy
-    (root / "main.py").write_text("print('old main')\n")
-    b = T.SimulatedBoard(root, tmp_path)
-    try:
-        prof = ROOT / "hardware" / "profiles" / "pressure-analog.json"
-        info = deploy(b.port, str(prof), mip=False, build_dir=tmp_path / "build", march="x86", wait_s=40)
-    finally:
-        b.close()
-    out = capsys.readouterr().out
-    assert "frozen in, built from these sources" in out and "copying the profile only" in out
-    assert "removed knip/app.mpy" in out and "removed main.py" in out
-    assert info["firmware"] == B.firmware_version() and info["profile"] == "pressure-analog"
-    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    assert "profile.json" in files and not any(f.endswith((".mpy", ".py")) for f in files), files

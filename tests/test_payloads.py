@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import json
 import os
+import select
 import struct
 import subprocess
 import sys
@@ -48,11 +49,14 @@ class Peer:
         self.port = os.ttyname(slave)
         self.requests: list[int] = []
         self.running = True
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self) -> None:
         rx, w = P.FrameReader(), P.FrameWriter()
         while self.running:
+            if not select.select([self.master], [], [], 0.02)[0]:
+                continue
             try:
                 data = os.read(self.master, 4096)
             except OSError:
@@ -70,7 +74,12 @@ class Peer:
                     os.write(self.master, bytes(w.message(mtype, rx.seq if mtype < P.SAMPLES else 1, payload)))
 
     def close(self) -> None:
+        # The thread ends before the descriptors close: closed under it, their
+        # numbers are reused by the next open() in this process (a later test's
+        # session file, its database), and a late answer went into that file.
         self.running = False
+        self.thread.join(5)
+        assert not self.thread.is_alive(), "the scripted peer did not stop"
         os.close(self.slave)
         os.close(self.master)
 
@@ -85,10 +94,12 @@ def peer():
 
     def make(script: dict[int, object]) -> Device:
         p = Peer({P.HELLO: info(), **script})
-        made.append(p)
-        return Device(p.port, timeout=0.5)
+        d = Device(p.port, timeout=0.5)
+        made.append((p, d))
+        return d
     yield make
-    for p in made:
+    for p, d in made:
+        d.close()
         p.close()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import chromium
-from test_trends import PLAN, UNDATED, _run, real_database, rows_of
+from test_trends import PLAN, UNDATED, _run, real_database, rows_of, shared_dir
 
 from knip_host import trends as T
 from knip_host.trend_plots import panels_with_data
@@ -33,7 +33,7 @@ def driver():
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """(path of the written report, the database rows it was made from)."""
-    db = real_database(tmp_path_factory.getbasetemp() / "knip-real-sessions")
+    db = real_database(shared_dir(tmp_path_factory))
     page = tmp_path_factory.mktemp("report") / "knip report.html"    # a space: a real file URL
     rc, out, err = _run(["report", "--html", str(page), "--db", str(db), "--name", "Kari N."])
     assert rc == 0, err

@@ -1,9 +1,9 @@
 """Sync that never stalls, against the real firmware on the virtual trainer
-(MicroPython unix port, real littlefs image, real pseudo-terminal) and a real
-SQLite file: a byte flipped on the flash, a header destroyed, a reflash that
-restarts the numbers, a start time that is no date. The faults are put into
-the flash image while the trainer is off, as a bad flash cell would leave it
-(tests/mp/flash_files.py)."""
+(MicroPython unix port, real littlefs image, real pseudo-terminal, on the
+virtual clock) and a real SQLite file: a byte flipped on the flash, a header
+destroyed, a reflash that restarts the numbers, a start time that is no date.
+The faults are put into the flash image while the trainer is off, as a bad
+flash cell would leave it (tests/mp/flash_files.py)."""
 from __future__ import annotations
 
 import binascii
@@ -29,8 +29,14 @@ FAST = 25.0
 FLASH = ROOT / "tests" / "mp" / "flash_files.py"
 
 
+def trainer(img: Path, seed: int) -> VirtualTrainer:
+    """The virtual trainer on the virtual clock (docs/TESTING.md): what a test
+    sees depends on the seed and the test, never on how busy the machine is."""
+    return VirtualTrainer(img, speed=FAST, seed=seed, clock="virtual")
+
+
 def record(port: str, n: int, seconds: float = 0.8) -> tuple[dict, list[int]]:
-    """n short sessions ('daily', stopped after `seconds` of real time); (INFO, ids)."""
+    """n short sessions ('daily', stopped after `seconds` x FAST of board time); (INFO, ids)."""
     d = Device(port)
     try:
         info = d.hello()
@@ -38,7 +44,7 @@ def record(port: str, n: int, seconds: float = 0.8) -> tuple[dict, list[int]]:
         ids = []
         for _ in range(n):
             ids.append(d.start("daily"))
-            time.sleep(seconds)
+            d.clock.sleep(seconds)
             d.stop()
         return info, ids
     finally:
@@ -76,7 +82,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_a_flipped_byte_is_salvaged_and_every_later_session_still_syncs(tmp_path, capsys):
     img = tmp_path / "flash.img"
-    with VirtualTrainer(img, speed=FAST, seed=3) as vt:
+    with trainer(img, 3) as vt:
         info, ids = record(vt.port, 3)
     assert ids == [0, 1, 2]
     offset = {}
@@ -88,7 +94,7 @@ def test_a_flipped_byte_is_salvaged_and_every_later_session_still_syncs(tmp_path
 
     damaged = edit_session(img, 1, tmp_path, flip)
     db_path = tmp_path / "k.sqlite3"
-    with VirtualTrainer(img, speed=FAST, seed=3) as vt:
+    with trainer(img, 3) as vt:
         d = Device(vt.port)
         sizes = {s["id"]: s["size"] for s in d.sessions()}
         t0 = time.monotonic()
@@ -120,14 +126,14 @@ def test_a_flipped_byte_is_salvaged_and_every_later_session_still_syncs(tmp_path
 
 def test_an_unreadable_header_stays_on_the_trainer_until_she_says_discard(tmp_path, capsys):
     img = tmp_path / "flash.img"
-    with VirtualTrainer(img, speed=FAST, seed=4) as vt:
+    with trainer(img, 4) as vt:
         _info, ids = record(vt.port, 3, seconds=0.4)
 
     def smash_header(data: bytearray) -> None:
         data[10] ^= 0xFF                                  # inside the header JSON: its CRC fails
     edit_session(img, 0, tmp_path, smash_header)
     db = str(tmp_path / "k.sqlite3")
-    with VirtualTrainer(img, speed=FAST, seed=4) as vt:
+    with trainer(img, 4) as vt:
         code, out, _ = run(capsys, "sync", "--port", vt.port, "--db", db)
         assert code == 0 and "2 new sessions" in out
         assert "session 0 on the trainer is unreadable" in out and "--discard" in out
@@ -148,7 +154,7 @@ def test_a_reflash_restarts_the_numbers_and_the_database_keeps_both(tmp_path, ca
     stores = []
     for flash_no in (1, 2):              # the same board (device id) on a freshly erased flash
         img = tmp_path / f"flash{flash_no}.img"
-        with VirtualTrainer(img, speed=FAST, seed=flash_no) as vt:
+        with trainer(img, flash_no) as vt:
             info, ids = record(vt.port, 2, seconds=0.4)
             assert ids == [0, 1] and info["device"] == "sim-0001"
             stores.append(info["store"])
@@ -178,11 +184,11 @@ def _set_epoch(data: bytearray, epoch_ms: int) -> None:
 
 def test_a_start_time_that_is_no_date_breaks_no_read(tmp_path, capsys):
     img = tmp_path / "flash.img"
-    with VirtualTrainer(img, speed=FAST, seed=6) as vt:
+    with trainer(img, 6) as vt:
         record(vt.port, 2, seconds=0.4)
     edit_session(img, 1, tmp_path, lambda data: _set_epoch(data, 2 ** 64 - 1))
     db = str(tmp_path / "k.sqlite3")
-    with VirtualTrainer(img, speed=FAST, seed=6) as vt:
+    with trainer(img, 6) as vt:
         code, out, _ = run(capsys, "sync", "--port", vt.port, "--db", db)
         assert code == 0 and "2 new sessions" in out
     con = sqlite3.connect(db)
@@ -202,7 +208,7 @@ def test_a_schema_1_database_with_a_bad_start_time_is_migrated_and_reads(tmp_pat
     read crashed. Opening migrates the file (schema 2) and clears that time."""
     img = tmp_path / "flash.img"
     db = str(tmp_path / "k.sqlite3")
-    with VirtualTrainer(img, speed=FAST, seed=7) as vt:
+    with trainer(img, 7) as vt:
         record(vt.port, 2, seconds=0.4)
         assert run(capsys, "sync", "--port", vt.port, "--db", db)[0] == 0
     con = sqlite3.connect(db, isolation_level=None)
@@ -234,7 +240,7 @@ def test_a_schema_1_database_with_a_bad_start_time_is_migrated_and_reads(tmp_pat
     assert run(capsys, "report", "--html", str(tmp_path / "r.html"), "--db", db)[0] == 0
     assert run(capsys, "progress", "-o", str(tmp_path), "--db", db)[0] == 0
     # the board's sessions were acknowledged before: a new sync finds nothing
-    with VirtualTrainer(img, speed=FAST, seed=7) as vt:
+    with trainer(img, 7) as vt:
         code, out, _ = run(capsys, "sync", "--port", vt.port, "--db", db)
         assert code == 0 and "0 new sessions" in out
 
@@ -252,7 +258,7 @@ def test_a_lost_ack_is_acknowledged_again_whatever_store_the_copy_has(tmp_path, 
     under no store."""
     from knip_host.sessionfile import decode
     img = tmp_path / "flash.img"
-    with VirtualTrainer(img, speed=FAST, seed=8) as vt:
+    with trainer(img, 8) as vt:
         info, (sid,) = record(vt.port, 1, seconds=0.4)
         d = Device(vt.port)
         raw = bytearray()

@@ -2,13 +2,16 @@
 virtual trainer (the real firmware under MicroPython, a simulated woman, on
 the virtual clock) runs five programs, `knip sync` stores them in a real SQLite file, and the
 commands read them back. `real_database()` is shared with
-test_report_browser.py (built once per test run)."""
+test_report_browser.py (recorded once per test run, on whichever xdist worker
+comes first)."""
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import io
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -54,14 +57,37 @@ def shifted_epochs(today: dt.date) -> dict[int, int | None]:
     return {0: at(31, 10), 1: at(17, 10), 2: at(1, 18), UNDATED: None, 4: at(0, 0, 30)}
 
 
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder of this test run that every xdist worker sees (the parent of
+    the workers' own temporary folders), else the run's temporary folder."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent / "knip-real-sessions" if os.environ.get("PYTEST_XDIST_WORKER") else \
+        base / "knip-real-sessions"
+
+
 def real_database(base: Path) -> Path:
     """Record PLAN on one virtual trainer, sync it into base/knip.sqlite3 and
-    spread the sessions over weeks. Built once per test run; copy it before
-    changing it."""
+    spread the sessions over weeks. Built once per test run, also when
+    test_report_browser.py runs on another xdist worker (base from
+    shared_dir: the first to come records it under a lock, the other waits
+    and reads the same file); copy it before changing it."""
     if "db" in _BUILT and _BUILT["db"].exists():
         return _BUILT["db"]
     base.mkdir(parents=True, exist_ok=True)
-    image, db = str(base / "trainer.img"), base / "knip.sqlite3"
+    db = base / "knip.sqlite3"
+    with open(base / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "recorded").exists():
+            _record(base, db)
+            (base / "recorded").write_text("ok\n")
+    _BUILT["db"] = db
+    return db
+
+
+def _record(base: Path, db: Path) -> None:
+    for old in (base / "trainer.img", db, base / "data"):          # a failed attempt's leftovers
+        shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
+    image = str(base / "trainer.img")
     sim = ["--port", "sim", "--sim-image", image, "--sim-speed", SPEED, "--sim-clock", "virtual"]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KNIP_DATA", str(base / "data"))
@@ -81,13 +107,11 @@ def real_database(base: Path) -> Path:
         for sid, epoch in shifted_epochs(today).items():
             con.execute("UPDATE sessions SET start_epoch = ? WHERE session_id = ?", (epoch, sid))
     con.close()
-    _BUILT["db"] = db
-    return db
 
 
 @pytest.fixture(scope="module")
 def real_db(tmp_path_factory) -> Path:
-    return real_database(tmp_path_factory.getbasetemp() / "knip-real-sessions")
+    return real_database(shared_dir(tmp_path_factory))
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ from ..device import Device, DeviceError
 from .tools import FirmwareError, say
 
 BOOT_FAIL = re.compile(r"did not start|cannot load|safe mode|no profile|Traceback|Error")
+# stripped from both ends of a start-up line: whitespace and the control bytes
+# a REPL leaves on the line before main.py prints (raw REPL end markers \x04)
+_NOISE = "".join(map(chr, range(33))) + "\x7f\ufffd"
 
 
 def knip_app_info(port: str, timeout: float = 1.2) -> dict | None:
@@ -77,7 +80,7 @@ def _read_start_up(dev: Device, lines: list[str], deadline: float, safe_pin: int
         buf += chunk
         while b"\n" in buf:
             raw, buf = buf.split(b"\n", 1)
-            line = raw.decode("utf-8", "replace").strip()
+            line = raw.decode("utf-8", "replace").strip(_NOISE)
             if not (line.startswith("knip:") or "Error" in line):
                 continue
             lines.append(line)
