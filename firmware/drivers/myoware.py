@@ -52,19 +52,20 @@ class MyoWare:
     def counts_run(self, buf, i, n):
         """buf[i:i+n]: readings from raw_reader() -> counts, in place."""
         st = self._ac
-        if st is None:
+        if st is None or st[2] != self.offset_uv or st[8] != self.floor_uv:
+            # the scaling, set once (and again after check() or zero() moved the offset or floor)
             from knip import kernels as K
             st = self._ac = array("i", bytes(4 * K.AC_LEN))
             self._adc_counts = K.adc_counts
+            st[2] = self.offset_uv
+            st[3] = self._m
+            st[4] = self._sh
+            st[5] = self._r
+            st[6] = self._lo
+            st[7] = self._hi
+            st[8] = self.floor_uv
         st[0] = i
         st[1] = n
-        st[2] = self.offset_uv
-        st[3] = self._m
-        st[4] = self._sh
-        st[5] = self._r
-        st[6] = self._lo
-        st[7] = self._hi
-        st[8] = self.floor_uv
         self.saturated += self._adc_counts(buf, st)
 
     def read(self):

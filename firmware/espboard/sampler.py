@@ -9,8 +9,9 @@
 # timer mode a long interval is only settled at the next callback that comes
 # half a period or more after the one before, less the queued ticks that
 # did arrive. The callback allocates nothing. It wakes the application
-# every wake_n samples (10 ms worth at 1 kHz), not every sample: a task
-# switch per sample would cost more than the sample's processing.
+# every wake_n samples (20 ms worth at 1 kHz), not every sample: a task
+# switch per sample would cost more than the sample's processing (at
+# 100 Hz and below it is woken for every sample).
 import time
 from array import array
 
@@ -27,7 +28,8 @@ except ImportError:                 # CPython (tests): a plain flag with the sam
 
 _MASK = 0x3FFFFFFF                  # ticks_us differences modulo 2**30 (its period on the ESP32)
 _KICK_HZ = 4                        # data-ready mode: a slow timer rereads a stuck data-ready line
-_WAKE_HZ = 100                      # the application is woken at most this often
+_WAKE_HZ = 50                       # at high rates the application is woken this often (20 ms)
+_BATCH_FROM_HZ = 500                # ... from this rate up
 
 
 # The callback's running state (int32 array, _timing below): kept in one
@@ -140,7 +142,9 @@ class Sampler:
         self._timer_id = timer_id
         self._tim = None
         self.flag = ThreadSafeFlag() if ThreadSafeFlag is not None else _Flag()
-        self.wake_n = rate_hz // _WAKE_HZ if rate_hz > _WAKE_HZ else 1    # samples per wake
+        # samples per wake: raw EMG rates wake it every 20 ms; slower ones
+        # every sample (the pressure events' latency keeps its margin)
+        self.wake_n = rate_hz // _WAKE_HZ if rate_hz >= _BATCH_FROM_HZ else 1
         self.spurious = 0           # data-ready callbacks that found no new data
         st = array("i", bytes(4 * _S_LEN))
         st[_S_LAST] = -1

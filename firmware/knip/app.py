@@ -177,7 +177,14 @@ class App:
                 fl = chain.flags
                 self.n += m
                 if rec.id is not None:
-                    self._record(rt, rx, ra, i, m, lv)
+                    c = self.runner.coach
+                    if c is not None and m <= rec.room():
+                        # the coach, then the file (whose block may fill, and a
+                        # full flash end the session, at the run's last sample)
+                        c.sample_run(rt, i, m, lv, chain.level)
+                        rec.samples(rt, rx, ra, i, m)
+                    else:
+                        self._record(rt, rx, ra, i, m, lv)
                 ring.skip(m)
                 # pressure streams live as the detector sees it (low-passed:
                 # smoother bars, a third of the bytes); EMG streams raw
@@ -223,9 +230,7 @@ class App:
                 q = m
             if c is not None:
                 if q == m:
-                    if q > 1:
-                        c.samples(rt, i, q - 1, lv)
-                    c.sample(rt[i + q - 1], level)
+                    c.sample_run(rt, i, q, lv, level)
                 else:
                     c.samples(rt, i, q, lv)
             rec.samples(rt, rx, ra, i, q)

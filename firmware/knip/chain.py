@@ -8,6 +8,8 @@ from knip.fixed import const
 from knip.filters import design_lowpass, design_highpass, design_notch, RmsEnvelope, X_MAX, start_section
 from knip.detector import SqueezeDetector, DetectorConfig
 from knip import kernels as K
+from knip.kernels import (chain_run, CH_FROM, CH_N, CH_GUARD, CH_LAST_X, CH_LAST_T, CH_SAME, CH_SQX,
+                          CH_SQA)
 from knip.record import M_GAP, M_SATURATED, M_FLAT, M_SPIKE
 
 _GAP_PERIODS = const(5)     # a time step this many periods long is a gap,
@@ -284,25 +286,25 @@ class EmgChain:
         m = 0
         if self.runs and self.started and g.bad_from < 0 and g.last_t is not None:
             c = self.k
-            c[K.CH_LAST_X] = g.last_x
-            c[K.CH_LAST_T] = g.last_t
-            c[K.CH_SAME] = g.same
-            c[K.CH_FROM] = i
-            c[K.CH_N] = n
-            c[K.CH_GUARD] = 1
-            m = K.chain_run(c, ts, xs, as_)
+            c[CH_LAST_X] = g.last_x
+            c[CH_LAST_T] = g.last_t
+            c[CH_SAME] = g.same
+            c[CH_FROM] = i
+            c[CH_N] = n
+            c[CH_GUARD] = 1
+            m = chain_run(c, ts, xs, as_)
         if m == 0:
             self.flags = self.push(ts[i], xs[i], as_[i])
             return 1
         c = self.k
-        g.last_x = c[K.CH_LAST_X]
-        g.last_t = c[K.CH_LAST_T]
-        g.same = c[K.CH_SAME]
+        g.last_x = c[CH_LAST_X]
+        g.last_t = c[CH_LAST_T]
+        g.same = c[CH_SAME]
         if self.enva is not None:
-            e = self.enva.add(c[K.CH_SQA], m)
+            e = self.enva.add(c[CH_SQA], m)
             if e >= 0:
                 self.alevel = e
-        e = env.add(c[K.CH_SQX], m)
+        e = env.add(c[CH_SQX], m)
         fl = 0
         if e >= 0:
             self.level = e

@@ -139,6 +139,13 @@ class Coach:
             if self.k >= _FOLD:
                 self._fold()
 
+    def sample_run(self, ts, i, n, before, level):
+        """A run of n samples from ts[i]: all but the last at `before` (the
+        level until the chain's last update), the last at `level`."""
+        if n > 1:
+            self.samples(ts, i, n - 1, before)
+        self.sample(ts[i + n - 1], level)
+
     def samples(self, ts, i, n, level):
         """As n calls of sample(ts[j], level) for j from i, the same level
         throughout (EMG: the envelope between two of its blocks), times

@@ -572,6 +572,7 @@ def main(argv):
     if pf is not None:
         host.prof = pf
         board.sleepers = []             # tasks asleep wake once, when due (board.wake)
+        board.fast_wait()
         if board.sampler._before is not None:
             board.sampler._before = pf.wrap("user", board.sampler._before, 1)
         for d in (board.sensor, board.abd):

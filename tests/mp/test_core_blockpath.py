@@ -174,6 +174,21 @@ def test_coach_samples_is_sample_n_times():
         assert _coach_state(a) == _coach_state(b), i
         i += n
     assert 1000 < a.w_from < 4000 and a.n + a.k == 4000 - a.w_from and a.run_best > 0   # every sample from w_from on
+    c = Coach(1, 0, 20)                 # sample_run: all but the last at one level, the last at another
+    c.window_start(1000, 0, 0, 1, 1, 5000, 40)
+    c.sq_on = True
+    c.sq_thr = 60
+    i = 0
+    while i < 3000:
+        c.sample_run(ts, i, 10, 70, 90)
+        i += 10
+    ref = Coach(1, 0, 20)
+    ref.window_start(1000, 0, 0, 1, 1, 5000, 40)
+    ref.sq_on = True
+    ref.sq_thr = 60
+    for j in range(3000):
+        ref.sample(ts[j], 70 if j % 10 < 9 else 90)
+    assert _coach_state(c) == _coach_state(ref) and ref.k + ref.n > 0
 
 
 def test_block_and_live_runs_hold_what_add_holds():
