@@ -116,11 +116,13 @@ def test_knip_build_produces_the_tree(capsys, tmp_path):
     assert man["profile"] == "pressure-analog"
 
 
-def test_knip_build_no_native_is_portable_bytecode(capsys, tmp_path):
+def test_knip_build_no_native_is_bytecode_but_the_viper_kernels(capsys, tmp_path):
     rc, _, err = run(capsys, "build", "-o", str(tmp_path / "bc"), "--no-native")
     assert rc == 0, err
     man = B.read_manifest(tmp_path / "bc")
-    assert {f["kind"] for f in man["files"]} == {"bytecode", "source", "data"}
+    assert {f["kind"] for f in man["files"]} == {"bytecode", "native", "source", "data"}
+    native = {f["source"] for f in man["files"] if f["kind"] == "native"}
+    assert native == set(R.VIPER)                 # machine code by nature: viper
 
 
 def test_knip_build_bad_profile_exits_2(capsys, tmp_path):
@@ -231,9 +233,13 @@ def test_version_check_on_a_board_of_another_architecture(tmp_path):
     assert f"the board runs MicroPython {dev['version']} (.mpy 6.3, x64)" in msg
     assert "these files need v1.29.x (.mpy 6.3, xtensawin)" in msg
     assert "run `make flash PORT=/dev/ttyUSB0` first" in msg
-    # bytecode-only files load on any board with .mpy format 6
+    # --no-native still holds the viper kernels' machine code: the same check
     B.build(tmp_path / "b", B.DEFAULT_PROFILE, native=False)
-    notes = check_compatible(dev, B.read_manifest(tmp_path / "b"), "/dev/ttyUSB0")
+    with pytest.raises(FirmwareError, match="xtensawin"):
+        check_compatible(dev, B.read_manifest(tmp_path / "b"), "/dev/ttyUSB0")
+    # built for the board's own architecture, it loads
+    B.build(tmp_path / "x", B.DEFAULT_PROFILE, native=False, march="x64")
+    notes = check_compatible(dev, B.read_manifest(tmp_path / "x"), "/dev/ttyUSB0")
     assert all("tested on" in n for n in notes)
 
 

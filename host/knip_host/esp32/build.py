@@ -459,8 +459,8 @@ def build(out_dir: str | os.PathLike[str], profile_path: str | os.PathLike[str] 
         want_native = native and src.rel in R.NATIVE
         ok, msg = compile_module(src.path, out / target, src.rel, native=want_native, march=march,
                                  opt=opt, exe=exe)
-        kind = "native" if want_native else "bytecode"
-        if not ok and want_native:
+        kind = "native" if want_native or src.rel in R.VIPER else "bytecode"
+        if not ok and want_native and src.rel not in R.VIPER:
             fallback.append(f"{src.rel}: {msg.splitlines()[-1] if msg else 'refused'}")
             say(f"build: {src.rel}: the native emitter refused it ({msg.splitlines()[-1] if msg else '?'}); "
                 "using bytecode")

@@ -100,6 +100,9 @@ SIMULATION = ("simboard",)          # firmware/<name>/: the virtual trainer and 
 HOST_ONLY = {                                            # left out unless a deployed module imports them
     "knip/replay.py": "offline replay of recordings on the host",
 }
+# Modules with viper functions hold machine code whatever the build: always
+# compiled for the board's architecture (they cannot be bytecode).
+VIPER = ("knip/kernels.py", "espboard/sampler.py")
 NATIVE = ("knip/filters.py", "knip/detector.py", "knip/chain.py", "knip/ring.py", "knip/kernels.py",
           "knip/packing.py", "espboard/sampler.py",       # per-sample code: -X emit=native
           # the detector's parts: native, as they were in detector.py
