@@ -29,9 +29,15 @@ def run(chain, times_ms, xs, abd=None, log=None):
         while i < n and c < _CHUNK:
             x = xs[i]
             if x is not None:       # missing: the chain sees the gap in the times
-                ts[c] = _i32(times_ms[i])
-                xv[c] = _i32(x)
-                av[c] = _i32(abd[i] or 0) if abd is not None else 0
+                a = (abd[i] or 0) if abd is not None else 0
+                try:
+                    ts[c] = times_ms[i]
+                    xv[c] = x
+                    av[c] = a
+                except OverflowError:
+                    ts[c] = _i32(times_ms[i])
+                    xv[c] = _i32(x)
+                    av[c] = _i32(a)
                 c += 1
             i += 1
         j = 0
