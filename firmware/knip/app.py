@@ -113,6 +113,8 @@ class App:
                 await self._samples()
             except MemoryError:
                 await self._out_of_memory("the sample task", False)
+            except Exception as e:      # a bug or a failing driver: said, never a silent stop
+                await self._sample_error(e)
 
     def end_for_memory(self):
         """End the running session with reason "memory", keeping it; returns
@@ -134,6 +136,22 @@ class App:
         if later is not None:
             later(True)
         return None
+
+    async def _sample_error(self, e):
+        """Anything but MemoryError out of the sample loop: the running
+        session ends with reason "error" (kept; announced as the loop goes
+        on), the board keeps the text among its alerts (INFO), and the loop
+        starts again after a pause: samples keep flowing, the host is told."""
+        text = "error in the sample task: %s: %s" % (type(e).__name__, e)
+        try:
+            if self.recorder.id is not None:
+                self.end_session("error")
+        except Exception as e2:         # the file still closes at the next start (store.recover)
+            text += "; the session did not close: %s" % (type(e2).__name__,)
+        alert = getattr(self.board, "alert", None)
+        if alert is not None:
+            alert(text)
+        await self.board.sleep_ms(_OOM_PAUSE_MS)
 
     async def _out_of_memory(self, where, restart):
         gc.collect()

@@ -24,6 +24,9 @@ PAIN_HELP = "pain check-in on the trainer: press the button once per point (0-10
 MEMORY_HELP = ("the trainer ran out of memory: what was recorded is kept on it (knip sync fetches it). "
                "A board without PSRAM (ESP32-WROOM) needs the frozen build: see docs/DEPLOY.md, "
                "'Plain ESP32 (WROOM): the frozen build'; `knip info` shows its heap.")
+ERROR_HELP = ("the trainer's sample loop failed and ended the session (what was recorded is kept; "
+              "`knip sync` fetches it). `knip info` shows the error among the board's alerts: "
+              "please report it with that text")
 
 BAR = 30
 
@@ -289,6 +292,8 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
                     view.say(f"session ended ({reason})")
                     if reason == "memory":
                         view.say(MEMORY_HELP)
+                    elif reason == "error":
+                        view.say(ERROR_HELP)
                     if program:
                         res.ended = True
                         break

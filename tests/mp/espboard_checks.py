@@ -305,7 +305,33 @@ def test_memory_error_in_the_sample_loop_ends_the_session_and_the_loop_goes_on()
         vfs_umount("/oom")
 
 
-def _oom_session(mount, end_fails):
+def test_any_other_error_in_the_sample_loop_ends_the_session_said_and_the_loop_goes_on():
+    # not only MemoryError: a bug or a failing driver must not stop the
+    # loop silently while the program runs on (the session would record
+    # nothing and no one would know why)
+    from knip import protocol as P
+    try:
+        b, app, sid, sent = _oom_session("/err", 0, ValueError("a driver said no"))
+        assert app.session is None and app.n >= 299          # ended, and the loop went on
+        assert b.alerts[-1] == "error in the sample task: ValueError: a driver said no", b.alerts
+        rx = P.FrameReader()
+        notices = []
+        for frame in sent:
+            st, _ = rx.feed(frame, 0, len(frame))
+            if st == P.R_FRAME and rx.mtype == P.NOTICE and rx.payload[0] == P.N_SESSION_ENDED:
+                notices.append(bytes(rx.payload[1:]).decode())
+        assert notices == ["%d error" % sid], notices
+        s = [x for x in app.store.list() if x["id"] == sid][0]
+        assert s["closed"], s
+        data = b""
+        for name in os.listdir("/err/sessions"):
+            data += open("/err/sessions/" + name, "rb").read()
+        assert b'"reason": "error"' in data and b'"samples": 99' in data
+    finally:
+        vfs_umount("/err")
+
+
+def _oom_session(mount, end_fails, exc=None):
     # A MemoryError in the sample loop of a session with a host listening;
     # with end_fails, the heap is so short that closing the session fails
     # as well: the summary's JSON once (1), or the store's end every time (99).
@@ -335,7 +361,7 @@ def _oom_session(mount, end_fails):
     def flaky(t, x, a):
         fail[0] -= 1
         if fail[0] == 0:
-            raise MemoryError("memory allocation failed, allocating 512 bytes")
+            raise exc or MemoryError("memory allocation failed, allocating 512 bytes")
         return push(t, x, a)
     app.chain.push = flaky
     left = [end_fails]
