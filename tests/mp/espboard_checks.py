@@ -281,26 +281,12 @@ def test_memory_error_in_the_sample_loop_ends_the_session_and_the_loop_goes_on()
     # the sample task must not die of it: nothing would announce the end and
     # the host would wait for ever (issue 13: "a hang instead of a message")
     from espboard import ui as U
-    from knip import protocol as P
     try:
         b, app, sid, sent = _oom_session("/oom", 0)
         assert app.session is None and b.heap_low and b.ui.pattern is U._HEAP_LOW
         assert "out of memory in the sample task" in b.alerts[-1] and b.alerts[-1].endswith(
             "session %d ended and kept" % sid), b.alerts
-        assert app.n >= 299                              # the loop went on after the error
-        rx = P.FrameReader()
-        notices = []
-        for frame in sent:
-            st, _ = rx.feed(frame, 0, len(frame))
-            if st == P.R_FRAME and rx.mtype == P.NOTICE and rx.payload[0] == P.N_SESSION_ENDED:
-                notices.append(bytes(rx.payload[1:]).decode())
-        assert notices == ["%d memory" % sid], notices  # the host is told
-        s = [x for x in app.store.list() if x["id"] == sid][0]
-        assert s["closed"], s
-        data = b""
-        for name in os.listdir("/oom/sessions"):
-            data += open("/oom/sessions/" + name, "rb").read()
-        assert b'"reason": "memory"' in data and b'"samples": 99' in data
+        _ended_and_kept(app, sid, sent, "/oom", "memory")
     finally:
         vfs_umount("/oom")
 
@@ -309,26 +295,32 @@ def test_any_other_error_in_the_sample_loop_ends_the_session_said_and_the_loop_g
     # not only MemoryError: a bug or a failing driver must not stop the
     # loop silently while the program runs on (the session would record
     # nothing and no one would know why)
-    from knip import protocol as P
     try:
         b, app, sid, sent = _oom_session("/err", 0, ValueError("a driver said no"))
-        assert app.session is None and app.n >= 299          # ended, and the loop went on
         assert b.alerts[-1] == "error in the sample task: ValueError: a driver said no", b.alerts
-        rx = P.FrameReader()
-        notices = []
-        for frame in sent:
-            st, _ = rx.feed(frame, 0, len(frame))
-            if st == P.R_FRAME and rx.mtype == P.NOTICE and rx.payload[0] == P.N_SESSION_ENDED:
-                notices.append(bytes(rx.payload[1:]).decode())
-        assert notices == ["%d error" % sid], notices
-        s = [x for x in app.store.list() if x["id"] == sid][0]
-        assert s["closed"], s
-        data = b""
-        for name in os.listdir("/err/sessions"):
-            data += open("/err/sessions/" + name, "rb").read()
-        assert b'"reason": "error"' in data and b'"samples": 99' in data
+        _ended_and_kept(app, sid, sent, "/err", "error")
     finally:
         vfs_umount("/err")
+
+
+def _ended_and_kept(app, sid, sent, mount, reason):
+    """After an error in the sample loop: the loop went on, the host was
+    told the session ended for `reason`, and the file is closed with it."""
+    from knip import protocol as P
+    assert app.session is None and app.n >= 299         # the loop went on after the error
+    rx = P.FrameReader()
+    notices = []
+    for frame in sent:
+        st, _ = rx.feed(frame, 0, len(frame))
+        if st == P.R_FRAME and rx.mtype == P.NOTICE and rx.payload[0] == P.N_SESSION_ENDED:
+            notices.append(bytes(rx.payload[1:]).decode())
+    assert notices == ["%d %s" % (sid, reason)], notices  # the host is told
+    s = [x for x in app.store.list() if x["id"] == sid][0]
+    assert s["closed"], s
+    data = b""
+    for name in os.listdir(mount + "/sessions"):
+        data += open(mount + "/sessions/" + name, "rb").read()
+    assert ('"reason": "%s"' % reason).encode() in data and b'"samples": 99' in data
 
 
 def _oom_session(mount, end_fails, exc=None):
