@@ -132,8 +132,6 @@ class Sampler:
         self.abd = abd
         self.rate_hz = rate_hz
         self.period_us = 1000000 // rate_hz
-        self._half = self.period_us >> 1
-        self._late = self.period_us + self._half        # 1.5 periods
         src = getattr(machine, "vtime", None) or time   # a simulated machine may keep virtual time
         self._clock = clock or src.ticks_ms
         self._us = src.ticks_us
@@ -149,8 +147,8 @@ class Sampler:
         st = array("i", bytes(4 * _S_LEN))
         st[_S_LAST] = -1
         st[_S_PERIOD] = self.period_us
-        st[_S_HALF] = self._half
-        st[_S_LATE] = self._late
+        st[_S_HALF] = self.period_us >> 1
+        st[_S_LATE] = self.period_us + (self.period_us >> 1)        # 1.5 periods
         st[_S_WAKE_N] = self.wake_n
         st[_S_DRDY] = 1 if self._drdy is not None else 0
         st[_S_SX] = SX
@@ -193,14 +191,17 @@ class Sampler:
         """Ring slots start..end (wrapping) hold raw readings from raw
         readers: to counts (call before the samples are used)."""
         ring = self.ring
-        for d, r, buf in ((self.main, self._rx, ring.x), (self.abd, self._ra, ring.a)):
-            if r is None:
-                continue
-            if end >= start:
-                d.counts_run(buf, start, end - start)
-            else:
-                d.counts_run(buf, start, ring.size - start)
-                d.counts_run(buf, 0, end)
+        if self._rx is not None:
+            self._convert(self.main, ring.x, start, end)
+        if self._ra is not None:
+            self._convert(self.abd, ring.a, start, end)
+
+    def _convert(self, d, buf, start, end):
+        if end >= start:
+            d.counts_run(buf, start, end - start)
+        else:
+            d.counts_run(buf, start, self.ring.size - start)
+            d.counts_run(buf, 0, end)
 
     def stop(self):
         if not self.running:

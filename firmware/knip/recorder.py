@@ -52,11 +52,6 @@ class Recorder:
             self.on_full()
             return False
 
-    def sample(self, t, x, a):
-        if self.block.add(self.index, t, x, a):
-            self.write_block()      # (a full flash ends the session here)
-        self.index += 1
-
     def room(self):
         """Samples until the block is written (then a full flash may end the session)."""
         return BLOCK - self.block.n

@@ -36,11 +36,7 @@ class SampleRing:
         return n + self.size if n < 0 else n
 
     def skip(self, m):
-        """Consumer: release m slots from tail, not past the end of the arrays."""
+        """Consumer: release m slots from tail (read t/x/a there first), not
+        past the end of the arrays."""
         nt = self.tail + m
-        self.tail = 0 if nt == self.size else nt
-
-    def advance(self):
-        """Consumer: release the slot at tail (read t/x/a[tail] first)."""
-        nt = self.tail + 1
         self.tail = 0 if nt == self.size else nt

@@ -34,7 +34,7 @@ def sampled(sim, ring, us):
     def one():
         adv(us)
         while ring.count():
-            ring.advance()
+            ring.skip(1)
     return one
 
 

@@ -34,7 +34,7 @@ def _drain(ring):
     out = []
     while ring.count():
         out.append((ring.t[ring.tail], ring.x[ring.tail], ring.a[ring.tail]))
-        ring.advance()
+        ring.skip(1)
     return out
 
 
@@ -148,12 +148,12 @@ def test_sampler_tick_allocates_nothing():
 
     def one():
         adv(10000)               # one alarm -> scheduled callback -> both reads -> put
-        ring.advance() if ring.count() else None
+        ring.skip(1) if ring.count() else None
     _no_alloc(one, 300)
 
     def burst():
         tim.fire()               # back-to-back ticks (the burst path) too
-        ring.advance()
+        ring.skip(1)
     _no_alloc(burst, 100)
     assert ring.missed == 0 and ring.dropped == 0 and s.ticks == 402
 
@@ -225,7 +225,7 @@ def test_sampler_drdy_tick_allocates_nothing():
 
     def one():
         adv(1000)                # a conversion -> DRDY edge -> callback -> SPI frame -> put
-        ring.advance() if ring.count() else None
+        ring.skip(1) if ring.count() else None
     _no_alloc(one, 300)
     assert ring.missed == 0
 
