@@ -21,10 +21,8 @@ holds after start-up.
 Run alone: python bench/esp32.py   (prints the table and JSON)."""
 from __future__ import annotations
 
-import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +39,6 @@ WORK = ROOT / "bench" / "work"
 MICROPYTHON = Path(sys.executable).parent / "micropython"
 ESP32_HEAP = 110 * 1024
 PROFILES = ("pressure-analog", "pressure-analog-2ch", "emg-myoware-raw")
-WASM_PKG = "@micropython/micropython-webassembly-pyscript@1.27.0"
 TOP = 8
 
 
@@ -74,56 +71,6 @@ def unix_heap(tree_dir: Path, profile: Path) -> dict:
     return _parse(p.stdout)
 
 
-def _wasm_module() -> Path | None:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        return None
-    home = WORK / "node"
-    mod = home / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
-    if not (mod / "micropython.mjs").exists():
-        home.mkdir(parents=True, exist_ok=True)
-        p = subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(home), WASM_PKG],
-                           capture_output=True, text=True, timeout=300)
-        if p.returncode != 0 or not (mod / "micropython.mjs").exists():
-            return None
-    return home
-
-
-WASM_DRIVER = r"""
-import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
-import fs from "node:fs";
-const files = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const out = [];
-const mp = await loadMicroPython({stdout: (l) => out.push(l), stderr: (l) => out.push("ERR " + l)});
-for (const [path, b64] of Object.entries(files)) {
-  const parts = path.split("/");
-  for (let i = 1; i < parts.length; i++) { try { mp.FS.mkdir("/" + parts.slice(0, i).join("/")); } catch (e) {} }
-  mp.FS.writeFile("/" + path, Buffer.from(b64, "base64"));
-}
-try {
-  mp.runPython('import sys\nsys.path.insert(0, "/")\nimport esp32_heap\nesp32_heap.main("/profile.json")');
-} catch (e) { out.push("ERR " + e); }
-console.log(out.join("\n"));
-"""
-
-
-def wasm_heap(home: Path, tree_dir: Path, profile: Path) -> dict:
-    files = {p.relative_to(tree_dir).as_posix(): p for p in tree_dir.rglob("*")
-             if p.is_file() and p.name not in ("main.py", "profile.json", "manifest.json")}
-    for p in (ROOT / "firmware" / "simboard").glob("*.py"):     # the simulated machine and its parts
-        files[f"simboard/{p.name}"] = p
-    files["esp32_heap.py"] = ROOT / "tests" / "mp" / "esp32_heap.py"
-    files["profile.json"] = profile
-    doc = {k: base64.b64encode(v.read_bytes()).decode() for k, v in files.items()}
-    (home / "tree.json").write_text(json.dumps(doc))
-    (home / "heap.mjs").write_text(WASM_DRIVER)
-    p = subprocess.run(["node", str(home / "heap.mjs"), str(home / "tree.json")], capture_output=True,
-                       text=True, cwd=home, timeout=120)
-    if "ERR" in p.stdout or p.returncode != 0 or "total" not in p.stdout:
-        return {"error": (p.stdout + p.stderr).strip()[-400:]}
-    return _parse(p.stdout.strip().splitlines()[-1])
-
-
 def run() -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     tree = B.build(WORK / "esp32", B.DEFAULT_PROFILE)
@@ -135,21 +82,11 @@ def run() -> dict:
     bc = WORK / "esp32_bytecode"
     B.build(x64, B.DEFAULT_PROFILE, march="x64")
     B.build(bc, B.DEFAULT_PROFILE, native=False, march="x64")      # (the viper kernels: x64 code)
-    home = None                 # (no WebAssembly run: see the docstring)
     for name in PROFILES:
         prof = ROOT / "hardware" / "profiles" / f"{name}.json"
         if not prof.exists():
             continue
         row = {"unix64_native": unix_heap(x64, prof), "unix64_bytecode": unix_heap(bc, prof)}
-        # The WebAssembly port has no native emitter, and the viper kernels
-        # (release.VIPER) are machine code: the 32-bit figures come from the
-        # mp32 port now (bench/esp32_memory.py)
-        row["wasm32_bytecode"] = {"skipped": "the viper kernels need a native emitter; the WebAssembly port has "
-                                             "none (32-bit heap: the esp32-memory section)"}
-        w, un, ub = row["wasm32_bytecode"], row["unix64_native"], row["unix64_bytecode"]
-        if all("total" in d for d in (w, un, ub)):
-            # 32-bit all-bytecode, less what native code takes out of the heap (measured on the unix port)
-            row["esp32_native_estimate"] = w["total"] - (ub["total"] - un["total"])
         out["ram"][name] = row
     return out
 
@@ -174,8 +111,7 @@ def print_esp32(res: dict) -> None:
     print(f"  RAM after start-up (gc.mem_alloc after gc.collect; ESP32 heap without SPIRAM ~{_kb(lim)}):")
     print(f"    {'profile':<22}{'port / layout':<22}{'code':>10}{'board+app':>11}{'total':>10}  vs heap")
     for name, row in ram.items():
-        for key, label in (("unix64_native", "unix 64-bit, native"), ("unix64_bytecode", "unix 64-bit, bytecode"),
-                           ("wasm32_bytecode", "wasm 32-bit, bytecode")):
+        for key, label in (("unix64_native", "unix 64-bit, native"), ("unix64_bytecode", "unix 64-bit, bytecode")):
             d = row.get(key, {})
             if "total" not in d:
                 why = d.get("skipped") or d.get("error", "?")
@@ -184,11 +120,8 @@ def print_esp32(res: dict) -> None:
             fit = "fits" if d["total"] <= lim else "OVER"
             print(f"    {name:<22}{label:<22}{_kb(d['code']):>10}{_kb(d['app']):>11}{_kb(d['total']):>10}  "
                   f"{100 * d['total'] / lim:.0f}% {fit}")
-        if "esp32_native_estimate" in row:
-            e = row["esp32_native_estimate"]
-            print(f"    {name:<22}{'ESP32 estimate, native':<22}{'':>10}{'':>11}{_kb(e):>10}  "
-                  f"{100 * e / lim:.0f}% {'fits' if e <= lim else 'OVER'}  (wasm32 - native saving on unix)")
-    print("    not included: aioble/BLE (off the board) and ESP-IDF allocations outside the MicroPython heap")
+    print("    not included: aioble/BLE (off the board) and ESP-IDF allocations outside the MicroPython heap;")
+    print("    the 32-bit heap as on the board: the esp32-memory section")
 
 
 if __name__ == "__main__":

@@ -523,12 +523,6 @@ def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldou
         best = _best_peer(pr)
         if best:
             add(f"Knip F1 >= best peer ({best[0]} {best[1]:.3f})", s, sm["f1"], ">=", best[1])
-    # the application, board and links after start-up must fit the ESP32's
-    # Python heap (no SPIRAM), with the BLE stack's share of the IDF heap left
-    for name, row in ((esp32 or {}).get("ram") or {}).items():
-        if isinstance(row, dict) and "esp32_native_estimate" in row:
-            add("RAM after start-up (ESP32 estimate)", name, row["esp32_native_estimate"], "<=",
-                esp32["heap_limit_bytes"], "B")
     if hil and "error" not in hil:
         add("HIL loopback squeezes found", "virtual ESP32", hil["squeezes_found"], ">=", hil["squeezes_played"])
         add("HIL loopback extra squeezes", "virtual ESP32", hil["squeezes_found"] - hil["squeezes_played"], "<=", 0)
@@ -1112,7 +1106,7 @@ def main(argv=None):
     wire = {} if args.no_wire else wire_figures()
     import esp32 as ESP   # 7. the ESP32 build: deployed size, RAM after start-up (bench/esp32.py)
     esp32 = {} if args.no_esp32 else _section(
-        "esp32", "build for xtensawin, RAM after start-up (unix and WebAssembly ports)", ESP.run)
+        "esp32", "build for xtensawin, RAM after start-up (unix port)", ESP.run)
     import hil as HIL     # 8. the HIL loopback on the virtual trainer running the ESP32 board code
     hil = {} if args.no_hil else _section(
         "hil", "the DAC loopback session on the virtual ESP32 board (about 45 s)", HIL.run)
