@@ -9,9 +9,9 @@
 # timer mode a long interval is only settled at the next callback that comes
 # half a period or more after the one before, less the queued ticks that
 # did arrive. The callback allocates nothing. It wakes the application
-# every wake_n samples (20 ms worth at 1 kHz), not every sample: a task
-# switch per sample would cost more than the sample's processing (at
-# 100 Hz and below it is woken for every sample).
+# every wake_n samples (30 ms worth at 1 kHz), not every sample: a task
+# switch per sample would cost more than the sample's processing, and each
+# wake has its fixed cost (at 100 Hz and below it is woken for every sample).
 import time
 from array import array
 
@@ -28,7 +28,7 @@ except ImportError:                 # CPython (tests): a plain flag with the sam
 
 _MASK = 0x3FFFFFFF                  # ticks_us differences modulo 2**30 (its period on the ESP32)
 _KICK_HZ = 4                        # data-ready mode: a slow timer rereads a stuck data-ready line
-_WAKE_HZ = 50                       # at high rates the application is woken this often (20 ms)
+_WAKE_MS = 30                       # at high rates the application is woken this often
 _BATCH_FROM_HZ = 500                # ... from this rate up
 
 
@@ -140,9 +140,10 @@ class Sampler:
         self._timer_id = timer_id
         self._tim = None
         self.flag = ThreadSafeFlag() if ThreadSafeFlag is not None else _Flag()
-        # samples per wake: raw EMG rates wake it every 20 ms; slower ones
-        # every sample (the pressure events' latency keeps its margin)
-        self.wake_n = rate_hz // _WAKE_HZ if rate_hz >= _BATCH_FROM_HZ else 1
+        # samples per wake: raw EMG rates wake it every 30 ms (a multiple of
+        # the 10 ms envelope block: runs stay whole); slower ones every
+        # sample (the pressure events' latency keeps its margin)
+        self.wake_n = rate_hz * _WAKE_MS // 1000 if rate_hz >= _BATCH_FROM_HZ else 1
         self.spurious = 0           # data-ready callbacks that found no new data
         st = array("i", bytes(4 * _S_LEN))
         st[_S_LAST] = -1

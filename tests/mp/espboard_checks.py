@@ -529,7 +529,7 @@ def test_raw_emg_reads_in_the_interrupt_and_converts_in_runs():
     m = _machine()
     at_rest(m, prof)
     b = Esp32Board(prof, m, "/tmp-unused")
-    assert b.sampler.wake_n == 20
+    assert b.sampler.wake_n == 30
     b.sampler.start()
     pin = prof["sensor"]["pin"]
     vals = [1650000, 1651234, 1600000, 3300000, 0, 1700000, 1649999, 2100000, 1234567, 1650001] * 3

@@ -230,21 +230,21 @@ def test_sampler_drdy_tick_allocates_nothing():
     assert ring.missed == 0
 
 
-def test_sampler_wakes_the_application_every_20_ms_at_1khz():
+def test_sampler_wakes_the_application_every_30_ms_at_1khz():
     sim, ring, s = _timer_sampler(1000)
-    assert s.wake_n == 20
+    assert s.wake_n == 30
     s.start()
     sets = []
-    for _ in range(65):
+    for _ in range(95):
         s.flag.clear()
         sim.vtime.advance_us(1000)
         sets.append(s.flag.state)
     s.stop()
-    assert ring.count() == 65 and sets == ([0] * 19 + [1]) * 3 + [0] * 5
+    assert ring.count() == 95 and sets == ([0] * 29 + [1]) * 3 + [0] * 5
     sim, ring, s = _timer_sampler(100)
     assert s.wake_n == 1                # 100 Hz: every sample
     sim, ring, s = _timer_sampler(500)
-    assert s.wake_n == 10
+    assert s.wake_n == 15
 
 
 def test_sampler_flag_wakes_a_waiting_task():
