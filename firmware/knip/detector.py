@@ -97,6 +97,9 @@ class SqueezeDetector:
     # -- set-up ---------------------------------------------------------------
     def reset_state(self):
         self.state = ST_REST
+        self.climb_t = -(1 << 29)  # last time at rest below the climb level ...
+        self.climb_th = 0        # ... the highest level a climb counts from
+        self.climb_m = 0         # ... and the noise margin then
         self.started = False
         self.t0 = 0
         self.last_t = 0
@@ -216,6 +219,24 @@ class SqueezeDetector:
                 return 0
             if self.lvl.learn:
                 self.lvl.learn = self.tone.learn = self.abd_lvl.learn = False
+            if c.climb_ms:
+                # A rise building up below the threshold lifts the level and
+                # the noise it is measured by (a squeeze rising over 1-2 s
+                # lifts it as fast as it climbs): for up to climb_ms (then
+                # it is a drift) the level counts as risen by at most
+                # climb_pct of the noise margin since the climb began (not
+                # held flat: the slow half of a deep breath would then
+                # cross), and the noise margin as it was.
+                m = on_th - base
+                h = m * c.climb_pct // 100
+                if v - base <= h:
+                    self.climb_t = t
+                    self.climb_th = base + h
+                    self.climb_m = m
+                elif t - self.climb_t < c.climb_ms:
+                    if base > self.climb_th:
+                        base = self.climb_th
+                    on_th = base + (m if m < self.climb_m else self.climb_m)
             on_th = at_rest(self, t, v, base, on_th)
             if v >= on_th:
                 if st == ST_REST:

@@ -46,6 +46,11 @@ def backtrack(d, k10, noise):
     wiggle = noise >> 1
     t_in = ht[i]
     v_in = hv[i]
+    t_top = t_in
+    v_top = v_in
+    # the foot is in the lower half: a rise that slows near the decision
+    # (its shoulder, reached late on a slow climb) is not where it began
+    mid = (band + v_in) >> 1
     steep = 0
     k = 1
     while k < n:
@@ -61,11 +66,22 @@ def backtrack(d, k10, noise):
         if rise > steep * dt:
             steep = rise // dt
         if vj < band:
-            # Crossed the band between j and in: interpolate.
+            # Crossed the band between j and in: interpolate, then follow
+            # the chord from the decision through that point down to the
+            # floor (the band is 1.5 noise units up a gentle foot: a slow
+            # rise left the floor well before it).
+            tb = t_in
             if v_in > vj:
-                return tj + (t_in - tj) * (band - vj) // (v_in - vj)
-            return t_in
-        if rise * 10 < noise * dt * d.cfg.flat_k10 or rise * 100 < steep * dt * d.cfg.steep_pct:
+                tb = tj + (t_in - tj) * (band - vj) // (v_in - vj)
+            if d.cfg.chord_ms and v_top > band and band > lo:
+                back = (band - lo) * (t_top - tb) // (v_top - band)
+                if back > d.cfg.chord_ms:
+                    back = d.cfg.chord_ms
+                tb -= back
+                if tb <= d.prev_off:
+                    tb = d.prev_off + 1
+            return tb
+        if vj < mid and (rise * 10 < noise * dt * d.cfg.flat_k10 or rise * 100 < steep * dt * d.cfg.steep_pct):
             return t_in     # flat before the rise: it began here
         t_in = tj
         v_in = vj

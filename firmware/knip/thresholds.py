@@ -22,6 +22,8 @@ class DetectorConfig:
         self.on_k10 = 45 if emg else 40          # onset: x noise / 10 ...
         self.on_pct = 5                          # ... or % of reference amp
         self.onset_k10 = 15                      # back-track to this band
+        self.chord_ms = 0 if emg else 400        # ... then along the rise's chord to the
+                                                 # floor, at most this far (0: off)
         self.onset_fit = emg                     # onset by a flat+ramp fit instead
         self.fit_pre_ms = 400                    # ... over this much rest before the crossing
         self.steep_pct = 0 if emg else 10        # ... and this % of the steepest rise
@@ -88,3 +90,7 @@ class DetectorConfig:
         self.ring_pct = 10                       # ... a cough's filter ring explains a dip
                                                  # of this % of its rise (it rings ~3.4 %)
         self.noise_ms = 4000
+        self.climb_pct = 50                      # at rest, above this % of the onset margin:
+        self.climb_ms = 4000                     # a rise building up; the onset threshold
+                                                 # from before it holds for up to this long
+                                                 # (a slow squeeze would lift its own; 0: off)
