@@ -22,7 +22,7 @@ from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
-from knip.tone import follow, recover, verdict, at_rest
+from knip.tone import follow, recover, verdict, at_rest, transmission
 from knip.kinds import kind_of, technique, moved, blank, short_spike
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
@@ -57,6 +57,11 @@ class SqueezeDetector:
         self.lvl = BaselineTracker(period_ms, c.level_ms, c.level_ms, c.noise_ms, noise_floor)
         self.tone = BaselineTracker(period_ms, c.rest_up_ms, c.rest_down_ms, c.noise_ms, noise_floor)
         self.abd_lvl = BaselineTracker(period_ms, c.level_ms, c.level_ms, c.noise_ms, noise_floor)
+        # the abdomen's resting level as the tone reads the probe's (pressure, two channels)
+        self.abd_tone = BaselineTracker(period_ms, c.rest_up_ms, c.rest_down_ms, c.noise_ms, noise_floor) \
+            if two_channel and c.abd_comp else None
+        self.asm_q = 0
+        self.abd_rest = 0
         self.hshift = shift_for(period_ms, c.hold_ms)     # the hold level falls slowly
         self.hshift_up = shift_for(period_ms, c.hold_up_ms)  # ... and follows a rise fast
         self.dshift = shift_for(period_ms, c.drop_ms) if c.drop_ms else 0
@@ -97,6 +102,13 @@ class SqueezeDetector:
     # -- set-up ---------------------------------------------------------------
     def reset_state(self):
         self.state = ST_REST
+        self.rec_asum = 0        # abdominal sum over the verdict window
+        self.tx_q = 0            # abdominal pressure's transmission to the probe (/256)
+        self.tx_t = -(1 << 29)   # ... learnt from their changes at rest every 500 ms
+        self.tx_x = 0
+        self.tx_a = 0
+        self.sxa = 0
+        self.saa = 0
         self.climb_t = -(1 << 29)  # last time at rest below the climb level ...
         self.climb_th = 0        # ... the highest level a climb counts from
         self.climb_m = 0         # ... and the noise margin then
@@ -195,6 +207,9 @@ class SqueezeDetector:
             self.sm_q = v << 4
             self.abd_lvl.reset(a)
             self.lvl.learn = self.tone.learn = self.abd_lvl.learn = True
+            if self.abd_tone is not None:
+                self.abd_tone.reset(a)
+                self.asm_q = a << 4
             recover(self, t, 1 << 20)    # the probe settles in
             self.tk_t = t
             self.tk_a = v
@@ -255,6 +270,8 @@ class SqueezeDetector:
                 self.lvl.update(v, on_th - base)
                 follow(self, v, on_th - base)
                 self.spike_q -= self.spike_q >> self.spshift
+                if self.two and c.abd_comp and t - self.tx_t >= 500 and self.climb_t == t:
+                    transmission(self, t, v, a)
         elif st == ST_HOLDING or st == ST_RELEASING:
             ev |= self._squeeze_sample(t, v, dt, noise)
         else:  # ST_RECOVERING
@@ -262,11 +279,14 @@ class SqueezeDetector:
                 # judge on the second half: the release's last tail settles
                 self.rec_half = True
                 self.rec_sum = 0
+                self.rec_asum = 0
                 self.rec_n = 0
             self.rec_sum += v
+            self.rec_asum += a
             self.rec_n += 1
             if self.rec_n >= 2048:      # keep the sum small
                 self.rec_sum >>= 1
+                self.rec_asum >>= 1
                 self.rec_n >>= 1
             if t - self.rec_t >= c.relax_ms:
                 ev |= self._verdict(t)
@@ -336,6 +356,8 @@ class SqueezeDetector:
         self.hold_q = self.hv[self.hpos - 1 if self.hpos else _HIST - 1] << 4
         self.now_q = self.hold_q
         self.abd_base = self.abd_lvl.level()
+        if self.abd_tone is not None:
+            self.abd_rest = self.abd_tone.level()
         self.abd_max = self.abd_base
         self.abd_squeezed = True
         self.state = ST_HOLDING

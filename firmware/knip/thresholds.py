@@ -90,6 +90,8 @@ class DetectorConfig:
         self.ring_pct = 10                       # ... a cough's filter ring explains a dip
                                                  # of this % of its rise (it rings ~3.4 %)
         self.noise_ms = 4000
+        self.abd_comp = not emg                  # two pressure channels: the abdomen's share
+                                                 # of the residual (breathing) is taken off
         self.climb_pct = 50                      # at rest, above this % of the onset margin:
         self.climb_ms = 4000                     # a rise building up; the onset threshold
                                                  # from before it holds for up to this long

@@ -15,6 +15,12 @@ def follow(d, v, gate):
     q = d.sm_q
     q += ((v << 4) - q) >> d.smshift
     d.sm_q = q
+    at = d.abd_tone
+    if at is not None:
+        # the abdomen read the same way (its breathing is taken off the
+        # verdict's residual, against this level)
+        d.asm_q += ((d.abd_cur << 4) - d.asm_q) >> d.smshift
+        at.update(d.asm_q >> 4, 1 << 20)
     if d.plateau and d.cfg.band_k10 and d.steady < d.cfg.plateau_hold_ms:
         return      # pressure: on a residual plateau the tone holds (until steady)
     if d.cfg.dip_pct and d.quiet_t <= d.last_t:
@@ -76,6 +82,10 @@ def verdict(d, t):
     # window's mean; an unrelaxed one leaves her on its plateau.
     r = d.done
     level = d.rec_sum // d.rec_n if d.rec_n else d.rel_min
+    if d.two and d.cfg.abd_comp and d.rec_n:
+        # what the abdomen moved since the squeeze began (a breath) reaches
+        # the probe too: that share of the level is not her pelvic floor
+        level -= d.tx_q * (d.rec_asum // d.rec_n - d.abd_rest) >> 8
     band = d.tone.noise() * d.cfg.band_k10 // 10
     ev = judge(r, level, t, d.cfg, band)
     if ev == EV_NOT_RELAXED:
@@ -119,3 +129,24 @@ def at_rest(d, t, v, base, on_th):
             if base + p > on_th:
                 on_th = base + p
     return on_th
+
+
+def transmission(d, t, v, a):
+    # Pressure, two channels, at rest, every 500 ms: how much of the
+    # abdomen's change reaches the probe (a vaginal probe mostly tracks
+    # abdominal pressure: breathing moves both), a regression of the
+    # probe's 500 ms changes on the abdomen's (slope, /256, 0..1; the
+    # sums are kept x256 so a slow breath's small steps still count).
+    if t - d.tx_t < 1000 and not d.abd_on and d.quiet_t <= d.tx_t:   # quiet: no recovery
+        dx = v - d.tx_x
+        da = a - d.tx_a
+        if -1024 < dx < 1024 and -1024 < da < 1024:     # small ints (x256 below)
+            d.sxa += ((dx * da << 8) - d.sxa) >> 5
+            d.saa += ((da * da << 8) - d.saa) >> 5
+            s = d.saa >> 8
+            if s > 4:               # the abdomen swings visibly
+                k = d.sxa // s
+                d.tx_q = 0 if k < 0 else (256 if k > 256 else k)
+    d.tx_t = t
+    d.tx_x = v
+    d.tx_a = a

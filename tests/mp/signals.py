@@ -69,7 +69,7 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
             v += _wobble(t, moves)
         if warm[0]:
             v += warm[0] * (1.0 - math.exp(-t / warm[1]))
-        a = 20.0 + 2 * ripple * math.sin(2 * math.pi * 0.25 * t) + noise * 3.4 * g.uniform()
+        a = 20.0 + 2 * ripple * math.sin(2 * math.pi * breath_hz * t) + noise * 3.4 * g.uniform()
         for dp in dips:
             if dp[0] <= t < dp[0] + dp[1]:
                 v -= dp[2] * math.sin(math.pi * (t - dp[0]) / dp[1])

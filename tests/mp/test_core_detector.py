@@ -405,6 +405,24 @@ def test_slow_rise_under_deep_breathing_is_a_squeeze():
             assert 0 <= r[D.R_ONSET] - s[0] * 1000 < 800, (ripple, rise, got)
 
 
+def test_relaxed_through_a_slow_breath_with_two_channels():
+    # a slow breath (8 s) moves the probe 2 cmH2O peak to peak and the
+    # abdomen twice that: a relaxed squeeze's verdict window falls on a
+    # crest or a trough of it. With the abdominal channel the breath's share
+    # (learnt at rest: the probe follows half the abdomen's changes) is
+    # taken off the residual, so every one reads relaxed (half of them did
+    # not before).
+    sq = [(12.0 + k * 4.3, 0.3, 0.5, 0.3, 7, 0) for k in range(10)]
+    ts, xs, ab = pressure_track(50, 60, sq, noise=0.1, ripple=1.0, breath_hz=0.12)
+    ch = PressureChain(50, two_channel=True)
+    recs, _ = _run(ch, ts, xs, ab)
+    assert _kinds(recs) == ["squeeze"] * 10
+    assert [r[D.R_RELAXED] for r in recs] == [1] * 10, [(r[D.R_ONSET], r[D.R_RESIDUAL]) for r in recs]
+    assert 100 < ch.det.tx_q < 156          # about half (/256)
+    # one channel: the same squeezes, no abdomen to learn from
+    assert PressureChain(50).det.abd_tone is None
+
+
 def test_squeeze_around_a_cough_is_a_squeeze():
     # "the knack": she squeezes just after a cough (the conditioning filter
     # rings a few % of the cough below rest): a cough, then a squeeze
