@@ -422,6 +422,12 @@ class SqueezeDetector:
             elif (hl - nv) * 100 >= (hl - base) * c.drop_pct:
                 # a fast fall to a residual plateau: released, not relaxed
                 back = hl - (hl - base) * c.drop_pct // 200
+            elif c.fall_ms and (hl - nv) * 200 >= (hl - base) * c.drop_pct:
+                # pressure: the same fall within fall_ms, measured from where
+                # it was then (the hold level lags a fall of 0.3-0.5 s)
+                was = self.hv[older(self, c.fall_ms)]
+                if (was - v) * 100 >= ramp * c.drop_pct and was - v >= self._on_delta(noise):
+                    back = was - ramp * c.drop_pct // 200
             if back:
                 self.state = ST_RELEASING
                 self.rel_min = v

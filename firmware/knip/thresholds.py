@@ -39,6 +39,7 @@ class DetectorConfig:
         self.hold_ms = 1000 if emg else 600      # ... her recent hold level (a release
                                                  # to a residual plateau); it falls
         self.hold_up_ms = 300 if emg else 100    # over hold_ms, rises over this
+        self.fall_ms = 0 if emg else 1000        # pressure: or fell that much within this
         self.drop_ms = 150 if emg else 0         # the fall is judged on the signal
                                                  # smoothed over this (noisy envelope)
         self.peak_drop_pct = 10                  # peak confirmed after this drop

@@ -423,6 +423,21 @@ def test_relaxed_through_a_slow_breath_with_two_channels():
     assert PressureChain(50).det.abd_tone is None
 
 
+def test_quick_squeeze_to_a_high_plateau_then_a_squeeze_are_two():
+    # a quick squeeze released in 0.4-0.6 s to a residual plateau of 50-60 %
+    # of its rise (above the release level, and the hold level followed the
+    # fall), then a new squeeze from the plateau 2.3 s later: two squeezes,
+    # the first not relaxed (issue 11: they merged into one of 5 s)
+    for rate in (50, 100):
+        for res, rel in ((11.4, 0.4), (11.4, 0.6), (12.0, 0.5)):
+            sq = [(10.0, 0.3, 1.0, rel, 20, res), (13.7, 0.3, 1.5, 0.4, 9, 0)]
+            ts, xs, _ = pressure_track(rate, 25, sq, noise=0.1, ripple=0.5)
+            recs, _ = _run(PressureChain(rate), ts, xs)
+            got = [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]], r[D.R_RELAXED]) for r in recs]
+            assert _kinds(recs) == ["squeeze"] * 2, (rate, res, rel, got)
+            assert recs[0][D.R_RELAXED] == 0 and abs(recs[1][D.R_ONSET] - 13700) <= 100, (rate, res, rel, got)
+
+
 def test_squeeze_around_a_cough_is_a_squeeze():
     # "the knack": she squeezes just after a cough (the conditioning filter
     # rings a few % of the cough below rest): a cough, then a squeeze
