@@ -270,8 +270,8 @@ class SqueezeDetector:
                 self.lvl.update(v, on_th - base)
                 follow(self, v, on_th - base)
                 self.spike_q -= self.spike_q >> self.spshift
-                if self.two and c.abd_comp and t - self.tx_t >= 500 and self.climb_t == t:
-                    transmission(self, t, v, a)
+                if self.two and c.abd_comp and t - self.tx_t >= 500 and (self.climb_t == t or not c.climb_ms):
+                    transmission(self, t, v, a)     # (not while it climbs: a rise's start)
         elif st == ST_HOLDING or st == ST_RELEASING:
             ev |= self._squeeze_sample(t, v, dt, noise)
         else:  # ST_RECOVERING
