@@ -75,15 +75,16 @@ def _alive(pid: int) -> bool:
 
 def wait_for(out: Path, timeout: float = 1500) -> tuple[int, str] | None:
     """The result of the build make test runs into out: (exit status,
-    output) once it has ended; None when it is not for this tree, or its
-    process (out/pid, written by make) went without finishing."""
+    output) once it has ended; None when it is not for this tree, or there
+    is no such build (out/pid, written by make as it starts it) or it went
+    without finishing."""
     end = time.monotonic() + timeout
     while not (out / "rc").exists():
-        try:
+        try:                                  # make writes it as it starts the build
             pid = int((out / "pid").read_text())
         except (OSError, ValueError):
-            pid = None
-        if time.monotonic() > end or (pid is not None and not _alive(pid) and not (out / "rc").exists()):
+            return None
+        if time.monotonic() > end or (not _alive(pid) and not (out / "rc").exists()):
             return None
         time.sleep(0.2)
     if (out / "key").read_text() != key():
