@@ -40,24 +40,26 @@ def key() -> str:
     return h.hexdigest()
 
 
-def build(out: Path, timeout: float = 1500) -> tuple[int, str]:
+def build(out: Path, timeout: float = 1500, own_group: bool = False) -> tuple[int, str]:
     """Build into out/port; returns (exit status, output). Writes out/key
-    first and out/rc last, so a waiting reader sees a finished build."""
+    first and out/rc last, so a waiting reader sees a finished build. With
+    own_group (make test's background build) the compilers run in a process
+    group of their own, which goes when this process is told to stop."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "key").write_text(key())
     proc = subprocess.Popen(["bash", str(MP32), str(out / "port"), str(MANIFEST)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=F.mp32_env(), start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, env=F.mp32_env(), start_new_session=own_group)
 
     def stop(signum, _frame):                  # make test ended early: the compilers go too
         os.killpg(proc.pid, signal.SIGTERM)
         raise SystemExit(128 + signum)
-    if __name__ == "__main__":
+    if own_group:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
     try:
         log, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        (os.killpg if own_group else os.kill)(proc.pid, signal.SIGKILL)
         log, _ = proc.communicate()
         log += f"\nmp32: no port after {timeout:g} s"
     (out / "log").write_text(log)
@@ -98,7 +100,7 @@ def main(argv: list[str]) -> int:
     if not MP32.exists():
         return 0                              # test_frozen.py skips and says why
     try:
-        rc, _ = build(out)
+        rc, _ = build(out, own_group=True)
     except Exception as exc:                  # noqa: BLE001  (the fixture shows it)
         (out / "log").write_text(f"mp32_prebuild: {exc!r}")
         (out / "key").write_text("")         # matches no tree: the fixture builds its own
