@@ -78,11 +78,12 @@ def pytest_addoption(parser):
 # test_faults.py's one, for the end). Without xdist only the order of the files
 # changes.
 LONGEST = (
-    "test_coaching_e2e.py",     # 7 trainers, two at a time: both cores by itself
-    "test_app_browser.py",      # beside it: Chromium and a trainer at 20x real time, half waiting
-    "test_firmware_cmds.py",    # beside it too: the real tools' waits on silent ports, half waiting
-    "test_frozen.py",           # the 32-bit port: make test built it beside its pip install
-                                # (tests/mp32_prebuild.py); a plain pytest builds it here (make -j)
+    "test_frozen.py",           # the 32-bit port: make test builds it beside its pip install
+                                # (tests/mp32_prebuild.py), a plain pytest here (make -j: both cores)
+    "test_app_browser.py",      # beside it: Chromium and a trainer at 20x real time, mostly waiting
+                                # (its pain check-ins wait 1 s of wall time: heavy load beside it can miss one)
+    "test_firmware_cmds.py",    # beside the build too: the real tools' waits on silent ports
+    "test_coaching_e2e.py",     # 7 trainers, two at a time
     "test_trends.py",           # records the database test_report_browser.py reads too
     "test_faults.py",
     "test_micropython.py",
