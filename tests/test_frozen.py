@@ -64,15 +64,22 @@ def _run_manifest(path: Path, port_dir: str = "/nonexistent-port") -> list[tuple
 
 @pytest.fixture(scope="session")
 def mp32(tmp_path_factory):
-    """The 32-bit unix port with firmware/manifest.py frozen in (built once a session)."""
+    """The 32-bit unix port with firmware/manifest.py frozen in (built once a
+    session): make test's, built beside its pip install, when it was built
+    from this tree (tests/mp32_prebuild.py), else built here."""
     if not MP32.exists():
         pytest.skip("../shared/tools/mp32 not present (the 32-bit port comes from the shared vendor tree)")
-    out = tmp_path_factory.mktemp("mp32")
-    from knip_host.esp32.frozen import mp32_env
-    p = subprocess.run(["bash", str(MP32), str(out), str(MANIFEST)], capture_output=True, text=True, timeout=1500,
-                       env=mp32_env())
-    assert p.returncode == 0, p.stderr[-3000:]
-    return out / "micropython"
+    import mp32_prebuild
+    pre = os.environ.get("KNIP_MP32_PREBUILD")
+    got = mp32_prebuild.wait_for(Path(pre)) if pre else None
+    if got is not None:
+        out = Path(pre)
+    else:
+        out = tmp_path_factory.mktemp("mp32")
+        got = mp32_prebuild.build(out)
+    rc, log = got
+    assert rc == 0, log[-3000:]
+    return out / "port" / "micropython"
 
 
 def test_the_manifest_builds_into_the_32bit_port(mp32):
