@@ -20,10 +20,10 @@ from array import array
 from knip.fixed import const, shift_for
 from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
-from knip.history import older, slope, since, settled
+from knip.history import older, slope, since, settled, fell
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
-from knip.tone import follow, recover, verdict, at_rest, transmission
-from knip.kinds import kind_of, technique, moved, blank, short_spike
+from knip.tone import follow, recover, verdict, at_rest, transmission, climb, window_add
+from knip.kinds import kind_of, technique, moved, short_spike, unusable
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
                          KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
@@ -103,15 +103,11 @@ class SqueezeDetector:
     def reset_state(self):
         self.state = ST_REST
         self.rec_asum = 0        # abdominal sum over the verdict window
-        self.tx_q = 0            # abdominal pressure's transmission to the probe (/256)
-        self.tx_t = -(1 << 29)   # ... learnt from their changes at rest every 500 ms
-        self.tx_x = 0
-        self.tx_a = 0
-        self.sxa = 0
-        self.saa = 0
-        self.climb_t = -(1 << 29)  # last time at rest below the climb level ...
-        self.climb_th = 0        # ... the highest level a climb counts from
-        self.climb_m = 0         # ... and the noise margin then
+        self.tx_q = 0            # abdominal pressure's transmission to the probe (/256),
+        self.tx_t = -(1 << 29)   # learnt from their changes at rest (knip.tone.transmission)
+        self.tx_x = self.tx_a = self.sxa = self.saa = 0
+        self.climb_t = -(1 << 29)  # a climb below the threshold (knip.tone.climb)
+        self.climb_th = self.climb_m = self.cbase = 0
         self.started = False
         self.t0 = 0
         self.last_t = 0
@@ -235,23 +231,8 @@ class SqueezeDetector:
             if self.lvl.learn:
                 self.lvl.learn = self.tone.learn = self.abd_lvl.learn = False
             if c.climb_ms:
-                # A rise building up below the threshold lifts the level and
-                # the noise it is measured by (a squeeze rising over 1-2 s
-                # lifts it as fast as it climbs): for up to climb_ms (then
-                # it is a drift) the level counts as risen by at most
-                # climb_pct of the noise margin since the climb began (not
-                # held flat: the slow half of a deep breath would then
-                # cross), and the noise margin as it was.
-                m = on_th - base
-                h = m * c.climb_pct // 100
-                if v - base <= h:
-                    self.climb_t = t
-                    self.climb_th = base + h
-                    self.climb_m = m
-                elif t - self.climb_t < c.climb_ms:
-                    if base > self.climb_th:
-                        base = self.climb_th
-                    on_th = base + (m if m < self.climb_m else self.climb_m)
+                on_th = climb(self, t, v, base, on_th)
+                base = self.cbase
             on_th = at_rest(self, t, v, base, on_th)
             if v >= on_th:
                 if st == ST_REST:
@@ -275,19 +256,7 @@ class SqueezeDetector:
         elif st == ST_HOLDING or st == ST_RELEASING:
             ev |= self._squeeze_sample(t, v, dt, noise)
         else:  # ST_RECOVERING
-            if not self.rec_half and t - self.rec_t >= c.relax_ms >> 1:
-                # judge on the second half: the release's last tail settles
-                self.rec_half = True
-                self.rec_sum = 0
-                self.rec_asum = 0
-                self.rec_n = 0
-            self.rec_sum += v
-            self.rec_asum += a
-            self.rec_n += 1
-            if self.rec_n >= 2048:      # keep the sum small
-                self.rec_sum >>= 1
-                self.rec_asum >>= 1
-                self.rec_n >>= 1
+            window_add(self, t, v, a)
             if t - self.rec_t >= c.relax_ms:
                 ev |= self._verdict(t)
                 self.state = ST_REST
@@ -423,11 +392,7 @@ class SqueezeDetector:
                 # a fast fall to a residual plateau: released, not relaxed
                 back = hl - (hl - base) * c.drop_pct // 200
             elif c.fall_ms and (hl - nv) * 200 >= (hl - base) * c.drop_pct:
-                # pressure: the same fall within fall_ms, measured from where
-                # it was then (the hold level lags a fall of 0.3-0.5 s)
-                was = self.hv[older(self, c.fall_ms)]
-                if (was - v) * 100 >= ramp * c.drop_pct and was - v >= self._on_delta(noise):
-                    back = was - ramp * c.drop_pct // 200
+                back = fell(self, v, ramp, self._on_delta(noise))    # pressure: a fall within fall_ms
             if back:
                 self.state = ST_RELEASING
                 self.rel_min = v
@@ -609,17 +574,7 @@ class SqueezeDetector:
         """Report the unusable stretch t0..t1 (M_GAP or M_SATURATED) as an
         artefact record in done; detection resumes after it, learning the
         level afresh when the stretch was long. Call cut(t0) first."""
-        r = blank(self, KIND_ARTEFACT, t0, t1, t1)
-        r[R_MARKS] = marks
-        self.hcount = 0          # nothing before the gap is history now
-        self.cn = self.csum = self.ck = 0
-        self.plateau = 0
-        self.steady = 0
-        recover(self, t1, 1 << 20)
-        if t1 - t0 > self.cfg.warmup_ms:
-            self.started = False
-        self.last_t = t1
-        return EV_END
+        return unusable(self, t0, t1, marks)
 
     def _verdict(self, t):
         if self.state != ST_RECOVERING:

@@ -63,3 +63,15 @@ def settled(d, t0, noise, hi):
         i = i - 1 if i > 0 else len(d.hv) - 1
         k += 1
     return t_in
+
+
+def fell(d, v, ramp, least):
+    # Pressure, holding: did it fall drop_pct of the rise (ramp), and at
+    # least `least`, within fall_ms, measured from where it was then (the
+    # recent hold level lags a fall of 0.3-0.5 s)? The level a release
+    # must stay under to be one, or 0.
+    c = d.cfg
+    was = d.hv[older(d, c.fall_ms)]
+    if (was - v) * 100 >= ramp * c.drop_pct and was - v >= least:
+        return was - ramp * c.drop_pct // 200
+    return 0

@@ -1,9 +1,9 @@
 # What a finished rise was (a squeeze, a cough or an artefact) and, with an
 # abdominal channel, how it was done (lift, co-contraction, push). Judged
 # once, when it ends; c is the DetectorConfig. Also the short records:
-# artefacts and gaps (blank), a spike too brief for a squeeze (short_spike).
+# artefacts and gaps (blank, unusable), a spike too brief for a squeeze (short_spike).
 from knip.record import (EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
-                         R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, begin)
+                         R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, R_MARKS, begin)
 from knip.onset import backtrack
 from knip.tone import recover
 
@@ -85,4 +85,19 @@ def short_spike(d, t, v, base, noise, on_th):
     r = blank(d, KIND_ARTEFACT, onset - (d.delay >> 1), t - d.delay, t)
     r[R_PEAK] = d.cross_max
     r[R_PEAK_T] = d.cross_t - d.delay
+    return EV_END
+
+
+def unusable(d, t0, t1, marks):
+    # SqueezeDetector.artefact: the stretch t0..t1 as an artefact record
+    r = blank(d, KIND_ARTEFACT, t0, t1, t1)
+    r[R_MARKS] = marks
+    d.hcount = 0             # nothing before the gap is history now
+    d.cn = d.csum = d.ck = 0
+    d.plateau = 0
+    d.steady = 0
+    recover(d, t1, 1 << 20)
+    if t1 - t0 > d.cfg.warmup_ms:
+        d.started = False
+    d.last_t = t1
     return EV_END

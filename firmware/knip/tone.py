@@ -77,6 +77,21 @@ def recover(d, t, amp):
     d.rec_amp = amp
 
 
+def window_add(d, t, v, a):
+    # Recovering: sum the verdict window's samples (both channels).
+    if not d.rec_half and t - d.rec_t >= d.cfg.relax_ms >> 1:
+        # judge on the second half: the release's last tail settles
+        d.rec_half = True
+        d.rec_sum = d.rec_asum = d.rec_n = 0
+    d.rec_sum += v
+    d.rec_asum += a
+    d.rec_n += 1
+    if d.rec_n >= 2048:      # keep the sums small
+        d.rec_sum >>= 1
+        d.rec_asum >>= 1
+        d.rec_n >>= 1
+
+
 def verdict(d, t):
     # The relaxation verdict on the squeeze in done, from the recovery
     # window's mean; an unrelaxed one leaves her on its plateau.
@@ -150,3 +165,26 @@ def transmission(d, t, v, a):
     d.tx_t = t
     d.tx_x = v
     d.tx_a = a
+
+
+def climb(d, t, v, base, on_th):
+    # At rest (REST, RISING): a rise building up below the threshold lifts
+    # the level and the noise it is measured by (a squeeze rising over 1-2 s
+    # lifts it as fast as it climbs). For up to climb_ms (then it is a
+    # drift) the level counts as risen by at most climb_pct of the noise
+    # margin since the climb began (not held flat: the slow half of a deep
+    # breath would then cross), and the noise margin as it was. Returns the
+    # threshold; the level to measure from is left in d.cbase.
+    c = d.cfg
+    m = on_th - base
+    h = m * c.climb_pct // 100
+    d.cbase = base
+    if v - base <= h:
+        d.climb_t = t
+        d.climb_th = base + h
+        d.climb_m = m
+    elif t - d.climb_t < c.climb_ms:
+        if base > d.climb_th:
+            d.cbase = base = d.climb_th
+        on_th = base + (m if m < d.climb_m else d.climb_m)
+    return on_th
