@@ -387,11 +387,14 @@ def cpu_estimate(d: dict) -> dict:
     rate = _rate(PROFILE_EMG)
     chans = d.get("channels", 2)
 
+    def esp_us_at(mhz_):        # ESP32 us per sample at that clock, the ADC reads included
+        return host_us * host_ps / (ESP32_PYSTONES_240 * mhz_ / 240) + chans * ADC_READ_US
+
     def load_at(mhz_):
-        return (host_us * host_ps / (ESP32_PYSTONES_240 * mhz_ / 240) + chans * ADC_READ_US) * rate / 1e4
+        return esp_us_at(mhz_) * rate / 1e4
     ratio = host_ps / (ESP32_PYSTONES_240 * mhz / 240)
-    esp_us = host_us * ratio + chans * ADC_READ_US
-    load = esp_us * rate / 1e6 * 100
+    esp_us = esp_us_at(mhz)
+    load = load_at(mhz)
     n = d["window_samples"]
     w = d.get("prof_wrapper_ns", 0) / 1000
 

@@ -67,7 +67,6 @@ def pytest_addoption(parser):
                      help="BLE name or address of that board for the BLE tests (default: $KNIP_HIL_BLE)")
 
 
-
 # ---- how `make test` spreads the files over the cores ---------------------------
 # make test runs `pytest -n auto --dist loadfile --no-loadscope-reorder`: a file
 # runs on one worker (its module fixtures are built once), and the files go out

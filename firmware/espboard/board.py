@@ -111,10 +111,6 @@ class Esp32Board:
         self.sampler = Sampler(self.ring, self.sensor, self.abd, self.rate_hz, clock=self._t.ticks_ms,
                                machine=machine, timer_id=_TIMER,
                                before=self.loopback.step if self.loopback else None)
-        # the sample loop's two calls per wake go straight to the sampler
-        # (the methods below say what they do; these skip a call layer)
-        self.wait_samples = self.sampler.flag.wait
-        self.convert = self.sampler.convert
         self.ui = Ui(machine, prof["ui"])
         self.ui.on_pairing = self._pairing_request
         self.ui.on_forget = self._forget_request

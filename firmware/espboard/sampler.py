@@ -26,7 +26,6 @@ try:
 except ImportError:                 # CPython (tests): a plain flag with the same calls
     ThreadSafeFlag = None
 
-_MASK = 0x3FFFFFFF                  # ticks_us differences modulo 2**30 (its period on the ESP32)
 _KICK_HZ = 4                        # data-ready mode: a slow timer rereads a stuck data-ready line
 _WAKE_MS = 30                       # at high rates the application is woken this often
 _BATCH_FROM_HZ = 500                # ... from this rate up
@@ -58,7 +57,7 @@ def _timing(st: ptr32, now: int) -> int:
     last = (st[0] << sx) >> sx
     st[0] = now
     if last >= 0:
-        el = (now - last) & 0x3FFFFFFF
+        el = (now - last) & 0x3FFFFFFF        # ticks_us wraps at 2**30 on the ESP32
         if el > st[1]:
             st[1] = el
         per = st[6]

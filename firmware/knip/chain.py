@@ -241,21 +241,12 @@ class EmgChain:
         g = self.guard = InputGuard(self.det, _period_ms(rate_hz), jump=jump)
         # runs stay below 2**30 in their sums of squares up to 64 samples
         self.runs = decim <= _RUN_MAX
-        k = array("i", bytes(4 * K.chain_words(len(secs), decim if self.runs else 1)))
-        k[K.CH_SX] = K.SX
-        k[K.CH_CAP] = decim if self.runs else 1
-        k[K.CH_NX] = nx
-        k[K.CH_NA] = len(secs) - nx
+        k = K.new_chain([s.coefficients() for s in secs], nx, decim if self.runs else 1)
         k[K.CH_FLAT_N] = g.flat_n
         k[K.CH_LO] = g.lo
         k[K.CH_HI] = g.hi
         k[K.CH_JUMP] = g.jump
         k[K.CH_GAP_MS] = g.gap_ms
-        for j in range(len(secs)):
-            o = K.CH_HEAD + K.SEC_LEN * j
-            cf = secs[j].coefficients()
-            for q in range(5):
-                k[o + q] = cf[q]
         self.k = k
         self.bx = array("i", bytes(4))     # push()'s sample, one channel each
         self.ba = array("i", bytes(4))

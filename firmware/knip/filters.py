@@ -3,7 +3,7 @@
 # per-sample work is small-int only (no heap).
 import math
 from array import array
-from knip.fixed import const, Q, Q_ONE, isqrt, shift_for, clamp
+from knip.fixed import const, Q_ONE, isqrt, shift_for, clamp
 from knip import kernels as K
 
 X_MAX = const(16383)   # biquad input domain: |x| < 2**14 keeps sums < 2**30
@@ -23,18 +23,9 @@ class Biquad:
     """
 
     def __init__(self, b0, b1, b2, a1, a2):
-        k = array("i", bytes(4 * K.chain_words(1, 1)))
-        k[K.CH_SX] = K.SX
-        k[K.CH_CAP] = 1
-        k[K.CH_NX] = 1
+        k = K.new_chain(((b0, b1, b2, a1, a2),), 1, 1)
         k[K.CH_N] = 1
         k[K.CH_OUT] = 1
-        o = K.CH_HEAD
-        k[o] = b0
-        k[o + 1] = b1
-        k[o + 2] = b2
-        k[o + 3] = a1
-        k[o + 4] = a2
         self.k = k
         self.one = array("i", bytes(4))     # step()'s sample
 

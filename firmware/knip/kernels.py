@@ -15,6 +15,7 @@
 # the ESP32's 32-bit one: every signed load is `(p[i] << sx) >> sx` with
 # sx = SX (32 or 0), which gives the signed value on both.
 import sys
+from array import array
 
 try:
     import micropython
@@ -61,9 +62,21 @@ CH_HEAD = 20
 SEC_LEN = 10         # b0 b1 b2 a1 a2 x1 x2 y1 y2 e
 
 
-def chain_words(sections, cap):
-    """Length of a chain array with that many sections and a run of cap samples."""
-    return CH_HEAD + SEC_LEN * sections + 2 * cap
+def new_chain(coefs, nx, cap):
+    """A chain array for chain_run: the sections' (b0, b1, b2, a1, a2) in
+    order, the first nx on the main channel and the rest on the second, and
+    room for a run of cap samples; state zero (knip.filters.start_section
+    starts a section steady)."""
+    k = array("i", bytes(4 * (CH_HEAD + SEC_LEN * len(coefs) + 2 * cap)))
+    k[CH_SX] = SX
+    k[CH_CAP] = cap
+    k[CH_NX] = nx
+    k[CH_NA] = len(coefs) - nx
+    for j in range(len(coefs)):
+        o = CH_HEAD + SEC_LEN * j
+        for q in range(5):
+            k[o + q] = coefs[j][q]
+    return k
 
 
 @micropython.viper

@@ -18,7 +18,6 @@ from knip.kernels import zigzag_sum, rice_run, RC_FROM, RC_N, RC_PREV, RC_K, RC_
 
 _ESC = const(16)
 _RAW_BITS = const(28)
-_U_MAX = const(0xFFFFFFF)    # largest zigzag value after an escape (|delta| < 2**27)
 
 
 def zigzag(v):

@@ -7,7 +7,7 @@ import struct
 
 from knip.fixed import const
 from knip import protocol as P
-from knip.samples import SampleBlock, BLOCK
+from knip.samples import SampleBlock
 from knip.store import (StoreFull, REC_SAMPLES, REC_GAP, REC_PAIN, REC_VERDICT, MAX_PAYLOAD)
 
 _FLUSH_MS = const(15000)       # store flush at least this often while recording
@@ -54,7 +54,7 @@ class Recorder:
 
     def room(self):
         """Samples until the block is written (then a full flash may end the session)."""
-        return BLOCK - self.block.n
+        return self.block.room()
 
     def samples(self, ts, xs, as_, i, m):
         """m samples from slot i of the ring's arrays, m <= room()."""

@@ -46,10 +46,10 @@ def run(chain, times_ms, xs, abd=None, log=None):
             ev = chain.flags
             if ev:
                 _collect(det, ev, by_seq, order, log, ts[j - 1])
-    if len(xs):
-        ev = chain.finish(times_ms[len(xs) - 1])
+    if n:
+        ev = chain.finish(times_ms[n - 1])
         if ev:
-            _collect(det, ev, by_seq, order, log, times_ms[len(xs) - 1])
+            _collect(det, ev, by_seq, order, log, times_ms[n - 1])
     return [by_seq[s] for s in order]
 
 

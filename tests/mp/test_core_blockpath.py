@@ -96,14 +96,8 @@ def test_a_chain_of_sections_in_runs_is_the_sections_one_after_another():
     ab = array("i", [int(900 * g.uniform()) for _ in range(n)])
     secs = (design_highpass(1000, 40, 0.5412), design_highpass(1000, 40, 1.3066), design_notch(1000, 50),
             design_highpass(1000, 40, 0.5412))                 # 3 on x, 1 on a
-    k = array("i", bytes(4 * K.chain_words(len(secs), 7)))
-    k[K.CH_SX] = K.SX
-    k[K.CH_CAP] = 7
-    k[K.CH_NX] = 3
-    k[K.CH_NA] = 1
-    for j, bq in enumerate(secs):
-        for q, v in enumerate(bq.coefficients()):
-            k[K.CH_HEAD + K.SEC_LEN * j + q] = v
+    k = K.new_chain([bq.coefficients() for bq in secs], 3, 7)
+    assert k[K.CH_NA] == 1 and k[K.CH_CAP] == 7
     ys = xs
     for bq in secs[:3]:
         bq.reset(0)
