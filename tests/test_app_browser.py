@@ -115,7 +115,6 @@ def run_program(d, program: str, timeout: float) -> None:
 
 def test_train_calibrate_then_sprint_from_the_page(driver, app, shots):
     d = driver
-    t0 = time.monotonic()
     go(d, app, "train")
     click(d, "#trainer-form input[value=sim]")
     click(d, "#connect")
@@ -160,7 +159,6 @@ def test_train_calibrate_then_sprint_from_the_page(driver, app, shots):
     assert {"rest", "squeeze", "hold", "relax", "done"} <= set(seen), seen
     st = d.execute_script("return {fps: knipStats.fps, frames: knipStats.frames, beeps: knipStats.beeps}")
     assert st["beeps"] >= 40 and st["frames"] > 200, st
-    assert time.monotonic() - t0 < 40
 
 
 def test_sync_history_session_progress_report(driver, app, shots):
