@@ -97,6 +97,18 @@ def verdict(d, t):
     # window's mean; an unrelaxed one leaves her on its plateau.
     r = d.done
     level = d.rec_sum // d.rec_n if d.rec_n else d.rel_min
+    if t - d.rec_t < d.cfg.relax_ms and not d.cfg.relax_power:
+        # cut short by a new squeeze: she was down at the window's lowest
+        # point (its mean holds the release's tail and the new rise's foot)
+        hv = d.hv
+        ht = d.ht
+        j = d.hpos
+        for _ in range(d.hcount):
+            j = j - 1 if j > 0 else len(hv) - 1
+            if ht[j] < d.rec_t:
+                break
+            if hv[j] < level:
+                level = hv[j]
     if d.two and d.cfg.abd_comp and d.rec_n:
         # what the abdomen moved since the squeeze began (a breath) reaches
         # the probe too: that share of the level is not her pelvic floor

@@ -495,3 +495,23 @@ def test_a_slow_deep_dip_does_not_swallow_the_next_squeeze():
         sq_recs = _squeezes(recs)
         assert len(sq_recs) == 1, (rate, amp, [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs])
         assert abs(sq_recs[0][D.R_ONSET] - on * 1000) <= 250, (rate, amp, sq_recs[0][D.R_ONSET])
+
+
+def test_relaxed_squeezes_with_the_next_one_soon_after_are_relaxed():
+    # a sprint whose next squeeze comes 0.25-0.4 s after she let go fully:
+    # the verdict window is cut short, and its mean holds the release's tail
+    # and the next rise's foot (it read 2-4 cmH2O of residual on 20 cmH2O
+    # squeezes); she was down at rest in between, so each is relaxed; a
+    # squeeze left on a 5 cmH2O residual is still not relaxed
+    sq, t = [], 4.0
+    for gap in (0.25, 0.3, 0.4, 0.35, 0.25):
+        sq.append((t, 0.3, 0.4, 0.4, 20, 0))
+        t += 1.1 + gap
+    sq.append((t, 0.3, 0.4, 0.4, 20, 5))
+    sq.append((t + 2.5, 0.3, 0.4, 0.4, 20, 0))
+    ts, xs, _ = pressure_track(50, t + 6, sq, noise=0.1, ripple=0.5)
+    recs, _ = _run(PressureChain(50), ts, xs)
+    got = [(r[D.R_ONSET], r[D.R_RELAXED], r[D.R_RESIDUAL]) for r in _squeezes(recs)]
+    assert len(got) == 7, got
+    assert [g[1] for g in got[:5]] == [1] * 5, got
+    assert got[5][1] == 0, got
