@@ -415,7 +415,7 @@ class SqueezeDetector:
         s = c.settle_ms
         dip = s
         if c.dip_ms and self.rel_said - r[R_ONSET] >= c.dip_hold_ms:
-            dip = c.dip_ms      # EMG, a long hold: its level wanders; a dip may last
+            dip = c.dip_ms      # a long hold: its level wanders; a dip may last
         if v >= self.rel_back and (t - self.rel_said < s or t - self.rel_said < dip and
                                    v * 4 >= 3 * self.rel_back + (self.hold_q >> 4)):
             # a brief dip (noisy envelope), or after a long hold a longer

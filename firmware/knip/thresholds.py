@@ -45,7 +45,7 @@ class DetectorConfig:
         self.peak_drop_pct = 10                  # peak confirmed after this drop
         self.reclimb_pct = 30                    # rising again this much: new squeeze
         self.settle_ms = 150 if emg else 300     # flat this long: release over
-        self.dip_ms = 500 if emg else 0          # EMG: after a hold of dip_hold_ms, a dip
+        self.dip_ms = 500 if emg else 600        # after a hold of dip_hold_ms, a dip
         self.dip_hold_ms = 2000                  # back to the hold within this is no release
         self.settle_k10 = 20                     # "flat": within x noise / 10
         self.settle_pct = 4                      # ... or % of amplitude

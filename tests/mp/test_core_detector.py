@@ -515,3 +515,18 @@ def test_relaxed_squeezes_with_the_next_one_soon_after_are_relaxed():
     assert len(got) == 7, got
     assert [g[1] for g in got[:5]] == [1] * 5, got
     assert got[5][1] == 0, got
+
+
+def test_pressure_hold_that_dips_and_comes_back_stays_one_relaxed_squeeze():
+    # a 9 s hold whose pressure sags by over 40 % of the rise for most of a
+    # second (a wobble, fatigue) and comes back: still the same squeeze,
+    # and relaxed after it (the dip was read as a release to a plateau,
+    # the rest of the hold as its residual: not relaxed)
+    for rate in (50, 100):
+        for depth, at in ((9.0, 8.0), (8.5, 9.5)):
+            sq = [(5.0, 0.6, 8.0, 0.6, 20, 0), (20.0, 0.6, 3.0, 0.6, 20, 0)]
+            ts, xs, _ = pressure_track(rate, 28, sq, noise=0.1, ripple=0.5, dips=((at, 0.9, depth),))
+            recs, _ = _run(PressureChain(rate), ts, xs)
+            got = [(r[D.R_ONSET], r[D.R_OFFSET], D.KIND_NAMES[r[D.R_KIND]], r[D.R_RELAXED]) for r in recs]
+            assert len(_squeezes(recs)) == 2 and _kinds(recs) == ["squeeze"] * 2, (rate, depth, got)
+            assert recs[0][D.R_RELAXED] == 1 and abs(recs[0][D.R_OFFSET] - 14200) <= 300, (rate, depth, got)
