@@ -6,7 +6,7 @@ from array import array
 
 from knip.fixed import const
 from knip.filters import design_lowpass, design_highpass, design_notch, RmsEnvelope, X_MAX, start_section
-from knip.detector import SqueezeDetector, DetectorConfig
+from knip.detector import SqueezeDetector, DetectorConfig, ST_REST
 from knip import kernels as K
 from knip.kernels import (chain_run, CH_FROM, CH_N, CH_GUARD, CH_LAST_X, CH_LAST_T, CH_SAME, CH_SQX,
                           CH_SQA)
@@ -18,6 +18,8 @@ _GAP_MS = const(250)        # ... and at least this (a GC pause's few lost
 _SETTLE_MS = const(250)     # after an artefact: filters settle before detecting
 _FLAT_MS = const(1000)      # the very same value this long (and 8 samples): stuck
 _RUN_MAX = const(64)        # EMG: most raw samples in one run of the block path
+_HUM_MAX = const(64)        # EMG: most samples in a mains cycle (hum template)
+_HUM_LOOKS = const(3)       # ... hum found at rest this many seconds in a row: taken off
 
 
 class InputGuard:
@@ -205,7 +207,7 @@ class EmgChain:
     signal = "emg"
 
     def __init__(self, rate_hz, cfg=None, highpass_hz=40.0, notch_hz=0, block_ms=10, window_blocks=5,
-                 noise_floor=8, two_channel=False, jump=2000, hp_order=4):
+                 noise_floor=8, two_channel=False, jump=2000, hp_order=4, mains_hz=50):
         self.rate_hz = rate_hz
         self.two = two_channel
         # 4th order (two sections with the Butterworth Qs) at 40 Hz by
@@ -241,7 +243,14 @@ class EmgChain:
         g = self.guard = InputGuard(self.det, _period_ms(rate_hz), jump=jump)
         # runs stay below 2**30 in their sums of squares up to 64 samples
         self.runs = decim <= _RUN_MAX
-        k = K.new_chain([s.coefficients() for s in secs], nx, decim if self.runs else 1)
+        # mains hum subtracted when a cycle is a whole number of samples
+        # (50 Hz at 1 or 2 kHz; 60 Hz at 1.2 kHz; kernels.chain_run)
+        r = int(rate_hz)
+        hum = r // mains_hz if mains_hz and r % mains_hz == 0 and r // mains_hz <= _HUM_MAX else 0
+        self._hum = hum
+        self._hum_wait = -1         # samples to the next look for hum (-1: none)
+        self._hum_seen = 0          # looks in a row that found it
+        k = K.new_chain([s.coefficients() for s in secs], nx, decim if self.runs else 1, hum)
         k[K.CH_FLAT_N] = g.flat_n
         k[K.CH_LO] = g.lo
         k[K.CH_HI] = g.hi
@@ -301,7 +310,44 @@ class EmgChain:
             self.level = e
             fl = self.det.update(ts[i + m - 1], e, self.alevel)
         self.flags = fl
+        if self._hum_wait >= 0:
+            self._hum_wait -= m
+            if self._hum_wait < 0:
+                self._find_hum()
         return m
+
+    def _find_hum(self):
+        # Once a second until found: is there mains hum? At rest, the
+        # template's power (the learnt cycle) against the signal's: over an
+        # eighth of it, three times in a row, is hum (her EMG leaves ~1/31
+        # in it, as it does not repeat, and once in a while more). From
+        # then on it is taken off, for good.
+        c = self.k
+        h = self._hum
+        j = len(c) - 2 * h
+        p = 0
+        for q in range(h):
+            v = c[j + q] >> 4               # 1/16 counts, as the envelope
+            if v < 0:
+                v = -v
+            p += v * v if v < 2048 else 4194304     # sums stay small ints
+        if self.det.state != ST_REST:
+            self._hum_wait = int(self.rate_hz) >> 2     # her squeeze's EMG is in it too
+            return
+        lv = self.level
+        if lv > 2047:
+            lv = 2047
+        self._hum_wait = int(self.rate_hz)
+        if lv > 0 and p > (lv * lv * h) >> 3:
+            self._hum_seen += 1
+            if self._hum_seen >= _HUM_LOOKS:
+                c[K.CH_HUM] = h
+                self._hum_wait = -1
+                # her rest without the hum is new: the detector learns it
+                # again (its warm-up), as after a long gap
+                self.det.started = False
+        else:
+            self._hum_seen = 0
 
     def condition(self, x, a):
         # high-pass (+ notch) and RMS envelope for one sample; the envelope
@@ -313,6 +359,14 @@ class EmgChain:
             nx = self._nx
             for j in range(self._nsec):
                 start_section(c, K.CH_HEAD + K.SEC_LEN * j, x if j == 0 else (a if j == nx else 0))
+            # the hum's phase is lost over a gap: learn it again
+            h = self._hum
+            j = len(c) - 2 * h
+            for q in range(2 * h):
+                c[j + q] = 0
+            c[K.CH_PHASE] = 0
+            if h and c[K.CH_HUM] < 0:
+                self._hum_wait = 3 * int(self.rate_hz)  # once the filters have settled
         self.bx[0] = x
         self.ba[0] = a
         c[K.CH_FROM] = 0
@@ -326,6 +380,10 @@ class EmgChain:
         e = self.env.add(c[K.CH_SQX], 1)
         if e >= 0:
             self.level = e
+        if self._hum_wait >= 0:
+            self._hum_wait -= 1
+            if self._hum_wait < 0:
+                self._find_hum()
         return e
 
     def finish(self, t_ms):

@@ -17,6 +17,8 @@
 import sys
 from array import array
 
+from knip.fixed import const
+
 try:
     import micropython
 except ImportError:                 # CPython: the same code, plain Python
@@ -58,18 +60,24 @@ CH_HI = 14
 CH_JUMP = 15
 CH_GAP_MS = 16
 CH_CAP = 17          # samples a run may hold
+CH_HUM = 18          # samples per mains cycle: hum subtracted (< 0: only learnt; 0: off)
+CH_PHASE = 19        # ... the next sample's place in the cycle
 CH_HEAD = 20
 SEC_LEN = 10         # b0 b1 b2 a1 a2 x1 x2 y1 y2 e
+HUM_K = const(4)     # the hum's template follows over 2**HUM_K cycles
 
 
-def new_chain(coefs, nx, cap):
+def new_chain(coefs, nx, cap, hum=0):
     """A chain array for chain_run: the sections' (b0, b1, b2, a1, a2) in
-    order, the first nx on the main channel and the rest on the second, and
-    room for a run of cap samples; state zero (knip.filters.start_section
-    starts a section steady)."""
-    k = array("i", bytes(4 * (CH_HEAD + SEC_LEN * len(coefs) + 2 * cap)))
+    order, the first nx on the main channel and the rest on the second,
+    room for a run of cap samples, and with hum (samples per mains cycle)
+    one cycle's template per channel after it (learnt, not yet taken
+    off: CH_HUM < 0); state zero
+    (knip.filters.start_section starts a section steady)."""
+    k = array("i", bytes(4 * (CH_HEAD + SEC_LEN * len(coefs) + 2 * cap + 2 * hum)))
     k[CH_SX] = SX
     k[CH_CAP] = cap
+    k[CH_HUM] = -hum
     k[CH_NX] = nx
     k[CH_NA] = len(coefs) - nx
     for j in range(len(coefs)):
@@ -86,7 +94,13 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
     input guard would stop: it then sees that one from the same state).
     Per section: x clamped to +-16383, acc = b0 x + b1 x1 + b2 x2 - a1 y1 -
     a2 y2 + e, y = acc >> 12 clamped, e = acc - (y << 12). Section by
-    section over the whole run, the run held in the array's room."""
+    section over the whole run, the run held in the array's room. Then,
+    with CH_HUM, mains hum off: a template of one mains cycle (<< 8), the
+    mean of the filtered signal at each place in the cycle over about
+    2**HUM_K cycles, is learnt and, once the chain has found hum in it
+    (CH_HUM > 0), taken from it. Hum repeats every cycle and the muscle's
+    signal does not, so the template holds the hum and all its harmonics,
+    and little of her (narrow notches at 50, 100, 150 Hz...)."""
     sx = k[0]
     i0 = k[1]
     n = k[2]
@@ -184,10 +198,25 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
             k[o + 9] = e
             o += 10
             q += 1
+        hum = (k[18] << sx) >> sx
+        sub = 1
+        if hum < 0:
+            hum = 0 - hum
+            sub = 0
+        tb = scr + 2 * cap + ch * hum
+        p = k[19]
         sq = 0
         j = 0
         while j < m:
             y = (k[base + j] << sx) >> sx
+            if hum:
+                h = (k[tb + p] << sx) >> sx
+                k[tb + p] = h + (((y << 8) - h) >> HUM_K)
+                if sub:
+                    y = y - (h >> 8)
+                p += 1
+                if p >= hum:
+                    p = 0
             if ch == 0 and k[8]:
                 xs[i0 + j] = y
             if y < 0:
@@ -198,6 +227,8 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
             j += 1
         k[5 + ch] = sq
         ch += 1
+    if k[18] != 0:
+        k[19] = p
     return m
 
 

@@ -86,9 +86,11 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
     return ts, xs, ab
 
 
-def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048, gentle=False):
+def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048, gentle=False, hum=None):
     """bursts: list of (onset, rise, hold, release, rms_uv[, residual_uv]).
-    Raw counts around offset. gentle: S-shaped rises."""
+    Raw counts around offset. gentle: S-shaped rises. hum: (uV, Hz) mains
+    hum with a third harmonic of a fifth of it, its size swinging 30 %
+    over 7 s."""
     g = Lcg(seed)
     ts, xs = [], []
     n = int(rate * seconds)
@@ -98,6 +100,10 @@ def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048, gentle=Fa
         for b in bursts:
             level += squeeze_shape(t, b[0], b[1], b[2], b[3], b[4], b[5] if len(b) > 5 else 0.0, gentle)
         # uniform noise * sqrt(12) has unit variance
+        v = level * 3.4641 * g.uniform()
+        if hum:
+            w = 2 * math.pi * hum[1] * t
+            v += hum[0] * (1 + 0.3 * math.sin(0.9 * t)) * (math.sin(w + 0.4) + 0.2 * math.sin(3 * w + 1.1))
         ts.append(int(t * 1000 + 0.5))
-        xs.append(offset + int(level * 3.4641 * g.uniform()))
+        xs.append(offset + int(v))
     return ts, xs
