@@ -87,20 +87,20 @@ def new_chain(coefs, nx, cap, hum=0):
     return k
 
 
+# chain_run: samples through the sections; with CH_GUARD only those before
+# the first the input guard would stop (it then sees that one from the same
+# state). Per section: x clamped to +-16383, acc = b0 x + b1 x1 + b2 x2 -
+# a1 y1 - a2 y2 + e, y = acc >> 12 clamped, e = acc - (y << 12); section by
+# section over the whole run, the run held in the array's room. Then, with
+# CH_HUM, mains hum off: a template of one mains cycle (<< 8), the mean of
+# the filtered signal at each place in the cycle over about 2**HUM_K
+# cycles, is learnt and, once the chain has found hum in it (CH_HUM > 0),
+# taken from it. Hum repeats every cycle and the muscle's signal does not,
+# so the template holds the hum and all its harmonics and little of her
+# (narrow notches at 50, 100, 150 Hz...).
 @micropython.viper
 def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
-    """Samples xs/as_[k[CH_FROM]:+k[CH_N]] through the sections; returns
-    how many were taken (all, or with CH_GUARD those before the first the
-    input guard would stop: it then sees that one from the same state).
-    Per section: x clamped to +-16383, acc = b0 x + b1 x1 + b2 x2 - a1 y1 -
-    a2 y2 + e, y = acc >> 12 clamped, e = acc - (y << 12). Section by
-    section over the whole run, the run held in the array's room. Then,
-    with CH_HUM, mains hum off: a template of one mains cycle (<< 8), the
-    mean of the filtered signal at each place in the cycle over about
-    2**HUM_K cycles, is learnt and, once the chain has found hum in it
-    (CH_HUM > 0), taken from it. Hum repeats every cycle and the muscle's
-    signal does not, so the template holds the hum and all its harmonics,
-    and little of her (narrow notches at 50, 100, 150 Hz...)."""
+    """xs/as_[k[CH_FROM]:+k[CH_N]] through the chain: how many were taken."""
     sx = k[0]
     i0 = k[1]
     n = k[2]
@@ -108,9 +108,8 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
     na = k[4]
     scr = 20 + 10 * (nx + na)           # the run, main channel, then the second
     cap = k[17]
-    # the input guard: how many in a row pass
     m = 0
-    if k[7]:
+    if k[7]:                            # the input guard: how many in a row pass
         last_x = (k[9] << sx) >> sx
         last_t = (k[10] << sx) >> sx
         same = k[11]
@@ -149,15 +148,13 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
             k[6] = 0
             break
         base = scr + ch * cap
+        src = xs
+        if ch:
+            src = as_
         j = 0
-        if ch == 0:
-            while j < m:
-                k[base + j] = xs[i0 + j]
-                j += 1
-        else:
-            while j < m:
-                k[base + j] = as_[i0 + j]
-                j += 1
+        while j < m:
+            k[base + j] = src[i0 + j]
+            j += 1
         ns = nx if ch == 0 else na
         q = 0
         while q < ns:
@@ -174,17 +171,11 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
             j = 0
             while j < m:
                 x = (k[base + j] << sx) >> sx
-                if x > 16383:
-                    x = 16383
-                elif x < -16383:
-                    x = -16383
+                x = 16383 if x > 16383 else (-16383 if x < -16383 else x)
                 acc = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2 + e
                 y = acc >> 12
                 e = acc - (y << 12)
-                if y > 16383:
-                    y = 16383
-                elif y < -16383:
-                    y = -16383
+                y = 16383 if y > 16383 else (-16383 if y < -16383 else y)
                 x2 = x1
                 x1 = x
                 y2 = y1
@@ -199,10 +190,9 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
             o += 10
             q += 1
         hum = (k[18] << sx) >> sx
-        sub = 1
+        sub = hum               # > 0: taken off; < 0: only learnt
         if hum < 0:
             hum = 0 - hum
-            sub = 0
         tb = scr + 2 * cap + ch * hum
         p = k[19]
         sq = 0
@@ -212,7 +202,7 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
             if hum:
                 h = (k[tb + p] << sx) >> sx
                 k[tb + p] = h + (((y << 8) - h) >> HUM_K)
-                if sub:
+                if sub > 0:
                     y = y - (h >> 8)
                 p += 1
                 if p >= hum:
@@ -227,8 +217,7 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
             j += 1
         k[5 + ch] = sq
         ch += 1
-    if k[18] != 0:
-        k[19] = p
+    k[19] = p
     return m
 
 
