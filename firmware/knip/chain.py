@@ -250,6 +250,7 @@ class EmgChain:
         self._hum = hum
         self._hum_wait = -1         # samples to the next look for hum (-1: none)
         self._hum_seen = 0          # looks in a row that found it
+        self.t_in = 0               # the time of the sample push() has
         k = K.new_chain([s.coefficients() for s in secs], nx, decim if self.runs else 1, hum)
         k[K.CH_FLAT_N] = g.flat_n
         k[K.CH_LO] = g.lo
@@ -265,6 +266,7 @@ class EmgChain:
         self.flags = 0
 
     def push(self, t_ms, x, a=0):
+        self.t_in = t_ms
         g = self.guard
         if not g.check(t_ms, x):
             return g.skipped(self, t_ms, x, a)
@@ -359,12 +361,12 @@ class EmgChain:
             nx = self._nx
             for j in range(self._nsec):
                 start_section(c, K.CH_HEAD + K.SEC_LEN * j, x if j == 0 else (a if j == nx else 0))
-            # the hum's phase is lost over a gap: learn it again
+            # the hum's template is kept over an artefact or a gap, its
+            # place in the mains cycle read from the clock (samples lost
+            # or not fed do not move it)
             h = self._hum
-            j = len(c) - 2 * h
-            for q in range(2 * h):
-                c[j + q] = 0
-            c[K.CH_PHASE] = 0
+            if h:
+                c[K.CH_PHASE] = (self.t_in * int(self.rate_hz) // 1000) % h
             if h and c[K.CH_HUM] < 0:
                 self._hum_wait = 3 * int(self.rate_hz)  # once the filters have settled
         self.bx[0] = x
