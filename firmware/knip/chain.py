@@ -251,6 +251,7 @@ class EmgChain:
         self._hum_wait = -1         # samples to the next look for hum (-1: none)
         self._hum_seen = 0          # looks in a row that found it
         self.t_in = 0               # the time of the sample push() has
+        self._t_done = None         # the time of the last sample through chain_run
         k = K.new_chain([s.coefficients() for s in secs], nx, decim if self.runs else 1, hum)
         k[K.CH_FLAT_N] = g.flat_n
         k[K.CH_LO] = g.lo
@@ -284,6 +285,8 @@ class EmgChain:
         n = env.decim - env.n
         if n > k:
             n = k
+        if 0 <= self._hum_wait < n - 1:
+            n = self._hum_wait + 1      # the look at the very sample push() has it
         g = self.guard
         m = 0
         if self.runs and self.started and g.bad_from < 0 and g.last_t is not None:
@@ -295,6 +298,8 @@ class EmgChain:
             c[CH_N] = n
             c[CH_GUARD] = 1
             m = chain_run(c, ts, xs, as_)
+            if m:
+                self._t_done = ts[i + m - 1]
         if m == 0:
             self.flags = self.push(ts[i], xs[i], as_[i])
             return 1
@@ -307,15 +312,16 @@ class EmgChain:
             if e >= 0:
                 self.alevel = e
         e = env.add(c[CH_SQX], m)
-        fl = 0
         if e >= 0:
             self.level = e
-            fl = self.det.update(ts[i + m - 1], e, self.alevel)
-        self.flags = fl
         if self._hum_wait >= 0:
             self._hum_wait -= m
             if self._hum_wait < 0:
                 self._find_hum()
+        fl = 0
+        if e >= 0:
+            fl = self.det.update(ts[i + m - 1], e, self.alevel)
+        self.flags = fl
         return m
 
     def _find_hum(self):
@@ -335,6 +341,7 @@ class EmgChain:
             p += v * v if v < 2048 else 4194304     # sums stay small ints
         if self.det.state != ST_REST:
             self._hum_wait = int(self.rate_hz) >> 2     # her squeeze's EMG is in it too
+            self._hum_seen = 0
             return
         lv = self.level
         if lv > 2047:
@@ -361,12 +368,16 @@ class EmgChain:
             nx = self._nx
             for j in range(self._nsec):
                 start_section(c, K.CH_HEAD + K.SEC_LEN * j, x if j == 0 else (a if j == nx else 0))
-            # the hum's template is kept over an artefact or a gap, its
-            # place in the mains cycle read from the clock (samples lost
-            # or not fed do not move it)
+            # the hum's template is kept over an artefact or a gap: its
+            # place in the mains cycle moves on by the samples' worth of
+            # time since the last sample through the chain (a whole
+            # second is whole cycles). A few samples lost without a
+            # restart shift it until it is relearnt (~0.3 s).
             h = self._hum
-            if h:
-                c[K.CH_PHASE] = (self.t_in * int(self.rate_hz) // 1000) % h
+            if h and self._t_done is not None:
+                d = (self.t_in - self._t_done) % 1000
+                c[K.CH_PHASE] = (c[K.CH_PHASE] - 1 + d * int(self.rate_hz) // 1000) % h
+            self._hum_seen = 0
             if h and c[K.CH_HUM] < 0:
                 self._hum_wait = 3 * int(self.rate_hz)  # once the filters have settled
         self.bx[0] = x
@@ -375,6 +386,7 @@ class EmgChain:
         c[K.CH_N] = 1
         c[K.CH_GUARD] = 0
         K.chain_run(c, self.bx, self.bx, self.ba)
+        self._t_done = self.t_in
         if self.enva is not None:
             e = self.enva.add(c[K.CH_SQA], 1)
             if e >= 0:
