@@ -244,7 +244,7 @@ class EmgChain:
         # runs stay below 2**30 in their sums of squares up to 64 samples
         self.runs = decim <= _RUN_MAX
         # mains hum subtracted when a cycle is a whole number of samples
-        # (50 Hz at 1 or 2 kHz; 60 Hz at 1.2 kHz; kernels.chain_run)
+        # (50 Hz at 500 Hz or 1 kHz; 60 Hz at 1.2 kHz; kernels.chain_run)
         r = int(rate_hz)
         hum = r // mains_hz if mains_hz and r % mains_hz == 0 and r // mains_hz <= _HUM_MAX else 0
         self._hum = hum
@@ -330,6 +330,10 @@ class EmgChain:
         # eighth of it, three times in a row, is hum (her EMG leaves ~1/31
         # in it, as it does not repeat, and once in a while more). From
         # then on it is taken off, for good.
+        if self.det.state != ST_REST:
+            self._hum_wait = int(self.rate_hz) >> 2     # her squeeze's EMG is in it too
+            self._hum_seen = 0
+            return
         c = self.k
         h = self._hum
         j = len(c) - 2 * h
@@ -339,10 +343,6 @@ class EmgChain:
             if v < 0:
                 v = -v
             p += v * v if v < 2048 else 4194304     # sums stay small ints
-        if self.det.state != ST_REST:
-            self._hum_wait = int(self.rate_hz) >> 2     # her squeeze's EMG is in it too
-            self._hum_seen = 0
-            return
         lv = self.level
         if lv > 2047:
             lv = 2047

@@ -40,11 +40,8 @@ def since(d, level, after):
     return d.ht[i]
 
 
-def settled(d, t0, noise, hi):
-    # Where a release ended: when the signal came within end_k10 noise (or
-    # end_pct of the fall from the peak hi) of the lowest level it reached
-    # since t0: walk back from now while within that band.
-    c = d.cfg
+def lowest(d, t0):
+    # The lowest level since t0 (the newest sample's at least).
     last = d.hpos - 1 if d.hpos else len(d.hv) - 1
     lo = d.hv[last]
     i = last
@@ -54,6 +51,16 @@ def settled(d, t0, noise, hi):
             lo = d.hv[i]
         i = i - 1 if i > 0 else len(d.hv) - 1
         k += 1
+    return lo
+
+
+def settled(d, t0, noise, hi):
+    # Where a release ended: when the signal came within end_k10 noise (or
+    # end_pct of the fall from the peak hi) of the lowest level it reached
+    # since t0: walk back from now while within that band.
+    c = d.cfg
+    last = d.hpos - 1 if d.hpos else len(d.hv) - 1
+    lo = lowest(d, t0)
     lim = lo + margin(noise, c.end_k10, hi - lo, c.end_pct, 0)
     i = last
     t_in = d.ht[last]

@@ -6,6 +6,7 @@
 # the detector's fields (knip.detector), as knip.onset and knip.relax are.
 from knip.relax import judge, rest_of, relaxed_below
 from knip.record import EV_NOT_RELAXED, R_PEAK
+from knip.history import lowest
 
 
 def follow(d, v, gate):
@@ -100,15 +101,9 @@ def verdict(d, t):
     if t - d.rec_t < d.cfg.relax_ms and not d.cfg.relax_power:
         # cut short by a new squeeze: she was down at the window's lowest
         # point (its mean holds the release's tail and the new rise's foot)
-        hv = d.hv
-        ht = d.ht
-        j = d.hpos
-        for _ in range(d.hcount):
-            j = j - 1 if j > 0 else len(hv) - 1
-            if ht[j] < d.rec_t:
-                break
-            if hv[j] < level:
-                level = hv[j]
+        lo = lowest(d, d.rec_t)
+        if lo < level:
+            level = lo
     if d.two and d.cfg.abd_comp and d.rec_n:
         # what the abdomen moved since the squeeze began (a breath) reaches
         # the probe too: that share of the level is not her pelvic floor
