@@ -17,7 +17,7 @@ pytestmark = pytest.mark.micropython
 def test_portable_core_tests_pass_under_micropython(mpy):
     out = mpy(MP / "run_tests.py", "test_core_filters", "test_core_detector", "test_core_calibration",
               "test_core_protocol", "test_core_programs", "test_core_profile", "test_core_samples",
-              "test_core_blockpath")
+              "test_core_blockpath", "test_core_artefacts")
     tally = out.strip().splitlines()[-1]
     passed, failed = int(tally.split()[0]), int(tally.split()[2])
     assert failed == 0 and passed >= 26, out

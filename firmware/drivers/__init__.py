@@ -14,6 +14,10 @@ _CLASSES = {
 }
 _IMUS = ("mpu6050", "lsm6ds3")
 ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
+# A reading at the sensor's rail is given as +-16383 counts (each driver's
+# _RAIL, knip.filters.X_MAX), which the chain's input guard reads as
+# saturation: what the sensor saw there is unknown, and a swing into the
+# rail must not count as a squeeze.
 
 
 class SensorError(Exception):

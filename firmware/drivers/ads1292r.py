@@ -10,6 +10,8 @@
 from knip.fixed import const
 from drivers import SensorError, scaler, clock
 
+_RAIL = const(16383)           # a reading at a rail: the chain's saturation (drivers/__init__.py)
+
 _SDATAC = const(0x11)
 _RDATAC = const(0x10)
 _RREG = const(0x20)
@@ -67,9 +69,10 @@ class ADS1292R:
         v = (b[o] << 16) | (b[o + 1] << 8) | b[o + 2]
         if v & 0x800000:
             v -= 0x1000000
+        self.status = (b[0] << 16) | (b[1] << 8) | b[2]
         if v == _SAT_HI or v == _SAT_LO:
             self.saturated += 1
-        self.status = (b[0] << 16) | (b[1] << 8) | b[2]
+            return _RAIL if v > 0 else -_RAIL
         m = self._m
         return ((v >> 12) * m + (((v & 0xFFF) * m) >> 12) + self._r) >> self._sh
 

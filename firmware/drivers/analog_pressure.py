@@ -5,6 +5,8 @@
 from knip.fixed import const
 from drivers import SensorError, open_adc, scaler, survey, volts, clock
 
+_RAIL = const(16383)           # a reading at a rail: the chain's saturation (drivers/__init__.py)
+
 _PART = "analog pressure sensor"
 _FLOAT_UV = const(400000)      # spread of boot reads that means an open (floating) input
 
@@ -27,8 +29,12 @@ class AnalogPressure:
 
     def read(self):
         uv = self._rd()
-        if uv < self._lo or uv > self._hi:
+        if uv < self._lo:
             self.saturated += 1
+            return -_RAIL
+        if uv > self._hi:
+            self.saturated += 1
+            return _RAIL
         d = uv - self.zero_uv
         m = self._m
         return ((d >> 12) * m + (((d & 0xFFF) * m) >> 12) + self._r) >> self._sh

@@ -8,6 +8,8 @@
 from knip.fixed import const
 from drivers import SensorError, scaler, clock
 
+_RAIL = const(16383)           # a reading at a rail: the chain's saturation (drivers/__init__.py)
+
 _SAT_HI = const(0x7FFFFF)
 _SAT_LO = const(-0x800000)
 _PULSES = {10: 25, 40: 27}
@@ -66,6 +68,8 @@ class HX710B:
         self.raw = v
         if v == _SAT_HI or v == _SAT_LO:
             self.saturated += 1
+            self._last = _RAIL if v > 0 else -_RAIL
+            return self._last
         d = v - self.zero_raw
         m = self._m
         y = ((d >> 12) * m + (((d & 0xFFF) * m) >> 12) + self._r) >> self._sh

@@ -9,6 +9,8 @@
 from knip.fixed import const
 from drivers import SensorError, scaler, clock, i2c_bus
 
+_RAIL = const(16383)           # a reading at a rail: the chain's saturation (drivers/__init__.py)
+
 _CMD = b"\xaa\x00\x00"
 _POWERED = const(0x40)
 _BUSY = const(0x20)
@@ -71,15 +73,18 @@ class MPRLS:
                     return self._last
                 self._pending = False
                 self.status = st
-                if st & _MATH_SAT:
-                    self.saturated += 1
                 if st & _INTEGRITY or not st & _POWERED:
                     self.errors += 1
                 raw = (b[1] << 16) | (b[2] << 8) | b[3]
                 self.raw = raw
-                d = raw - self.zero_raw
-                m = self._m
-                self._last = ((d >> 12) * m + (((d & 0xFFF) * m) >> 12) + self._r) >> self._sh
+                if st & _MATH_SAT:
+                    # outside 0-25 psi: the reading is the rail it went past
+                    self.saturated += 1
+                    self._last = _RAIL if raw > (_OUT_MIN + _OUT_MAX) >> 1 else -_RAIL
+                else:
+                    d = raw - self.zero_raw
+                    m = self._m
+                    self._last = ((d >> 12) * m + (((d & 0xFFF) * m) >> 12) + self._r) >> self._sh
             self._tx(self.addr, self._cmd)
             self._pending = True
         except OSError:

@@ -13,6 +13,8 @@ from array import array
 from knip.fixed import const
 from drivers import SensorError, open_adc, scaler, survey, volts, clock
 
+_RAIL = const(16383)           # a reading at a rail: the chain's saturation (drivers/__init__.py)
+
 _MID_LO = const(1200000)       # a 3.3 V MyoWare's RAW rests at ~1.65 V
 _MID_HI = const(2100000)
 _FLOAT_UV = const(1500000)     # ENV spread at rest that means an open input
@@ -70,8 +72,12 @@ class MyoWare:
 
     def read(self):
         uv = self._rd()
-        if uv < self._lo or uv > self._hi:
+        if uv < self._lo:
             self.saturated += 1
+            return -_RAIL
+        if uv > self._hi:
+            self.saturated += 1
+            return _RAIL
         if uv <= self.floor_uv:
             return 0
         d = uv - self.offset_uv

@@ -16,9 +16,13 @@ _GAP_PERIODS = const(5)     # a time step this many periods long is a gap,
 _GAP_MS = const(250)        # ... and at least this (a GC pause's few lost
                             # samples at 1 kHz are not worth cutting a squeeze)
 _SETTLE_MS = const(250)     # after an artefact: filters settle before detecting
+_RAMP_MS = const(300)       # a squeeze begun this soon before saturation or a pop: its ramp
 _FLAT_MS = const(1000)      # the very same value this long (and 8 samples): stuck
 _RUN_MAX = const(64)        # EMG: most raw samples in one run of the block path
 _HUM_MAX = const(64)        # EMG: most samples in a mains cycle (hum template)
+_HUM_COPY_MS = const(100)   # ... its template copied this often, and after an
+_HUM_CLEAN_MS = const(50)   # artefact restored from a copy this much older (a
+                            # swing into the rail takes 20-40 ms; hum wanders)
 _HUM_LOOKS = const(3)       # ... hum found at rest this many seconds in a row: taken off
 
 
@@ -74,7 +78,8 @@ class InputGuard:
             if self.bad_from < 0:
                 self.bad_from = start
                 self.marks = 0
-                self.events |= self.det.cut(start)
+                # a squeeze that rose into saturation or a pop is the artefact's ramp
+                self.events |= self.det.cut(start, _RAMP_MS if bad & (M_SATURATED | M_SPIKE) else 0)
             self.marks |= bad
             self.bad_to = t
             self.fresh = True
@@ -252,6 +257,13 @@ class EmgChain:
         self._hum_seen = 0          # looks in a row that found it
         self.t_in = 0               # the time of the sample push() has
         self._t_done = None         # the time of the last sample through chain_run
+        # two copies of the hum's templates, taken _HUM_COPY_MS apart: after
+        # an artefact the chain goes on from one taken before its ramp into
+        # it (the ramp's filtered swing is thousands of counts: learnt, it
+        # would be "hum" taken off for a third of a second)
+        self._bk = array("i", bytes(16 * hum)) if hum else None
+        self._bk_t = array("i", [-(1 << 29), -(1 << 29)]) if hum else None
+        self._bk_due = 0            # the time of the next copy
         k = K.new_chain([s.coefficients() for s in secs], nx, decim if self.runs else 1, hum)
         k[K.CH_FLAT_N] = g.flat_n
         k[K.CH_LO] = g.lo
@@ -269,12 +281,45 @@ class EmgChain:
     def push(self, t_ms, x, a=0):
         self.t_in = t_ms
         g = self.guard
+        c = self.k
         if not g.check(t_ms, x):
+            # the filters restart on what follows and ring while they
+            # settle: the hum's template is held meanwhile
+            c[K.CH_OUT] = 2
             return g.skipped(self, t_ms, x, a)
+        if c[K.CH_OUT]:
+            c[K.CH_OUT] = 0
         e = self.condition(x, a)
+        if self._bk is not None and t_ms >= self._bk_due:
+            self._hum_copy(t_ms, False)
         if e < 0:
             return 0
         return self.det.update(t_ms, e, self.alevel)
+
+    def _hum_copy(self, t, back):
+        # copy the templates (at t) over the older copy, every _HUM_COPY_MS;
+        # back, after an artefact: go on from the newest copy taken at
+        # least _HUM_CLEAN_MS before it began, if any
+        c = self.k
+        b = self._bk
+        bt = self._bk_t
+        h2 = 2 * self._hum
+        j = len(c) - h2
+        if not back:
+            o = 0 if bt[0] <= bt[1] else 1
+            for q in range(h2):
+                b[o * h2 + q] = c[j + q]
+            bt[o] = t
+            self._bk_due = t + _HUM_COPY_MS
+            return
+        t = self._t_done
+        o = -1
+        for i in (0, 1):
+            if t - bt[i] >= _HUM_CLEAN_MS and (o < 0 or bt[i] > bt[o]):
+                o = i
+        if o >= 0:
+            for q in range(h2):
+                c[j + q] = b[o * h2 + q]
 
     def feed(self, ts, xs, as_, i, k):
         """Raw samples from ring slot i (k of them in a row): processed as
@@ -297,9 +342,12 @@ class EmgChain:
             c[CH_FROM] = i
             c[CH_N] = n
             c[CH_GUARD] = 1
+            c[K.CH_OUT] = 0
             m = chain_run(c, ts, xs, as_)
             if m:
                 self._t_done = ts[i + m - 1]
+                if self._bk is not None and self._t_done >= self._bk_due:
+                    self._hum_copy(self._t_done, False)
         if m == 0:
             self.flags = self.push(ts[i], xs[i], as_[i])
             return 1
@@ -375,6 +423,7 @@ class EmgChain:
             # restart shift it until it is relearnt (~0.3 s).
             h = self._hum
             if h and self._t_done is not None:
+                self._hum_copy(0, True)
                 d = (self.t_in - self._t_done) % 1000
                 c[K.CH_PHASE] = (c[K.CH_PHASE] - 1 + d * int(self.rate_hz) // 1000) % h
             self._hum_seen = 0

@@ -29,7 +29,7 @@ from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
                          KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
                          R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS,
                          R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH,
-                         R_NOISE, R_MARKS, N_REC, M_QUICK, M_PLATEAU, M_CUT, M_MOTION, begin)
+                         R_NOISE, R_MARKS, R_SEQ, N_REC, M_QUICK, M_PLATEAU, M_CUT, M_MOTION, begin)
 
 ST_REST = const(0)
 ST_RISING = const(1)
@@ -60,8 +60,7 @@ class SqueezeDetector:
         # the abdomen's resting level as the tone reads the probe's (pressure, two channels)
         self.abd_tone = BaselineTracker(period_ms, c.rest_up_ms, c.rest_down_ms, c.noise_ms, noise_floor) \
             if two_channel and c.abd_comp else None
-        self.asm_q = 0
-        self.abd_rest = 0
+        self.asm_q = self.abd_rest = 0
         self.hshift = shift_for(period_ms, c.hold_ms)     # the hold level falls slowly
         self.hshift_up = shift_for(period_ms, c.hold_up_ms)  # ... and follows a rise fast
         self.dshift = shift_for(period_ms, c.drop_ms) if c.drop_ms else 0
@@ -71,8 +70,7 @@ class SqueezeDetector:
         self.warm_shift = 2
         self.hv = array('i', [0] * _HIST)
         self.ht = array('i', [0] * _HIST)
-        self.hpos = 0
-        self.hcount = 0
+        self.hpos = self.hcount = 0
         # The rise as (level, first time reached) points, so t50 and t90 are
         # read against the final peak, not a running one.
         self.rl = array('i', [0] * _RISE_N)
@@ -87,16 +85,16 @@ class SqueezeDetector:
         m = COARSE if c.refit_pre_ms else 1
         self.cv = array('i', [0] * m)
         self.ct = array('i', [0] * m)
-        self.cpos = 0
-        self.cn = 0
-        self.csum = 0
-        self.ck = 0
+        self.cpos = self.cn = self.csum = self.ck = 0
         self.cur = array('i', [0] * N_REC)
         self.done = array('i', [0] * N_REC)
         self.abd = array('i', [0] * N_REC)
         self.ref_amp = 0         # MVC amplitude if known, else strongest seen
         self.mvc_given = False
         self.seq = 0
+        self.rearm_t = 0         # after an artefact: no squeeze before a rest sample (or this time)
+        self.cut_on = -1         # onset of a squeeze that rose into an artefact (cut)
+        self.cut_seq = 0
         self.reset_state()
 
     # -- set-up ---------------------------------------------------------------
@@ -109,40 +107,25 @@ class SqueezeDetector:
         self.climb_t = -(1 << 29)  # a climb below the threshold (knip.tone.climb)
         self.climb_th = self.climb_m = self.cbase = 0
         self.started = False
-        self.t0 = 0
-        self.last_t = 0
-        self.cross_t = 0
-        self.cross_max = 0
+        self.t0 = self.last_t = 0
+        self.cross_t = self.cross_max = 0
         self.peak_sent = False
         self.prev_off = -1
         self.prev_dur = 0
         self.abd_on = False
-        self.abd_t = 0
-        self.abd_max = 0
-        self.abd_base = 0
-        self.abd_sent = False
-        self.abd_squeezed = False
-        self.abd_cur = 0
-        self.abd_peak = 0
-        self.abd_ref = 0
-        self.rel_min = 0
-        self.rel_t = 0
-        self.rel_start = 0
-        self.rel_said = 0
-        self.rel_fall = 0
-        self.rel_back = 0
-        self.rec_t = 0
-        self.rec_sum = 0
-        self.rec_n = 0
+        self.abd_t = self.abd_max = self.abd_base = 0
+        self.abd_sent = self.abd_squeezed = False
+        self.abd_cur = self.abd_peak = self.abd_ref = 0
+        self.rel_min = self.rel_t = self.rel_start = 0
+        self.rel_said = self.rel_fall = self.rel_back = 0
+        self.rec_t = self.rec_sum = self.rec_n = 0
         self.rec_half = False
         self.hold_q = 0
         self.now_q = 0           # the signal smoothed over drop_ms, << 4
         self.max_slope = 0
         self.marks = 0
-        # Residual plateau of an unrelaxed squeeze: its rise (0: none), and the
-        # level at which she is relaxed again.
-        self.plateau = 0
-        self.plateau_end = 0
+        # an unrelaxed squeeze's residual plateau: its rise (0: none), where she is relaxed again
+        self.plateau = self.plateau_end = 0
         # Pressure: how long (ms, at rest) the level has stayed steady on a
         # plateau; once plateau_hold_ms, the tone follows her level again,
         # unrelaxed verdicts in a row or not: a residual decays, a probe
@@ -157,8 +140,7 @@ class SqueezeDetector:
         # an event (or the start) her pressure recovers (an undershoot, a
         # filter's ring, a settling tone) until it is back at her rest.
         self.quiet_t = 1 << 29
-        self.rec_from = 0
-        self.back_t = 0
+        self.rec_from = self.back_t = 0
         self.tk_t = 0            # ... and while her tone falls: read every 2 s
         self.tk_a = 0            # (its level then, its fall over the last two)
         self.tk_f0 = self.tk_f1 = 1 << 20
@@ -234,6 +216,14 @@ class SqueezeDetector:
                 on_th = climb(self, t, v, base, on_th)
                 base = self.cbase
             on_th = at_rest(self, t, v, base, on_th)
+            if v >= on_th and self.rearm_t:
+                # after an artefact, above the threshold before she was back
+                # at rest: its tail (a pop's return, a filter's ring). Not
+                # gone in 2 s: her level moved; it is learnt afresh
+                if t >= self.rearm_t:
+                    self.rearm_t = 0
+                    self.started = False
+                return ev
             if v >= on_th:
                 if st == ST_REST:
                     self.state = ST_RISING
@@ -247,6 +237,8 @@ class SqueezeDetector:
             else:
                 if st == ST_RISING:
                     ev |= short_spike(self, t, v, base, noise, on_th)
+                if self.rearm_t and v - base < (on_th - base) >> 1:
+                    self.rearm_t = 0    # back to rest (well under: a tail hovers)
                 self.state = ST_REST
                 self.lvl.update(v, on_th - base)
                 follow(self, v, on_th - base)
@@ -552,18 +544,26 @@ class SqueezeDetector:
             self.rec_half = False
         return ev
 
-    def cut(self, t):
+    def cut(self, t, ramp):
         """The input stops being usable at t (a gap, saturation, a spike):
-        end what is open there. Returns event flags (done holds the record)."""
+        end what is open there, unjudged (her release was not seen). One
+        begun less than ramp ms before rose into it (a lead tugged to the
+        rail): no record; artefact()'s starts at its onset, with its number.
+        Returns event flags (done holds the record)."""
         ev = 0
         st = self.state
-        if st == ST_HOLDING or st == ST_RELEASING:
+        on = self.cur[R_ONSET] - self.delay     # as the samples' times
+        if ramp and (st == ST_HOLDING or st == ST_RELEASING) and t - on < ramp:
+            self.cut_on = on
+            self.cut_seq = self.cur[R_SEQ]
+        elif st == ST_HOLDING or st == ST_RELEASING:
             if st == ST_HOLDING:
                 self.rel_min = self.hv[self.hpos - 1 if self.hpos else _HIST - 1]
                 self.rel_t = t
             self.marks |= M_CUT
             self.state = ST_HOLDING      # offset where it was cut, not settled
             ev = self._end(t)
+            self.state = ST_REST
         if self.state == ST_RECOVERING:
             ev |= self._verdict(t)
         self.state = ST_REST

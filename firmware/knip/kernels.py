@@ -50,7 +50,8 @@ CH_NA = 4            # sections on the second channel (0: none)
 CH_SQX = 5           # out: sum of min(|y|, 4095)**2 over the run, main channel
 CH_SQA = 6           # ... second channel
 CH_GUARD = 7         # 1: stop before the first sample the input guard would not pass
-CH_OUT = 8           # 1: write the main channel's output over its input
+CH_OUT = 8           # bit 0: write the main channel's output over its input;
+                     # bit 1: the hum template is held, not learnt
 CH_LAST_X = 9        # the input guard's running values (knip.chain.InputGuard)
 CH_LAST_T = 10
 CH_SAME = 11
@@ -65,6 +66,9 @@ CH_PHASE = 19        # ... the next sample's place in the cycle
 CH_HEAD = 20
 SEC_LEN = 10         # b0 b1 b2 a1 a2 x1 x2 y1 y2 e
 HUM_K = const(4)     # the hum's template follows over 2**HUM_K cycles
+# CH_OUT bit 1: the filters restarted after an artefact ring meanwhile; a
+# template learnt on it would take hum "off" that is not there for a third
+# of a second (knip.chain.EmgChain.push)
 
 
 def new_chain(coefs, nx, cap, hum=0):
@@ -189,10 +193,9 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
             k[o + 9] = e
             o += 10
             q += 1
-        hum = (k[18] << sx) >> sx
-        sub = hum               # > 0: taken off; < 0: only learnt
-        if hum < 0:
-            hum = 0 - hum
+        sub = (k[18] << sx) >> sx       # > 0: taken off; < 0: only learnt
+        hum = sub if sub > 0 else 0 - sub
+        learn = (k[8] & 2) == 0
         tb = scr + 2 * cap + ch * hum
         p = k[19]
         sq = 0
@@ -201,13 +204,14 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
             y = (k[base + j] << sx) >> sx
             if hum:
                 h = (k[tb + p] << sx) >> sx
-                k[tb + p] = h + (((y << 8) - h) >> HUM_K)
+                if learn:
+                    k[tb + p] = h + (((y << 8) - h) >> HUM_K)
                 if sub > 0:
                     y = y - (h >> 8)
                 p += 1
                 if p >= hum:
                     p = 0
-            if ch == 0 and k[8]:
+            if ch == 0 and (k[8] & 1):
                 xs[i0 + j] = y
             if y < 0:
                 y = 0 - y
@@ -396,9 +400,13 @@ def adc_counts(buf: ptr32, st: ptr32) -> int:
     sat = 0
     while i < end:
         uv = (buf[i] << sx) >> sx
-        if uv < lo or uv > hi:
+        if uv < lo:
             sat += 1
-        if uv <= floor:
+            buf[i] = -16383         # at a rail: the chain's saturation (drivers: _RAIL)
+        elif uv > hi:
+            sat += 1
+            buf[i] = 16383
+        elif uv <= floor:
             buf[i] = 0
         else:
             d = uv - off

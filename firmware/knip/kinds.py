@@ -55,11 +55,13 @@ def technique(abd_rise, amp, c):
     return TECH_LIFT
 
 
-def blank(d, kind, onset, offset, t):
-    # A short record in done (coughs by spike, artefacts, gaps).
+def blank(d, kind, onset, offset, t, seq):
+    # A short record in done (coughs by spike, artefacts, gaps); seq 0: a new number.
     r = d.done
-    d.seq += 1
-    begin(r, d.seq, kind, onset, t)
+    if not seq:
+        d.seq += 1
+        seq = d.seq
+    begin(r, seq, kind, onset, t)
     r[R_OFFSET] = offset
     r[R_ENDED] = t
     r[R_ABD_RISE] = -1
@@ -82,15 +84,22 @@ def short_spike(d, t, v, base, noise, on_th):
         return 0
     onset = backtrack(d, c.onset_k10, noise)
     recover(d, t, (d.cross_max - base) * c.ring_pct // 100)
-    r = blank(d, KIND_ARTEFACT, onset - (d.delay >> 1), t - d.delay, t)
+    r = blank(d, KIND_ARTEFACT, onset - (d.delay >> 1), t - d.delay, t, 0)
     r[R_PEAK] = d.cross_max
     r[R_PEAK_T] = d.cross_t - d.delay
     return EV_END
 
 
 def unusable(d, t0, t1, marks):
-    # SqueezeDetector.artefact: the stretch t0..t1 as an artefact record
-    r = blank(d, KIND_ARTEFACT, t0, t1, t1)
+    # SqueezeDetector.artefact: the stretch t0..t1 as an artefact record,
+    # from the onset of a squeeze that rose into it (cut), under its number
+    seq = 0
+    if d.cut_on >= 0:
+        if d.cut_on < t0:
+            t0 = d.cut_on
+        seq = d.cut_seq
+        d.cut_on = -1
+    r = blank(d, KIND_ARTEFACT, t0, t1, t1, seq)
     r[R_MARKS] = marks
     d.hcount = 0             # nothing before the gap is history now
     d.cn = d.csum = d.ck = 0
@@ -99,5 +108,7 @@ def unusable(d, t0, t1, marks):
     recover(d, t1, 1 << 20)
     if t1 - t0 > d.cfg.warmup_ms:
         d.started = False
+    else:
+        d.rearm_t = t1 + 2000        # (SqueezeDetector.update)
     d.last_t = t1
     return EV_END

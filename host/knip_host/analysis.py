@@ -14,6 +14,7 @@ from knip.chain import EmgChain, PressureChain
 from knip.filters import X_MAX
 
 from . import limits
+from .rails import Rails, find_rails
 from .runs import true_runs
 
 # Host-side integer scales (counts per signal unit) fed to the chains.
@@ -23,6 +24,7 @@ EMG_ENVELOPE_FRACTION = 16         # the RMS envelope comes out in 1/16 counts
 
 SIGNALS = ("pressure", "emg")
 BLOCK = 1 << 16           # samples converted at a time
+NO_RAILS = Rails(None, None)
 
 
 class AnalysisError(ValueError):
@@ -54,8 +56,10 @@ def make_chain(signal: str, rate_hz: float, two_channel: bool):
     raise AnalysisError(f"unknown signal {signal!r}: use one of {', '.join(SIGNALS)}")
 
 
-def counts(values: Any, per_unit: float) -> tuple[array, np.ndarray, int]:
+def counts(values: Any, per_unit: float, rails: Rails = NO_RAILS) -> tuple[array, np.ndarray, int]:
     """Scale to the chain's integers, clipped to +-X_MAX, as an array('i'):
+    samples at a rail (knip_host.rails) become +-X_MAX, the chain's
+    saturation.
     (counts, missing, how many were clipped). NaN and infinite values are
     missing: samples the chain never sees (a gap); their count is 0. Rounds
     half to even, as Python's round does. Works a block at a time, so it
@@ -68,6 +72,10 @@ def counts(values: Any, per_unit: float) -> tuple[array, np.ndarray, int]:
         c = v[k:k + BLOCK] * per_unit
         np.rint(c, out=c)
         c[missing[k:k + BLOCK]] = 0.0
+        if rails.hi is not None:
+            c[v[k:k + BLOCK] == rails.hi] = X_MAX
+        if rails.lo is not None:
+            c[v[k:k + BLOCK] == rails.lo] = -X_MAX
         clipped += int(np.count_nonzero(c > X_MAX)) + int(np.count_nonzero(c < -X_MAX))
         np.clip(c, -X_MAX, X_MAX, out=c)
         out.frombytes(c.astype(np.int32).tobytes())
@@ -132,16 +140,24 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
         raise AnalysisError(problem)
     per_unit = EMG_COUNTS_PER_UNIT if signal == "emg" else PRESSURE_COUNTS_PER_UNIT
     level_div = per_unit * (EMG_ENVELOPE_FRACTION if signal == "emg" else 1)
-    x, missing, clipped = counts(values, per_unit)
+    warnings = []
+    v = np.asarray(values, dtype=np.float64)
+    rails = find_rails(v, rate_hz)
+    x, missing, clipped = counts(v, per_unit, rails)
+    _rail_warning(warnings, rails, v, unit, "")
+    del v
     xs = _feed(x, missing)
     del x
     ab, clipped_a = None, 0
     if abdominal is not None:
-        a, a_missing, clipped_a = counts(abdominal, per_unit)
+        va = np.asarray(abdominal, dtype=np.float64)
+        rails_a = find_rails(va, rate_hz)
+        a, a_missing, clipped_a = counts(va, per_unit, rails_a)
+        _rail_warning(warnings, rails_a, va, unit, "abdominal ")
+        del va
         ab = _feed(a, a_missing)
         del a, a_missing
     ts = times_ms(times_s)
-    warnings = []
     missing_runs = _missing_runs(missing, ts)
     del missing
     if len(missing_runs) and sum(k for _, k in missing_runs) == n:
@@ -168,6 +184,15 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
                         two_channel=abdominal is not None)
     named = [(t / 1000.0, _flag_names(f), s) for t, f, s in log]
     return Analysis(events=events, summary=summary, warnings=warnings, log=named)
+
+
+def _rail_warning(warnings: list[str], rails: Rails, v: np.ndarray, unit: str, which: str) -> None:
+    for name, r in (("bottom", rails.lo), ("top", rails.hi)):
+        if r is not None:
+            n = int(np.count_nonzero(v == r))
+            warnings.append(f"{n} {which}samples sit at the sensor's {name} rail ({r:g} {unit or 'units'}): "
+                            f"read as saturation, never as a squeeze; if the sensor reads past its "
+                            f"range often, check its gain or the probe's fit")
 
 
 def _missing_runs(missing: np.ndarray, ts: Sequence[int]) -> list[tuple[float, int]]:

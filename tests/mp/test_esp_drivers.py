@@ -21,6 +21,7 @@ except ImportError:     # CPython under pytest: firmware/ is not installed as a 
     import drivers
 from array import array
 from drivers import SensorError, open_sensor, open_imu, scaler
+from knip.filters import X_MAX as RAIL          # a reading at a rail, as the drivers give it
 from simboard import esp32_machine, chips
 
 MICROPYTHON = sys.implementation.name == "micropython"
@@ -153,8 +154,8 @@ def test_analog_pressure_check_finds_rails_and_floating_input():
     drv = open_sensor(ANALOG, 100, sim)
     sim.set_adc(34, 0)                               # sensor unpowered / output wire off
     _raises(drv.check, "GPIO34", "bottom rail", "5 V supply")
-    drv.read()
-    assert drv.saturated == 1                        # the ADC floor (~142 mV) counts as saturated
+    assert drv.read() == -RAIL                       # the ADC floor (~142 mV): saturation,
+    assert drv.saturated == 1                        # as the chain's input guard reads it
     sim.set_adc(34, 3300000)                         # no divider: 5 V sensor straight to the pin
     _raises(drv.check, "top rail", "divider")
     sim.set_adc(34, 1600000, noise=700000)
@@ -170,7 +171,7 @@ def test_analog_pressure_wrong_attenuation_saturates():
     sim.set_adc(34, 1600000)
     _raises(drv.check, "top rail")
     n = drv.saturated
-    drv.read()
+    assert drv.read() == RAIL
     assert drv.saturated == n + 1
 
 
@@ -259,7 +260,7 @@ def test_hx710b_check_finds_full_scale():
     hx.set_uv(20000)                                 # 20 mV: beyond +-12.9 mV full scale at 3.3 V
     _raises(drv.check, "full scale")
     sim.vtime.advance_us(26000)
-    drv.read()
+    assert drv.read() == RAIL
     assert drv.saturated == 1 and drv.raw == 0x7FFFFF
 
 
@@ -348,7 +349,7 @@ def test_mprls_with_eoc_and_overrange_and_unplugged():
     m.set_psi(26)
     drv.read()
     sim.vtime.advance_us(10000)
-    drv.read()
+    assert drv.read() == RAIL                        # past 25 psi: the top rail
     assert drv.saturated == 1 and drv.status & 0x01
     last = drv.read()
     m.present = False                                # cable pulled mid-session
@@ -382,7 +383,7 @@ def test_myoware_envelope_counts_microvolts():
     sim.set_adc(34, 300 * 3000)                      # 300 uV envelope at gain 3000
     assert drv.read() == 300
     sim.set_adc(34, 3300000)
-    drv.read()
+    assert drv.read() == RAIL
     assert drv.saturated == 1
     _raises(drv.check, "top rail", "3.3 V")
 
@@ -397,7 +398,10 @@ def test_myoware_raw_subtracts_mid_rail():
     assert drv.read() == 150
     sim.set_adc(34, drv.offset_uv - 200 * 80)
     assert drv.read() == -80
+    sim.set_adc(34, 3300000)                         # a lead tugged: both rails are saturation
+    assert drv.read() == RAIL
     sim.set_adc(34, 0)                               # RAW pad not wired
+    assert drv.read() == -RAIL
     _raises(drv.check, "not mid-rail", "RAW pad")
 
 
@@ -431,6 +435,11 @@ def test_ads1292r_configures_and_converts_to_microvolts():
         assert abs(y - uv) <= 1, (uv, y)
         assert drv.drdy.value()                      # data clocked out: DRDY back high
     assert drv.status >> 20 == 0xC and drv.saturated == 0
+    for uv, rail in ((400000, RAIL), (-400000, -RAIL)):   # beyond full scale: clipped codes
+        m.set_input(1, uv)
+        sim.vtime.advance_us(2000)
+        assert drv.read() == rail
+    assert drv.saturated == 2
 
 
 def test_ads1292r_rate_codes_and_channel_2():
