@@ -14,7 +14,7 @@ def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
     # voluntary squeeze can. A rise too brief for any voluntary squeeze, or
     # high for too long (a level shift: a probe that moved), is an artefact.
     if rise_ms <= c.cough_rise_ms and dur <= c.cough_dur_ms and \
-            (abd_rise * 100 >= amp * c.push_pct if two else c.cough_rate and slope >= c.cough_rate):
+            (abd_rise * 100 >= amp * c.cough_abd_pct if two else c.cough_rate and slope >= c.cough_rate):
         return KIND_COUGH
     if dur < c.min_squeeze_ms or dur > c.max_squeeze_ms:
         return KIND_ARTEFACT

@@ -69,7 +69,9 @@ class DetectorConfig:
         self.max_squeeze_ms = 90000              # high this long: a level shift (a probe
                                                  # that moved), not a squeeze; the longest
                                                  # clinical hold is 60 s (Glazer)
-        self.push_pct = 95                       # abd rise >= 95 % PF: push
+        self.push_pct = 150 if emg else 95       # abd rise >= this % of PF: push (EMG:
+                                                 # two muscles' amplitudes, docs/DETECTOR.md)
+        self.cough_abd_pct = 95                  # fast and brief, abd >= this % of PF: cough
         self.co_pct = 50                         # PF < 2x abd: co-contraction
         self.abd_min_ms = 500                    # abd-only strain this long
         self.abd_pct = 50 if emg else 20         # ... and this % of her best squeeze

@@ -151,3 +151,16 @@ def test_a_level_raised_for_good_after_an_artefact_is_learnt():
     # on top of it is found
     got = _tail_run(lambda t: 0, shift=150)
     assert got == [("artefact", 5000), ("squeeze", 8970)], got
+
+
+def test_emg_co_contraction_as_strong_as_the_squeeze_is_no_push():
+    # two EMG channels: the abdomen's EMG rises about as much as the pelvic
+    # floor's in a co-contraction (the two muscles' amplitudes are not in
+    # one unit); a push drives the abdomen several times higher
+    pf = [(4.0, 0.1, 2.0, 0.1, 40), (10.0, 0.1, 2.0, 0.1, 40), (16.0, 0.3, 2.0, 0.3, 15)]
+    abd = [(4.0, 0.1, 2.0, 0.1, 2), (10.0, 0.1, 2.0, 0.1, 44), (16.0, 0.3, 2.0, 0.3, 90)]
+    ts, xs = emg_track(1000, 22, pf, seed=5)
+    _, ab = emg_track(1000, 22, abd, seed=9)
+    recs = replay.run(EmgChain(1000, two_channel=True), ts, xs, ab, [])
+    got = [(D.KIND_NAMES[r[D.R_KIND]], D.TECH_NAMES[r[D.R_TECH]]) for r in recs if r[D.R_CHANNEL] == 0]
+    assert got == [("squeeze", "lift"), ("squeeze", "co_contraction"), ("bearing_down", "push")], got
