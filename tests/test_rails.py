@@ -82,3 +82,14 @@ def test_swings_into_the_rails_are_artefacts_never_squeezes():
     assert 7.95 < got[1][2] <= 8.04 and 10.95 < got[2][2] <= 11.03, got
     rails = [w for w in an.warnings if "rail" in w]
     assert len(rails) == 2 and "300 samples sit at the sensor's top rail (10000 uV)" in rails[1], rails
+
+
+def test_sample_and_hold_export_has_no_rails_unless_held_long():
+    # a 20 Hz sensor exported at 100 Hz: every value 5 times over, so its
+    # highest and lowest values are held 50 ms too; a rail holds far longer
+    t = np.arange(3000) / 100.0
+    p = 10 + 25 * np.exp(-((t - 15.0) / 1.5) ** 2) + np.random.default_rng(4).normal(0, 0.3, 3000)
+    p = np.repeat(p[::5], 5)
+    assert find_rails(p, 100.0) == Rails(None, None)
+    p[2000:2030] = 80.0                                # 0.3 s at the top: a rail
+    assert find_rails(p, 100.0).hi == 80.0

@@ -16,13 +16,13 @@ _GAP_PERIODS = const(5)     # a time step this many periods long is a gap,
 _GAP_MS = const(250)        # ... and at least this (a GC pause's few lost
                             # samples at 1 kHz are not worth cutting a squeeze)
 _SETTLE_MS = const(250)     # after an artefact: filters settle before detecting
-_RAMP_MS = const(300)       # a squeeze begun this soon before saturation or a pop: its ramp
 _FLAT_MS = const(1000)      # the very same value this long (and 8 samples): stuck
 _RUN_MAX = const(64)        # EMG: most raw samples in one run of the block path
 _HUM_MAX = const(64)        # EMG: most samples in a mains cycle (hum template)
 _HUM_COPY_MS = const(100)   # ... its template copied this often, and after an
 _HUM_CLEAN_MS = const(50)   # artefact restored from a copy this much older (a
                             # swing into the rail takes 20-40 ms; hum wanders)
+_NO_COPY = const(-(1 << 29))
 _HUM_LOOKS = const(3)       # ... hum found at rest this many seconds in a row: taken off
 
 
@@ -53,8 +53,9 @@ class InputGuard:
         self.fresh = False      # the first good sample after bad ones: restart filters
         self.events = 0         # flags from cut() waiting for the next push
 
-    def check(self, t, x):
-        """True when the sample at t may be used; records a bad one."""
+    def check(self, t, x, a):
+        """True when the sample at t (main channel x, second a) may be used;
+        records a bad one. Either channel at its rail is saturation."""
         lt = self.last_t
         bad = 0
         start = t
@@ -65,7 +66,7 @@ class InputGuard:
                 start = t - self.same * self.period
         else:
             self.same = 0
-        if x >= self.hi or x <= self.lo:
+        if x >= self.hi or x <= self.lo or a >= X_MAX or a <= -X_MAX:
             bad = M_SATURATED
         elif self.jump and lt is not None and (x - self.last_x > self.jump or self.last_x - x > self.jump):
             bad = M_SPIKE
@@ -78,8 +79,7 @@ class InputGuard:
             if self.bad_from < 0:
                 self.bad_from = start
                 self.marks = 0
-                # a squeeze that rose into saturation or a pop is the artefact's ramp
-                self.events |= self.det.cut(start, _RAMP_MS if bad & (M_SATURATED | M_SPIKE) else 0)
+                self.events |= self.det.cut(start, bad)
             self.marks |= bad
             self.bad_to = t
             self.fresh = True
@@ -169,7 +169,7 @@ class PressureChain:
 
     def push(self, t_ms, x, a=0):
         g = self.guard
-        if not g.check(t_ms, x):
+        if not g.check(t_ms, x, a):
             return g.skipped(self, t_ms, x, a)
         self.condition(x, a)
         return self.det.update(t_ms, self.level, self.alevel)
@@ -262,8 +262,8 @@ class EmgChain:
         # it (the ramp's filtered swing is thousands of counts: learnt, it
         # would be "hum" taken off for a third of a second)
         self._bk = array("i", bytes(16 * hum)) if hum else None
-        self._bk_t = array("i", [-(1 << 29), -(1 << 29)]) if hum else None
-        self._bk_due = 0            # the time of the next copy
+        self._bk_t = array("i", [_NO_COPY, _NO_COPY]) if hum else None
+        self._bk_wait = 0 if hum else -1    # samples to the next copy (-1: none)
         k = K.new_chain([s.coefficients() for s in secs], nx, decim if self.runs else 1, hum)
         k[K.CH_FLAT_N] = g.flat_n
         k[K.CH_LO] = g.lo
@@ -282,7 +282,7 @@ class EmgChain:
         self.t_in = t_ms
         g = self.guard
         c = self.k
-        if not g.check(t_ms, x):
+        if not g.check(t_ms, x, a):
             # the filters restart on what follows and ring while they
             # settle: the hum's template is held meanwhile
             c[K.CH_OUT] = 2
@@ -290,16 +290,18 @@ class EmgChain:
         if c[K.CH_OUT]:
             c[K.CH_OUT] = 0
         e = self.condition(x, a)
-        if self._bk is not None and t_ms >= self._bk_due:
-            self._hum_copy(t_ms, False)
+        if self._bk_wait >= 0:
+            self._bk_wait -= 1
+            if self._bk_wait < 0:
+                self._hum_copy(t_ms, False)
         if e < 0:
             return 0
         return self.det.update(t_ms, e, self.alevel)
 
     def _hum_copy(self, t, back):
-        # copy the templates (at t) over the older copy, every _HUM_COPY_MS;
-        # back, after an artefact: go on from the newest copy taken at
-        # least _HUM_CLEAN_MS before it began, if any
+        # copy the templates (at t) over the older copy, every _HUM_COPY_MS
+        # of samples; back, after an artefact: go on from the newest copy
+        # taken at least _HUM_CLEAN_MS before it began, if any
         c = self.k
         b = self._bk
         bt = self._bk_t
@@ -310,12 +312,12 @@ class EmgChain:
             for q in range(h2):
                 b[o * h2 + q] = c[j + q]
             bt[o] = t
-            self._bk_due = t + _HUM_COPY_MS
+            self._bk_wait = int(self.rate_hz) * _HUM_COPY_MS // 1000 - 1
             return
-        t = self._t_done
+        t = self.guard.bad_from         # (where the artefact began, not a bounce off the rail)
         o = -1
         for i in (0, 1):
-            if t - bt[i] >= _HUM_CLEAN_MS and (o < 0 or bt[i] > bt[o]):
+            if bt[i] != _NO_COPY and t - bt[i] >= _HUM_CLEAN_MS and (o < 0 or bt[i] > bt[o]):
                 o = i
         if o >= 0:
             for q in range(h2):
@@ -332,6 +334,8 @@ class EmgChain:
             n = k
         if 0 <= self._hum_wait < n - 1:
             n = self._hum_wait + 1      # the look at the very sample push() has it
+        if 0 <= self._bk_wait < n - 1:
+            n = self._bk_wait + 1       # ... and the template's copy
         g = self.guard
         m = 0
         if self.runs and self.started and g.bad_from < 0 and g.last_t is not None:
@@ -346,8 +350,6 @@ class EmgChain:
             m = chain_run(c, ts, xs, as_)
             if m:
                 self._t_done = ts[i + m - 1]
-                if self._bk is not None and self._t_done >= self._bk_due:
-                    self._hum_copy(self._t_done, False)
         if m == 0:
             self.flags = self.push(ts[i], xs[i], as_[i])
             return 1
@@ -366,6 +368,10 @@ class EmgChain:
             self._hum_wait -= m
             if self._hum_wait < 0:
                 self._find_hum()
+        if self._bk_wait >= 0:
+            self._bk_wait -= m
+            if self._bk_wait < 0:
+                self._hum_copy(ts[i + m - 1], False)
         fl = 0
         if e >= 0:
             fl = self.det.update(ts[i + m - 1], e, self.alevel)

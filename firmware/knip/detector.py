@@ -23,13 +23,14 @@ from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled, fell
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
 from knip.tone import follow, recover, verdict, at_rest, transmission, climb, window_add
-from knip.kinds import kind_of, technique, moved, short_spike, unusable
+from knip.kinds import kind_of, technique, moved, short_spike, unusable, blank
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
                          KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
                          R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS,
                          R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH,
-                         R_NOISE, R_MARKS, R_SEQ, N_REC, M_QUICK, M_PLATEAU, M_CUT, M_MOTION, begin)
+                         R_NOISE, R_MARKS, R_SEQ, N_REC, M_QUICK, M_PLATEAU, M_CUT, M_MOTION, M_SATURATED,
+                         M_SPIKE, begin)
 
 ST_REST = const(0)
 ST_RISING = const(1)
@@ -42,6 +43,7 @@ _HIST = const(64)          # samples of history kept (for onsets, offsets, slope
 _RISE_N = const(32)        # (level, time) points of the rise, for t50 / t90
 _FIT_N = const(48)         # samples in the onset fit (rest before + the rise)
 _AREA_SPILL = const(1 << 20)
+_RAMP_MS = const(300)      # cut: a squeeze begun this soon before saturation or a pop is its ramp
 
 
 class SqueezeDetector:
@@ -93,8 +95,6 @@ class SqueezeDetector:
         self.mvc_given = False
         self.seq = 0
         self.rearm_t = 0         # after an artefact: no squeeze before a rest sample (or this time)
-        self.cut_on = -1         # onset of a squeeze that rose into an artefact (cut)
-        self.cut_seq = 0
         self.reset_state()
 
     # -- set-up ---------------------------------------------------------------
@@ -158,7 +158,7 @@ class SqueezeDetector:
         self.started = True
         self.t0 = -(1 << 29)     # no warm-up needed
         self.quiet_t = self.t0   # her rest is known: nothing to recover from
-        self.tk_f0 = self.tk_f1 = 0
+        self.tk_f0 = self.tk_f1 = self.rearm_t = 0
         self.tk_a = rest_level
 
     def decision_delay_ms(self):
@@ -179,6 +179,7 @@ class SqueezeDetector:
             self.hcount += 1
         if not self.started:
             self.started = True
+            self.rearm_t = 0
             self.t0 = t
             self.lvl.reset(v)
             self.tone.reset(v)
@@ -544,18 +545,17 @@ class SqueezeDetector:
             self.rec_half = False
         return ev
 
-    def cut(self, t, ramp):
-        """The input stops being usable at t (a gap, saturation, a spike):
-        end what is open there, unjudged (her release was not seen). One
-        begun less than ramp ms before rose into it (a lead tugged to the
-        rail): no record; artefact()'s starts at its onset, with its number.
-        Returns event flags (done holds the record)."""
+    def cut(self, t, marks):
+        """The input stops being usable at t (marks: M_GAP, M_SATURATED...):
+        end what is open there, unjudged (her release was not seen); one
+        begun < _RAMP_MS before saturation or a pop rose into it (a lead
+        tugged to the rail): an artefact record. Returns event flags."""
         ev = 0
         st = self.state
         on = self.cur[R_ONSET] - self.delay     # as the samples' times
-        if ramp and (st == ST_HOLDING or st == ST_RELEASING) and t - on < ramp:
-            self.cut_on = on
-            self.cut_seq = self.cur[R_SEQ]
+        if marks & (M_SATURATED | M_SPIKE) and (st == ST_HOLDING or st == ST_RELEASING) and t - on < _RAMP_MS:
+            blank(self, KIND_ARTEFACT, on, t, t, self.cur[R_SEQ])[R_MARKS] = marks | M_CUT
+            ev = EV_END
         elif st == ST_HOLDING or st == ST_RELEASING:
             if st == ST_HOLDING:
                 self.rel_min = self.hv[self.hpos - 1 if self.hpos else _HIST - 1]

@@ -117,24 +117,24 @@ def chain_run(k: ptr32, ts: ptr32, xs: ptr32, as_: ptr32) -> int:
         last_x = (k[9] << sx) >> sx
         last_t = (k[10] << sx) >> sx
         same = k[11]
-        flat_n = k[12]
         lo = (k[13] << sx) >> sx
         hi = (k[14] << sx) >> sx
         jump = k[15]
-        gap = k[16]
         while m < n:
             x = (xs[i0 + m] << sx) >> sx
             t = (ts[i0 + m] << sx) >> sx
             sm = 0
             if x == last_x:
                 sm = same + 1
-                if sm >= flat_n:
+                if sm >= k[12]:         # CH_FLAT_N
                     break
             if x >= hi or x <= lo:
                 break
+            if na and ((as_[i0 + m] << sx) >> sx >= 16383 or (as_[i0 + m] << sx) >> sx <= -16383):
+                break                   # the second channel at its rail (InputGuard.check)
             if jump and (x - last_x > jump or last_x - x > jump):
                 break
-            if t - last_t > gap or t <= last_t:
+            if t - last_t > k[16] or t <= last_t:     # CH_GAP_MS
                 break
             same = sm
             last_x = x

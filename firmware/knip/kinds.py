@@ -91,15 +91,8 @@ def short_spike(d, t, v, base, noise, on_th):
 
 
 def unusable(d, t0, t1, marks):
-    # SqueezeDetector.artefact: the stretch t0..t1 as an artefact record,
-    # from the onset of a squeeze that rose into it (cut), under its number
-    seq = 0
-    if d.cut_on >= 0:
-        if d.cut_on < t0:
-            t0 = d.cut_on
-        seq = d.cut_seq
-        d.cut_on = -1
-    r = blank(d, KIND_ARTEFACT, t0, t1, t1, seq)
+    # SqueezeDetector.artefact: the stretch t0..t1 as an artefact record
+    r = blank(d, KIND_ARTEFACT, t0, t1, t1, 0)
     r[R_MARKS] = marks
     d.hcount = 0             # nothing before the gap is history now
     d.cn = d.csum = d.ck = 0

@@ -11,7 +11,9 @@ A rail is the recording's extreme value held exactly for RAIL_MS (and at
 least RAIL_SAMPLES samples), reached or left by a step of at least
 STEP_QUANTA times the data's quantum (its smallest step): a natural peak of
 coarsely quantised data (whole mmHg, say) is reached by one quantum at a
-time, a rail is hit. And it is the exception: a value that holds more than
+time, a rail is hit. Fine-grained data held sample-and-hold (a 20 Hz
+sensor exported at 100 Hz repeats each value 5 times) must hold its extreme
+HOLD_RUNS times as long as it holds any value on average. And a rail is the exception: a value that holds more than
 RAIL_SHARE of the recording is where the signal rests (an envelope at the
 ADC's floor, a sensor that cannot read below zero), not where it was
 driven.
@@ -24,10 +26,12 @@ import numpy as np
 
 from .runs import true_runs
 
-RAIL_MS = 30.0          # held this long at the extreme ...
+RAIL_MS = 50.0          # held this long at the extreme ...
 RAIL_SAMPLES = 3        # ... and this many samples
 STEP_QUANTA = 4         # reached or left by this many quanta at once
 RAIL_SHARE = 0.1        # at most this share of the samples
+HOLD_RUNS = 4           # ... and this many times the recording's mean run of one value
+FINE = 1e-4             # (fine-grained data: its quantum below this share of its range)
 _BLOCK = 1 << 16
 
 
@@ -42,13 +46,20 @@ class Rails(NamedTuple):
 def quantum(v: np.ndarray) -> float:
     """The smallest step between neighbouring finite samples (0.0 if none),
     a block at a time (no copy of the whole recording)."""
+    return _steps(v)[0]
+
+
+def _steps(v: np.ndarray) -> tuple[float, float]:
+    # (the smallest step, the mean run of one value in samples)
     q = np.inf
+    moves = 0
     for k in range(0, len(v), _BLOCK):
         d = np.abs(np.diff(v[k:k + _BLOCK + 1]))
+        moves += int(np.count_nonzero(d))         # (nan counts as a move)
         d = d[np.isfinite(d) & (d > 0)]
         if len(d):
             q = min(q, float(d.min()))
-    return 0.0 if q == np.inf else q
+    return (0.0 if q == np.inf else q), len(v) / (moves + 1)
 
 
 def _is_rail(v: np.ndarray, e: float, need: int, step: float) -> bool:
@@ -80,7 +91,11 @@ def find_rails(values: np.ndarray, rate_hz: float) -> Rails:
     del fin
     if top == bottom:
         return Rails(None, None)          # one value throughout: flat, not railed
+    q, run = _steps(v)
     need = max(RAIL_SAMPLES, int(np.ceil(RAIL_MS * rate_hz / 1000.0)))
-    step = STEP_QUANTA * quantum(v)
+    if q < (top - bottom) * FINE:
+        # fine-grained values repeat only where the export held them
+        need = max(need, int(np.ceil(HOLD_RUNS * run)))
+    step = STEP_QUANTA * q
     return Rails(bottom if _is_rail(v, bottom, need, step) else None,
                  top if _is_rail(v, top, need, step) else None)

@@ -16,6 +16,10 @@ def _run(chain, ts, xs):
     return replay.run(chain, ts, xs, None, [])
 
 
+def _run2(chain, ts, xs, ab):
+    return replay.run(chain, ts, xs, ab, [])
+
+
 def _got(recs):
     return [(D.KIND_NAMES[r[D.R_KIND]], r[D.R_ONSET], r[D.R_OFFSET]) for r in recs]
 
@@ -53,14 +57,19 @@ def test_emg_swing_into_the_rail_is_one_artefact_never_a_squeeze():
 
 
 def test_pressure_rise_into_the_rail_is_the_artefact():
-    # the probe pushed past its range 0.2 s into a rise: an artefact from
-    # the rise's start; her squeezes either side are squeezes
+    # the probe pushed past its range 0.2 s into a rise: the "squeeze" that
+    # began is ended as an artefact of its own (the ramp: its start was
+    # streamed, so its end comes under its number), then the stretch at the
+    # rail; her squeezes either side are squeezes
     sq = [(4.0, 0.5, 2.0, 0.5, 30, 0), (16.0, 0.5, 2.0, 0.5, 30, 0)]
     ts, xs, _ = pressure_track(50, 22, sq)
     _swing(xs, 500, 10, 50, X_MAX)          # 10-10.2 s up, 1 s at the rail
-    got = _got(_run(PressureChain(50), ts, xs))
-    assert [g[0] for g in got] == ["squeeze", "artefact", "squeeze"], got
-    assert 9900 <= got[1][1] <= 10100, got
+    recs = _run(PressureChain(50), ts, xs)
+    got = _got(recs)
+    assert [g[0] for g in got] == ["squeeze", "artefact", "artefact", "squeeze"], got
+    assert 9900 <= got[1][1] <= 10100 and 10150 <= got[1][2] <= 10250, got
+    assert recs[1][D.R_MARKS] & D.M_SATURATED and recs[1][D.R_MARKS] & D.M_CUT
+    assert [r[D.R_SEQ] for r in recs] == [1, 2, 3, 4]
 
 
 def test_a_squeeze_cut_by_saturation_is_kept_unjudged():
@@ -164,3 +173,19 @@ def test_emg_co_contraction_as_strong_as_the_squeeze_is_no_push():
     recs = replay.run(EmgChain(1000, two_channel=True), ts, xs, ab, [])
     got = [(D.KIND_NAMES[r[D.R_KIND]], D.TECH_NAMES[r[D.R_TECH]]) for r in recs if r[D.R_CHANNEL] == 0]
     assert got == [("squeeze", "lift"), ("squeeze", "co_contraction"), ("bearing_down", "push")], got
+
+
+def test_abdominal_channel_at_its_rail_is_saturation():
+    # the abdominal tube reads its floor for 0.3 s while she rests: that
+    # stretch is saturation, and her squeeze after it is a lift, with the
+    # abdomen's rise read from where it really was
+    sq = [(4.0, 0.5, 2.0, 0.5, 30, 0, 2), (16.0, 0.5, 2.0, 0.5, 30, 0, 2)]
+    ts, xs, ab = pressure_track(50, 22, sq, abd=True)
+    for i in range(500, 515):
+        ab[i] = -X_MAX
+    recs = _run2(PressureChain(50, two_channel=True), ts, xs, ab)
+    got = [(D.KIND_NAMES[r[D.R_KIND]], D.TECH_NAMES[r[D.R_TECH]], r[D.R_ONSET]) for r in recs]
+    assert [(g[0], g[1] if g[0] == "squeeze" else "-") for g in got] == \
+        [("squeeze", "lift"), ("artefact", "-"), ("squeeze", "lift")], got
+    assert recs[1][D.R_MARKS] & D.M_SATURATED and 9950 <= got[1][2] <= 10050, got
+    assert recs[2][D.R_ABD_RISE] < 5 * 20, recs[2][D.R_ABD_RISE]
