@@ -262,8 +262,8 @@ class EmgChain:
         # it (the ramp's filtered swing is thousands of counts: learnt, it
         # would be "hum" taken off for a third of a second)
         self._bk = array("i", bytes(16 * hum)) if hum else None
-        self._bk_t = array("i", [_NO_COPY, _NO_COPY]) if hum else None
-        self._bk_wait = 0 if hum else -1    # samples to the next copy (-1: none)
+        self._bk_t = array("i", [0, 0, _NO_COPY, _NO_COPY]) if hum else None
+        self._bk_wait = 0           # samples to the next copy (taken at an envelope block's end)
         k = K.new_chain([s.coefficients() for s in secs], nx, decim if self.runs else 1, hum)
         k[K.CH_FLAT_N] = g.flat_n
         k[K.CH_LO] = g.lo
@@ -290,38 +290,39 @@ class EmgChain:
         if c[K.CH_OUT]:
             c[K.CH_OUT] = 0
         e = self.condition(x, a)
-        if self._bk_wait >= 0:
+        if self._bk is not None:
             self._bk_wait -= 1
-            if self._bk_wait < 0:
+            if e >= 0 and self._bk_wait < 0:
                 self._hum_copy(t_ms, False)
         if e < 0:
             return 0
         return self.det.update(t_ms, e, self.alevel)
 
     def _hum_copy(self, t, back):
-        # copy the templates (at t) over the older copy, every _HUM_COPY_MS
-        # of samples; back, after an artefact: go on from the newest copy
-        # taken at least _HUM_CLEAN_MS before it began, if any
+        # copy the templates (at t) over the older copy, at the first
+        # envelope block's end _HUM_COPY_MS of samples after the last (the
+        # same sample on the block path); back, after an artefact: go on
+        # from the newest copy taken at least _HUM_CLEAN_MS before it began
         c = self.k
-        b = self._bk
-        bt = self._bk_t
+        st = self._bk_t             # copy_run's run, then the copies' times
         h2 = 2 * self._hum
         j = len(c) - h2
+        st[1] = h2
         if not back:
-            o = 0 if bt[0] <= bt[1] else 1
-            for q in range(h2):
-                b[o * h2 + q] = c[j + q]
-            bt[o] = t
+            o = 2 if st[2] <= st[3] else 3
+            st[0] = j
+            K.copy_run(self._bk, (o - 2) * h2, c, st)
+            st[o] = t
             self._bk_wait = int(self.rate_hz) * _HUM_COPY_MS // 1000 - 1
             return
         t = self.guard.bad_from         # (where the artefact began, not a bounce off the rail)
         o = -1
-        for i in (0, 1):
-            if bt[i] != _NO_COPY and t - bt[i] >= _HUM_CLEAN_MS and (o < 0 or bt[i] > bt[o]):
+        for i in (2, 3):
+            if st[i] != _NO_COPY and t - st[i] >= _HUM_CLEAN_MS and (o < 0 or st[i] > st[o]):
                 o = i
         if o >= 0:
-            for q in range(h2):
-                c[j + q] = b[o * h2 + q]
+            st[0] = (o - 2) * h2
+            K.copy_run(c, j, self._bk, st)
 
     def feed(self, ts, xs, as_, i, k):
         """Raw samples from ring slot i (k of them in a row): processed as
@@ -334,8 +335,6 @@ class EmgChain:
             n = k
         if 0 <= self._hum_wait < n - 1:
             n = self._hum_wait + 1      # the look at the very sample push() has it
-        if 0 <= self._bk_wait < n - 1:
-            n = self._bk_wait + 1       # ... and the template's copy
         g = self.guard
         m = 0
         if self.runs and self.started and g.bad_from < 0 and g.last_t is not None:
@@ -368,9 +367,9 @@ class EmgChain:
             self._hum_wait -= m
             if self._hum_wait < 0:
                 self._find_hum()
-        if self._bk_wait >= 0:
+        if self._bk is not None:
             self._bk_wait -= m
-            if self._bk_wait < 0:
+            if e >= 0 and self._bk_wait < 0:
                 self._hum_copy(ts[i + m - 1], False)
         fl = 0
         if e >= 0:
