@@ -23,6 +23,7 @@ _HUM_COPY_MS = const(100)   # ... its template copied this often, and after an
 _HUM_CLEAN_MS = const(50)   # artefact restored from a copy this much older (a
                             # swing into the rail takes 20-40 ms; hum wanders)
 _NO_COPY = const(-(1 << 29))
+_NO_BAD = const(-(1 << 30))   # InputGuard: no artefact (times may be negative: knip_host.limits, +-12 days)
 _HUM_LOOKS = const(3)       # ... hum found at rest this many seconds in a row: taken off
 
 
@@ -47,7 +48,7 @@ class InputGuard:
         self.flat_n = _FLAT_MS // period_ms if _FLAT_MS // period_ms > 8 else 8
         g = _GAP_PERIODS * period_ms + _GAP_PERIODS
         self.gap_ms = g if g > _GAP_MS else _GAP_MS
-        self.bad_from = -1      # start of the current artefact, -1: none
+        self.bad_from = _NO_BAD  # start of the current artefact (_NO_BAD: none)
         self.bad_to = 0         # last bad sample
         self.marks = 0
         self.fresh = False      # the first good sample after bad ones: restart filters
@@ -76,7 +77,7 @@ class InputGuard:
         self.last_t = t
         self.last_x = x
         if bad:
-            if self.bad_from < 0:
+            if self.bad_from == _NO_BAD:
                 self.bad_from = start
                 self.marks = 0
                 self.events |= self.det.cut(start, bad)
@@ -84,7 +85,7 @@ class InputGuard:
             self.bad_to = t
             self.fresh = True
             return False
-        return self.bad_from < 0
+        return self.bad_from == _NO_BAD
 
     def skipped(self, chain, t, x, a):
         """The sample at t is not fed to the detector. While the input is
@@ -110,14 +111,14 @@ class InputGuard:
     def finish(self, t):
         """End of the recording: report an artefact still open (what it cut
         was already ended), or close what the detector has open."""
-        if self.bad_from >= 0:
+        if self.bad_from != _NO_BAD:
             return self._report()
         return self.det.finish(t)
 
     def _report(self):
         # the whole bad stretch as one artefact record; detection resumes
         ev = self.det.artefact(self.bad_from, self.bad_to, self.marks)
-        self.bad_from = -1
+        self.bad_from = _NO_BAD
         return ev
 
     def take(self):
@@ -337,7 +338,7 @@ class EmgChain:
             n = self._hum_wait + 1      # the look at the very sample push() has it
         g = self.guard
         m = 0
-        if self.runs and self.started and g.bad_from < 0 and g.last_t is not None:
+        if self.runs and self.started and g.bad_from == _NO_BAD and g.last_t is not None:
             c = self.k
             c[CH_LAST_X] = g.last_x
             c[CH_LAST_T] = g.last_t

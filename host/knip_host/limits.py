@@ -41,7 +41,7 @@ def times_problem(first_s: float, last_s: float) -> str | None:
     if not (math.isfinite(first_s) and math.isfinite(last_s)):
         return "the times hold NaN or infinite values; fix or cut those rows"
     lo, hi = min(first_s, last_s), max(first_s, last_s)
-    if lo < -TIME_LIMIT_S or hi > TIME_LIMIT_S:
+    if lo <= -TIME_LIMIT_S or hi >= TIME_LIMIT_S:     # (-2**30 ms is the input guard's "none")
         return (f"times run from {lo:.6g} s to {hi:.6g} s, beyond the detector's clock "
                 f"(+-{TIME_LIMIT_S:.0f} s, about 12 days, in 32-bit milliseconds); if the times "
                 f"are not in seconds name the column for its unit (time_ms for milliseconds), "

@@ -189,3 +189,15 @@ def test_abdominal_channel_at_its_rail_is_saturation():
         [("squeeze", "lift"), ("artefact", "-"), ("squeeze", "lift")], got
     assert recs[1][D.R_MARKS] & D.M_SATURATED and 9950 <= got[1][2] <= 10050, got
     assert recs[2][D.R_ABD_RISE] < 5 * 20, recs[2][D.R_ABD_RISE]
+
+
+def test_artefacts_are_found_at_negative_times_too():
+    # a recording whose clock starts before 0 (knip analyze allows +-12
+    # days): the same swing into the rail is still one artefact
+    bursts = [(3.0, 0.1, 1.0, 0.1, 50), (12.0, 0.1, 1.0, 0.1, 50)]
+    ts, xs = emg_track(1000, 16, bursts)
+    _swing(xs, 7000, 30, 300, -X_MAX)
+    ts = [t - 20000 for t in ts]
+    got = _got(_run(EmgChain(1000), ts, xs))
+    assert [g[0] for g in got] == ["squeeze", "artefact", "squeeze"], got
+    assert -13010 <= got[1][1] <= -12960, got
