@@ -19,12 +19,12 @@ _SETTLE_MS = const(250)     # after an artefact: filters settle before detecting
 _FLAT_MS = const(1000)      # the very same value this long (and 8 samples): stuck
 _RUN_MAX = const(64)        # EMG: most raw samples in one run of the block path
 _HUM_MAX = const(64)        # EMG: most samples in a mains cycle (hum template)
+_HUM_LOOKS = const(3)       # ... hum found at rest this many seconds in a row: taken off
 _HUM_COPY_MS = const(100)   # ... its template copied this often, and after an
 _HUM_CLEAN_MS = const(50)   # artefact restored from a copy this much older (a
                             # swing into the rail takes 20-40 ms; hum wanders)
-_NO_COPY = const(-(1 << 29))
+_NO_COPY = const(-(1 << 29))  # ... no copy taken yet
 _NO_BAD = const(-(1 << 30))   # InputGuard: no artefact (times may be negative: knip_host.limits, +-12 days)
-_HUM_LOOKS = const(3)       # ... hum found at rest this many seconds in a row: taken off
 
 
 class InputGuard:

@@ -13,8 +13,8 @@ STEP_QUANTA times the data's quantum (its smallest step): a natural peak of
 coarsely quantised data (whole mmHg, say) is reached by one quantum at a
 time, a rail is hit. Fine-grained data held sample-and-hold (a 20 Hz
 sensor exported at 100 Hz repeats each value 5 times) must hold its extreme
-HOLD_RUNS times as long as it holds any value on average. And a rail is the exception: a value that holds more than
-RAIL_SHARE of the recording is where the signal rests (an envelope at the
+HOLD_RUNS times as long as it holds any value on average. And a rail is
+the exception: a value that holds more than RAIL_SHARE of the recording is where the signal rests (an envelope at the
 ADC's floor, a sensor that cannot read below zero), not where it was
 driven.
 """
@@ -26,7 +26,7 @@ import numpy as np
 
 from .runs import true_runs
 
-RAIL_MS = 50.0          # held this long at the extreme ...
+RAIL_MS = 50.0          # held this long at the extreme ... (as the loader's flat top)
 RAIL_SAMPLES = 3        # ... and this many samples
 STEP_QUANTA = 4         # reached or left by this many quanta at once
 RAIL_SHARE = 0.1        # at most this share of the samples
@@ -38,9 +38,6 @@ _BLOCK = 1 << 16
 class Rails(NamedTuple):
     lo: float | None    # the bottom rail's value, None: never reached
     hi: float | None    # the top rail's value
-
-    def found(self) -> bool:
-        return self.lo is not None or self.hi is not None
 
 
 def quantum(v: np.ndarray) -> float:

@@ -26,6 +26,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from . import limits
+from .rails import RAIL_MS, RAIL_SAMPLES
 from .runs import true_runs
 from .rows import LineIndex, delimiter, is_number, parse_rows, split, time_column
 from .textfile import RecordingError, TextFile, head_lines, is_data
@@ -38,8 +39,8 @@ UNITS = ("cmH2O", "mmHg", "counts", "uV")
 GAP_PERIODS = 3.0         # a step longer than this many periods is a gap
 RATE_CHANGE = 0.10        # first/second half median steps differ by more: error
 JITTER_MATERIAL = 0.05    # std of the steps over their median: worth a warning
-FLAT_TOP_S = 0.050        # identical samples at the channel max this long: clipped
-FLAT_TOP_MIN_SAMPLES = 3
+FLAT_TOP_S = RAIL_MS / 1000       # identical samples at the channel max this long: clipped
+FLAT_TOP_MIN_SAMPLES = RAIL_SAMPLES  # (the hold knip_host.rails reads as a rail)
 MAX_RESOLUTION_BITS = 32
 
 
