@@ -93,3 +93,32 @@ def test_sample_and_hold_export_has_no_rails_unless_held_long():
     assert find_rails(p, 100.0) == Rails(None, None)
     p[2000:2030] = 80.0                                # 0.3 s at the top: a rail
     assert find_rails(p, 100.0).hi == 80.0
+
+
+def test_a_clipped_file_gets_one_warning_for_its_flat_top_and_rail(tmp_path):
+    # The loader sees a flat top at the channel's maximum and analyze sees
+    # the rail there: one finding, so one warning per channel, which says
+    # both what the loader saw and what the detector does with it.
+    from knip_host.analysis import analyze
+    from knip_host.recordings import load
+    t = np.arange(3000) / 50.0
+    rng = np.random.default_rng(5)
+    p = 10 + 30 * np.exp(-((t - 20.0) / 2.0) ** 2) + rng.normal(0, 0.3, 3000)
+    p[1000:1010] = 25.0 + np.arange(10) * 2.0           # rises ...
+    p[1010:1040] = 80.0                                 # ... into the rail for 0.6 s
+    a = 2 + rng.normal(0, 0.2, 3000)
+    a[2000:2025] = 30.0                                 # the abdominal channel clips too
+    f = tmp_path / "clipped.csv"
+    f.write_text("time_s,p,abd\n" + "".join(f"{ti:.3f},{pi:.2f},{ai:.2f}\n" for ti, pi, ai in zip(t, p, a)))
+    rec = load(f)
+    assert set(rec.flat_tops) == {"p", "abd"}, rec.warnings
+    an = analyze(rec, channel="p", abdominal="abd")
+    for name, n, value in (("p", 30, "80"), ("abd", 25, "30")):
+        said = [w for w in an.warnings if f"channel {name!r}" in w]
+        assert len(said) == 1, an.warnings
+        assert f"flat top(s) at the maximum {value}" in said[0], said
+        assert f"the detector reads its {n} samples there as saturation" in said[0], said
+    assert not any("sit at the sensor's" in w for w in an.warnings), an.warnings
+    # without the loader's warning (arrays only), the rail gets its own
+    alone = analyze_arrays(t, p, rate_hz=50.0)
+    assert any("30 samples sit at the sensor's top rail (80 units)" in w for w in alone.warnings), alone.warnings

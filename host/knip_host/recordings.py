@@ -55,6 +55,9 @@ class Recording:
     annotations: list[tuple[float, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     resolution_bits: int | None = None
+    # channel -> (its flat top's value, the warning that says so), for
+    # knip_host.analysis to fold its own rail finding into
+    flat_tops: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:
@@ -419,17 +422,20 @@ def _check_signal(rec: Recording) -> None:
             rec.warnings.append(f"channel {name!r} is constant ({x[0]:g}{_u(rec)}): "
                                 f"no squeezes can be found in a constant signal")
             continue
-        note = _saturation(rec, x)
+        note, top = _saturation(rec, x)
         if note:
             rec.warnings.append(f"channel {name!r}: {note}")
+            if top is not None:
+                rec.flat_tops[name] = (top, rec.warnings[-1])
 
 
 def _u(rec: Recording) -> str:
     return f" {rec.unit}" if rec.unit else ""
 
 
-def _saturation(rec: Recording, x: np.ndarray) -> str:
-    """Runs of one value at the ADC's limits, or held at the channel's maximum."""
+def _saturation(rec: Recording, x: np.ndarray) -> tuple[str, float | None]:
+    """Runs of one value at the ADC's limits, or held at the channel's
+    maximum: the warning ("" if none) and the flat top's value (None if none)."""
     parts: list[str] = []
     first_t: list[float] = []
     if rec.unit == "counts" or rec.resolution_bits:
@@ -445,12 +451,14 @@ def _saturation(rec: Recording, x: np.ndarray) -> str:
     top_value = x.max()
     starts, lengths = true_runs(x == top_value)
     flat = lengths >= need
+    flat_top = None
     if flat.any():
+        flat_top = float(top_value)
         longest = int(lengths[flat].max()) / rec.rate_hz
         parts.append(f"{int(flat.sum())} flat top(s) at the maximum {top_value:g}{_u(rec)} "
                      f"(longest {longest:.3g} s)")
         first_t.append(float(rec.times_s[starts[flat][0]]))
     if not parts:
-        return ""
+        return "", None
     return (" and ".join(parts) + f", first at {min(first_t):.3f} s: the signal is clipped "
-            f"(saturated); peaks there read low; lower the gain or check the sensor")
+            f"(saturated); peaks there read low; lower the gain or check the sensor"), flat_top
