@@ -386,7 +386,7 @@ def real_recordings() -> dict[str, Any]:
                             "amplitude": e["amplitude"], "relaxed": e["relaxed"]} for e in sq],
             "short_bursts_called_cough": [{"onset_s": e["onset_s"], "offset_s": e["offset_s"],
                                            "duration_s": e["duration_s"]} for e in other],
-            "summary": an.summary, "warnings": list(rec.warnings) + list(an.warnings),
+            "summary": an.summary, "warnings": list(an.warnings),      # (analyze adds the loader's)
             "reference": ref,
         }
     return out
