@@ -110,7 +110,7 @@ class SqueezeDetector:
         self.t0 = self.last_t = 0
         self.cross_t = self.cross_max = 0
         self.peak_sent = False
-        self.prev_off = -1
+        self.prev_off = -(1 << 30)   # no squeeze yet (before any time: clocks may start < 0)
         self.prev_dur = 0
         self.abd_on = False
         self.abd_t = self.abd_max = self.abd_base = 0
@@ -518,7 +518,7 @@ class SqueezeDetector:
         if k == KIND_SQUEEZE:
             if dur <= c.quick_ms:
                 self.marks |= M_QUICK
-            if self.prev_off >= 0:
+            if self.prev_off != -(1 << 30):
                 rest = r[R_ONSET] - self.prev_off
                 r[R_REST_BEFORE] = rest
                 r[R_REST_OK] = 1 if rest >= self.prev_dur else 0

@@ -102,6 +102,7 @@ def unusable(d, t0, t1, marks):
     if t1 - t0 > d.cfg.warmup_ms:
         d.started = False
     else:
-        d.rearm_t = t1 + 2000        # (SqueezeDetector.update)
+        # (SqueezeDetector.update; 0 means no wait, so a wait ending at 0 ends at 1)
+        d.rearm_t = t1 + 2000 if t1 != -2000 else 1
     d.last_t = t1
     return EV_END

@@ -123,24 +123,25 @@ def test_hum_template_is_kept_from_before_the_swing():
     assert [g[0] for g in got] == ["squeeze", "artefact", "squeeze"], got
 
 
-def _tail_run(tail, shift=0):
+def _tail_run(tail, shift=0, t0=0):
     # the EMG envelope (100 Hz) at rest, a 50 ms artefact at 5 s reported
     # as the input guard does, then tail(t) on top of her rest (and shift
-    # for good), and a squeeze of hers at 9-10 s
+    # for good), and a squeeze of hers at 9-10 s; the clock reads t0 at the
+    # start
     d = SqueezeDetector(10, DetectorConfig("emg"), 8, 0)
     seed = [12345]
     recs = []
 
     def feed(t, v):
         seed[0] = (seed[0] * 1103515245 + 12345) & 0x7FFFFFFF
-        if d.update(t, v + (seed[0] >> 16) % 21 - 10) & D.EV_END:
-            recs.append((D.KIND_NAMES[d.done[D.R_KIND]], d.done[D.R_ONSET]))
+        if d.update(t + t0, v + (seed[0] >> 16) % 21 - 10) & D.EV_END:
+            recs.append((D.KIND_NAMES[d.done[D.R_KIND]], d.done[D.R_ONSET] - t0))
 
     for t in range(0, 5000, 10):
         feed(t, 100)
-    d.cut(5000, 300)
-    d.artefact(5000, 5050, D.M_SPIKE)
-    recs.append(("artefact", d.done[D.R_ONSET]))
+    d.cut(5000 + t0, 300)
+    d.artefact(5000 + t0, 5050 + t0, D.M_SPIKE)
+    recs.append(("artefact", d.done[D.R_ONSET] - t0))
     for t in range(5300, 14000, 10):
         feed(t, 100 + shift + tail(t) + (500 if 9000 <= t < 10000 else 0))
     return recs
@@ -152,6 +153,11 @@ def test_an_artefacts_tail_above_the_threshold_is_no_squeeze():
     for amp in (60, 120, 200):
         got = _tail_run(lambda t: int(amp * math.exp(-(t - 5300) / 400.0)) if t < 8000 else 0)
         assert got == [("artefact", 5000), ("squeeze", 8970)], (amp, got)
+    # the same on a clock that runs before 0, the wait for rest ending at
+    # exactly 0 ms included (0 once meant "no wait")
+    for t0 in (-7050, -20000):
+        got = _tail_run(lambda t: int(120 * math.exp(-(t - 5300) / 400.0)) if t < 8000 else 0, t0=t0)
+        assert got == [("artefact", 5000), ("squeeze", 8970)], (t0, got)
 
 
 def test_a_level_raised_for_good_after_an_artefact_is_learnt():
@@ -201,3 +207,23 @@ def test_artefacts_are_found_at_negative_times_too():
     got = _got(_run(EmgChain(1000), ts, xs))
     assert [g[0] for g in got] == ["squeeze", "artefact", "squeeze"], got
     assert -13010 <= got[1][1] <= -12960, got
+
+
+def test_a_clock_before_0_gives_the_same_records():
+    # knip analyze allows times from -12 days: the records of a recording
+    # whose clock starts at -60 s are those of the same samples from 0,
+    # 60 s earlier (the onset walk once stopped at -1 ms, "no squeeze yet",
+    # and the rest before a squeeze was left unknown below 0)
+    times = (D.R_ONSET, D.R_DETECTED, D.R_PEAK_T, D.R_OFFSET, D.R_ENDED, D.R_VERDICT_T)
+    sq = [(3.0, 0.8, 2.0, 0.5, 30, 0, 0), (9.0, 1.5, 3.0, 0.8, 25, 0, 0), (16.0, 0.3, 0.5, 0.3, 35, 0, 0)]
+    ts, xs, _ = pressure_track(50, 22, sq, gentle=True)
+    bursts = [(3.0, 0.6, 2.0, 0.2, 40), (9.0, 1.2, 3.0, 0.3, 30), (16.0, 0.1, 0.5, 0.1, 50)]
+    te, xe = emg_track(1000, 22, bursts, gentle=True)
+    for make, ts, xs in ((lambda: PressureChain(50), ts, xs), (lambda: EmgChain(1000), te, xe)):
+        a = _run(make(), ts, xs)
+        b = _run(make(), [t - 60000 for t in ts], xs)
+        assert len(a) == 3 and len(b) == 3, (a, b)
+        for ra, rb in zip(a, b):
+            want = [v - 60000 if i in times and v > 0 else v for i, v in enumerate(ra)]
+            assert list(rb) == want, (list(ra), list(rb))
+        assert a[1][D.R_REST_BEFORE] > 0, a[1]
