@@ -23,7 +23,7 @@ _HUM_LOOKS = const(3)       # ... hum found at rest this many seconds in a row: 
 _HUM_COPY_MS = const(100)   # ... its template copied this often, and after an
 _HUM_CLEAN_MS = const(50)   # artefact restored from a copy this much older (a
                             # swing into the rail takes 20-40 ms; hum wanders)
-_NO_COPY = const(-(1 << 29))  # ... no copy taken yet
+_NO_COPY = const(-(1 << 30))  # ... no copy taken yet
 _NO_BAD = const(-(1 << 30))   # InputGuard: no artefact (times may be negative: knip_host.limits, +-12 days)
 
 

@@ -107,8 +107,7 @@ class SqueezeDetector:
         self.climb_t = -(1 << 29)  # a climb below the threshold (knip.tone.climb)
         self.climb_th = self.climb_m = self.cbase = 0
         self.started = False
-        self.t0 = self.last_t = 0
-        self.cross_t = self.cross_max = 0
+        self.t0 = self.last_t = self.cross_t = self.cross_max = 0
         self.peak_sent = False
         self.prev_off = -(1 << 30)   # no squeeze yet (before any time: clocks may start < 0)
         self.prev_dur = 0
@@ -139,7 +138,7 @@ class SqueezeDetector:
         # Pressure: a dip counts as a movement's only from quiet_t on: after
         # an event (or the start) her pressure recovers (an undershoot, a
         # filter's ring, a settling tone) until it is back at her rest.
-        self.quiet_t = 1 << 29
+        self.quiet_t = (1 << 30) - 1     # (later than any time)
         self.rec_from = self.back_t = 0
         self.tk_t = 0            # ... and while her tone falls: read every 2 s
         self.tk_a = 0            # (its level then, its fall over the last two)
@@ -190,9 +189,10 @@ class SqueezeDetector:
                 self.abd_tone.reset(a)
                 self.asm_q = a << 4
             recover(self, t, 1 << 20)    # the probe settles in
-            self.tk_t = t
-            self.tk_a = v
+            self.tk_t, self.tk_a = t, v
             self.tk_f0 = self.tk_f1 = 1 << 20
+            if self.tx_t == -(1 << 29):  # first start: "long ago" is before t, however early
+                self.tx_t = self.climb_t = t - (1 << 20)
         dt = t - self.last_t
         self.last_t = t
         self.abd_cur = a

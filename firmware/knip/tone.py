@@ -72,7 +72,7 @@ def recover(d, t, amp):
     # An event ended (or the session began, or her tone falls): until
     # her pressure is back at her rest, a dip below it by up to amp is
     # that recovery, not a movement.
-    d.quiet_t = 1 << 29
+    d.quiet_t = (1 << 30) - 1    # (later than any time)
     d.rec_from = t
     d.back_t = t
     d.rec_amp = amp

@@ -209,21 +209,30 @@ def test_artefacts_are_found_at_negative_times_too():
     assert -13010 <= got[1][1] <= -12960, got
 
 
-def test_a_clock_before_0_gives_the_same_records():
-    # knip analyze allows times from -12 days: the records of a recording
-    # whose clock starts at -60 s are those of the same samples from 0,
-    # 60 s earlier (the onset walk once stopped at -1 ms, "no squeeze yet",
-    # and the rest before a squeeze was left unknown below 0)
+def test_a_clock_before_0_or_days_on_gives_the_same_records():
+    # knip analyze allows times of +-12 days: the records of a recording
+    # whose clock starts at -60 s or +-11.6 days are those of the same
+    # samples from 0, shifted (the onset walk once stopped at -1 ms, "no
+    # squeeze yet"; the rest before a squeeze was unknown below 0; "long
+    # ago", "still recovering" and "no hum copy" were +-2^29 ms, inside
+    # that range): one channel and two of pressure, and EMG with mains hum
+    # and a swing into the rail (the hum template's copies)
     times = (D.R_ONSET, D.R_DETECTED, D.R_PEAK_T, D.R_OFFSET, D.R_ENDED, D.R_VERDICT_T)
-    sq = [(3.0, 0.8, 2.0, 0.5, 30, 0, 0), (9.0, 1.5, 3.0, 0.8, 25, 0, 0), (16.0, 0.3, 0.5, 0.3, 35, 0, 0)]
-    ts, xs, _ = pressure_track(50, 22, sq, gentle=True)
-    bursts = [(3.0, 0.6, 2.0, 0.2, 40), (9.0, 1.2, 3.0, 0.3, 30), (16.0, 0.1, 0.5, 0.1, 50)]
-    te, xe = emg_track(1000, 22, bursts, gentle=True)
-    for make, ts, xs in ((lambda: PressureChain(50), ts, xs), (lambda: EmgChain(1000), te, xe)):
-        a = _run(make(), ts, xs)
-        b = _run(make(), [t - 60000 for t in ts], xs)
-        assert len(a) == 3 and len(b) == 3, (a, b)
-        for ra, rb in zip(a, b):
-            want = [v - 60000 if i in times and v > 0 else v for i, v in enumerate(ra)]
-            assert list(rb) == want, (list(ra), list(rb))
-        assert a[1][D.R_REST_BEFORE] > 0, a[1]
+    sq = [(3.0, 0.8, 2.0, 0.5, 30, 0, 2), (9.0, 1.5, 3.0, 0.8, 25, 5, 3), (16.0, 0.3, 0.5, 0.3, 35, 0, 30)]
+    ts, xs, ab = pressure_track(50, 22, sq, gentle=True, abd=True)
+    bursts = [(8.0, 0.1, 1.0, 0.1, 40), (16.0, 0.1, 1.0, 0.1, 40)]
+    te, xe = emg_track(1000, 20, bursts, hum=(60.0, 50))
+    _swing(xe, 12000, 25, 300, X_MAX)
+    runs = ((lambda: PressureChain(50), ts, xs, None, 3),
+            (lambda: PressureChain(50, two_channel=True), ts, xs, ab, 3),
+            (lambda: EmgChain(1000), te, xe, None, 3))
+    for make, ts, xs, ab, n in runs:
+        a = _run2(make(), ts, xs, ab)
+        assert len(a) == n, a
+        assert a[-1][D.R_REST_BEFORE] > 0, a[-1]
+        for shift in (-60000, -1000000000, 1000000000):
+            b = _run2(make(), [t + shift for t in ts], xs, ab)
+            assert len(b) == n, (shift, b)
+            for ra, rb in zip(a, b):
+                want = [v + shift if i in times and v > 0 else v for i, v in enumerate(ra)]
+                assert list(rb) == want, (shift, list(ra), list(rb))
