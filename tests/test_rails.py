@@ -111,14 +111,34 @@ def test_a_clipped_file_gets_one_warning_for_its_flat_top_and_rail(tmp_path):
     f = tmp_path / "clipped.csv"
     f.write_text("time_s,p,abd\n" + "".join(f"{ti:.3f},{pi:.2f},{ai:.2f}\n" for ti, pi, ai in zip(t, p, a)))
     rec = load(f)
-    assert set(rec.flat_tops) == {"p", "abd"}, rec.warnings
+    assert set(rec.clipped) == {"p", "abd"}, rec.warnings
     an = analyze(rec, channel="p", abdominal="abd")
     for name, n, value in (("p", 30, "80"), ("abd", 25, "30")):
         said = [w for w in an.warnings if f"channel {name!r}" in w]
         assert len(said) == 1, an.warnings
         assert f"flat top(s) at the maximum {value}" in said[0], said
-        assert f"the detector reads its {n} samples there as saturation" in said[0], said
+        assert f"the detector reads the {n} samples at its rail(s) as saturation" in said[0], said
     assert not any("sit at the sensor's" in w for w in an.warnings), an.warnings
     # without the loader's warning (arrays only), the rail gets its own
     alone = analyze_arrays(t, p, rate_hz=50.0)
     assert any("30 samples sit at the sensor's top rail (80 units)" in w for w in alone.warnings), alone.warnings
+
+
+def test_adc_counts_at_both_limits_get_one_warning(tmp_path):
+    # raw 12-bit counts: a lead tugged to both rails (4095 and 0); the
+    # loader warns of runs at the ADC's limits, and analyze's two rails
+    # are that same finding
+    t, x = _emg()
+    c = np.clip(np.rint(2048 + x / 2), 1, 4094)
+    _swing(c, 8000, 30, 300, 4095.0)
+    _swing(c, 11000, 20, 120, 0.0)
+    f = tmp_path / "semg.txt"
+    f.write_text("# Simple Text Format\n# Sampling Rate (Hz):= 1000.00\n# Resolution:= 12\n"
+                 + "".join(f"{int(v)}\n" for v in c))
+    from knip_host.analysis import analyze
+    from knip_host.recordings import load
+    an = analyze(load(f), signal="emg")
+    said = [w for w in an.warnings if "rail" in w or "ADC limits" in w]
+    assert len(said) == 1, an.warnings
+    assert "ADC limits 0/4095" in said[0] and "reads the 420 samples at its rail(s)" in said[0], said
+    assert [e["artefact"] for e in an.events if e["kind"] == "artefact"] == ["saturation", "saturation"], an.events

@@ -38,9 +38,9 @@ class Analysis:
     annotations: list[tuple[float, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     log: list[tuple[float, str, int]] = field(default_factory=list)
-    # samples at the top rail where the caller has warned of a flat top
-    # (analyze_arrays' clipped_top): (signal, abdominal)
-    top_rail_samples: tuple[int, int] = (0, 0)
+    # samples at rails where the caller has already warned the channel is
+    # clipped (analyze_arrays' clipped_at): (signal, abdominal)
+    rail_samples_told: tuple[int, int] = (0, 0)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"events": self.events, "summary": self.summary}
@@ -130,13 +130,13 @@ def times_ms(times_s: Any) -> array:
 
 def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz: float,
                    signal: str = "pressure", abdominal: Sequence[float] | None = None,
-                   unit: str = "", clipped_top: tuple[float | None, float | None] = (None, None)
+                   unit: str = "", clipped_at: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
                    ) -> Analysis:
     """Feed samples through the exact device chain; return events and a summary.
     Takes lists or numpy arrays; holds about 9 bytes a sample while it runs.
-    clipped_top: (signal, abdominal) values at which the caller has already
-    warned that the channel is clipped (held flat); a top rail found there is
-    counted in top_rail_samples for that warning, not given one of its own."""
+    clipped_at: (signal, abdominal) values at which the caller has already
+    warned that the channel is clipped; a rail found there is counted in
+    rail_samples_told for that warning, not given one of its own."""
     n = len(values)
     if n == 0:
         raise AnalysisError("no samples to analyse")
@@ -151,16 +151,16 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     v = np.asarray(values, dtype=np.float64)
     rails = find_rails(v, rate_hz)
     x, missing, clipped = counts(v, per_unit, rails)
-    top_n = _rail_warning(warnings, rails, v, unit, "", clipped_top[0])
+    told = _rail_warning(warnings, rails, v, unit, "", clipped_at[0])
     del v
     xs = _feed(x, missing)
     del x
-    ab, clipped_a, top_a = None, 0, 0
+    ab, clipped_a, told_a = None, 0, 0
     if abdominal is not None:
         va = np.asarray(abdominal, dtype=np.float64)
         rails_a = find_rails(va, rate_hz)
         a, a_missing, clipped_a = counts(va, per_unit, rails_a)
-        top_a = _rail_warning(warnings, rails_a, va, unit, "abdominal ", clipped_top[1])
+        told_a = _rail_warning(warnings, rails_a, va, unit, "abdominal ", clipped_at[1])
         del va
         ab = _feed(a, a_missing)
         del a, a_missing
@@ -191,21 +191,23 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
                         two_channel=abdominal is not None)
     named = [(t / 1000.0, _flag_names(f), s) for t, f, s in log]
     return Analysis(events=events, summary=summary, warnings=warnings, log=named,
-                    top_rail_samples=(top_n, top_a))
+                    rail_samples_told=(told, told_a))
 
 
 def _rail_warning(warnings: list[str], rails: Rails, v: np.ndarray, unit: str, which: str,
-                  clipped_top: float | None = None) -> int:
-    # Returns the top rail's samples when it is at clipped_top (already warned of).
+                  clipped_at: tuple[float, ...] = ()) -> int:
+    # Returns the samples at rails the caller has already warned of (clipped_at).
+    told = 0
     for name, r in (("bottom", rails.lo), ("top", rails.hi)):
         if r is not None:
             n = int(np.count_nonzero(v == r))
-            if name == "top" and r == clipped_top:
-                return n
+            if r in clipped_at:
+                told += n
+                continue
             warnings.append(f"{n} {which}samples sit at the sensor's {name} rail ({r:g} {unit or 'units'}): "
                             f"read as saturation, never as a squeeze; if the sensor reads past its "
                             f"range often, check its gain or the probe's fit")
-    return 0
+    return told
 
 
 def _missing_runs(missing: np.ndarray, ts: Sequence[int]) -> list[tuple[float, int]]:
@@ -334,17 +336,17 @@ def analyze(recording: Any, *, signal: str = "pressure", channel: str | None = N
     abd_name = pick_channel(recording.channels, abdominal, "abdominal") if abdominal else None
     if abd_name == name:
         raise AnalysisError("the abdominal channel must differ from the signal channel")
-    tops = [recording.flat_tops.get(c, (None, "")) if c else (None, "") for c in (name, abd_name)]
+    clip = [recording.clipped.get(c, ((), "")) if c else ((), "") for c in (name, abd_name)]
     result = analyze_arrays(recording.times_s, recording.channels[name],
                             rate_hz=float(recording.rate_hz), signal=signal,
                             abdominal=recording.channels[abd_name] if abd_name else None,
-                            unit=recording.unit, clipped_top=(tops[0][0], tops[1][0]))
+                            unit=recording.unit, clipped_at=(clip[0][0], clip[1][0]))
     result.summary["channel"] = name
     result.summary["abdominal_channel"] = abd_name
     result.annotations = list(recording.annotations)
     # the loader's "clipped" and the rail found here are one finding: one warning
-    told = {w: n for (_, w), n in zip(tops, result.top_rail_samples) if n}
-    loader = [f"{w}; the detector reads its {told[w]} samples there as saturation, never as a squeeze"
+    told = {w: n for (_, w), n in zip(clip, result.rail_samples_told) if n}
+    loader = [f"{w}; the detector reads the {told[w]} samples at its rail(s) as saturation, never as a squeeze"
               if w in told else w for w in recording.warnings]
     result.warnings = loader + result.warnings
     return result

@@ -55,9 +55,10 @@ class Recording:
     annotations: list[tuple[float, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     resolution_bits: int | None = None
-    # channel -> (its flat top's value, the warning that says so), for
-    # knip_host.analysis to fold its own rail finding into
-    flat_tops: dict[str, tuple[float, str]] = field(default_factory=dict)
+    # channel -> (the values it was found clipped at: ADC limits, a flat
+    # top; the warning that says so), for knip_host.analysis to fold its
+    # own rail finding into
+    clipped: dict[str, tuple[tuple[float, ...], str]] = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:
@@ -422,26 +423,27 @@ def _check_signal(rec: Recording) -> None:
             rec.warnings.append(f"channel {name!r} is constant ({x[0]:g}{_u(rec)}): "
                                 f"no squeezes can be found in a constant signal")
             continue
-        note, top = _saturation(rec, x)
+        note, at = _saturation(rec, x)
         if note:
             rec.warnings.append(f"channel {name!r}: {note}")
-            if top is not None:
-                rec.flat_tops[name] = (top, rec.warnings[-1])
+            rec.clipped[name] = (at, rec.warnings[-1])
 
 
 def _u(rec: Recording) -> str:
     return f" {rec.unit}" if rec.unit else ""
 
 
-def _saturation(rec: Recording, x: np.ndarray) -> tuple[str, float | None]:
+def _saturation(rec: Recording, x: np.ndarray) -> tuple[str, tuple[float, ...]]:
     """Runs of one value at the ADC's limits, or held at the channel's
-    maximum: the warning ("" if none) and the flat top's value (None if none)."""
+    maximum: the warning ("" if none) and the values it is clipped at."""
     parts: list[str] = []
     first_t: list[float] = []
+    at: list[float] = []
     if rec.unit == "counts" or rec.resolution_bits:
         top = float(2 ** (rec.resolution_bits or 12) - 1)
         runs = [true_runs(x == v) for v in (0.0, top)]
         n_runs = sum(len(st) for st, _ in runs)
+        at += [v for v, (st, _) in zip((0.0, top), runs) if len(st)]
         if n_runs:
             samples = sum(int(ln.sum()) for _, ln in runs)
             parts.append(f"{n_runs} run(s) ({samples} samples) at the ADC limits 0/{top:g}")
@@ -451,14 +453,13 @@ def _saturation(rec: Recording, x: np.ndarray) -> tuple[str, float | None]:
     top_value = x.max()
     starts, lengths = true_runs(x == top_value)
     flat = lengths >= need
-    flat_top = None
     if flat.any():
-        flat_top = float(top_value)
+        at.append(float(top_value))
         longest = int(lengths[flat].max()) / rec.rate_hz
         parts.append(f"{int(flat.sum())} flat top(s) at the maximum {top_value:g}{_u(rec)} "
                      f"(longest {longest:.3g} s)")
         first_t.append(float(rec.times_s[starts[flat][0]]))
     if not parts:
-        return "", None
+        return "", ()
     return (" and ".join(parts) + f", first at {min(first_t):.3f} s: the signal is clipped "
-            f"(saturated); peaks there read low; lower the gain or check the sensor"), flat_top
+            f"(saturated); peaks there read low; lower the gain or check the sensor"), tuple(at)
