@@ -188,8 +188,8 @@ class SqueezeDetector:
             if self.abd_tone is not None:
                 self.abd_tone.reset(a)
                 self.asm_q = a << 4
-            recover(self, t, 1 << 20)    # the probe settles in
-            self.tk_t, self.tk_a = t, v
+            recover(self, t, (1 << 20) | 1)    # the probe settles in (knip.kinds moved)
+            self.tk_t, self.tk_a, self.v0 = t, v, v
             self.tk_f0 = self.tk_f1 = 1 << 20
             if self.tx_t == -(1 << 29):  # first start: "long ago" is before t, however early
                 self.tx_t = self.climb_t = t - (1 << 20)

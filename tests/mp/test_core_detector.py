@@ -232,6 +232,25 @@ def test_movement_below_rest_is_an_artefact_never_a_squeeze():
         assert all(10500 <= r[D.R_ONSET] <= 13500 for r in moved)
 
 
+def test_movement_in_the_first_seconds_from_a_flat_start_is_no_squeeze():
+    # she shifts as she settles in, 2.5-5 s after the start, the probe
+    # itself steady: before her tone's fall is first read (4 s) a dip was
+    # taken for a settling probe whatever its depth, so each swing up was a
+    # squeeze; a probe that has not fallen explains none of it
+    sq = [(8.0, 0.6, 2.0, 0.5, 25, 0), (20.0, 0.6, 2.0, 0.5, 25, 0)]
+    for move in ((2.5, 2.5, 10.0, 1.5), (2.5, 2.0, 8.0, 2.0), (3.0, 2.0, -10.0, 1.5)):
+        for rate in (50, 100):
+            ts, xs, _ = pressure_track(rate, 26, sq, moves=[move])
+            recs, _ = _run(PressureChain(rate), ts, xs)
+            got = [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs]
+            sq_recs = _squeezes(recs)
+            assert len(sq_recs) == 2, (move, rate, got)
+            for r, s in zip(sq_recs, sq):
+                assert abs(r[D.R_ONSET] - s[0] * 1000) <= 150, (move, rate, got)
+            moved = [r for r in recs if r[D.R_KIND] == D.KIND_ARTEFACT]
+            assert moved and all(r[D.R_MARKS] & D.M_MOTION for r in moved), (move, rate, got)
+
+
 def test_squeeze_after_a_movement_in_deep_breathing_is_its_own():
     # a 1 Hz swing of 6 or 10 cmH2O while she breathes 2 cmH2O peak to peak:
     # it is a movement, and the squeeze 8 s later is found on its own (a
