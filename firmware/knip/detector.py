@@ -103,7 +103,7 @@ class SqueezeDetector:
         self.rec_asum = 0        # abdominal sum over the verdict window
         self.tx_q = 0            # abdominal pressure's transmission to the probe (/256),
         self.tx_t = -(1 << 29)   # learnt from their changes at rest (knip.tone.transmission)
-        self.tx_x = self.tx_a = self.sxa = self.saa = 0
+        self.tx_x = self.tx_a = self.sxa = self.saa = self.v0 = 0
         self.climb_t = -(1 << 29)  # a climb below the threshold (knip.tone.climb)
         self.climb_th = self.climb_m = self.cbase = 0
         self.started = False
@@ -188,7 +188,7 @@ class SqueezeDetector:
             if self.abd_tone is not None:
                 self.abd_tone.reset(a)
                 self.asm_q = a << 4
-            recover(self, t, (1 << 20) | 1)    # the probe settles in (knip.kinds moved)
+            recover(self, t, 1 << 21)    # the probe settles in (1 << 21: knip.kinds moved)
             self.tk_t, self.tk_a, self.v0 = t, v, v
             self.tk_f0 = self.tk_f1 = 1 << 20
             if self.tx_t == -(1 << 29):  # first start: "long ago" is before t, however early

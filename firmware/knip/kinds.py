@@ -37,13 +37,16 @@ def moved(d, amp):
     # release (still in that recovery: an undershoot adds to the last) by
     # what that recovery explains is not one (knip.detector _recover)
     allow = d.rise_amp if d.rise_rec else 0
-    if allow == (1 << 20) | 1:
-        # the start, her tone's fall not read yet: a probe settling in
-        # explains a dip twice as deep as her tone has fallen since (a
-        # wobble as she settles from a flat start is a movement)
-        allow = 2 * (d.v0 - d.tone.level())
-        if allow < 0:
-            allow = 0
+    if allow >= 1 << 21:
+        # the start, her tone's fall not read yet (knip.tone recovering): a
+        # probe settling in explains a dip twice as deep as her tone fell
+        # from the first sample to the rise, that pace carried on to now
+        # (her tone is held while she squeezes), plus the undershoot of a
+        # squeeze before in this recovery; a steady probe explains none
+        allow -= 1 << 21
+        f = d.v0 - rest
+        if f > 0:
+            allow += 2 * f * (d.last_t - d.t0) // (d.cross_t - d.t0 + 1)
     pre = rest - d.floor - allow
     post = rest - d.rel_min - allow
     dip = pre if pre * 100 >= amp * c.dip_pct else 0

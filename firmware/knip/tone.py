@@ -59,7 +59,7 @@ def recovering(d, t, v, m):
             d.steady = d.steady + 2000 if -(g >> 1) <= ch <= g >> 1 else 0
         d.tk_s = sm
     if 2 * d.tk_f0 >= g:
-        recover(d, t, (1 << 20) | 1 if d.tk_f0 == 1 << 20 else 1 << 20)   # (| 1: not read yet)
+        recover(d, t, 1 << 21 if d.tk_f0 == 1 << 20 else 1 << 20)   # (1 << 21: not read yet)
     elif d.quiet_t > t:
         if v < tone - g:
             d.back_t = t         # not back yet

@@ -249,6 +249,15 @@ def test_movement_in_the_first_seconds_from_a_flat_start_is_no_squeeze():
                 assert abs(r[D.R_ONSET] - s[0] * 1000) <= 150, (move, rate, got)
             moved = [r for r in recs if r[D.R_KIND] == D.KIND_ARTEFACT]
             assert moved and all(r[D.R_MARKS] & D.M_MOTION for r in moved), (move, rate, got)
+            assert all(move[0] * 1000 - 300 <= r[D.R_ONSET] <= (move[0] + move[1]) * 1000 for r in moved), got
+    # and right after a squeeze in those first seconds (its undershoot
+    # adds to what the start explains, not to "anything")
+    for rate in (50, 100):
+        sq = [(2.0, 0.6, 1.0, 0.5, 8, 0)]
+        ts, xs, _ = pressure_track(rate, 12, sq, moves=[(4.1, 2.5, 10.0, 1.5)])
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        assert _kinds(recs)[0] == "squeeze" and len(_squeezes(recs)) == 1, (rate, _kinds(recs))
+        assert all(r[D.R_MARKS] & D.M_MOTION for r in recs[1:]), (rate, _kinds(recs))
 
 
 def test_squeeze_after_a_movement_in_deep_breathing_is_its_own():
@@ -480,6 +489,14 @@ def test_squeeze_while_the_probe_settles_is_a_squeeze():
         ts, xs, _ = pressure_track(100, 15, sq, base=25.0, noise=0.1, ripple=0.5, warm=(-drop, 3.0))
         recs, _ = _run(PressureChain(100), ts, xs)
         assert _kinds(recs) == ["squeeze"], (drop, at, _kinds(recs))
+    # a slower settle (time constant 5 s): by the end of her release the
+    # probe has fallen further than her tone had by her rise (the tone is
+    # held while she squeezes)
+    for rate, drop, at in ((50, 15, 2.0), (100, 20, 2.4), (50, 25, 1.8)):
+        sq = [(at, 0.6, 2.0, 0.5, 10, 0)]
+        ts, xs, _ = pressure_track(rate, 15, sq, base=25.0, noise=0.1, ripple=0.5, warm=(-drop, 5.0))
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        assert _kinds(recs) == ["squeeze"], (rate, drop, at, _kinds(recs))
 
 
 def test_a_raised_rest_becomes_her_rest():
