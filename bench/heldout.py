@@ -8,12 +8,14 @@ data it was never tuned on.
    led to more realism in simboard.synth, the tuning set; see docs/DETECTOR.md).
    Seeds 2001-2004 (commit 9721cc8), 3001-3004 (9bda260), 4001-4004
    (50f679d, the figures of the issue-11 note at stop 16), 5001-5004
-   (stops 18-19, detector of stop 18), 6001-6004 (stop 20) and 7001-7004
-   (stop 21) were each reported as totals and not looked into; the detector changed after
+   (stops 18-19, detector of stop 18), 6001-6004 (stop 20), 7001-7004
+   (stop 21) and 8001-8004 (stop 22) were each reported as totals and not
+   looked into; the detector changed after
    each, so every report moves to fresh seeds: EVAL_SEEDS were first run
    for the figures in bench/results.json. At stop 21 development also
    looked at seeds 1005-1012 (pressure and EMG artefact groups; at stop 22
-   also two-channel EMG): they are development seeds too. Each group pools the
+   also two-channel EMG; at stop 23 all pressure groups and the clean EMG
+   groups): they are development seeds too. Each group pools the
    scenarios named in GROUPS; the offline peers run on the same EMG sessions
    with the parameters they were tuned to on simboard.synth's TRAIN seeds (the
    same footing as Knip, which was tuned on simboard.synth only).
@@ -41,7 +43,7 @@ import physio_gen as G
 ROOT = Path(__file__).resolve().parent.parent
 ANNOTATIONS = Path(__file__).resolve().parent / "annotations" / "semg_bursts.json"
 DEV_SEEDS = (1001, 1002, 1003, 1004)      # looked at during development (and 1005-1012): never reported
-EVAL_SEEDS = (8001, 8002, 8003, 8004)
+EVAL_SEEDS = (9001, 9002, 9003, 9004)
 EMG_SNRS = (0, 5, 10, 20, 30)
 # synthetic set whose TRAIN-tuned peer parameters are used at each SNR
 PEER_SET = {0: "emg_1khz_5db", 5: "emg_1khz_5db", 10: "emg_1khz_10db", 20: "emg_1khz_20db",
