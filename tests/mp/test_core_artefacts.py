@@ -211,7 +211,7 @@ def test_artefacts_are_found_at_negative_times_too():
 
 def test_a_clock_before_0_or_days_on_gives_the_same_records():
     # knip analyze allows times of +-12 days: the records of a recording
-    # whose clock starts at -60 s or +-11.6 days are those of the same
+    # whose clock starts at -11.6 days or +11.6 days are those of the same
     # samples from 0, shifted (the onset walk once stopped at -1 ms, "no
     # squeeze yet"; the rest before a squeeze was unknown below 0; "long
     # ago", "still recovering" and "no hum copy" were +-2^29 ms, inside
@@ -230,7 +230,7 @@ def test_a_clock_before_0_or_days_on_gives_the_same_records():
         a = _run2(make(), ts, xs, ab)
         assert len(a) == n, a
         assert a[-1][D.R_REST_BEFORE] > 0, a[-1]
-        for shift in (-60000, -1000000000, 1000000000):
+        for shift in (-1000000000, 1000000000):
             b = _run2(make(), [t + shift for t in ts], xs, ab)
             assert len(b) == n, (shift, b)
             for ra, rb in zip(a, b):

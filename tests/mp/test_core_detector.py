@@ -237,10 +237,10 @@ def test_movement_in_the_first_seconds_from_a_flat_start_is_no_squeeze():
     # itself steady: before her tone's fall is first read (4 s) a dip was
     # taken for a settling probe whatever its depth, so each swing up was a
     # squeeze; a probe that has not fallen explains none of it
-    sq = [(8.0, 0.6, 2.0, 0.5, 25, 0), (20.0, 0.6, 2.0, 0.5, 25, 0)]
+    sq = [(8.0, 0.6, 1.5, 0.5, 25, 0), (12.0, 0.6, 1.5, 0.5, 25, 0)]
     for move in ((2.5, 2.5, 10.0, 1.5), (2.5, 2.0, 8.0, 2.0), (3.0, 2.0, -10.0, 1.5)):
         for rate in (50, 100):
-            ts, xs, _ = pressure_track(rate, 26, sq, moves=[move])
+            ts, xs, _ = pressure_track(rate, 15, sq, moves=[move])
             recs, _ = _run(PressureChain(rate), ts, xs)
             got = [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs]
             sq_recs = _squeezes(recs)
