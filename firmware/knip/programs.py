@@ -103,9 +103,21 @@ def _shown(v):
     if isinstance(v, str):
         if _plain(v, 40):
             return "'" + v + "'"
+        # its first 30 characters, read from its UTF-8 bytes (on MicroPython
+        # a character taken out of a str is interned for good: a qstr per
+        # distinct character): printable ASCII as it is, any other as \\uXXXX
+        bs = v.encode("utf-8", "surrogatepass")
         out = ""
-        for c in v[:30]:
-            out += c if " " <= c <= "~" and c != "'" and c != "\\" else "\\u%04x" % ord(c)
+        j = n = 0
+        while j < len(bs) and n < 30:
+            b = bs[j]
+            k = 1 if b < 0x80 else 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+            o = b if k == 1 else b & (0x7F >> k)
+            for m in range(1, k):
+                o = o << 6 | bs[j + m] & 63
+            out += "%c" % b if 32 <= b <= 126 and b != 39 and b != 92 else "\\u%04x" % o
+            j += k
+            n += 1
         return "'" + out + ("...'" if len(v) > 30 else "'")
     r = repr(v)
     return r if len(r) <= 40 else r[:30] + "..."
@@ -115,8 +127,8 @@ def _plain(s, most):
     """Printable ASCII and at most `most` characters: safe to echo as it is."""
     if len(s) > most:
         return False
-    for c in s:
-        if not " " <= c <= "~":
+    for b in s.encode("utf-8", "surrogatepass"):     # (bytes: see _shown)
+        if not 32 <= b <= 126:
             return False
     return True
 
@@ -190,8 +202,8 @@ def name_ok(name):
     accent, and a name is a file name on the trainer)."""
     if not isinstance(name, str) or not 1 <= len(name) <= NAME_MAX:
         return False
-    for c in name:
-        if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "-" or c == "_"):
+    for b in name.encode("utf-8", "surrogatepass"):  # (bytes: see _shown)
+        if not (97 <= b <= 122 or 48 <= b <= 57 or b == 45 or b == 95):
             return False
     return True
 
@@ -205,14 +217,22 @@ def check_name(name):
 def _check_title(title):
     if not isinstance(title, str) or len(title) > TITLE_MAX:
         raise ProgramError("title: expected text of at most %d characters" % TITLE_MAX)
-    for i, c in enumerate(title):
-        o = ord(c)
-        if o < 32 or 127 <= o < 160:
+    # its UTF-8 bytes (see _shown): character i starts at each byte that is
+    # no continuation; a C0 control or DEL is one byte, a C1 control 0xC2
+    # 0x80-0x9F, a lone surrogate 0xED 0xA0-0xBF and one more
+    bs = title.encode("utf-8", "surrogatepass")
+    i = 0
+    for j in range(len(bs)):
+        b = bs[j]
+        if b & 0xC0 == 0x80:
+            continue
+        i += 1
+        if b < 32 or b == 127 or b == 0xC2 and bs[j + 1] < 0xA0:
             raise ProgramError("title: character %d is a control character (such as a line break); "
-                               "write the title as one line of text" % (i + 1))
-        if 0xD800 <= o <= 0xDFFF:
+                               "write the title as one line of text" % i)
+        if b == 0xED and bs[j + 1] >= 0xA0:
             raise ProgramError("title: character %d is a lone UTF-16 surrogate (\\u%04x), not text; "
-                               "write the title as plain text" % (i + 1, o))
+                               "write the title as plain text" % (i, 0xD000 | (bs[j + 1] & 63) << 6 | bs[j + 2] & 63))
 
 
 def parse(doc, name=None):

@@ -189,3 +189,44 @@ def test_messages_are_short_single_lines():
         assert err is not None and "\n" not in err and len(err) < 200, err
         for c in err:
             assert " " <= c <= "~", err          # printable ASCII: safe on any terminal
+
+
+def _text(cp, n):
+    # n characters from code point cp on, made without chr() (which on
+    # MicroPython interns each character it makes, as iterating does)
+    out = bytearray()
+    for c in range(cp, cp + n):
+        if c < 0x80:
+            out += bytes((c,))
+        elif c < 0x800:
+            out += bytes((0xC0 | c >> 6, 0x80 | c & 63))
+        else:
+            out += bytes((0xE0 | c >> 12, 0x80 | c >> 6 & 63, 0x80 | c & 63))
+    return str(bytes(out), "utf-8")
+
+
+def test_names_and_titles_leave_nothing_behind():
+    # The trainer checks programs pushed to it: a name or title is read by
+    # its UTF-8 bytes, never a character at a time (on MicroPython a
+    # character taken out of a str is interned for good, a qstr per distinct
+    # character: checking these 4,000 distinct characters kept 58 KB).
+    # The verdicts are the ones a character at a time gives.
+    import gc
+    docs = []
+    for k in range(100):
+        docs.append(_named("a" + _text(0x4E00 + 40 * k, 20)))                     # bad names
+        docs.append(_named("x", "t" + _text(0x3400 + 20 * k, 20)))                # good titles
+    docs.append(_named("x", "ok " + _text(0x7F, 1)))
+    docs.append(_named("x", "ok " + _text(0x85, 1)))
+    gc.collect()
+    before = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+    for d in docs:
+        _error(d)
+    gc.collect()
+    grew = (gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0) - before
+    assert grew < 2048, grew
+    errs = [_error(d) for d in docs]
+    assert all(e.startswith("name: 'a\\u") and "' cannot be a program name" in e for e in errs[0:200:2]), errs[:4]
+    assert errs[0].startswith("name: 'a\\u4e00\\u4e01\\u4e02") and "\\u4e13' cannot be" in errs[0], errs[0]
+    assert errs[1:200:2] == [None] * 100, errs[1:6]
+    assert "character 4 is a control character" in errs[200] and "character 4 is a control" in errs[201], errs[200:]
