@@ -147,21 +147,14 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
         raise AnalysisError(problem)
     per_unit = EMG_COUNTS_PER_UNIT if signal == "emg" else PRESSURE_COUNTS_PER_UNIT
     level_div = per_unit * (EMG_ENVELOPE_FRACTION if signal == "emg" else 1)
-    warnings = []
-    v = np.asarray(values, dtype=np.float64)
-    rails = find_rails(v, rate_hz)
-    x, missing, clipped = counts(v, per_unit, rails)
-    told = _rail_warning(warnings, rails, v, unit, "", clipped_at[0])
-    del v
+    warnings: list[str] = []
+    x, missing, clipped, told = _channel(values, rate_hz, per_unit, unit, "", clipped_at[0], warnings)
     xs = _feed(x, missing)
     del x
     ab, clipped_a, told_a = None, 0, 0
     if abdominal is not None:
-        va = np.asarray(abdominal, dtype=np.float64)
-        rails_a = find_rails(va, rate_hz)
-        a, a_missing, clipped_a = counts(va, per_unit, rails_a)
-        told_a = _rail_warning(warnings, rails_a, va, unit, "abdominal ", clipped_at[1])
-        del va
+        a, a_missing, clipped_a, told_a = _channel(abdominal, rate_hz, per_unit, unit, "abdominal ",
+                                                   clipped_at[1], warnings)
         ab = _feed(a, a_missing)
         del a, a_missing
     ts = times_ms(times_s)
@@ -192,6 +185,17 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     named = [(t / 1000.0, _flag_names(f), s) for t, f, s in log]
     return Analysis(events=events, summary=summary, warnings=warnings, log=named,
                     rail_samples_told=(told, told_a))
+
+
+def _channel(values: Any, rate_hz: float, per_unit: float, unit: str, which: str,
+             clipped_at: tuple[float, ...], warnings: list[str]) -> tuple[array, np.ndarray, int, int]:
+    # One channel as the chain's counts, its rails read as saturation:
+    # counts()'s (counts, missing, clipped), and the samples at rails the
+    # caller has already warned of (clipped_at); the other rails are warned of.
+    v = np.asarray(values, dtype=np.float64)
+    rails = find_rails(v, rate_hz)
+    x, missing, clipped = counts(v, per_unit, rails)
+    return x, missing, clipped, _rail_warning(warnings, rails, v, unit, which, clipped_at)
 
 
 def _rail_warning(warnings: list[str], rails: Rails, v: np.ndarray, unit: str, which: str,
