@@ -4,6 +4,7 @@
 from knip import programs as PG
 from knip import coach as C
 from knip.scores import session_scores, oxford
+from chars import text      # (not chr(): see chars.py)
 from knip.detector import ST_REST
 from knip.record import (EV_START, EV_END, EV_RELAXED, N_REC, R_SEQ, R_KIND, R_ONSET, R_PEAK, R_PEAK_T,
                          R_BASE, R_OFFSET, R_HOLD_MS, R_RELEASE_MS, R_RESIDUAL, R_RELAXED, R_TECH,
@@ -191,20 +192,6 @@ def test_messages_are_short_single_lines():
             assert " " <= c <= "~", err          # printable ASCII: safe on any terminal
 
 
-def _text(cp, n):
-    # n characters from code point cp on, made without chr() (which on
-    # MicroPython interns each character it makes, as iterating does)
-    out = bytearray()
-    for c in range(cp, cp + n):
-        if c < 0x80:
-            out += bytes((c,))
-        elif c < 0x800:
-            out += bytes((0xC0 | c >> 6, 0x80 | c & 63))
-        else:
-            out += bytes((0xE0 | c >> 12, 0x80 | c >> 6 & 63, 0x80 | c & 63))
-    return str(bytes(out), "utf-8")
-
-
 def test_names_and_titles_leave_nothing_behind():
     # The trainer checks programs pushed to it: a name or title is read by
     # its UTF-8 bytes, never a character at a time (on MicroPython a
@@ -214,10 +201,10 @@ def test_names_and_titles_leave_nothing_behind():
     import gc
     docs = []
     for k in range(100):
-        docs.append(_named("a" + _text(0x4E00 + 40 * k, 20)))                     # bad names
-        docs.append(_named("x", "t" + _text(0x3400 + 20 * k, 20)))                # good titles
-    docs.append(_named("x", "ok " + _text(0x7F, 1)))
-    docs.append(_named("x", "ok " + _text(0x85, 1)))
+        docs.append(_named("a" + text(0x4E00 + 40 * k, 20)))                     # bad names
+        docs.append(_named("x", "t" + text(0x3400 + 20 * k, 20)))                # good titles
+    docs.append(_named("x", "ok " + text(0x7F, 1)))
+    docs.append(_named("x", "ok " + text(0x85, 1)))
     gc.collect()
     before = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
     for d in docs:
