@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+# numpy's OpenBLAS starts a thread per core that spins between calls: CPU the
+# other test worker needs, for matrices far too small to gain from threads
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 RECORDINGS = ROOT.parent / "shared" / "data" / "recordings"
