@@ -9,14 +9,16 @@ from knip.filters import X_MAX
 from knip import replay
 from knip import kernels as K
 from knip import record as D
-from signals import pressure_track, emg_track
+from signals import pressure_track, emg_track, collect
 
 
 def _run(chain, ts, xs):
+    collect()
     return replay.run(chain, ts, xs, None, [])
 
 
 def _run2(chain, ts, xs, ab):
+    collect()
     return replay.run(chain, ts, xs, ab, [])
 
 
@@ -176,7 +178,7 @@ def test_emg_co_contraction_as_strong_as_the_squeeze_is_no_push():
     abd = [(4.0, 0.1, 2.0, 0.1, 2), (10.0, 0.1, 2.0, 0.1, 44), (16.0, 0.3, 2.0, 0.3, 90)]
     ts, xs = emg_track(1000, 22, pf, seed=5)
     _, ab = emg_track(1000, 22, abd, seed=9)
-    recs = replay.run(EmgChain(1000, two_channel=True), ts, xs, ab, [])
+    recs = _run2(EmgChain(1000, two_channel=True), ts, xs, ab)
     got = [(D.KIND_NAMES[r[D.R_KIND]], D.TECH_NAMES[r[D.R_TECH]]) for r in recs if r[D.R_CHANNEL] == 0]
     assert got == [("squeeze", "lift"), ("squeeze", "co_contraction"), ("bearing_down", "push")], got
 

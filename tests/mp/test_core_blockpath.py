@@ -10,7 +10,7 @@ from knip.chain import EmgChain, PressureChain
 from knip.coach import Coach
 from knip.filters import design_highpass, design_lowpass, design_notch
 from knip.samples import SampleBlock, LiveEncoder, BLOCK
-from signals import Lcg, emg_track
+from signals import Lcg, emg_track, collect
 
 
 def _emg(seed=3, n=24000, artefacts=True):
@@ -43,6 +43,7 @@ def _emg(seed=3, n=24000, artefacts=True):
 
 
 def _one_by_one(chain, ts, xs, ab):
+    collect()
     out = []
     for i in range(len(xs)):
         fl = chain.push(ts[i], xs[i], ab[i])
@@ -52,6 +53,7 @@ def _one_by_one(chain, ts, xs, ab):
 
 
 def _in_runs(chain, ts, xs, ab, wake):
+    collect()
     out = []
     i = 0
     n = len(xs)
