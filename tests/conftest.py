@@ -73,7 +73,7 @@ def pytest_addoption(parser):
 
 
 # ---- how `make test` spreads the files over the cores ---------------------------
-# make test runs `pytest -n auto --dist loadfile --no-loadscope-reorder`: a file
+# make test runs `pytest -n CORES+1 --dist loadfile --no-loadscope-reorder`: a file
 # runs on one worker (its module fixtures are built once), and the files go out
 # in the order of the items; a worker takes the next file when it is almost
 # done. So the longest files (LONGEST, measured with --durations) go first and
