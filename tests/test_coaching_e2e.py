@@ -95,12 +95,13 @@ def train(tmp: Path, user: str, programs: list[str], seed: int = 1, stop: dict[s
     return run
 
 
+# a calibration first only where a test reads her MVC, targets or scores
 PLANS = {
     "good": ["calibrate", "sprint", "marathon", "assessment", "relax"],
     "weak": ["calibrate", "sprint"],
     "no_relax": ["calibrate", "sprint", "relax"],
-    "pusher": ["calibrate", "sprint"],
-    "short_rest": ["calibrate", "marathon"],
+    "pusher": ["sprint"],
+    "short_rest": ["marathon"],
     "stops_early": ["calibrate", "marathon"],
 }
 
