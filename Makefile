@@ -65,15 +65,17 @@ browser:
 # the start, beside make setup's pip install, which on a fresh clone keeps one
 # core busy and leaves the other idle (tests/mp32_prebuild.py); the fixture
 # waits for it, and the folder goes when the tests end. One pytest worker
-# more than there are cores: several files spend seconds waiting (a browser
-# on the wall clock, silent serial ports), and the extra worker uses that
-# time (on 2 cores: 181 -> 160 s).
+# more than the CPUs this process may use: several files spend seconds
+# waiting (a browser on the wall clock, silent serial ports), and the extra
+# worker uses that time (on 2 CPUs: 181 -> 160 s). KNIP_TEST_WORKERS=N sets it.
+TEST_WORKERS = $(BIN)/python -c "import os; print(len(os.sched_getaffinity(0)) + 1 if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1) + 1)"
+
 test: browser
 	@pre=$$(mktemp -d "$${TMPDIR:-/tmp}/knip-mp32.XXXXXX"); \
 	$(PYTHON) tests/mp32_prebuild.py "$$pre" & echo $$! > "$$pre/pid"; \
 	trap 'kill $$(cat "$$pre/pid") 2>/dev/null; wait; rm -rf "$$pre"' EXIT; \
 	$(MAKE) --no-print-directory $(STAMP) && \
-	KNIP_MP32_PREBUILD="$$pre" $(BIN)/python -m pytest -q -n $$(( $$(nproc 2>/dev/null || echo 2) + 1 )) \
+	KNIP_MP32_PREBUILD="$$pre" $(BIN)/python -m pytest -q -n $${KNIP_TEST_WORKERS:-$$($(TEST_WORKERS))} \
 	  --dist loadfile --no-loadscope-reorder
 
 demo: $(STAMP)

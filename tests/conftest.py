@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 # numpy's OpenBLAS starts a thread per core that spins between calls: CPU the
-# other test worker needs, for matrices far too small to gain from threads
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# other test workers need, for matrices far too small to gain from threads.
+# (Not OMP_NUM_THREADS: GNU nproc reads it, and the 32-bit build's make -j
+# would drop to one job.)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -73,7 +74,7 @@ def pytest_addoption(parser):
 
 
 # ---- how `make test` spreads the files over the cores ---------------------------
-# make test runs `pytest -n CORES+1 --dist loadfile --no-loadscope-reorder`: a file
+# make test runs `pytest -n CPUS+1 --dist loadfile --no-loadscope-reorder`: a file
 # runs on one worker (its module fixtures are built once), and the files go out
 # in the order of the items; a worker takes the next file when it is almost
 # done. So the longest files (LONGEST, measured with --durations) go first and

@@ -79,7 +79,8 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
     down); gentle: S-shaped rises; under: (fraction, time constant s) each
     release undershoots her rest; coughs: (t0, cmH2O) half-sine spikes of 0.25 s;
     dips: (t0, seconds, cmH2O) half-sine dips below her rest.
-    Returns (times_ms, pf_counts, abd_counts)."""
+    Returns (times_ms, pf_counts, abd_counts): int32 arrays (copy one with
+    list() to put None in; MicroPython wraps values beyond int32 silently)."""
     g = Lcg(seed)
     n = int(rate * seconds)
     ts, xs, ab = _ints(n), _ints(n), _ints(n)
@@ -111,7 +112,7 @@ def emg_track(rate, seconds, bursts, rest_uv=4.0, seed=5, offset=2048, gentle=Fa
     """bursts: list of (onset, rise, hold, release, rms_uv[, residual_uv]).
     Raw counts around offset. gentle: S-shaped rises. hum: (uV, Hz) mains
     hum with a third harmonic of a fifth of it, its size swinging 30 %
-    over 7 s."""
+    over 7 s. Returns (times_ms, counts): int32 arrays, as pressure_track."""
     g = Lcg(seed)
     n = int(rate * seconds)
     ts, xs = _ints(n), _ints(n)
