@@ -26,7 +26,10 @@ from knip_host.webapp.server import AppConfig, AppServer
 
 pytestmark = pytest.mark.micropython
 
-SPEED = 20.0
+# The trainer runs on the wall clock here, and a pain check-in waits 20 s of
+# board time: 2 s at this speed. At 20x (1 s) a loaded machine missed one
+# now and then (the page answered after the trainer had moved on).
+SPEED = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,7 @@ return n;"""
 
 
 def answer_checkin(d, score: int, timeout: float) -> None:
-    """The trainer waits 20 s (1 s here) at a check-in: answer as she would."""
+    """The trainer waits 20 s (2 s here) at a check-in: answer as she would."""
     wait(d, "!document.getElementById('checkin').hidden", timeout, "the pain check-in")
     d.find_element("css selector", f"#checkin-scale button[data-score='{score}']").click()
 
@@ -127,12 +130,12 @@ def test_train_calibrate_then_sprint_from_the_page(driver, app, shots):
     click(d, "#pain-before-box button[data-score='2']")
     click(d, "#sound")
 
-    # calibrate: rest 30 s, 3 maximal squeezes (4.7 s at 20x)
+    # calibrate: rest 30 s, 3 maximal squeezes (9.4 s at 10x)
     run_program(d, "calibrate", 10)
-    wait(d, "document.getElementById('cue').dataset.cue === 'squeeze'", 10, "the first squeeze cue")
+    wait(d, "document.getElementById('cue').dataset.cue === 'squeeze'", 20, "the first squeeze cue")
     wait(d, "knipStats.frames > 20", 5)
     d.save_screenshot(str(shots / "1-calibrate-squeeze.png"))
-    answer_checkin(d, 1, 15)
+    answer_checkin(d, 1, 30)
     wait(d, "!document.getElementById('session-end').hidden", 10, "calibrate to end")
     assert "Calibrated: your MVC is" in d.find_element("id", "session-end").text
     cards = d.find_elements("css selector", "#cards .vcard")
@@ -140,12 +143,12 @@ def test_train_calibrate_then_sprint_from_the_page(driver, app, shots):
     assert {c.get_attribute("data-kind") for c in cards} == {"rest", "mvc"}
     d.save_screenshot(str(shots / "2-calibrate-done.png"))
 
-    # sprint: 3 sets of 10 quick squeezes at 70 % of the MVC just measured (9.5 s at 20x)
+    # sprint: 3 sets of 10 quick squeezes at 70 % of the MVC just measured (19 s at 10x)
     run_program(d, "sprint", 10)
     answer_checkin(d, 2, 5)                    # no pain given before the start: the trainer asks
-    wait(d, "document.querySelectorAll('#cards .vcard[data-kind=fast]').length >= 4", 15, "verdict cards")
+    wait(d, "document.querySelectorAll('#cards .vcard[data-kind=fast]').length >= 4", 30, "verdict cards")
     d.save_screenshot(str(shots / "3-sprint-cards.png"))
-    answer_checkin(d, 3, 20)
+    answer_checkin(d, 3, 40)
     wait(d, "!document.getElementById('session-end').hidden", 10, "sprint to end")
     fast = d.find_elements("css selector", "#cards .vcard[data-kind=fast]")
     assert len(fast) == 30
