@@ -67,7 +67,8 @@ browser:
 # waits for it, and the folder goes when the tests end. One pytest worker
 # more than the CPUs this process may use: several files spend seconds
 # waiting (a browser on the wall clock, silent serial ports), and the extra
-# worker uses that time (on 2 CPUs: 181 -> 160 s). KNIP_TEST_WORKERS=N sets it.
+# worker uses that time (2 CPUs, 32-bit build inside pytest: 181 -> 160 s).
+# KNIP_TEST_WORKERS=N sets the number.
 TEST_WORKERS = $(BIN)/python -c "import os; print(len(os.sched_getaffinity(0)) + 1 if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1) + 1)"
 
 test: browser
