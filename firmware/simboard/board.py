@@ -99,6 +99,12 @@ class SimBoard:
     # ---- sampler -------------------------------------------------------
 
     def start(self):
+        # App collects after every 64 KB allocated, which keeps a board's GC
+        # pauses short. Here nothing samples in real time, and the synthetic
+        # user's floats make that a collection every few hundred samples: a
+        # third of the trainer's CPU. Collect when the heap is full.
+        if hasattr(gc, "threshold"):
+            gc.threshold(-1)
         self._t0 = time.ticks_ms()      # the board clock starts with the sampler
         if not self.stepped:
             self._task = asyncio.create_task(self._sampler())

@@ -34,12 +34,6 @@ def main():
     else:
         board.link = SerialLink(baud=int(o["--baud"]))
     app = App(board)
-    # App collects after every 64 KB allocated, which keeps a board's GC
-    # pauses short. Here nothing samples in real time, and the synthetic
-    # user's floats make that a collection every few hundred samples: a
-    # third of the virtual trainer's CPU. Collect when the heap is full.
-    import gc
-    gc.threshold(-1)
     for sid, valid, lost in app.recovered:
         sys.stderr.write("knip-sim: session %d recovered after a power cut: %d bytes kept, %d discarded\n"
                          % (sid, valid, lost))

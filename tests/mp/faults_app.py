@@ -72,7 +72,6 @@ def _setup(blocks=_BLOCKS):
     board.link = link
     from knip.app import App
     app = App(board)
-    gc.threshold(-1)        # as simboard/main.py: no real time here, collect when full
     return board, link, app
 
 

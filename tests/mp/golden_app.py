@@ -5,7 +5,6 @@
 # keeps go to OUT, so a test can check that a refactor changes none of them.
 #   micropython golden_app.py IMAGE OUT [SIGNAL]
 import sys
-import gc
 import os
 import json
 import struct
@@ -110,7 +109,6 @@ def main():
     link = ScriptLink(board, wire)
     board.link = link
     app = App(board)
-    gc.threshold(-1)        # as simboard/main.py: no real time here, collect when full
     loop = asyncio.get_event_loop()
     loop.create_task(script(app, link))
     loop.run_until_complete(app.run())

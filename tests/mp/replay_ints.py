@@ -3,9 +3,9 @@
 # FILE: one sample per line, "t_ms x [abd]". Prints one line per event
 # (t, flags, seq) as "E ..." and one per final record as "R ...".
 import sys
-import gc
 from knip.chain import PressureChain, EmgChain
 from knip import replay
+from signals import collect
 
 
 def main(argv):
@@ -24,7 +24,7 @@ def main(argv):
             xs.append(int(p[1]))
             if two:
                 ab.append(int(p[2]))
-    gc.collect()         # the parse's garbage: see collect() in signals.py
+    collect()            # the parse's garbage (signals.py says why)
     cls = EmgChain if signal == "emg" else PressureChain
     chain = cls(rate, two_channel=two)
     log = []
