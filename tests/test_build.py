@@ -165,3 +165,41 @@ def test_bad_profile_is_refused_naming_the_field(tmp_path):
         B.build(tmp_path / "out", bad)
     assert any(e.startswith("sensor.pin:") and "ADC1" in e for e in exc.value.errors)
     assert not (tmp_path / "out").exists()
+
+
+def _per_sample_modules() -> set[str]:
+    """firmware/ files whose functions run for a sample between events: the
+    chains of every profile fed as knip.app feeds them, traced on CPython
+    after the warm-up (their code is the same on both)."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tests" / "mp"))
+    from alloc_check import make_input
+    from knip.chain import EmgChain, PressureChain
+    seen: set[str] = set()
+
+    def prof(frame, event, arg):
+        if event == "call":
+            seen.add(frame.f_code.co_filename)
+
+    for signal, rate, two in (("pressure", 100, True), ("pressure", 50, False), ("emg", 1000, True),
+                              ("emg", 1000, False)):
+        ts, xs, ab = make_input(signal, rate, 30, two)
+        chain = (EmgChain if signal == "emg" else PressureChain)(rate, two_channel=two)
+        i, n, warm = 0, len(xs), int(rate * 12)
+        while i < n:
+            if i >= warm:
+                sys.setprofile(prof)
+            i += chain.feed(ts, xs, ab, i, min(10, n - i))
+            sys.setprofile(None)
+    root = str(FIRMWARE) + "/"
+    return {f[len(root):] for f in seen if f.startswith(root)}
+
+
+def test_every_module_a_sample_runs_through_is_native():
+    # On the board, a bytecode function with more than 11 words of locals and
+    # stack gets its frame from the heap on every call; native code does not.
+    # A module split out of the detector must join release.NATIVE (tone.py
+    # had not: 150 bytes of heap churned per pressure sample).
+    mods = _per_sample_modules()
+    assert {"knip/chain.py", "knip/detector.py", "knip/filters.py", "knip/tone.py"} <= mods, mods
+    assert mods <= set(R.NATIVE), f"per-sample modules compiled as bytecode: {sorted(mods - set(R.NATIVE))}"

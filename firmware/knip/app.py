@@ -171,7 +171,6 @@ class App:
         rt, rx, ra = ring.t, ring.x, ring.a
         size = ring.size
         chain = self.chain
-        feed = chain.feed
         lp = chain.signal == "pressure"
         rec = self.recorder
         stream = self.stream
@@ -191,7 +190,9 @@ class App:
                 # one), and only the last of them can raise events.
                 i = ring.tail
                 lv = chain.level
-                m = feed(rt, rx, ra, i, (end if end > i else size) - i)
+                # a method call, not a bound method kept in a local: calling
+                # one of those with over 4 arguments puts them on the heap
+                m = chain.feed(rt, rx, ra, i, (end if end > i else size) - i)
                 fl = chain.flags
                 self.n += m
                 if rec.id is not None:

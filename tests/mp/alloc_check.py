@@ -55,4 +55,5 @@ def main(argv):
     print("alloc", alloc, "samples", n - warm, "events", events, "us", us)
 
 
-main(sys.argv)
+if __name__ == "__main__":
+    main(sys.argv)

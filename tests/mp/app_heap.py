@@ -88,8 +88,8 @@ class BenchBoard:
         return {}
 
 
-async def run(mode, seconds):
-    gc.collect()
+def make_app(mode, seconds):
+    # the App on a bench board with `seconds` of samples, in MODE
     mount(None, "/lfs")              # littlefs on the ESP32's 2 MiB data partition, in RAM
     n = RATE * seconds
     squeezes = [(3.0 + 8.0 * k, 0.6, 3.0, 0.6, 40, 0) for k in range(seconds // 8)]
@@ -102,6 +102,12 @@ async def run(mode, seconds):
         app.stream.samples.start(10)
     if mode == "record":
         app.start_session("marathon")
+    return app, board
+
+
+async def run(mode, seconds):
+    gc.collect()
+    app, board = make_app(mode, seconds)
     gc.collect()
     gc.disable()
     before = gc.mem_alloc()
@@ -116,4 +122,5 @@ async def run(mode, seconds):
           (after - before) * 100 // max(1, app.n), "/100 link_bytes", board.link.sent)
 
 
-asyncio.run(run(sys.argv[1], int(sys.argv[2])))
+if __name__ == "__main__":
+    asyncio.run(run(sys.argv[1], int(sys.argv[2])))

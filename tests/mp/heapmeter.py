@@ -9,7 +9,6 @@ def measure(chain, ts, xs, ab, start, stop, wake=10):
     """As the application feeds it: chain.feed over the samples that came
     since its last wake (`wake` at a time, as the sampler wakes it), the
     chain taking as many in a row as it can (ts, xs, ab: int32 arrays)."""
-    feed = chain.feed
     events = 0
     gc.collect()
     gc.disable()
@@ -19,7 +18,9 @@ def measure(chain, ts, xs, ab, start, stop, wake=10):
     while i < stop:
         end = i + wake if i + wake < stop else stop
         while i < end:
-            i += feed(ts, xs, ab, i, end - i)
+            # as knip.app calls it: a bound method kept in a local and
+            # called with over 4 arguments puts them on the heap
+            i += chain.feed(ts, xs, ab, i, end - i)
             if chain.flags:
                 events += 1
     t1 = time.ticks_us()

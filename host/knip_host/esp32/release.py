@@ -107,7 +107,8 @@ NATIVE = ("knip/filters.py", "knip/detector.py", "knip/chain.py", "knip/ring.py"
           "knip/packing.py", "espboard/sampler.py",       # per-sample code: -X emit=native
           # the detector's parts: native, as they were in detector.py
           "knip/record.py", "knip/thresholds.py", "knip/history.py", "knip/onset.py",
-          "knip/relax.py", "knip/kinds.py", "knip/strain.py")
+          "knip/relax.py", "knip/kinds.py", "knip/strain.py", "knip/tone.py",
+          "knip/fixed.py")                                  # (tests/test_build.py traces a sample's calls)
 
 
 def arch_name(code: int) -> str | None:

@@ -1,0 +1,34 @@
+# Heap the application allocates while idle, counted even when freed at
+# once (see transient_check.py): the real App fed from its ring by the bench
+# board of app_heap.py, 100 samples a wake, after 15 s of warm-up.
+#   micropython app_transient.py SECONDS THRESHOLD_BYTES
+# Prints "collected <True|False> samples <n>": True if the samples after
+# the warm-up allocated THRESHOLD_BYTES or more.
+import gc
+import sys
+import asyncio
+from app_heap import make_app
+
+_WARM = 1500
+
+
+async def run(seconds, threshold):
+    app, board = make_app("idle", seconds)
+    proc = asyncio.create_task(app.process())
+    while board.i < _WARM:
+        await asyncio.sleep_ms(0)
+    litter = [bytearray(32) for _ in range(256)]
+    gc.collect()
+    litter = None       # garbage made before the count restarts
+    before = gc.mem_alloc()
+    n0 = app.n
+    gc.threshold(threshold)
+    await board.done.wait()
+    probe = object()    # one allocation: the GC looks at the count first
+    gc.threshold(-1)
+    hit = gc.mem_alloc() < before - 4096
+    proc.cancel()
+    print("collected", hit, "samples", app.n - n0, probe is not None)
+
+
+asyncio.run(run(int(sys.argv[1]), int(sys.argv[2])))
