@@ -18,8 +18,36 @@ from knip.chain import PressureChain, EmgChain
 from alloc_check import make_input
 
 _WAKE = 10          # samples per feed, as the sampler wakes the chain
-# a GC block: 4 words (gc.threshold counts whole blocks)
-_BLOCK = 32 if sys.maxsize > 0x7FFFFFFF else 16
+
+
+def _block():
+    # bytes in a GC block (gc.threshold counts whole blocks): 16 on the ESP32
+    gc.threshold(48)
+    b = gc.threshold()
+    gc.threshold(-1)
+    return b if b < 48 else 48
+
+
+_BLOCK = _block()
+
+
+def _litter(threshold):
+    # garbage larger than the threshold: repeated collections cannot hide
+    # the first one behind garbage made after it
+    n = (2 * threshold + 65536) // 1024
+    return [bytearray(1000) for _ in range(n)], n * 1000
+
+
+def collected(before, size):
+    # True if a collection ran since `before` was read with `size` bytes
+    # of litter on the heap; the instrument is checked when none ran: a
+    # collection now must free the litter, or a stale pointer kept it
+    if gc.mem_alloc() < before - size // 2:
+        return True
+    gc.collect()
+    if gc.mem_alloc() >= before - size // 2:
+        raise RuntimeError("the litter was not freed: the measurement cannot see collections")
+    return False
 
 
 def _collected(cls, rate, two, ts, xs, ab, warm, n, threshold):
@@ -28,7 +56,7 @@ def _collected(cls, rate, two, ts, xs, ab, warm, n, threshold):
     i = 0
     while i < warm:
         i += chain.feed(ts, xs, ab, i, _WAKE if warm - i > _WAKE else warm - i)
-    litter = [bytearray(32) for _ in range(256)]
+    litter, size = _litter(threshold)
     gc.collect()
     litter = None       # garbage now, allocated before the count restarts
     before = gc.mem_alloc()
@@ -44,7 +72,7 @@ def _collected(cls, rate, two, ts, xs, ab, warm, n, threshold):
     # collects if the run reached the threshold
     probe = object()    # one allocation: the GC looks at the count first
     gc.threshold(-1)
-    return gc.mem_alloc() < before - 4096, events, probe
+    return collected(before, size), events, probe
 
 
 def main(argv):
@@ -60,7 +88,7 @@ def main(argv):
     hit, events, _ = _collected(cls, rate, two, ts, xs, ab, warm, n, _BLOCK)
     lo = _BLOCK if hit and once else 0
     if hit and not once:
-        hi = 1 << 26
+        hi = 1 << 23
         while hi - lo > _BLOCK:
             mid = (lo + hi) >> 1
             if _collected(cls, rate, two, ts, xs, ab, warm, n, mid)[0]:
@@ -70,4 +98,5 @@ def main(argv):
     print("transient", lo, "samples", n - warm, "events", events)
 
 
-main(sys.argv)
+if __name__ == "__main__":
+    main(sys.argv)
