@@ -21,11 +21,16 @@ _WAKE = 10          # samples per feed, as the sampler wakes the chain
 
 
 def _block():
-    # bytes in a GC block (gc.threshold counts whole blocks): 16 on the ESP32
-    gc.threshold(48)
-    b = gc.threshold()
+    # bytes in a GC block: gc.threshold counts whole blocks and reads back
+    # what it kept (16 on the ESP32 and the 32-bit port, 32 on 64-bit)
+    b = 8
+    while b < 256:
+        gc.threshold(b)
+        if gc.threshold() == b:
+            break
+        b <<= 1
     gc.threshold(-1)
-    return b if b < 48 else 48
+    return b
 
 
 _BLOCK = _block()
