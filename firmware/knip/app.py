@@ -200,10 +200,14 @@ class App:
                     if c is not None and m <= rec.room():
                         # the coach, then the file (whose block may fill, and a
                         # full flash end the session, at the run's last sample)
-                        c.sample_run(rt, i, m, lv, chain.level)
-                        rec.samples(rt, rx, ra, i, m)
+                        if m == 1:
+                            # (sample_run's frame would come from the heap)
+                            c.sample(rt[i], chain.level)
+                        else:
+                            c.sample_run(rt, i, m, lv, chain.level)
+                        rec.samples(ring, i, m)
                     else:
-                        self._record(rt, rx, ra, i, m, lv)
+                        self._record(ring, i, m, lv)
                 ring.skip(m)
                 # pressure streams live as the detector sees it (low-passed:
                 # smoother bars, a third of the bytes); EMG streams raw
@@ -234,13 +238,14 @@ class App:
             if runner.ended is not None:
                 await self._announce_end()
 
-    def _record(self, rt, rx, ra, i, m, lv):
+    def _record(self, ring, i, m, lv):
         """A run of m samples from ring slot i to the coach and the session
         file, in the order one sample at a time would have them: the coach
         sees the level the chain had before the run (lv) for all but the
         last, which sees the level now; the file's block may fill inside
         the run, and a full flash end the session there."""
         rec = self.recorder
+        rt = ring.t
         level = self.chain.level
         while m and rec.id is not None:
             c = self.runner.coach
@@ -252,7 +257,7 @@ class App:
                     c.sample_run(rt, i, q, lv, level)
                 else:
                     c.samples(rt, i, q, lv)
-            rec.samples(rt, rx, ra, i, q)
+            rec.samples(ring, i, q)
             i += q
             m -= q
 

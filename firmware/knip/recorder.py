@@ -56,9 +56,9 @@ class Recorder:
         """Samples until the block is written (then a full flash may end the session)."""
         return self.block.room()
 
-    def samples(self, ts, xs, as_, i, m):
+    def samples(self, ring, i, m):
         """m samples from slot i of the ring's arrays, m <= room()."""
-        if self.block.add_run(self.index, ts, xs, as_, i, m):
+        if self.block.add_run(self.index, ring, i, m):
             self.write_block()      # (a full flash ends the session here)
         self.index += m
 

@@ -174,18 +174,21 @@ class SampleBlock:
     def room(self):
         return BLOCK - self.n
 
-    def add_run(self, index, ts, xs, as_, i, m):
-        """Keep m samples from slot i of the int32 arrays (m <= room());
-        index: the session's index of the first. True when the block is full."""
+    def add_run(self, index, ring, i, m):
+        """Keep m samples from slot i of a ring's int32 arrays ring.t, .x
+        and .a (m <= room()); index: the session's index of the first. True
+        when the block is full."""
+        # It runs per sample while she records, as bytecode: at most 11
+        # words of arguments, locals and stack, or MicroPython takes the
+        # frame from the heap on every call (tests/mp/app_transient.py).
         n = self.n
         if n == 0:
             self.first = index
-        cp = self.cp
-        cp[0] = i
-        cp[1] = m
-        copy_run(self.as_, n, as_, cp)
-        copy_run(self.xs, n, xs, cp)
-        copy_run(self.ts, n, ts, cp)
+        self.cp[0] = i
+        self.cp[1] = m
+        copy_run(self.as_, n, ring.a, self.cp)
+        copy_run(self.xs, n, ring.x, self.cp)
+        copy_run(self.ts, n, ring.t, self.cp)
         self.n = n + m
         return self.n >= BLOCK
 

@@ -2,7 +2,7 @@
 # the real App (chain, live stream, session recording on real littlefs in
 # RAM) fed from its ring by a board that produces samples as fast as they
 # are processed. gc is disabled; gc.mem_alloc() deltas count every byte.
-#   micropython app_heap.py MODE SECONDS     MODE: idle | live | record
+#   micropython app_heap.py MODE SECONDS     MODE: idle | live | record | session
 import gc
 import sys
 import asyncio
@@ -100,7 +100,7 @@ def make_app(mode, seconds):
     app = App(board)
     if mode in ("live", "record"):
         app.stream.samples.start(10)
-    if mode == "record":
+    if mode in ("record", "session"):       # session: recording, live stream off
         app.start_session("marathon")
     return app, board
 

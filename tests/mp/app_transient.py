@@ -1,7 +1,7 @@
-# Heap the application allocates while idle, counted even when freed at
-# once (see transient_check.py): the real App fed from its ring by the bench
-# board of app_heap.py, 100 samples a wake, after 15 s of warm-up.
-#   micropython app_transient.py SECONDS THRESHOLD_BYTES
+# Heap the application allocates, counted even when freed at once (see
+# transient_check.py): the real App fed from its ring by the bench board of
+# app_heap.py, 100 samples a wake, after 15 s of warm-up.
+#   micropython app_transient.py MODE SECONDS THRESHOLD_BYTES   (MODE: idle | live | record)
 # Prints "collected <True|False> samples <n>": True if the samples after
 # the warm-up allocated THRESHOLD_BYTES or more.
 import gc
@@ -13,8 +13,8 @@ from transient_check import collected, _litter
 _WARM = 1500
 
 
-async def run(seconds, threshold):
-    app, board = make_app("idle", seconds)
+async def run(mode, seconds, threshold):
+    app, board = make_app(mode, seconds)
     proc = asyncio.create_task(app.process())
     while board.i < _WARM:
         await asyncio.sleep_ms(0)
@@ -32,4 +32,4 @@ async def run(seconds, threshold):
     print("collected", hit, "samples", app.n - n0, probe is not None)
 
 
-asyncio.run(run(int(sys.argv[1]), int(sys.argv[2])))
+asyncio.run(run(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))

@@ -204,6 +204,14 @@ def test_coach_samples_is_sample_n_times():
     assert _coach_state(c) == _coach_state(ref) and ref.k + ref.n > 0
 
 
+class _Ring:
+    # what SampleBlock.add_run reads from the sample ring
+    def __init__(self, t, x, a):
+        self.t = t
+        self.x = x
+        self.a = a
+
+
 def test_block_and_live_runs_hold_what_add_holds():
     ts, xs, ab = _emg(n=1000, artefacts=False)
     for ch in (1, 2):
@@ -214,7 +222,7 @@ def test_block_and_live_runs_hold_what_add_holds():
         while i < BLOCK:
             q = 9 if i + 9 <= BLOCK else BLOCK - i
             assert q <= b2.room()
-            full = b2.add_run(7 + i, ts, xs, ab, i, q)
+            full = b2.add_run(7 + i, _Ring(ts, xs, ab), i, q)
             i += q
             assert full == (i == BLOCK)
         assert b1.first == b2.first == 7
@@ -243,6 +251,7 @@ def test_the_block_path_allocates_nothing():
     ts, xs, ab = _emg(n=10000, artefacts=False)
     ch = EmgChain(1000, two_channel=True)
     blk = SampleBlock(2)
+    ring = _Ring(ts, xs, ab)
     live = LiveEncoder(2)
     live.start(90)
     for rnd in range(2):                # the first round warms up
@@ -254,7 +263,7 @@ def test_the_block_path_allocates_nothing():
             j = 6000 + 2000 * rnd + i         # a burst and rest after it
             m = ch.feed(ts, xs, ab, j, 10 - i % 10)
             q = m if m <= blk.room() else blk.room()
-            if blk.add_run(0, ts, xs, ab, j, q):
+            if blk.add_run(0, ring, j, q):
                 blk.n = 0
             live.take(xs, ab, j, m if m <= live.batch - live.n else live.batch - live.n)
             if live.n >= live.batch:
