@@ -84,9 +84,11 @@ def test_transient_check_sees_the_frames_of_bytecode(deployed_tree):
 @pytest.mark.parametrize("mode", ["idle", "session"])
 def test_deployed_app_allocates_per_wake_and_block_not_per_sample(deployed_tree, mode):
     # 45 s at 100 Hz, 100 samples a wake: under 24 bytes a sample, less than
-    # one GC block a sample on either word size. What is left comes with each
-    # wake (about 580 bytes on x64) and, recording, each 200-sample block
-    # written: 6 and 13 bytes a sample. Before stop 25: 70 (idle: chain.feed
+    # one GC block (32 bytes on x64). What is left comes with each wake
+    # (about 580 bytes on x64) and, recording, each 200-sample block
+    # written: 6 and 13 bytes a sample. (The session's program stops at its
+    # pain check-in, the bench board having no button: the coach is fed
+    # samples but opens no window; Coach.sample is 8 words either way.) Before stop 25: 70 (idle: chain.feed
     # through a bound method kept in a local put its 5 arguments on the heap)
     # and 493 (recording: the frames of Coach.sample_run, Recorder.samples
     # and SampleBlock.add_run, over 11 words each). The live stream (off

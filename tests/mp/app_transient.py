@@ -1,7 +1,7 @@
 # Heap the application allocates, counted even when freed at once (see
 # transient_check.py): the real App fed from its ring by the bench board of
 # app_heap.py, 100 samples a wake, after 15 s of warm-up.
-#   micropython app_transient.py MODE SECONDS THRESHOLD_BYTES   (MODE: idle | live | record)
+#   micropython app_transient.py MODE SECONDS THRESHOLD_BYTES   (MODE: idle | live | record | session)
 # Prints "collected <True|False> samples <n>": True if the samples after
 # the warm-up allocated THRESHOLD_BYTES or more.
 import gc
