@@ -539,6 +539,15 @@ def build_targets(syn, peers_res, mpres, wire=None, esp32=None, hil=None, heldou
         where = f"live {lv['rate_hz']} Hz {lv['channels']}ch {lv['batch_ms']} ms"
         add("live bytes per sample", where, lv["bytes_per_sample"], "<=", 1.5, "B")
         add("live latency, median", where, lv["latency_median_ms"], "<=", 50, "ms")
+    churn = (wire or {}).get("heap_churn") or {}
+    for a in churn.get("app", []):
+        if a["mode"] in ("idle", "session"):
+            add("heap allocated and freed per sample", f"app {a['mode']}, deployed tree",
+                a["bytes_per_sample"], "<=", 24, "B")
+    for c in churn.get("chain", []):
+        if c.get("tree") == "deployed":
+            add("heap allocated and freed per sample", "chain, deployed tree", c.get("bytes_per_sample"), "<=", 0,
+                "B")
     for sy in (wire or {}).get("sync", []):
         where = f"sync {sy['rate_hz']} Hz {sy['channels']}ch"
         add("sync bytes per sample", where, sy["wire_bytes_per_sample"], "<=", 1.5, "B")
@@ -813,6 +822,19 @@ def print_wire(wire):
         if "error" not in h:
             print(f"  app heap, {h['mode']:<7} {h['heap_bytes_per_sample']:>6.2f} B/sample amortised "
                   f"({h['heap_bytes']} B over {h['samples']} samples; per batch and event, none per sample)")
+    churn = wire.get("heap_churn") or {}
+    if "error" in churn:
+        print(f"  heap churn: {churn['error']}")
+    for a in churn.get("app", []):
+        print(f"  app heap, {a['mode']:<7} {a['bytes_per_sample']:>6.1f} B/sample allocated, freed or not "
+              f"(deployed {churn['arch']} tree, 100 samples a wake)")
+    for c in churn.get("chain", []):
+        if "error" in c:
+            print(f"  chain heap churn, {c['tree']}: {c['error']}")
+        else:
+            how = "all bytecode, as the frozen build runs it" if c["tree"] == "bytecode" else "knip build's tree"
+            print(f"  chain heap churn, {c['tree']:<8} {c['bytes_per_sample']:>6.1f} B/sample ({c['signal']}, "
+                  f"{how}, {churn['arch']})")
     print(f"  {'sync':<22} {'B/sample':>9} {'file B/s':>12} {'of link':>12} {'hours in 2 MiB':>15}")
     for sy in wire["sync"]:
         print(f"  {sy['rate_hz']:>4} Hz {sy['channels']}ch {sy['program']:<8} {sy['wire_bytes_per_sample']:>9.3f} "

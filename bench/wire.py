@@ -117,14 +117,80 @@ def app_heap(seconds: int = 120) -> list[dict]:
     return out
 
 
+def _threshold_search(cmd: list[str], env: dict, ok: str, hi: int = 1 << 23) -> tuple[int, int]:
+    """Bytes allocated by the run (to 256 B): the largest gc.threshold() at
+    which `cmd` (given the threshold as its last argument) still collects;
+    and the samples the run measured ("samples N" in its output)."""
+    import subprocess
+    lo = 0
+    n = 0
+    while hi - lo > 256:
+        mid = (lo + hi) // 2
+        r = subprocess.run(cmd + [str(mid)], capture_output=True, text=True, env=env, timeout=300)
+        if r.returncode or ok not in r.stdout:
+            raise RuntimeError((r.stderr or r.stdout)[-300:])
+        f = r.stdout.split()
+        n = int(f[f.index("samples") + 1])
+        if "collected True" in r.stdout:
+            lo = mid
+        else:
+            hi = mid
+    return lo, n
+
+
+def heap_churn(seconds: int = 60) -> dict:
+    """Heap allocated per sample counting what is freed at once (a bytecode
+    frame over 11 words comes from the heap on every call), on the tree
+    `knip build` deploys, built for this unix port (tests/mp/app_transient.py
+    and transient_check.py; docs/DEPLOY.md), and for the chain also from
+    source, all bytecode, as the frozen build runs it."""
+    import os
+    import subprocess
+
+    from knip_host.esp32 import build as B
+    from knip_host.esp32 import release as R
+    from knip_host.simulator import FIRMWARE_DIR, micropython_binary
+    exe = micropython_binary()
+    mp = FIRMWARE_DIR.parent / "tests" / "mp"
+    code = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy)"], capture_output=True,
+                          text=True, check=True).stdout
+    arch = R.decode_sys_mpy(int(code))[2]
+    if arch not in ("x64", "x86"):
+        return {"error": f"the unix port runs {arch} code: no native tree for it"}
+    out: dict = {"arch": arch, "seconds": seconds, "app": [], "chain": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        B.build(tree, B.DEFAULT_PROFILE, march=arch)
+        env = dict(os.environ, MICROPYPATH=f"{tree}:{mp}:{FIRMWARE_DIR}:.frozen")
+        for mode in ("idle", "live", "session", "record"):
+            cmd = [exe, "-X", "heapsize=64m", str(mp / "app_transient.py"), mode, str(seconds)]
+            b, n = _threshold_search(cmd, env, "collected")
+            out["app"].append({"mode": mode, "bytes": b, "samples": n, "bytes_per_sample": round(b / n, 1)})
+        for name, path in (("deployed", f"{tree}:{mp}"), ("bytecode", f"{FIRMWARE_DIR}:{mp}")):
+            r = subprocess.run([exe, "-X", "heapsize=64m", str(mp / "transient_check.py"), "pressure", "100",
+                                str(seconds), "two"], capture_output=True, text=True, timeout=900,
+                               env=dict(os.environ, MICROPYPATH=path))
+            f = r.stdout.split()
+            if r.returncode or len(f) < 6:
+                out["chain"].append({"tree": name, "error": (r.stderr or r.stdout)[-300:]})
+                continue
+            out["chain"].append({"tree": name, "signal": "pressure 100 Hz 2ch", "bytes": int(f[1]),
+                                 "samples": int(f[3]), "bytes_per_sample": round(int(f[1]) / int(f[3]), 1)})
+    return out
+
+
 def run() -> dict:
     heap = app_heap()
+    try:
+        churn = heap_churn()
+    except Exception as e:      # a figure missing, not the whole section
+        churn = {"error": str(e)[-300:]}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         live = [live_figures(work, 100, 1), live_figures(work, 50, 1), live_figures(work, 100, 2),
                 live_figures(work, 50, 1, batch_ms=200)]
         sync = [sync_figures(work, 100, 1), sync_figures(work, 50, 1), sync_figures(work, 100, 2)]
-    return {"live": live, "sync": sync, "app_heap": heap}
+    return {"live": live, "sync": sync, "app_heap": heap, "heap_churn": churn}
 
 
 if __name__ == "__main__":
