@@ -139,13 +139,13 @@ class SimClient:
                 if not data:
                     continue
             else:
-                r, _, _ = select.select([self.fd], [], [], 0.05)
-                if not r:
-                    continue
                 try:
+                    r, _, _ = select.select([self.fd], [], [], 0.05)
+                    if not r:
+                        continue
                     data = os.read(self.fd, 4096)
                 except OSError:
-                    return
+                    return          # the link closed its end (disconnect) meanwhile
             self.r.taken += len(data)
             pay = self.r.mtu - 3
             i = 0
