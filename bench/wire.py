@@ -148,13 +148,10 @@ def heap_churn(seconds: int = 60) -> dict:
     import subprocess
 
     from knip_host.esp32 import build as B
-    from knip_host.esp32 import release as R
     from knip_host.simulator import FIRMWARE_DIR, micropython_binary
     exe = micropython_binary()
     mp = FIRMWARE_DIR.parent / "tests" / "mp"
-    code = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy)"], capture_output=True,
-                          text=True, check=True).stdout
-    arch = R.decode_sys_mpy(int(code))[2]
+    arch = B.port_arch(exe)
     if arch not in ("x64", "x86"):
         return {"error": f"the unix port runs {arch} code: no native tree for it"}
     out: dict = {"arch": arch, "seconds": seconds, "app": [], "chain": []}

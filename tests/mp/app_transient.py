@@ -4,11 +4,10 @@
 #   micropython app_transient.py MODE SECONDS THRESHOLD_BYTES   (MODE: idle | live | record | session)
 # Prints "collected <True|False> samples <n>": True if the samples after
 # the warm-up allocated THRESHOLD_BYTES or more.
-import gc
 import sys
 import asyncio
 from app_heap import make_app
-from transient_check import collected, _litter
+from transient_check import count_from, counted
 
 _WARM = 1500
 
@@ -18,18 +17,12 @@ async def run(mode, seconds, threshold):
     proc = asyncio.create_task(app.process())
     while board.i < _WARM:
         await asyncio.sleep_ms(0)
-    litter, size = _litter(threshold)
-    gc.collect()
-    litter = None       # garbage made before the count restarts
-    before = gc.mem_alloc()
     n0 = app.n
-    gc.threshold(threshold)
+    count_from(threshold)
     await board.done.wait()
-    probe = object()    # one allocation: the GC looks at the count first
-    gc.threshold(-1)
-    hit = collected(before, size)
+    hit = counted()
     proc.cancel()
-    print("collected", hit, "samples", app.n - n0, probe is not None)
+    print("collected", hit, "samples", app.n - n0)
 
 
 asyncio.run(run(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))

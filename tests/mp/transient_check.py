@@ -36,22 +36,38 @@ def _block():
 _BLOCK = _block()
 
 
-def _litter(threshold):
-    # garbage larger than the threshold: repeated collections cannot hide
-    # the first one behind garbage made after it
-    n = (2 * threshold + 65536) // 1024
-    return [bytearray(1000) for _ in range(n)], n * 1000
+# what count_from() left for counted(): module globals, so that nothing is
+# allocated (not even a tuple to return them) once the count has started
+_before = 0
+_size = 0
 
 
-def collected(before, size):
-    # True if a collection ran since `before` was read with `size` bytes
-    # of litter on the heap; the instrument is checked when none ran: a
-    # collection now must free the litter, or a stale pointer kept it
-    if gc.mem_alloc() < before - size // 2:
+def count_from(threshold):
+    # Start counting: garbage larger than the threshold (repeated
+    # collections cannot hide the first one behind garbage made after it),
+    # made before the collection that restarts the GC's count.
+    global _before, _size
+    _size = (2 * threshold + 65536) // 1024 * 1000
+    litter = [bytearray(1000) for _ in range(_size // 1000)]
+    gc.collect()
+    litter = None       # garbage now, allocated before the count restarts
+    _before = gc.mem_alloc()
+    gc.threshold(threshold)
+
+
+def counted():
+    # True if what ran since count_from(threshold) allocated threshold
+    # bytes or more. The GC checks its count when it allocates: one more
+    # allocation collects if the run reached it. When no collection ran,
+    # the instrument is checked: one now must free the garbage, or a stale
+    # pointer kept it.
+    object()            # one allocation: the GC looks at the count first
+    gc.threshold(-1)
+    if gc.mem_alloc() < _before - _size // 2:
         return True
     gc.collect()
-    if gc.mem_alloc() >= before - size // 2:
-        raise RuntimeError("the litter was not freed: the measurement cannot see collections")
+    if gc.mem_alloc() >= _before - _size // 2:
+        raise RuntimeError("the garbage was not freed: the measurement cannot see collections")
     return False
 
 
@@ -61,11 +77,7 @@ def _collected(cls, rate, two, ts, xs, ab, warm, n, threshold):
     i = 0
     while i < warm:
         i += chain.feed(ts, xs, ab, i, _WAKE if warm - i > _WAKE else warm - i)
-    litter, size = _litter(threshold)
-    gc.collect()
-    litter = None       # garbage now, allocated before the count restarts
-    before = gc.mem_alloc()
-    gc.threshold(threshold)
+    count_from(threshold)
     events = 0
     while i < n:
         # a method call, as knip.app makes it (a bound method kept in a
@@ -73,11 +85,7 @@ def _collected(cls, rate, two, ts, xs, ab, warm, n, threshold):
         i += chain.feed(ts, xs, ab, i, _WAKE if n - i > _WAKE else n - i)
         if chain.flags:
             events += 1
-    # the GC checks the count when it allocates: one more allocation
-    # collects if the run reached the threshold
-    probe = object()    # one allocation: the GC looks at the count first
-    gc.threshold(-1)
-    return collected(before, size), events, probe
+    return counted(), events
 
 
 def main(argv):
@@ -90,7 +98,7 @@ def main(argv):
     cls = EmgChain if signal == "emg" else PressureChain
     n = len(xs)
     warm = int(rate * 12)
-    hit, events, _ = _collected(cls, rate, two, ts, xs, ab, warm, n, _BLOCK)
+    hit, events = _collected(cls, rate, two, ts, xs, ab, warm, n, _BLOCK)
     lo = _BLOCK if hit and once else 0
     if hit and not once:
         hi = 1 << 23

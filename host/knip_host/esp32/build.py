@@ -325,6 +325,15 @@ def mpy_cross_version(exe: str | None = None) -> str:
     return (p.stdout or p.stderr).strip()
 
 
+def port_arch(exe: str) -> str | None:
+    """The native architecture a MicroPython binary runs (a unix port: x64,
+    x86, ...), from its sys.implementation._mpy: what `march` builds a tree
+    it can load the native code of."""
+    out = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy)"], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    return R.decode_sys_mpy(int(out))[2]
+
+
 def compile_module(src: Path, out: Path, source_name: str, *, native: bool, march: str = R.MARCH,
                    opt: int = 0, exe: str | None = None) -> tuple[bool, str]:
     """mpy-cross one file; (ok, mpy-cross's message)."""
