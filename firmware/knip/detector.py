@@ -20,7 +20,7 @@ from array import array
 from knip.fixed import const, shift_for
 from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
-from knip.history import older, slope, since, settled, fell
+from knip.history import older, slope, since, settled, fell, mean
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
 from knip.tone import follow, recover, verdict, at_rest, transmission, climb, window_add
 from knip.kinds import kind_of, technique, moved, short_spike, unusable, blank
@@ -92,8 +92,7 @@ class SqueezeDetector:
         self.done = array('i', [0] * N_REC)
         self.abd = array('i', [0] * N_REC)
         self.ref_amp = 0         # MVC amplitude if known, else strongest seen
-        self.mvc_given = False
-        self.seq = 0
+        self.mvc_given, self.seq = False, 0
         self.rearm_t = 0         # after an artefact: no squeeze before a rest sample (or this time)
         self.reset_state()
 
@@ -121,8 +120,7 @@ class SqueezeDetector:
         self.rec_half = False
         self.hold_q = 0
         self.now_q = 0           # the signal smoothed over drop_ms, << 4
-        self.max_slope = 0
-        self.marks = 0
+        self.max_slope = self.marks = 0
         # an unrelaxed squeeze's residual plateau: its rise (0: none), where she is relaxed again
         self.plateau = self.plateau_end = 0
         # Pressure: how long (ms, at rest) the level has stayed steady on a
@@ -416,9 +414,11 @@ class SqueezeDetector:
             # still holding
             self.state = ST_HOLDING
             return ev
-        if dip > s and t - self.rel_said < dip and v > base + noise:
-            # too soon to say it was a release (unless back at rest): keep
-            # the lowest point
+        if dip > s and t - self.rel_said < dip and \
+                (v > base + noise or c.drop_ms and mean(self, c.drop_ms) > base + noise):
+            # too soon to say it was a release (unless back at rest; EMG: over
+            # its last drop_ms, as a noisy envelope touches it for a moment):
+            # keep the lowest point
             if v < self.rel_min - tol or v <= base:
                 self.rel_min = v
                 self.rel_t = t

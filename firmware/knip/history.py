@@ -28,6 +28,19 @@ def slope(d, ms):
     return (d.hv[i] - d.hv[j]) * 1000 // dt if dt > 0 else 0
 
 
+def mean(d, ms):
+    # Mean level over the last `ms` (at least the newest sample).
+    i = d.hpos - 1 if d.hpos else len(d.hv) - 1
+    t = d.ht[i] - ms
+    s = 0
+    k = 0
+    while k < d.hcount and (k == 0 or d.ht[i] > t):
+        s += d.hv[i]
+        k += 1
+        i = i - 1 if i > 0 else len(d.hv) - 1
+    return s // k
+
+
 def since(d, level, after):
     # The time of the newest sample at or above `level` (later than `after`).
     i = d.hpos - 1 if d.hpos else len(d.hv) - 1
