@@ -415,7 +415,7 @@ class SqueezeDetector:
             self.state = ST_HOLDING
             return ev
         if dip > s and t - self.rel_said < dip and \
-                (v > base + noise or c.drop_ms and mean(self, c.drop_ms) > base + noise):
+                (v > base + noise or (c.drop_ms and mean(self, c.drop_ms) > base + noise)):
             # too soon to say it was a release (unless back at rest; EMG: over
             # its last drop_ms, as a noisy envelope touches it for a moment):
             # keep the lowest point
