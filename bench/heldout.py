@@ -14,10 +14,11 @@ data it was never tuned on.
    each, so every report moves to fresh seeds: EVAL_SEEDS were first run
    for the figures in bench/results.json. Seeds 9001-9004 (stops 23-25)
    were looked into at stop 26 (two pressure marathons' event lists, the
-   coughs found as squeezes): they are development seeds now. At stop 21 development also
-   looked at seeds 1005-1012 (pressure and EMG artefact groups; at stop 22
-   also two-channel EMG; at stop 23 all pressure groups and the clean EMG
-   groups): they are development seeds too. Each group pools the
+   coughs found as squeezes): they are development seeds now. At stop 21
+   development also looked at seeds 1005-1012 (pressure and EMG artefact
+   groups; at stop 22 also two-channel EMG; at stop 23 all pressure groups
+   and the clean EMG groups; at stop 26 all groups): they are development
+   seeds too. Each group pools the
    scenarios named in GROUPS; the offline peers run on the same EMG sessions
    with the parameters they were tuned to on simboard.synth's TRAIN seeds (the
    same footing as Knip, which was tuned on simboard.synth only).
