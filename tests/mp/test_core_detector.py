@@ -315,6 +315,25 @@ def test_offset_and_rise_time_on_a_smooth_release():
     assert abs(r[D.R_RISE_MS] - 710) <= 120, r[D.R_RISE_MS]
 
 
+def test_quick_emg_squeeze_to_a_residual_plateau_then_a_squeeze_are_two():
+    # issue 11 item 2 for EMG flicks (0.2 s rise, 0.6 s hold): released to a
+    # plateau of 30 % of the rise, the next squeeze rising from it 1-2 s
+    # later back to the same level, at about 20 and 10 dB. At 40 % some
+    # second onsets come 0.4-0.6 s early, and at 55-60 % the two merge into
+    # one relaxed squeeze (docs/DETECTOR.md, limits we know of).
+    for rest in (4.0, 12.6):
+        for gap in (1.0, 2.0):
+            for seed in (1, 2):
+                a2 = 4.0 + gap
+                b = [(3.0, 0.2, 0.6, 0.2, 40, 12), (a2, 0.2, 0.6, 0.3, 28, -12)]
+                ts, xs = emg_track(1000, 9, b, rest_uv=rest, seed=seed)
+                recs, _ = _run(EmgChain(1000), ts, xs)
+                got = (rest, gap, seed, [(D.KIND_NAMES[r[D.R_KIND]], r[D.R_ONSET], r[D.R_OFFSET]) for r in recs])
+                assert _kinds(recs) == ["squeeze", "squeeze"], got
+                assert recs[0][D.R_RELAXED] == 0 and recs[0][D.R_RESIDUAL] > 0, got
+                assert abs(recs[0][D.R_ONSET] - 3000) <= 60 and abs(recs[1][D.R_ONSET] - a2 * 1000) <= 100, got
+
+
 def test_low_snr_emg_onsets():
     # bursts 2x the background RMS (about 5 dB)
     bursts = [(4.0, 0.1, 2.0, 0.1, 10), (10.0, 0.1, 2.0, 0.1, 10), (16.0, 0.1, 2.0, 0.1, 10)]
