@@ -11,7 +11,9 @@ Run alone: python bench/wire.py   (prints JSON)."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from knip import protocol as P
 from knip_host.device import Device, LiveDecoder, iter_stream
-from knip_host.simulator import VirtualTrainer
+from knip_host.simulator import FIRMWARE_DIR, VirtualTrainer, micropython_binary
 
 BAUD = 115200
 LINK_BYTES_PER_S = BAUD / 10          # 8N1: 10 bits per byte
@@ -98,10 +100,6 @@ def sync_figures(work: Path, rate: int, channels: int, program: str = "daily") -
 def app_heap(seconds: int = 120) -> list[dict]:
     """Heap the firmware application allocates on MicroPython, amortised per
     sample, with and without live streaming and recording (tests/mp/app_heap.py)."""
-    import os
-    import subprocess
-
-    from knip_host.simulator import FIRMWARE_DIR, micropython_binary
     mp = FIRMWARE_DIR.parent / "tests" / "mp"
     env = dict(os.environ, MICROPYPATH=f"{FIRMWARE_DIR}:{mp}:.frozen")
     out = []
@@ -121,7 +119,6 @@ def _threshold_search(cmd: list[str], env: dict, ok: str, hi: int = 1 << 23) -> 
     """Bytes allocated by the run (to 256 B): the largest gc.threshold() at
     which `cmd` (given the threshold as its last argument) still collects;
     and the samples the run measured ("samples N" in its output)."""
-    import subprocess
     lo = 0
     n = 0
     while hi - lo > 256:
@@ -144,11 +141,7 @@ def heap_churn(seconds: int = 60) -> dict:
     `knip build` deploys, built for this unix port (tests/mp/app_transient.py
     and transient_check.py; docs/DEPLOY.md), and for the chain also from
     source, all bytecode, as the frozen build runs it."""
-    import os
-    import subprocess
-
     from knip_host.esp32 import build as B
-    from knip_host.simulator import FIRMWARE_DIR, micropython_binary
     exe = micropython_binary()
     mp = FIRMWARE_DIR.parent / "tests" / "mp"
     arch = B.port_arch(exe)
