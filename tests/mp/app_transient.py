@@ -6,13 +6,16 @@
 # the warm-up allocated THRESHOLD_BYTES or more.
 import sys
 import asyncio
-from app_heap import make_app
+from app_heap import make_app, RATE
 from transient_check import count_from, counted
 
 _WARM = 1500
 
 
 async def run(mode, seconds, threshold):
+    if RATE * seconds <= _WARM:
+        # the count starts after the warm-up: it would wait for ever
+        raise SystemExit("app_transient: SECONDS must give more than %d samples at %d Hz" % (_WARM, RATE))
     app, board = make_app(mode, seconds)
     proc = asyncio.create_task(app.process())
     while board.i < _WARM:
