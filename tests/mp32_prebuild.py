@@ -1,14 +1,20 @@
 """The 32-bit unix port with firmware/manifest.py frozen in (../shared/tools/mp32),
 which tests/test_frozen.py runs.
 
-The build is about 45 s of CPU (make -j on every core). `make test` starts it
+The build is about 70 s of CPU (make -j on every core). `make test` starts it
 at once, beside `make setup`'s pip install (on a fresh clone pip keeps one
 core busy for half a minute and leaves the other idle), into a new folder it
 hands pytest as $KNIP_MP32_PREBUILD and removes afterwards. The fixture in
 test_frozen.py waits for that build and takes its port when the key (what it
-was built from: the tool, the manifest, the frozen sources and the marker)
-is the one of the tree it tests, else it builds its own, as a plain
-`pytest` run does. Standard library only: it runs before the venv exists.
+was built from: the tool, the manifest, the frozen sources, the marker, the
+vendored MicroPython source and the compiler) is the one of the tree it
+tests, else it builds its own, as a plain `pytest` run does. Standard
+library only: it runs before the venv exists.
+
+A port built once is kept in a cache under that key (like pip's wheels:
+$KNIP_MP32_CACHE, else $XDG_CACHE_HOME/knip/mp32, else ~/.cache/knip/mp32;
+the 4 used last are kept). A tree that changes anything the port is built
+from has another key and builds again; KNIP_MP32_CACHE=off always builds.
 
     python3 tests/mp32_prebuild.py OUT_DIR     # OUT_DIR/port/micropython, rc, log, key
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,28 +32,128 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "firmware" / "manifest.py"
 MP32 = ROOT.parent / "shared" / "tools" / "mp32"
+VENDOR = ROOT.parent / "shared" / "vendor"
+PORT_FILES = ("micropython", "mpy-cross")
+CACHE_KEEP = 4
 if str(ROOT / "host") not in sys.path:
     sys.path.insert(0, str(ROOT / "host"))
 
 from knip_host.esp32 import frozen as F  # noqa: E402  (standard library only, like the manifest)
 
 
+def _tree_digest(top: Path) -> bytes:
+    """sha256 over every file under top (path and bytes): the vendored
+    MicroPython and micropython-lib, about 0.3 s."""
+    h = hashlib.sha256()
+    for d, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(files):
+            p = Path(d, name)
+            h.update(p.relative_to(top).as_posix().encode() + b"\0")
+            try:
+                h.update(hashlib.sha256(p.read_bytes()).digest())
+            except OSError:                   # a dangling link: its name alone
+                h.update(b"?")
+    return h.digest()
+
+
+def _compiler() -> bytes:
+    try:
+        return subprocess.run(["gcc", "--version"], capture_output=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return b"no gcc"
+
+
 def key() -> str:
-    """What the port is built from, as far as this tree decides it."""
+    """What the port is built from: the tool, this tree's manifest, frozen
+    sources and marker, the vendored source and the compiler."""
     h = hashlib.sha256()
     for part in (MP32.read_bytes(), MANIFEST.read_bytes(), F.MP32_MPY_CROSS_FLAGS.encode(),
-                 F.source_digest(F.frozen_sources()).encode(), F.marker_source().encode()):
+                 F.source_digest(F.frozen_sources()).encode(), F.marker_source().encode(),
+                 _tree_digest(VENDOR), _compiler()):
         h.update(hashlib.sha256(part).digest())
     return h.hexdigest()
+
+
+def cache_dir() -> Path | None:
+    """Where built ports are kept, or None (KNIP_MP32_CACHE=off)."""
+    env = os.environ.get("KNIP_MP32_CACHE", "")
+    if env.lower() in ("off", "0", "no"):
+        return None
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "knip" / "mp32"
+
+
+def _sums(folder: Path) -> str:
+    return "".join(f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in PORT_FILES)
+
+
+def from_cache(k: str, port: Path) -> str | None:
+    """Copy the cached port of key k into port; the log line to show, or
+    None when there is none (or it is damaged: then it goes)."""
+    top = cache_dir()
+    if top is None:
+        return None
+    entry = top / k
+    try:
+        if (entry / "sums").read_text() != _sums(entry):
+            raise OSError("checksums differ")
+        port.mkdir(parents=True, exist_ok=True)
+        for n in PORT_FILES:
+            shutil.copy2(entry / n, port / n)
+        os.utime(entry)                       # used now: kept longest
+        built = (entry / "built").read_text().strip()
+    except OSError:
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    return (f"mp32: the port for this tree from the cache {entry} (built {built}); "
+            f"KNIP_MP32_CACHE=off builds it again\n")
+
+
+def to_cache(k: str, port: Path) -> None:
+    """Keep a port just built under key k; the oldest entries beyond
+    CACHE_KEEP go. A cache that cannot be written is only not used."""
+    top = cache_dir()
+    if top is None:
+        return
+    try:
+        top.mkdir(parents=True, exist_ok=True)
+        tmp = top / f".new-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for n in PORT_FILES:
+            shutil.copy2(port / n, tmp / n)
+        (tmp / "sums").write_text(_sums(tmp))
+        (tmp / "built").write_text(time.strftime("%Y-%m-%d %H:%M:%S") + "\n")
+        try:
+            os.rename(tmp, top / k)
+        except OSError:                       # another run kept the same port first
+            shutil.rmtree(tmp, ignore_errors=True)
+        entries = sorted((e for e in top.iterdir() if e.is_dir() and not e.name.startswith(".")),
+                         key=lambda e: e.stat().st_mtime, reverse=True)
+        for old in entries[CACHE_KEEP:]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        pass
 
 
 def build(out: Path, timeout: float = 1500, own_group: bool = False) -> tuple[int, str]:
     """Build into out/port; returns (exit status, output). Writes out/key
     first and out/rc last, so a waiting reader sees a finished build. With
     own_group (make test's background build) the compilers run in a process
-    group of their own, which goes when this process is told to stop."""
+    group of their own, which goes when this process is told to stop. A
+    port cached under the same key is copied instead; one built is cached
+    when the tree did not change while it was built."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "key").write_text(key())
+    k = key()
+    (out / "key").write_text(k)
+    cached = from_cache(k, out / "port")
+    if cached is not None:
+        (out / "log").write_text(cached)
+        (out / "rc").write_text("0")
+        return 0, cached
     proc = subprocess.Popen(["bash", str(MP32), str(out / "port"), str(MANIFEST)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=F.mp32_env(), start_new_session=own_group)
 
@@ -62,6 +169,8 @@ def build(out: Path, timeout: float = 1500, own_group: bool = False) -> tuple[in
         (os.killpg if own_group else os.kill)(proc.pid, signal.SIGKILL)
         log, _ = proc.communicate()
         log += f"\nmp32: no port after {timeout:g} s"
+    if proc.returncode == 0 and key() == k:
+        to_cache(k, out / "port")
     (out / "log").write_text(log)
     (out / "rc").write_text(str(proc.returncode))
     return proc.returncode, log

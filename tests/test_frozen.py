@@ -97,6 +97,35 @@ def test_the_manifest_builds_into_the_32bit_port(mp32):
     assert int(heap) < 40 * 1024, heap               # code in "flash": the imports cost little heap
 
 
+def test_the_port_cache_gives_back_what_was_kept_and_drops_a_damaged_port(tmp_path, monkeypatch):
+    """The cache make test takes the port from when nothing it is built from
+    changed (tests/mp32_prebuild.py): what was kept comes back byte for byte,
+    another key finds nothing, a damaged port goes, the 4 used last stay."""
+    import mp32_prebuild as M
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("KNIP_MP32_CACHE", str(cache))
+    built = tmp_path / "built"
+    built.mkdir()
+    for n in M.PORT_FILES:
+        (built / n).write_bytes(n.encode() * 1000)
+    M.to_cache("k1", built)
+    log = M.from_cache("k1", tmp_path / "got")
+    assert log is not None and str(cache / "k1") in log and "KNIP_MP32_CACHE=off" in log
+    assert all((tmp_path / "got" / n).read_bytes() == (built / n).read_bytes() for n in M.PORT_FILES)
+    assert M.from_cache("k2", tmp_path / "other") is None and not (tmp_path / "other").exists()
+    (cache / "k1" / "micropython").write_bytes(b"cut short")
+    assert M.from_cache("k1", tmp_path / "again") is None and not (cache / "k1").exists()
+    for i in range(4):
+        M.to_cache(f"e{i}", built)
+        os.utime(cache / f"e{i}", (1000 + i, 1000 + i))     # kept in this order
+    os.utime(cache / "e0", (2000, 2000))                      # e0 used again last
+    M.to_cache("e4", built)
+    M.to_cache("e5", built)
+    assert sorted(e.name for e in cache.iterdir()) == ["e0", "e3", "e4", "e5"]
+    monkeypatch.setenv("KNIP_MP32_CACHE", "off")
+    assert M.cache_dir() is None and M.from_cache("e5", tmp_path / "off") is None
+
+
 def test_deploy_onto_a_board_with_knip_frozen_copies_only_the_profile(mp32, tmp_path, capsys, monkeypatch):
     """The simulated board of test_firmware_cmds running the 32-bit port with
     this tree frozen in: at power-on it runs the frozen main.py (as MicroPython
