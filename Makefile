@@ -70,7 +70,9 @@ browser:
 # more than the CPUs this process may use: several files spend seconds
 # waiting (a browser on the wall clock, silent serial ports), and the extra
 # worker uses that time (2 CPUs, 32-bit build inside pytest: 181 -> 160 s).
-# KNIP_TEST_WORKERS=N sets the number.
+# KNIP_TEST_WORKERS=N sets the number. Bytecode is cached (__pycache__,
+# ignored by git) even where PYTHONDONTWRITEBYTECODE is set: every worker and
+# every `knip` the tests start would compile the host modules again.
 TEST_WORKERS = $(BIN)/python -c "import os; print(len(os.sched_getaffinity(0)) + 1 if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1) + 1)"
 
 test: browser
@@ -78,7 +80,7 @@ test: browser
 	$(PYTHON) tests/mp32_prebuild.py "$$pre" & echo $$! > "$$pre/pid"; \
 	trap 'kill $$(cat "$$pre/pid") 2>/dev/null; wait; rm -rf "$$pre"' EXIT; \
 	$(MAKE) --no-print-directory $(STAMP) && \
-	KNIP_MP32_PREBUILD="$$pre" $(BIN)/python -m pytest -q -n $${KNIP_TEST_WORKERS:-$$($(TEST_WORKERS))} \
+	KNIP_MP32_PREBUILD="$$pre" PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $${KNIP_TEST_WORKERS:-$$($(TEST_WORKERS))} \
 	  --dist loadfile --no-loadscope-reorder
 
 demo: $(STAMP)
