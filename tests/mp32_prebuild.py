@@ -46,7 +46,7 @@ def _tree_digest(top: Path) -> bytes:
     MicroPython and micropython-lib, about 0.3 s."""
     h = hashlib.sha256()
     for d, dirs, files in os.walk(top):
-        dirs.sort()
+        dirs[:] = sorted(n for n in dirs if n != "__pycache__")    # Python's, not the build's
         for name in sorted(files):
             p = Path(d, name)
             h.update(p.relative_to(top).as_posix().encode() + b"\0")

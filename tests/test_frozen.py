@@ -32,10 +32,12 @@ def _run_manifest(path: Path, port_dir: str = "/nonexistent-port") -> list[tuple
     tools = ROOT.parent / "shared" / "vendor" / "micropython" / "tools"
     if (tools / "manifestfile.py").exists():
         sys.path.insert(0, str(tools))
+        keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True     # no __pycache__ in ../shared
         try:
             import manifestfile  # type: ignore[import-not-found]
         finally:
             sys.path.remove(str(tools))
+            sys.dont_write_bytecode = keep
         m = manifestfile.ManifestFile(manifestfile.MODE_FREEZE, {
             "MPY_DIR": str(tools.parent), "MPY_LIB_DIR": str(MPY_LIB), "PORT_DIR": port_dir,
             "BOARD_DIR": port_dir})
