@@ -82,7 +82,12 @@ def cache_dir() -> Path | None:
         return None
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except (KeyError, RuntimeError):      # no home folder: nothing kept
+            return None
     return Path(base) / "knip" / "mp32"
 
 
