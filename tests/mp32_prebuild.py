@@ -15,6 +15,9 @@ A port built once is kept in a cache under that key (like pip's wheels:
 $KNIP_MP32_CACHE, else $XDG_CACHE_HOME/knip/mp32, else ~/.cache/knip/mp32;
 the 4 used last are kept). A tree that changes anything the port is built
 from has another key and builds again; KNIP_MP32_CACHE=off always builds.
+The build runs without the caller's make flags and compiler settings
+(build_env), so a port is the same whoever builds it: two builds of one
+tree gave byte-identical binaries.
 
     python3 tests/mp32_prebuild.py OUT_DIR     # OUT_DIR/port/micropython, rc, log, key
 """
@@ -26,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +39,13 @@ MP32 = ROOT.parent / "shared" / "tools" / "mp32"
 VENDOR = ROOT.parent / "shared" / "vendor"
 PORT_FILES = ("micropython", "mpy-cross")
 CACHE_KEEP = 4
+# what firmware/manifest.py runs to list, place and mark the frozen modules
+MANIFEST_HOST = tuple(ROOT / "host" / "knip_host" / "esp32" / f for f in ("frozen.py", "build.py", "release.py"))
+# make and compiler settings MicroPython's makefiles would take from the caller
+_BUILD_VARS = frozenset(("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL", "CC", "CXX", "CPP", "LD", "AS",
+                         "CFLAGS", "CPPFLAGS", "LDFLAGS", "COPT", "DEBUG", "CROSS_COMPILE", "STRIP", "BUILD",
+                         "VARIANT", "CFLAGS_EXTRA", "LDFLAGS_EXTRA", "USER_C_MODULES", "FROZEN_MANIFEST",
+                         "V", "BUILD_VERBOSE"))
 if str(ROOT / "host") not in sys.path:
     sys.path.insert(0, str(ROOT / "host"))
 
@@ -43,7 +54,7 @@ from knip_host.esp32 import frozen as F  # noqa: E402  (standard library only, l
 
 def _tree_digest(top: Path) -> bytes:
     """sha256 over every file under top (path and bytes): the vendored
-    MicroPython and micropython-lib, about 0.3 s."""
+    MicroPython and micropython-lib, 0.3-1 s."""
     h = hashlib.sha256()
     for d, dirs, files in os.walk(top):
         dirs[:] = sorted(n for n in dirs if n != "__pycache__")    # Python's, not the build's
@@ -64,21 +75,40 @@ def _compiler() -> bytes:
         return b"no gcc"
 
 
+def _firmware() -> list[bytes]:
+    """This tree's part of the key: the manifest, the frozen sources and
+    marker, the host code the manifest runs."""
+    return [MANIFEST.read_bytes(), F.MP32_MPY_CROSS_FLAGS.encode(),
+            F.source_digest(F.frozen_sources()).encode(), F.marker_source().encode(),
+            *(p.read_bytes() for p in MANIFEST_HOST)]
+
+
 def key() -> str:
-    """What the port is built from: the tool, this tree's manifest, frozen
-    sources and marker, the vendored source and the compiler."""
+    """What the port is built from: the tool, this tree (_firmware), the
+    vendored source and the compiler (build_env() keeps the caller's make
+    and compiler settings out of the build)."""
     h = hashlib.sha256()
-    for part in (MP32.read_bytes(), MANIFEST.read_bytes(), F.MP32_MPY_CROSS_FLAGS.encode(),
-                 F.source_digest(F.frozen_sources()).encode(), F.marker_source().encode(),
-                 _tree_digest(VENDOR), _compiler()):
+    for part in (MP32.read_bytes(), *_firmware(), _tree_digest(VENDOR), _compiler()):
         h.update(hashlib.sha256(part).digest())
     return h.hexdigest()
+
+
+def build_env() -> dict[str, str]:
+    """The environment mp32 runs in: without make's flags from a calling
+    make (`make test DEBUG=1` would reach MicroPython's makefiles) or the
+    compiler settings its makefiles read, so the port is the one the key
+    describes, whoever builds it."""
+    env = F.mp32_env()
+    for name in list(env):
+        if name in _BUILD_VARS or name.startswith("MICROPY_"):
+            del env[name]
+    return env
 
 
 def cache_dir() -> Path | None:
     """Where built ports are kept, or None (KNIP_MP32_CACHE=off)."""
     env = os.environ.get("KNIP_MP32_CACHE", "")
-    if env.lower() in ("off", "0", "no"):
+    if env.lower() in ("off", "0", "no", "false", "none"):
         return None
     if env:
         return Path(env)
@@ -91,57 +121,78 @@ def cache_dir() -> Path | None:
     return Path(base) / "knip" / "mp32"
 
 
-def _sums(folder: Path) -> str:
-    return "".join(f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in PORT_FILES)
+def _sums(folder: Path) -> bytes:
+    return "".join(f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n"
+                   for n in PORT_FILES).encode()
 
 
 def from_cache(k: str, port: Path) -> str | None:
     """Copy the cached port of key k into port; the log line to show, or
-    None when there is none (or it is damaged: then it goes)."""
+    None. An entry whose files are missing or differ from their checksums
+    goes; one that cannot be copied (a full disk) stays, and is a miss."""
     top = cache_dir()
-    if top is None:
+    if top is None or not (top / k).is_dir():
         return None
     entry = top / k
     try:
-        if (entry / "sums").read_text() != _sums(entry):
-            raise OSError("checksums differ")
+        sound = (entry / "sums").read_bytes() == _sums(entry)
+        built = (entry / "built").read_bytes().decode("ascii").strip()
+    except (OSError, ValueError):
+        sound = False
+    if not sound:
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    try:
         port.mkdir(parents=True, exist_ok=True)
         for n in PORT_FILES:
             shutil.copy2(entry / n, port / n)
-        os.utime(entry)                       # used now: kept longest
-        built = (entry / "built").read_text().strip()
     except OSError:
-        shutil.rmtree(entry, ignore_errors=True)
         return None
+    try:
+        os.utime(entry)                       # used now: kept longest
+    except OSError:                           # a cache that is only read
+        pass
     return (f"mp32: the port for this tree from the cache {entry} (built {built}); "
             f"KNIP_MP32_CACHE=off builds it again\n")
 
 
 def to_cache(k: str, port: Path) -> None:
     """Keep a port just built under key k; the oldest entries beyond
-    CACHE_KEEP go. A cache that cannot be written is only not used."""
+    CACHE_KEEP go, and folders left half written an hour ago. A cache that
+    cannot be written is only not used."""
     top = cache_dir()
     if top is None:
         return
+    tmp = None
     try:
         top.mkdir(parents=True, exist_ok=True)
-        tmp = top / f".new-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+        tmp = Path(tempfile.mkdtemp(dir=top, prefix=".new-"))
         for n in PORT_FILES:
             shutil.copy2(port / n, tmp / n)
-        (tmp / "sums").write_text(_sums(tmp))
+        (tmp / "sums").write_bytes(_sums(tmp))
         (tmp / "built").write_text(time.strftime("%Y-%m-%d %H:%M:%S") + "\n")
         try:
             os.rename(tmp, top / k)
+            tmp = None
         except OSError:                       # another run kept the same port first
-            shutil.rmtree(tmp, ignore_errors=True)
-        entries = sorted((e for e in top.iterdir() if e.is_dir() and not e.name.startswith(".")),
-                         key=lambda e: e.stat().st_mtime, reverse=True)
+            pass
+        now = time.time()
+        entries = []
+        for e in top.iterdir():
+            if not e.is_dir():
+                continue
+            if not e.name.startswith("."):
+                entries.append(e)
+            elif e.name.startswith(".new-") and now - e.stat().st_mtime > 3600:
+                shutil.rmtree(e, ignore_errors=True)
+        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
         for old in entries[CACHE_KEEP:]:
             shutil.rmtree(old, ignore_errors=True)
     except OSError:
         pass
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build(out: Path, timeout: float = 1500, own_group: bool = False) -> tuple[int, str]:
@@ -160,10 +211,13 @@ def build(out: Path, timeout: float = 1500, own_group: bool = False) -> tuple[in
         (out / "rc").write_text("0")
         return 0, cached
     proc = subprocess.Popen(["bash", str(MP32), str(out / "port"), str(MANIFEST)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=F.mp32_env(), start_new_session=own_group)
+                            stderr=subprocess.STDOUT, text=True, env=build_env(), start_new_session=own_group)
 
     def stop(signum, _frame):                  # make test ended early: the compilers go too
-        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:            # they had ended
+            pass
         raise SystemExit(128 + signum)
     if own_group:
         signal.signal(signal.SIGTERM, stop)

@@ -102,7 +102,7 @@ def test_the_manifest_builds_into_the_32bit_port(mp32):
 def test_the_port_cache_gives_back_what_was_kept_and_drops_a_damaged_port(tmp_path, monkeypatch):
     """The cache make test takes the port from when nothing it is built from
     changed (tests/mp32_prebuild.py): what was kept comes back byte for byte,
-    another key finds nothing, a damaged port goes, the 4 used last stay."""
+    another key finds nothing, a damaged entry goes, the 4 used last stay."""
     import mp32_prebuild as M
     cache = tmp_path / "cache"
     monkeypatch.setenv("KNIP_MP32_CACHE", str(cache))
@@ -115,17 +115,63 @@ def test_the_port_cache_gives_back_what_was_kept_and_drops_a_damaged_port(tmp_pa
     assert log is not None and str(cache / "k1") in log and "KNIP_MP32_CACHE=off" in log
     assert all((tmp_path / "got" / n).read_bytes() == (built / n).read_bytes() for n in M.PORT_FILES)
     assert M.from_cache("k2", tmp_path / "other") is None and not (tmp_path / "other").exists()
-    (cache / "k1" / "micropython").write_bytes(b"cut short")
-    assert M.from_cache("k1", tmp_path / "again") is None and not (cache / "k1").exists()
+    for name, damage in (("micropython", b"cut short"), ("sums", b"\xff\xfe not text"), ("built", None)):
+        M.to_cache("k1", built)
+        if damage is None:
+            (cache / "k1" / name).unlink()
+        else:
+            (cache / "k1" / name).write_bytes(damage)
+        assert M.from_cache("k1", tmp_path / "again") is None and not (cache / "k1").exists(), name
     for i in range(4):
         M.to_cache(f"e{i}", built)
         os.utime(cache / f"e{i}", (1000 + i, 1000 + i))     # kept in this order
-    os.utime(cache / "e0", (2000, 2000))                      # e0 used again last
+    assert M.from_cache("e0", tmp_path / "e0") is not None     # e0 used again: now the newest
     M.to_cache("e4", built)
     M.to_cache("e5", built)
     assert sorted(e.name for e in cache.iterdir()) == ["e0", "e3", "e4", "e5"]
-    monkeypatch.setenv("KNIP_MP32_CACHE", "off")
-    assert M.cache_dir() is None and M.from_cache("e5", tmp_path / "off") is None
+    for off in ("off", "0", "false"):
+        monkeypatch.setenv("KNIP_MP32_CACHE", off)
+        assert M.cache_dir() is None and M.from_cache("e5", tmp_path / "off") is None
+
+
+def test_a_port_is_cached_only_when_built_and_found_only_for_the_same_sources(tmp_path, monkeypatch):
+    """build() with a stand-in for the mp32 tool: a failed build is not
+    kept, a good one is and comes back with its key; a change to the
+    vendored source is another key, a __pycache__ folder in it is not; the
+    caller's make flags do not reach the build."""
+    import mp32_prebuild as M
+    monkeypatch.setenv("KNIP_MP32_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MAKEFLAGS", "DEBUG=1")
+    monkeypatch.setenv("COPT", "-O0")
+    vendor = tmp_path / "vendor"
+    (vendor / "py").mkdir(parents=True)
+    (vendor / "py" / "vm.c").write_text("int vm;\n")
+    monkeypatch.setattr(M, "VENDOR", vendor)
+    monkeypatch.setattr(M, "_firmware", lambda: [b"this tree"])     # (a second each, read for real)
+    status = tmp_path / "status"
+    tool = tmp_path / "mp32"
+    tool.write_text('mkdir -p "$1"\nfor f in micropython mpy-cross; do echo "$f $(cat %s/py/vm.c)" > "$1/$f"; done\n'
+                    'echo "flags=${MAKEFLAGS-none} copt=${COPT-none}"\nexit "$(cat %s)"\n' % (vendor, status))
+    monkeypatch.setattr(M, "MP32", tool)
+    status.write_text("2")
+    rc, log = M.build(tmp_path / "a")
+    assert rc == 2 and "flags=none copt=none" in log and not (tmp_path / "cache").exists()
+    status.write_text("0")
+    rc, log = M.build(tmp_path / "b")
+    assert rc == 0 and "from the cache" not in log
+    rc, log = M.build(tmp_path / "c")
+    assert rc == 0 and "from the cache" in log
+    assert (tmp_path / "c" / "key").read_text() == M.key() and (tmp_path / "c" / "rc").read_text() == "0"
+    assert (tmp_path / "c" / "port" / "micropython").read_text() == "micropython int vm;\n"
+    k = M.key()
+    (vendor / "__pycache__").mkdir()
+    (vendor / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"compiled")
+    assert M.key() == k
+    (vendor / "py" / "vm.c").write_text("int vm2;\n")
+    assert M.key() != k
+    rc, log = M.build(tmp_path / "d")
+    assert rc == 0 and "from the cache" not in log
+    assert (tmp_path / "d" / "port" / "micropython").read_text() == "micropython int vm2;\n"
 
 
 def test_deploy_onto_a_board_with_knip_frozen_copies_only_the_profile(mp32, tmp_path, capsys, monkeypatch):
