@@ -66,8 +66,9 @@ browser:
 # one core busy and leaves the other idle (tests/mp32_prebuild.py); the fixture
 # waits for it, and the folder goes when the tests end. A port once built is
 # kept in ~/.cache/knip/mp32 under a key of everything it is built from, and
-# taken from there while none of it changes (KNIP_MP32_CACHE=off: always build). One pytest worker
-# more than the CPUs this process may use: several files spend seconds
+# taken from there while none of it changes (KNIP_MP32_CACHE=off: always
+# build). One pytest worker more than the CPUs this process may use: several
+# files spend seconds
 # waiting (a browser on the wall clock, silent serial ports), and the extra
 # worker uses that time (2 CPUs, 32-bit build inside pytest: 181 -> 160 s).
 # KNIP_TEST_WORKERS=N sets the number. Bytecode is cached (__pycache__,

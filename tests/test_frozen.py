@@ -147,7 +147,7 @@ def test_a_port_is_cached_only_when_built_and_found_only_for_the_same_sources(tm
     (vendor / "py").mkdir(parents=True)
     (vendor / "py" / "vm.c").write_text("int vm;\n")
     monkeypatch.setattr(M, "VENDOR", vendor)
-    monkeypatch.setattr(M, "_firmware", lambda: [b"this tree"])     # (a second each, read for real)
+    monkeypatch.setattr(M, "_firmware", lambda: [b"this tree"])     # (the real one: about 1 s a call)
     status = tmp_path / "status"
     tool = tmp_path / "mp32"
     tool.write_text('mkdir -p "$1"\nfor f in micropython mpy-cross; do echo "$f $(cat %s/py/vm.c)" > "$1/$f"; done\n'
