@@ -68,12 +68,12 @@ browser:
 # kept in ~/.cache/knip/mp32 under a key of everything it is built from, and
 # taken from there while none of it changes (KNIP_MP32_CACHE=off: always
 # build). One pytest worker more than the CPUs this process may use: several
-# files spend seconds
-# waiting (a browser on the wall clock, silent serial ports), and the extra
-# worker uses that time (2 CPUs, 32-bit build inside pytest: 181 -> 160 s).
-# KNIP_TEST_WORKERS=N sets the number. Bytecode is cached (__pycache__,
-# ignored by git) even where PYTHONDONTWRITEBYTECODE is set: every worker and
-# every `knip` the tests start would compile the host modules again.
+# files spend seconds waiting (a browser on the wall clock, silent serial
+# ports), and the extra worker uses that time (2 CPUs, 32-bit build inside
+# pytest: 181 -> 160 s). KNIP_TEST_WORKERS=N sets the number. Bytecode is
+# cached (__pycache__, ignored by git) even where PYTHONDONTWRITEBYTECODE is
+# set: every worker and every `knip` the tests start would compile the host
+# modules again.
 TEST_WORKERS = $(BIN)/python -c "import os; print(len(os.sched_getaffinity(0)) + 1 if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1) + 1)"
 
 test: browser
