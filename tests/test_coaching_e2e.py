@@ -50,7 +50,11 @@ def play(dev: Device, program: str, stop_after_reps: int | None = None, timeout:
          ) -> tuple[int, list[dict[str, Any]], list[str]]:
     info = dev.info
     level_div = float(info["level_div"])
-    dev.live(True, 100)
+    # the stream (verdicts, notices) is on while live is; samples in 1 s
+    # frames, not the app's 100 ms: only verdicts and notices are read here,
+    # and each frame costs a pause of the virtual clock and a decode (22 % of
+    # the CPU a sample; verdicts and stored sessions the same byte for byte)
+    dev.live(True, 1000)
     sid = dev.start(program)
     reps: list[dict[str, Any]] = []
     notices: list[str] = []
