@@ -92,8 +92,10 @@ def _record(base: Path, db: Path) -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KNIP_DATA", str(base / "data"))
         for program, user, extra in PLAN:
+            # 1 s live frames: the sessions are what counts here, and each
+            # frame costs a pause of the virtual clock and a decode
             rc, out, err = _run(["live", *sim, "--sim-user", user, "--program", program,
-                                 "--plain", *extra])
+                                 "--plain", "--batch-ms", "1000", *extra])
             assert rc == 0, f"knip live {program} ({user}) failed: {err}\n{out[-2000:]}"
             assert "session ended" in out
         rc, out, err = _run(["sync", *sim, "--db", str(db)])
