@@ -79,7 +79,7 @@ TEST_WORKERS = $(BIN)/python -c "import os; print(len(os.sched_getaffinity(0)) +
 test: browser
 	@pre=$$(mktemp -d "$${TMPDIR:-/tmp}/knip-mp32.XXXXXX"); \
 	$(PYTHON) tests/mp32_prebuild.py "$$pre" & echo $$! > "$$pre/pid"; \
-	trap 'kill $$(cat "$$pre/pid") 2>/dev/null; wait; rm -rf "$$pre"' EXIT; \
+	trap '[ -f "$$pre/done" ] || kill $$(cat "$$pre/pid") 2>/dev/null; wait; rm -rf "$$pre"' EXIT; \
 	$(MAKE) --no-print-directory $(STAMP) && \
 	KNIP_MP32_PREBUILD="$$pre" PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n $${KNIP_TEST_WORKERS:-$$($(TEST_WORKERS))} \
 	  --dist loadfile --no-loadscope-reorder
