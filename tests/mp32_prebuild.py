@@ -6,8 +6,9 @@ at once, beside `make setup`'s pip install (on a fresh clone pip keeps one
 core busy for half a minute and leaves the other idle), into a new folder it
 hands pytest as $KNIP_MP32_PREBUILD and removes afterwards. The fixture in
 test_frozen.py waits for that build and takes its port when the key (what it
-was built from: the tool, the manifest, the frozen sources, the marker, the
-vendored MicroPython source and the compiler) is the one of the tree it
+was built from: the tool, the manifest, the marker with the frozen sources'
+digest, the host code the manifest runs, the vendored MicroPython source
+and the compiler) is the one of the tree it
 tests, else it builds its own, as a plain `pytest` run does. Standard
 library only: it runs before the venv exists.
 
@@ -76,10 +77,10 @@ def _compiler() -> bytes:
 
 
 def _firmware() -> list[bytes]:
-    """This tree's part of the key: the manifest, the frozen sources and
-    marker, the host code the manifest runs."""
-    return [MANIFEST.read_bytes(), F.MP32_MPY_CROSS_FLAGS.encode(),
-            F.source_digest(F.frozen_sources()).encode(), F.marker_source().encode(),
+    """This tree's part of the key: the manifest, the marker (it names the
+    firmware version and holds the frozen sources' digest), the host code
+    the manifest runs."""
+    return [MANIFEST.read_bytes(), F.MP32_MPY_CROSS_FLAGS.encode(), F.marker_source().encode(),
             *(p.read_bytes() for p in MANIFEST_HOST)]
 
 
