@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -48,8 +49,9 @@ for _p in (ROOT / "host", ROOT / "firmware"):
 from knip_host.esp32 import build as B  # noqa: E402
 
 WORK = ROOT / "bench" / "work"
-MP32 = ROOT.parent / "shared" / "tools" / "mp32"
 MEASURE_MANIFEST = ROOT / "tests" / "mp" / "manifest_measure.py"
+# what it freezes besides firmware/manifest.py: the simboard package and modules of tests/mp
+MEASURE_SOURCES = (ROOT / "firmware" / "simboard", ROOT / "tests" / "mp")
 PSRAM_HEAP = "4m"
 PROFILE_PLAIN = ROOT / "hardware" / "profiles" / "pressure-analog-2ch.json"
 PROFILE_EMG = ROOT / "hardware" / "profiles" / "emg-myoware-raw.json"
@@ -83,33 +85,24 @@ BLOCK_SAMPLES = 200                  # samples per REC_SAMPLES block (knip/recor
 TARGETS = {"plain_heap_peak_kb": 82, "plain_free_block_kb": 8, "cpu_load_pct": 50}
 
 
-def _inputs_digest() -> str:
-    import hashlib
-    h = hashlib.sha256()
-    for base in (ROOT / "firmware", ROOT / "tests" / "mp", ROOT / "host" / "knip_host" / "esp32"):
-        for p in sorted(base.rglob("*.py")):
-            h.update(p.as_posix().encode() + p.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def measure_port(say=print) -> Path | None:
-    """The 32-bit port with the firmware and the simulation frozen in (rebuilt when they change)."""
-    if not MP32.exists():
+    """The 32-bit port with the firmware and the simulation frozen in
+    (knip_host.esp32.mp32: built when what it is built from changed, else
+    from the cache make test's port is kept in)."""
+    from knip_host.esp32 import mp32 as P
+    if not P.MP32.exists():
         return None
     out = WORK / "mp32-measure"
-    exe = out / "micropython"
-    stamp = out / "inputs.txt"
-    digest = _inputs_digest()
-    if exe.exists() and stamp.exists() and stamp.read_text() == digest:
-        return exe
-    say("esp32-memory: building the 32-bit port with the firmware frozen in (shared/tools/mp32, ~1-3 min)")
-    from knip_host.esp32.frozen import mp32_env
-    p = subprocess.run(["bash", str(MP32), str(out), str(MEASURE_MANIFEST)], capture_output=True, text=True,
-                       timeout=3000, env=mp32_env())
-    if p.returncode != 0 or not exe.exists():
-        raise RuntimeError("mp32 failed: " + p.stderr[-1500:])
-    stamp.write_text(digest)
-    return exe
+    if out.exists() and not (out / "key").exists():
+        shutil.rmtree(out)                    # an older layout of this folder (with a copy of the source)
+    say("esp32-memory: the 32-bit port with the firmware and the simulation frozen in "
+        "(shared/tools/mp32: ~1-3 min to build, or from the cache)")
+    rc, log = P.build(out, MEASURE_MANIFEST, MEASURE_SOURCES)
+    if rc != 0:
+        raise RuntimeError("mp32 failed: " + log[-1500:])
+    if "from the cache" in log:
+        say("esp32-memory: " + log.strip())
+    return out / "port" / "micropython"
 
 
 def _parse(text: str) -> dict:
@@ -206,7 +199,7 @@ def run(quick: bool = False, say=print, plain_only: bool = False) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     exe = measure_port(say)
     if exe is None:
-        return {"skipped": f"{MP32} not found (the 32-bit port comes from ../shared)"}
+        return {"skipped": "../shared/tools/mp32 not found (the 32-bit port comes from ../shared)"}
     out: dict = {"port": "mp32 (32-bit unix, MicroPython v1.29 source in shared/vendor)", "runs": {}}
     progs = "calibrate" if quick else "calibrate,daily"
     ratio = None

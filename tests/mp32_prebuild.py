@@ -1,239 +1,31 @@
-"""The 32-bit unix port with firmware/manifest.py frozen in (../shared/tools/mp32),
-which tests/test_frozen.py runs.
+"""make test's background build of the 32-bit unix port with
+firmware/manifest.py frozen in (knip_host.esp32.mp32), which
+tests/test_frozen.py runs.
 
 The build is about 70 s of CPU (make -j on every core). `make test` starts it
 at once, beside `make setup`'s pip install (on a fresh clone pip keeps one
 core busy for half a minute and leaves the other idle), into a new folder it
 hands pytest as $KNIP_MP32_PREBUILD and removes afterwards. The fixture in
-test_frozen.py waits for that build and takes its port when the key (what it
-was built from: the tool, the manifest, the marker with the frozen sources'
-digest, the host code the manifest runs, the vendored MicroPython source
-and the compiler) is the one of the tree it
-tests, else it builds its own, as a plain `pytest` run does. Standard
-library only: it runs before the venv exists.
-
-A port built once is kept in a cache under that key (like pip's wheels:
-$KNIP_MP32_CACHE, else $XDG_CACHE_HOME/knip/mp32, else ~/.cache/knip/mp32;
-the 4 used last are kept). A tree that changes anything the port is built
-from has another key and builds again; KNIP_MP32_CACHE=off always builds.
-The build runs without the caller's make flags and compiler settings
-(build_env), so a port is the same whoever builds it: two builds of one
-tree gave byte-identical binaries.
+test_frozen.py waits for that build and takes its port when its key (what
+it was built from, knip_host.esp32.mp32.key) is the one of the tree it
+tests, else it builds its own, as a plain `pytest` run does. A port built
+once is kept in a cache under that key (KNIP_MP32_CACHE=off always
+builds). Standard library only: it runs before the venv exists.
 
     python3 tests/mp32_prebuild.py OUT_DIR     # OUT_DIR/port/micropython, rc, log, key
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MANIFEST = ROOT / "firmware" / "manifest.py"
-MP32 = ROOT.parent / "shared" / "tools" / "mp32"
-VENDOR = ROOT.parent / "shared" / "vendor"
-PORT_FILES = ("micropython", "mpy-cross")
-CACHE_KEEP = 4
-# what firmware/manifest.py runs to list, place and mark the frozen modules
-MANIFEST_HOST = tuple(ROOT / "host" / "knip_host" / "esp32" / f for f in ("frozen.py", "build.py", "release.py"))
-# make and compiler settings MicroPython's makefiles would take from the caller
-_BUILD_VARS = frozenset(("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL", "CC", "CXX", "CPP", "LD", "AS",
-                         "CFLAGS", "CPPFLAGS", "LDFLAGS", "COPT", "DEBUG", "CROSS_COMPILE", "STRIP", "BUILD",
-                         "VARIANT", "CFLAGS_EXTRA", "LDFLAGS_EXTRA", "USER_C_MODULES", "FROZEN_MANIFEST",
-                         "V", "BUILD_VERBOSE"))
 if str(ROOT / "host") not in sys.path:
     sys.path.insert(0, str(ROOT / "host"))
 
-from knip_host.esp32 import frozen as F  # noqa: E402  (standard library only, like the manifest)
-
-
-def _tree_digest(top: Path) -> bytes:
-    """sha256 over every file under top (path and bytes): the vendored
-    MicroPython and micropython-lib, 0.3-1 s."""
-    h = hashlib.sha256()
-    for d, dirs, files in os.walk(top):
-        dirs[:] = sorted(n for n in dirs if n != "__pycache__")    # Python's, not the build's
-        for name in sorted(files):
-            p = Path(d, name)
-            h.update(p.relative_to(top).as_posix().encode() + b"\0")
-            try:
-                h.update(hashlib.sha256(p.read_bytes()).digest())
-            except OSError:                   # a dangling link: its name alone
-                h.update(b"?")
-    return h.digest()
-
-
-def _compiler() -> bytes:
-    try:
-        return subprocess.run(["gcc", "--version"], capture_output=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return b"no gcc"
-
-
-def _firmware() -> list[bytes]:
-    """This tree's part of the key: the manifest, the marker (it names the
-    firmware version and holds the frozen sources' digest), the host code
-    the manifest runs."""
-    return [MANIFEST.read_bytes(), F.MP32_MPY_CROSS_FLAGS.encode(), F.marker_source().encode(),
-            *(p.read_bytes() for p in MANIFEST_HOST)]
-
-
-def key() -> str:
-    """What the port is built from: the tool, this tree (_firmware), the
-    vendored source and the compiler (build_env() keeps the caller's make
-    and compiler settings out of the build)."""
-    h = hashlib.sha256()
-    for part in (MP32.read_bytes(), *_firmware(), _tree_digest(VENDOR), _compiler()):
-        h.update(hashlib.sha256(part).digest())
-    return h.hexdigest()
-
-
-def build_env() -> dict[str, str]:
-    """The environment mp32 runs in: without make's flags from a calling
-    make (`make test DEBUG=1` would reach MicroPython's makefiles) or the
-    compiler settings its makefiles read, so the port is the one the key
-    describes, whoever builds it."""
-    env = F.mp32_env()
-    for name in list(env):
-        if name in _BUILD_VARS or name.startswith("MICROPY_"):
-            del env[name]
-    return env
-
-
-def cache_dir() -> Path | None:
-    """Where built ports are kept, or None (KNIP_MP32_CACHE=off)."""
-    env = os.environ.get("KNIP_MP32_CACHE", "")
-    if env.lower() in ("off", "0", "no", "false", "none"):
-        return None
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        try:
-            base = str(Path.home() / ".cache")
-        except (KeyError, RuntimeError):      # no home folder: nothing kept
-            return None
-    return Path(base) / "knip" / "mp32"
-
-
-def _sums(folder: Path) -> bytes:
-    return "".join(f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n"
-                   for n in PORT_FILES).encode()
-
-
-def from_cache(k: str, port: Path) -> str | None:
-    """Copy the cached port of key k into port; the log line to show, or
-    None. An entry whose files are missing or differ from their checksums
-    goes; one that cannot be copied (a full disk) stays, and is a miss."""
-    top = cache_dir()
-    if top is None or not (top / k).is_dir():
-        return None
-    entry = top / k
-    try:
-        sound = (entry / "sums").read_bytes() == _sums(entry)
-        built = (entry / "built").read_bytes().decode("ascii").strip()
-    except (OSError, ValueError):
-        sound = False
-    if not sound:
-        shutil.rmtree(entry, ignore_errors=True)
-        return None
-    try:
-        port.mkdir(parents=True, exist_ok=True)
-        for n in PORT_FILES:
-            shutil.copy2(entry / n, port / n)
-    except OSError:
-        return None
-    try:
-        os.utime(entry)                       # used now: kept longest
-    except OSError:                           # a cache that is only read
-        pass
-    return (f"mp32: the port for this tree from the cache {entry} (built {built}); "
-            f"KNIP_MP32_CACHE=off builds it again\n")
-
-
-def to_cache(k: str, port: Path) -> None:
-    """Keep a port just built under key k; the oldest entries beyond
-    CACHE_KEEP go, and folders left half written an hour ago. A cache that
-    cannot be written is only not used."""
-    top = cache_dir()
-    if top is None:
-        return
-    tmp = None
-    try:
-        top.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=top, prefix=".new-"))
-        for n in PORT_FILES:
-            shutil.copy2(port / n, tmp / n)
-        (tmp / "sums").write_bytes(_sums(tmp))
-        (tmp / "built").write_text(time.strftime("%Y-%m-%d %H:%M:%S") + "\n")
-        try:
-            os.rename(tmp, top / k)
-            tmp = None
-        except OSError:                       # another run kept the same port first
-            pass
-        now = time.time()
-        entries = []
-        for e in top.iterdir():
-            if not e.is_dir():
-                continue
-            if not e.name.startswith("."):
-                entries.append(e)
-            elif e.name.startswith(".new-") and now - e.stat().st_mtime > 3600:
-                shutil.rmtree(e, ignore_errors=True)
-        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
-        for old in entries[CACHE_KEEP:]:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def build(out: Path, timeout: float = 1500, own_group: bool = False) -> tuple[int, str]:
-    """Build into out/port; returns (exit status, output). Writes out/key
-    first and out/rc last, so a waiting reader sees a finished build. With
-    own_group (make test's background build) the compilers run in a process
-    group of their own, which goes when this process is told to stop. A
-    port cached under the same key is copied instead; one built is cached
-    when the tree did not change while it was built."""
-    out.mkdir(parents=True, exist_ok=True)
-    k = key()
-    (out / "key").write_text(k)
-    cached = from_cache(k, out / "port")
-    if cached is not None:
-        (out / "log").write_text(cached)
-        (out / "rc").write_text("0")
-        return 0, cached
-    proc = subprocess.Popen(["bash", str(MP32), str(out / "port"), str(MANIFEST)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=build_env(), start_new_session=own_group)
-
-    def stop(signum, _frame):                  # make test ended early: the compilers go too
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:            # they had ended
-            pass
-        raise SystemExit(128 + signum)
-    if own_group:
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-    try:
-        log, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        (os.killpg if own_group else os.kill)(proc.pid, signal.SIGKILL)
-        log, _ = proc.communicate()
-        log += f"\nmp32: no port after {timeout:g} s"
-    if proc.returncode == 0 and key() == k:
-        to_cache(k, out / "port")
-    (out / "log").write_text(log)
-    (out / "rc").write_text(str(proc.returncode))
-    return proc.returncode, log
+from knip_host.esp32 import mp32 as P  # noqa: E402  (standard library only)
 
 
 def _alive(pid: int) -> bool:
@@ -258,7 +50,7 @@ def wait_for(out: Path, timeout: float = 1500) -> tuple[int, str] | None:
         if time.monotonic() > end or (not _alive(pid) and not (out / "rc").exists()):
             return None
         time.sleep(0.2)
-    if (out / "key").read_text() != key():
+    if (out / "key").read_text() != P.key():
         return None
     return int((out / "rc").read_text()), (out / "log").read_text()
 
@@ -267,10 +59,10 @@ def main(argv: list[str]) -> int:
     out = Path(argv[1])
     out.mkdir(parents=True, exist_ok=True)
     try:
-        if not MP32.exists():
+        if not P.MP32.exists():
             return 0                          # test_frozen.py skips and says why
         try:
-            rc, _ = build(out, own_group=True)
+            rc, _ = P.build(out, own_group=True)
         except Exception as exc:              # noqa: BLE001  (the fixture shows it)
             (out / "log").write_text(f"mp32_prebuild: {exc!r}")
             (out / "key").write_text("")     # matches no tree: the fixture builds its own

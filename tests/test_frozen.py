@@ -72,13 +72,14 @@ def mp32(tmp_path_factory):
     if not MP32.exists():
         pytest.skip("../shared/tools/mp32 not present (the 32-bit port comes from the shared vendor tree)")
     import mp32_prebuild
+    from knip_host.esp32 import mp32 as P
     pre = os.environ.get("KNIP_MP32_PREBUILD")
     got = mp32_prebuild.wait_for(Path(pre)) if pre else None
     if got is not None:
         out = Path(pre)
     else:
         out = tmp_path_factory.mktemp("mp32")
-        got = mp32_prebuild.build(out)
+        got = P.build(out)
     rc, log = got
     assert rc == 0, log[-3000:]
     return out / "port" / "micropython"
@@ -101,9 +102,10 @@ def test_the_manifest_builds_into_the_32bit_port(mp32):
 
 def test_the_port_cache_gives_back_what_was_kept_and_drops_a_damaged_port(tmp_path, monkeypatch):
     """The cache make test takes the port from when nothing it is built from
-    changed (tests/mp32_prebuild.py): what was kept comes back byte for byte,
-    another key finds nothing, a damaged entry goes, the 4 used last stay."""
-    import mp32_prebuild as M
+    changed (knip_host.esp32.mp32): what was kept comes back byte for byte,
+    another key finds nothing, a damaged entry goes, the CACHE_KEEP used
+    last stay."""
+    from knip_host.esp32 import mp32 as M
     cache = tmp_path / "cache"
     monkeypatch.setenv("KNIP_MP32_CACHE", str(cache))
     built = tmp_path / "built"
@@ -122,6 +124,7 @@ def test_the_port_cache_gives_back_what_was_kept_and_drops_a_damaged_port(tmp_pa
         else:
             (cache / "k1" / name).write_bytes(damage)
         assert M.from_cache("k1", tmp_path / "again") is None and not (cache / "k1").exists(), name
+    monkeypatch.setattr(M, "CACHE_KEEP", 4)
     for i in range(4):
         M.to_cache(f"e{i}", built)
         os.utime(cache / f"e{i}", (1000 + i, 1000 + i))     # kept in this order
@@ -137,9 +140,11 @@ def test_the_port_cache_gives_back_what_was_kept_and_drops_a_damaged_port(tmp_pa
 def test_a_port_is_cached_only_when_built_and_found_only_for_the_same_sources(tmp_path, monkeypatch):
     """build() with a stand-in for the mp32 tool: a failed build is not
     kept, a good one is and comes back with its key; a change to the
-    vendored source is another key, a __pycache__ folder in it is not; the
-    caller's make flags do not reach the build."""
-    import mp32_prebuild as M
+    vendored source is another key, a __pycache__ folder in it is not, and
+    so is a change to another manifest or to a file it freezes besides the
+    firmware (make bench's port); the caller's make flags do not reach the
+    build."""
+    from knip_host.esp32 import mp32 as M
     monkeypatch.setenv("KNIP_MP32_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MAKEFLAGS", "DEBUG=1")
     monkeypatch.setenv("COPT", "-O0")
@@ -172,6 +177,16 @@ def test_a_port_is_cached_only_when_built_and_found_only_for_the_same_sources(tm
     rc, log = M.build(tmp_path / "d")
     assert rc == 0 and "from the cache" not in log
     assert (tmp_path / "d" / "port" / "micropython").read_text() == "micropython int vm2;\n"
+    k = M.key()
+    measure = ROOT / "tests" / "mp" / "manifest_measure.py"
+    extra = tmp_path / "sim"
+    extra.mkdir()
+    (extra / "radio.py").write_text("x = 1\n")
+    monkeypatch.setattr(M, "ROOT", tmp_path)
+    k2 = M.key(measure, [extra])
+    assert k2 != k and M.key(measure, [extra]) == k2
+    (extra / "radio.py").write_text("x = 2\n")
+    assert M.key(measure, [extra]) != k2
 
 
 def test_deploy_onto_a_board_with_knip_frozen_copies_only_the_profile(mp32, tmp_path, capsys, monkeypatch):
