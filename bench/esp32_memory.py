@@ -50,8 +50,6 @@ from knip_host.esp32 import build as B  # noqa: E402
 
 WORK = ROOT / "bench" / "work"
 MEASURE_MANIFEST = ROOT / "tests" / "mp" / "manifest_measure.py"
-# what it freezes besides firmware/manifest.py: the simboard package and modules of tests/mp
-MEASURE_SOURCES = (ROOT / "firmware" / "simboard", ROOT / "tests" / "mp")
 PSRAM_HEAP = "4m"
 PROFILE_PLAIN = ROOT / "hardware" / "profiles" / "pressure-analog-2ch.json"
 PROFILE_EMG = ROOT / "hardware" / "profiles" / "emg-myoware-raw.json"
@@ -85,6 +83,20 @@ BLOCK_SAMPLES = 200                  # samples per REC_SAMPLES block (knip/recor
 TARGETS = {"plain_heap_peak_kb": 82, "plain_free_block_kb": 8, "cpu_load_pct": 50}
 
 
+def measure_sources() -> list[Path]:
+    """What tests/mp/manifest_measure.py freezes besides firmware/manifest.py
+    (for the port's cache key): the simboard package and its SIMULATION
+    modules, read from the manifest so the two cannot drift apart."""
+    import ast
+    names = None
+    for node in ast.parse(MEASURE_MANIFEST.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "SIMULATION" for t in node.targets):
+            names = ast.literal_eval(node.value)
+    if not names:
+        raise RuntimeError(f"{MEASURE_MANIFEST}: no SIMULATION = (...) list of the modules it freezes")
+    return [ROOT / "firmware" / "simboard", *(MEASURE_MANIFEST.parent / n for n in names)]
+
+
 def measure_port(say=print) -> Path | None:
     """The 32-bit port with the firmware and the simulation frozen in
     (knip_host.esp32.mp32: built when what it is built from changed, else
@@ -97,10 +109,10 @@ def measure_port(say=print) -> Path | None:
         shutil.rmtree(out)                    # an older layout of this folder (with a copy of the source)
     say("esp32-memory: the 32-bit port with the firmware and the simulation frozen in "
         "(shared/tools/mp32: ~1-3 min to build, or from the cache)")
-    rc, log = P.build(out, MEASURE_MANIFEST, MEASURE_SOURCES)
+    rc, log = P.build(out, MEASURE_MANIFEST, measure_sources(), timeout=3000)
     if rc != 0:
         raise RuntimeError("mp32 failed: " + log[-1500:])
-    if "from the cache" in log:
+    if log.startswith("mp32: the port from the cache"):
         say("esp32-memory: " + log.strip())
     return out / "port" / "micropython"
 

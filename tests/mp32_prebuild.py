@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
         except Exception as exc:              # noqa: BLE001  (the fixture shows it)
             (out / "log").write_text(f"mp32_prebuild: {exc!r}")
             (out / "key").write_text("")     # matches no tree: the fixture builds its own
-            (out / "rc").write_text("1")
+            P.write_rc(out, 1)
             return 1
         return rc
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -140,10 +141,8 @@ def test_the_port_cache_gives_back_what_was_kept_and_drops_a_damaged_port(tmp_pa
 def test_a_port_is_cached_only_when_built_and_found_only_for_the_same_sources(tmp_path, monkeypatch):
     """build() with a stand-in for the mp32 tool: a failed build is not
     kept, a good one is and comes back with its key; a change to the
-    vendored source is another key, a __pycache__ folder in it is not, and
-    so is a change to another manifest or to a file it freezes besides the
-    firmware (make bench's port); the caller's make flags do not reach the
-    build."""
+    vendored source is another key, a __pycache__ folder in it is not; the
+    caller's make flags do not reach the build."""
     from knip_host.esp32 import mp32 as M
     monkeypatch.setenv("KNIP_MP32_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MAKEFLAGS", "DEBUG=1")
@@ -177,16 +176,64 @@ def test_a_port_is_cached_only_when_built_and_found_only_for_the_same_sources(tm
     rc, log = M.build(tmp_path / "d")
     assert rc == 0 and "from the cache" not in log
     assert (tmp_path / "d" / "port" / "micropython").read_text() == "micropython int vm2;\n"
-    k = M.key()
-    measure = ROOT / "tests" / "mp" / "manifest_measure.py"
-    extra = tmp_path / "sim"
-    extra.mkdir()
-    (extra / "radio.py").write_text("x = 1\n")
-    monkeypatch.setattr(M, "ROOT", tmp_path)
-    k2 = M.key(measure, [extra])
-    assert k2 != k and M.key(measure, [extra]) == k2
-    (extra / "radio.py").write_text("x = 2\n")
-    assert M.key(measure, [extra]) != k2
+
+
+def test_another_manifest_builds_its_own_port_under_its_own_key(tmp_path, monkeypatch):
+    """make bench's port (another manifest and the files it freezes besides
+    the firmware) with a stand-in for the mp32 tool: the tool gets that
+    manifest; its key changes with the manifest's place or text and with
+    the name or .py contents of what it freezes, not with other files
+    beside them; the firmware's port is not served for it; a second build
+    into the same folder starts clean (no old rc, log or port files)."""
+    from knip_host.esp32 import mp32 as M
+    monkeypatch.setenv("KNIP_MP32_CACHE", str(tmp_path / "cache"))
+    vendor = tmp_path / "vendor"
+    vendor.mkdir()
+    (vendor / "vm.c").write_text("int vm;\n")
+    monkeypatch.setattr(M, "VENDOR", vendor)
+    monkeypatch.setattr(M, "_firmware", lambda: [b"this tree"])
+    tool = tmp_path / "mp32"
+    tool.write_text('mkdir -p "$1"\nfor f in micropython mpy-cross; do echo "$f $2" > "$1/$f"; done\n'
+                    'echo "manifest=$2"\n')
+    monkeypatch.setattr(M, "MP32", tool)
+    measure = tmp_path / "a" / "manifest_measure.py"
+    measure.parent.mkdir()
+    measure.write_text('include("firmware.py")\nmodule("radio.py")\n')
+    sim = tmp_path / "sim"
+    sim.mkdir()
+    (sim / "user.py").write_text("x = 1\n")
+    radio = tmp_path / "a" / "radio.py"
+    radio.write_text("r = 1\n")
+    extra = [sim, radio]
+    k = M.key(measure, extra)
+    assert M.key(measure, extra) == k and M.key(measure, [sim]) != k
+    firmware = tmp_path / "firmware_manifest.py"
+    firmware.write_text(measure.read_text())
+    assert M.key(firmware, extra) != k                       # the same text elsewhere
+    (sim / "notes.txt").write_text("not frozen")
+    (sim / "__pycache__").mkdir()
+    (sim / "__pycache__" / "user.cpython-311.pyc").write_bytes(b"compiled")
+    assert M.key(measure, extra) == k
+    moved = tmp_path / "sim2"
+    shutil.copytree(sim, moved)
+    assert M.key(measure, [moved, radio]) != k               # the same files, another folder
+
+    rc, log = M.build(tmp_path / "out", measure, extra)
+    assert rc == 0 and f"manifest={measure}" in log and "from the cache" not in log
+    assert (tmp_path / "out" / "key").read_text() == k
+    assert (tmp_path / "out" / "port" / "micropython").read_text() == f"micropython {measure}\n"
+    rc, log = M.build(tmp_path / "fw", firmware, extra)     # another manifest: not the port above
+    assert rc == 0 and f"manifest={firmware}" in log and "from the cache" not in log
+    (tmp_path / "out" / "port" / "stale.o").write_text("from the last build")
+    for change, what in ((sim / "user.py", "x = 2\n"), (radio, "r = 2\n"), (measure, 'module("radio.py")\n')):
+        change.write_text(what)
+        assert M.key(measure, extra) != k, change.name
+        k = M.key(measure, extra)
+    tool.write_text('echo "manifest=$2"; exit 3\n')
+    rc, log = M.build(tmp_path / "out", measure, extra)
+    assert rc == 3 and (tmp_path / "out" / "rc").read_text() == "3"
+    assert not (tmp_path / "out" / "port").exists() and not (tmp_path / "cache" / k).exists()
+    assert not (tmp_path / "out" / "rc.new").exists()
 
 
 def test_deploy_onto_a_board_with_knip_frozen_copies_only_the_profile(mp32, tmp_path, capsys, monkeypatch):

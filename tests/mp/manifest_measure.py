@@ -5,5 +5,7 @@
 # script), frozen too so that none of it takes heap the firmware would have.
 include("../../firmware/manifest.py")  # noqa: F821  (manifest API)
 package("simboard", base_path="../../firmware")  # noqa: F821
-for _m in ("sim_radio.py", "sim_bluetooth.py", "session_host.py", "esp32_session.py"):
+# (bench/esp32_memory.py reads this list for the port's cache key)
+SIMULATION = ("sim_radio.py", "sim_bluetooth.py", "session_host.py", "esp32_session.py")
+for _m in SIMULATION:
     module(_m)  # noqa: F821

@@ -44,14 +44,14 @@ _BUILD_VARS = frozenset(("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL", "C
                          "V", "BUILD_VERBOSE"))
 
 
-def tree_digest(top: Path) -> bytes:
-    """sha256 over every file under top (path and bytes), Python's
-    __pycache__ folders left out: the vendored MicroPython and
-    micropython-lib take 0.3-1 s."""
+def tree_digest(top: Path, suffix: str = "") -> bytes:
+    """sha256 over every file under top whose name ends in suffix (path and
+    bytes), Python's __pycache__ folders left out: the vendored MicroPython
+    and micropython-lib take 0.3-1 s."""
     h = hashlib.sha256()
     for d, dirs, files in os.walk(top):
         dirs[:] = sorted(n for n in dirs if n != "__pycache__")
-        for name in sorted(files):
+        for name in sorted(n for n in files if n.endswith(suffix)):
             p = Path(d, name)
             h.update(p.relative_to(top).as_posix().encode() + b"\0")
             try:
@@ -76,17 +76,24 @@ def _firmware() -> list[bytes]:
             *(p.read_bytes() for p in MANIFEST_HOST)]
 
 
+def _where(p: Path) -> bytes:
+    # a path in the checkout relative to it: every clone of one tree has one key
+    p = p.resolve()
+    return (p.relative_to(ROOT) if p.is_relative_to(ROOT) else p).as_posix().encode()
+
+
 def key(manifest: Path = FIRMWARE_MANIFEST, extra: Sequence[Path] = ()) -> str:
     """What the port is built from: the tool, the firmware (every manifest
-    here includes firmware/manifest.py), `manifest` itself, the `extra`
-    files and folders it freezes besides, the vendored source and the
-    compiler (build_env() keeps the caller's make and compiler settings
-    out of the build)."""
+    here includes firmware/manifest.py), `manifest` itself (where it is, as
+    it includes by relative paths, and what it says), the `extra` files and
+    folders of .py files it freezes besides, the vendored source and the
+    compiler (build_env() keeps the caller's make and compiler settings out
+    of the build)."""
     h = hashlib.sha256()
-    parts = [MP32.read_bytes(), *_firmware(), manifest.read_bytes()]
+    parts = [MP32.read_bytes(), *_firmware(), _where(manifest), manifest.read_bytes()]
     for p in extra:
-        parts.append(p.relative_to(ROOT).as_posix().encode())
-        parts.append(tree_digest(p) if p.is_dir() else p.read_bytes())
+        parts.append(_where(p))
+        parts.append(tree_digest(p, ".py") if p.is_dir() else p.read_bytes())
     for part in (*parts, tree_digest(VENDOR), _compiler()):
         h.update(hashlib.sha256(part).digest())
     return h.hexdigest()
@@ -205,16 +212,17 @@ def build(out: Path, manifest: Path = FIRMWARE_MANIFEST, extra: Sequence[Path] =
     test's background build) the compilers run in a process group of
     their own, which goes when this process is told to stop."""
     out.mkdir(parents=True, exist_ok=True)
-    k = key(manifest, extra)
-    (out / "key").write_text(k)
     for n in ("rc", "log"):
         (out / n).unlink(missing_ok=True)
+    k = key(manifest, extra)
+    (out / "key").write_text(k)
     cached = from_cache(k, out / "port")
     if cached is not None:
         (out / "log").write_text(cached)
-        (out / "rc").write_text("0")
+        write_rc(out, 0)
         return 0, cached
-    shutil.rmtree(out / "port", ignore_errors=True)
+    if (out / "port").exists():
+        shutil.rmtree(out / "port", onerror=_writable_then_retry)
     proc = subprocess.Popen(["bash", str(MP32), str(out / "port"), str(manifest)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=build_env(), start_new_session=own_group)
 
@@ -236,5 +244,21 @@ def build(out: Path, manifest: Path = FIRMWARE_MANIFEST, extra: Sequence[Path] =
     if proc.returncode == 0 and key(manifest, extra) == k:
         to_cache(k, out / "port")
     (out / "log").write_text(log)
-    (out / "rc").write_text(str(proc.returncode))
+    write_rc(out, proc.returncode)
     return proc.returncode, log
+
+
+def write_rc(out: Path, rc: int) -> None:
+    """out/rc, the last file a build writes: whole or not there at all for
+    a reader waiting on it."""
+    (out / "rc.new").write_text(str(rc))
+    os.replace(out / "rc.new", out / "rc")
+
+
+def _writable_then_retry(func, path, _exc_info) -> None:
+    # the copy of the vendored source mp32 makes is read-only where
+    # ../shared is: make its folder writable and try once more
+    os.chmod(os.path.dirname(path), 0o755)
+    if os.path.isdir(path) and not os.path.islink(path):
+        os.chmod(path, 0o755)
+    func(path)
