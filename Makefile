@@ -66,7 +66,8 @@ browser:
 # one core busy and leaves the other idle (tests/mp32_prebuild.py); the fixture
 # waits for it, and the folder goes when the tests end. A port once built is
 # kept in ~/.cache/knip/mp32 under a key of everything it is built from, and
-# taken from there while none of it changes (KNIP_MP32_CACHE=off: always
+# taken from there while none of it changes (host/knip_host/esp32/mp32.py,
+# which make bench's port goes through too; KNIP_MP32_CACHE=off: always
 # build). One pytest worker more than the CPUs this process may use: several
 # files spend seconds waiting (a browser on the wall clock, silent serial
 # ports), and the extra worker uses that time (2 CPUs, 32-bit build inside
