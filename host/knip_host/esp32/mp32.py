@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -222,7 +223,7 @@ def build(out: Path, manifest: Path = FIRMWARE_MANIFEST, extra: Sequence[Path] =
         write_rc(out, 0)
         return 0, cached
     if (out / "port").exists():
-        shutil.rmtree(out / "port", onerror=_writable_then_retry)
+        _remove(out / "port")
     proc = subprocess.Popen(["bash", str(MP32), str(out / "port"), str(manifest)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=build_env(), start_new_session=own_group)
 
@@ -255,7 +256,14 @@ def write_rc(out: Path, rc: int) -> None:
     os.replace(out / "rc.new", out / "rc")
 
 
-def _writable_then_retry(func, path, _exc_info) -> None:
+def _remove(folder: Path) -> None:
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=_writable_then_retry)
+    else:
+        shutil.rmtree(folder, onerror=_writable_then_retry)
+
+
+def _writable_then_retry(func, path, _exc) -> None:
     # the copy of the vendored source mp32 makes is read-only where
     # ../shared is: make its folder writable and try once more
     os.chmod(os.path.dirname(path), 0o755)
