@@ -175,7 +175,7 @@ def session_file(tmp_path: Path, blocks: int = 6) -> bytes:
            "counts_per_unit": 20, "rate_hz": 100, "channels": 1, "t0_ms": 1000,
            "epoch_ms": 1767225600000, "program": "test"}
     sid = st.begin(json.dumps(hdr).encode())
-    blk = SampleBlock(1)
+    blk = SampleBlock(1, 100)
     for i in range(200 * blocks):
         if blk.add(i, 1000 + 10 * i, 200 + (i * 7) % 50, 0):
             st.append(S.REC_SAMPLES, blk.buf, blk.pack(0, blk.n))

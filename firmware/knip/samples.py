@@ -148,16 +148,19 @@ class LiveDecoder:
 class SampleBlock:
     """Collects samples for one REC_SAMPLES record of the session file."""
 
-    def __init__(self, channels):
+    def __init__(self, channels, rate_hz):
         self.two = channels > 1
+        self.rate = int(rate_hz)
         self.xs = array("i", bytes(4 * BLOCK))
         # one channel: no second array (add() writes a, then x over it)
         self.as_ = array("i", bytes(4 * BLOCK)) if self.two else self.xs
-        self.ts = array("i", bytes(4 * BLOCK))
         # worst case (every sample an escape, 44 bits): 12 + channels * (5 + 6 * BLOCK) bytes
         self.buf = bytearray(HDR_SIZE + (2 if self.two else 1) * (5 + 6 * BLOCK))
         self.n = 0
         self.first = 0      # session sample index of xs[0]
+        self.t0 = 0         # ... and its time (ms ticks); none per sample: a
+        # record's samples are read at its first one's time + the period
+        # (docs/PROTOCOL.md 6.5), so a record halved out of it is timed so too
         self.cp = array("i", bytes(8))      # copy_run's source run
 
     def add(self, index, t, x, a):
@@ -165,9 +168,9 @@ class SampleBlock:
         n = self.n
         if n == 0:
             self.first = index
+            self.t0 = t
         self.as_[n] = a
         self.xs[n] = x
-        self.ts[n] = t
         self.n = n + 1
         return self.n >= BLOCK
 
@@ -184,22 +187,24 @@ class SampleBlock:
         n = self.n
         if n == 0:
             self.first = index
+            self.t0 = ring.t[i]
         self.cp[0] = i
         self.cp[1] = m
         copy_run(self.as_, n, ring.a, self.cp)
         copy_run(self.xs, n, ring.x, self.cp)
-        copy_run(self.ts, n, ring.t, self.cp)
         self.n = n + m
         return self.n >= BLOCK
 
     def pack(self, i0, n):
-        """Encode samples i0..i0+n-1; return the payload length in .buf."""
+        """Encode samples i0..i0+n-1; return the payload length in .buf. A
+        record from within the block (one too big, halved) is timed where a
+        reader puts its first sample: the block's start + i0 periods, rounded."""
         b = self.buf
         xs = self.xs
         kx = rice_k(xs, i0, n, xs[i0])
         ka = rice_k(self.as_, i0, n, self.as_[i0]) if self.two else 0
-        struct.pack_into(_HDR, b, 0, self.first + i0, self.ts[i0], n, 2 if self.two else 1,
-                         kx | (ka << 4))
+        struct.pack_into(_HDR, b, 0, self.first + i0, self.t0 + (i0 * 2000 // self.rate + 1 >> 1), n,
+                         2 if self.two else 1, kx | (ka << 4))
         pos = put_varint(b, HDR_SIZE, xs[i0])
         pos = rice_pack(xs, i0, n, xs[i0], kx, b, pos)
         if self.two:

@@ -215,7 +215,7 @@ class _Ring:
 def test_block_and_live_runs_hold_what_add_holds():
     ts, xs, ab = _emg(n=1000, artefacts=False)
     for ch in (1, 2):
-        b1, b2 = SampleBlock(ch), SampleBlock(ch)
+        b1, b2 = SampleBlock(ch, 1000), SampleBlock(ch, 1000)
         for i in range(BLOCK):
             b1.add(7 + i, ts[i], xs[i], ab[i])
         i = 0
@@ -250,7 +250,7 @@ def test_the_block_path_allocates_nothing():
         return                          # CPython: the heap is MicroPython's question
     ts, xs, ab = _emg(n=10000, artefacts=False)
     ch = EmgChain(1000, two_channel=True)
-    blk = SampleBlock(2)
+    blk = SampleBlock(2, 1000)
     ring = _Ring(ts, xs, ab)
     live = LiveEncoder(2)
     live.start(90)

@@ -98,7 +98,7 @@ def test_session_blocks_round_trip():
     for channels in (1, 2):
         xs = _signal(4, 2 * BLOCK + 30, True)
         as_ = _signal(5, 2 * BLOCK + 30)
-        blk = SampleBlock(channels)
+        blk = SampleBlock(channels, 100)
         got = [[] for _ in range(channels)]
         firsts = []
 
@@ -119,8 +119,22 @@ def test_session_blocks_round_trip():
         assert firsts == [(0, 0), (BLOCK, 10 * BLOCK), (2 * BLOCK, 20 * BLOCK)]
 
 
+def test_a_record_halved_from_a_block_is_timed_where_a_reader_puts_it():
+    # Recorder.write_block halves a record over MAX_PAYLOAD; the later part
+    # carries the time a reader gives its first sample (the record's time +
+    # round(j * 1000 / rate), host/knip_host/sessionfile.py): the block
+    # keeps no time per sample
+    for rate, i0, dt in ((100, 100, 1000), (30, 1, 33), (30, 3, 100), (1000, 57, 57)):
+        blk = SampleBlock(1, rate)
+        for i in range(BLOCK):
+            blk.add(5 + i, 7000 + (i * 1000 + rate // 2) // rate, i, 0)
+        n = blk.pack(i0, BLOCK - i0)
+        first, t0, chans = unpack_block(blk.buf[:n])
+        assert (first, t0, chans[0]) == (5 + i0, 7000 + dt, list(range(i0, BLOCK))), (rate, i0, t0)
+
+
 def test_session_block_refuses_damaged_payloads():
-    blk = SampleBlock(2)
+    blk = SampleBlock(2, 1000)
     for i in range(50):
         blk.add(i, i, i * 3, -i)
     n = blk.pack(0, 50)
