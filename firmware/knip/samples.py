@@ -150,7 +150,7 @@ class SampleBlock:
 
     def __init__(self, channels, rate_hz):
         self.two = channels > 1
-        self.rate = int(rate_hz)
+        self.rate = rate_hz     # a whole number of Hz (knip.profile checks it)
         self.xs = array("i", bytes(4 * BLOCK))
         # one channel: no second array (add() writes a, then x over it)
         self.as_ = array("i", bytes(4 * BLOCK)) if self.two else self.xs
@@ -198,13 +198,18 @@ class SampleBlock:
     def pack(self, i0, n):
         """Encode samples i0..i0+n-1; return the payload length in .buf. A
         record from within the block (one too big, halved) is timed where a
-        reader puts its first sample: the block's start + i0 periods, rounded."""
+        reader puts its first sample: the block's start + i0 periods, rounded
+        half to even as the host's numpy does."""
         b = self.buf
         xs = self.xs
         kx = rice_k(xs, i0, n, xs[i0])
         ka = rice_k(self.as_, i0, n, self.as_[i0]) if self.two else 0
-        struct.pack_into(_HDR, b, 0, self.first + i0, self.t0 + (i0 * 2000 // self.rate + 1 >> 1), n,
-                         2 if self.two else 1, kx | (ka << 4))
+        rate = self.rate
+        dt = i0 * 1000 // rate
+        half = 2 * (i0 * 1000 - dt * rate)
+        if half > rate or (half == rate and dt & 1):
+            dt += 1
+        struct.pack_into(_HDR, b, 0, self.first + i0, self.t0 + dt, n, 2 if self.two else 1, kx | (ka << 4))
         pos = put_varint(b, HDR_SIZE, xs[i0])
         pos = rice_pack(xs, i0, n, xs[i0], kx, b, pos)
         if self.two:

@@ -3,7 +3,11 @@
 # back exactly, on CPython and on MicroPython. Damaged payloads raise
 # ValueError, never IndexError or a wrong answer.
 from knip import protocol as P
+from array import array
+
+from knip.recorder import Recorder
 from knip.samples import LiveEncoder, LiveDecoder, SampleBlock, unpack_block, BLOCK
+from knip.store import REC_SAMPLES, MAX_PAYLOAD
 from signals import Lcg
 
 
@@ -124,13 +128,78 @@ def test_a_record_halved_from_a_block_is_timed_where_a_reader_puts_it():
     # carries the time a reader gives its first sample (the record's time +
     # round(j * 1000 / rate), host/knip_host/sessionfile.py): the block
     # keeps no time per sample
-    for rate, i0, dt in ((100, 100, 1000), (30, 1, 33), (30, 3, 100), (1000, 57, 57)):
+    # (30 Hz, sample 2: 66.7 ms, rounded up; 80 Hz, sample 1: 12.5 ms, a tie
+    # numpy rounds to even)
+    for rate, i0, dt in ((100, 100, 1000), (30, 1, 33), (30, 2, 67), (30, 3, 100), (80, 1, 12),
+                         (80, 3, 38), (1000, 57, 57)):
         blk = SampleBlock(1, rate)
         for i in range(BLOCK):
-            blk.add(5 + i, 7000 + (i * 1000 + rate // 2) // rate, i, 0)
+            blk.add(5 + i, 7000 if i == 0 else 0, i, 0)     # (only the first sample's time is kept)
         n = blk.pack(i0, BLOCK - i0)
         first, t0, chans = unpack_block(blk.buf[:n])
         assert (first, t0, chans[0]) == (5 + i0, 7000 + dt, list(range(i0, BLOCK))), (rate, i0, t0)
+
+
+class _Store:
+    # the part of knip.store.SessionStore a Recorder uses: the records it appends
+    def __init__(self):
+        self.recs = []
+
+    def begin(self, header):
+        return 1
+
+    def append(self, rtype, buf, n):
+        self.recs.append((rtype, bytes(buf[:n])))
+
+    def flush(self):
+        pass
+
+
+class _Board:
+    def __init__(self, channels, rate_hz):
+        self.channels = channels
+        self.rate_hz = rate_hz
+
+
+class _Ring:
+    def __init__(self, n):
+        self.t = array("i", bytes(4 * n))
+        self.x = array("i", bytes(4 * n))
+        self.a = array("i", bytes(4 * n))
+
+
+def test_a_block_too_noisy_for_one_record_is_halved_and_each_part_timed_as_read():
+    # Recorder.write_block: samples whose every difference is an escape
+    # outgrow MAX_PAYLOAD; the block goes out in halves, each within it,
+    # numbered on from the one before, every value kept, each part timed
+    # where a reader of the whole block would put its first sample
+    rnd = Lcg(11)
+    for channels, rate, parts in ((2, 80, 4), (2, 1000, 4), (1, 30, 2)):
+        st = _Store()
+        rec = Recorder(st, _Board(channels, rate))
+        rec.begin({"v": 1}, 0)
+        ring = _Ring(BLOCK)
+        for j in range(BLOCK):
+            ring.t[j] = 5000 + j * 1000 // rate + (3 if j % 7 == 0 else 0)     # stamps jitter
+            ring.x[j] = int(rnd.uniform() * (1 << 27))
+            ring.a[j] = int(rnd.uniform() * (1 << 27))
+        i = 0
+        while i < BLOCK:
+            m = 30 if i + 30 <= BLOCK else BLOCK - i
+            rec.samples(ring, i, m)
+            i += m
+        rec.flush(0)
+        assert rec.stored == BLOCK and len(st.recs) == parts, (rate, len(st.recs))
+        xs, ab, nxt = [], [], 0
+        for rtype, p in st.recs:
+            assert rtype == REC_SAMPLES and len(p) <= MAX_PAYLOAD
+            first, t_first, chans = unpack_block(p)
+            assert first == nxt and t_first == ring.t[0] + round(first * 1000 / rate), (rate, first, t_first)
+            nxt = first + len(chans[0])
+            xs.extend(chans[0])
+            if channels > 1:
+                ab.extend(chans[1])
+        assert xs == list(ring.x) and (channels == 1 or ab == list(ring.a))
 
 
 def test_session_block_refuses_damaged_payloads():
