@@ -236,13 +236,15 @@ def copy_run(dst: ptr32, j: int, src: ptr32, st: ptr32):
         j += 1
 
 
-# Rice coder state (int32): the run, the previous value, k, the byte position
+# Rice coder state (int32): the run, the previous value, k, the byte position,
+# the position past which it stops
 RC_FROM = 0
 RC_N = 1
 RC_PREV = 2
 RC_K = 3
 RC_POS = 4
-RC_LEN = 5
+RC_LIM = 5
+RC_LEN = 6
 
 
 @micropython.viper
@@ -272,17 +274,22 @@ def rice_run(src: ptr32, out: ptr8, st: ptr32) -> int:
     """Rice-code src[st[RC_FROM]:+st[RC_N]] (differences from st[RC_PREV],
     parameter st[RC_K]) into out from byte st[RC_POS]; returns the byte
     position after them, the last byte padded with ones. A quotient of 16
-    or more: 16 ones, then the zigzag value in 28 bits (clamped)."""
+    or more: 16 ones, then the zigzag value in 28 bits (clamped). Once past
+    byte st[RC_LIM] it stops and returns where it is (past it): a sample
+    adds at most 6 bytes and the padding 1, so out needs RC_LIM + 8."""
     sx = int(SX)
     i = st[0]
     end = i + st[1]
     prev = (st[2] << sx) >> sx
     k = st[3]
     pos = st[4]
+    lim = st[5]
     acc = 0
     nb = 0
     mask = (1 << k) - 1
     while i < end:
+        if pos > lim:
+            return pos
         v = (src[i] << sx) >> sx
         i += 1
         d = v - prev

@@ -14,8 +14,9 @@
 from array import array
 
 from knip.fixed import const
-from knip.kernels import zigzag_sum, rice_run, RC_FROM, RC_N, RC_PREV, RC_K, RC_POS, RC_LEN
+from knip.kernels import zigzag_sum, rice_run, RC_FROM, RC_N, RC_PREV, RC_K, RC_POS, RC_LIM, RC_LEN
 
+NO_LIMIT = const(0x3FFFFFFF)  # rice_pack into a buffer sized for the worst case
 _ESC = const(16)
 _RAW_BITS = const(28)
 
@@ -41,16 +42,18 @@ def rice_k(src, i0, n, prev):
 _RC = array("i", bytes(4 * RC_LEN))     # rice_pack's arguments to the kernel
 
 
-def rice_pack(src, i0, n, prev, k, out, pos):
+def rice_pack(src, i0, n, prev, k, out, pos, lim=NO_LIMIT):
     """Append n samples of src (an int32 array) from i0 (differences from
     prev) at byte pos of out; return the byte position after them (last
-    byte padded with ones). knip.kernels.rice_run does the coding."""
+    byte padded with ones), or one past lim once past it (out then holds
+    lim + 8 bytes at least). knip.kernels.rice_run does the coding."""
     rc = _RC
     rc[RC_FROM] = i0
     rc[RC_N] = n
     rc[RC_PREV] = prev
     rc[RC_K] = k
     rc[RC_POS] = pos
+    rc[RC_LIM] = lim
     return rice_run(src, out, rc)
 
 

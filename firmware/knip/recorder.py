@@ -20,7 +20,7 @@ class Recorder:
     def __init__(self, store, board):
         self.store = store
         self.board = board
-        self.block = SampleBlock(board.channels, board.rate_hz)
+        self.block = SampleBlock(board.channels, board.rate_hz, MAX_PAYLOAD)
         self.buf = bytearray(256)
         self.id = None              # open session id
         self.index = 0              # samples in the open session

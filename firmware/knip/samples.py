@@ -8,7 +8,7 @@ from array import array
 
 from knip.fixed import const
 from knip import protocol as P
-from knip.packing import rice_k, rice_pack, rice_unpack, put_varint, get_varint
+from knip.packing import rice_k, rice_pack, rice_unpack, put_varint, get_varint, NO_LIMIT
 from knip.kernels import copy_run
 
 MAX_BATCH = const(100)         # most samples in one live frame
@@ -148,14 +148,22 @@ class LiveDecoder:
 class SampleBlock:
     """Collects samples for one REC_SAMPLES record of the session file."""
 
-    def __init__(self, channels, rate_hz):
+    def __init__(self, channels, rate_hz, most=0):
         self.two = channels > 1
         self.rate = rate_hz     # a whole number of Hz (knip.profile checks it)
         self.xs = array("i", bytes(4 * BLOCK))
         # one channel: no second array (add() writes a, then x over it)
         self.as_ = array("i", bytes(4 * BLOCK)) if self.two else self.xs
-        # worst case (every sample an escape, 44 bits): 12 + channels * (5 + 6 * BLOCK) bytes
-        self.buf = bytearray(HDR_SIZE + (2 if self.two else 1) * (5 + 6 * BLOCK))
+        if most:
+            # records of at most `most` bytes (the recorder halves a larger
+            # one): pack() stops past lim, and the coder writes 7 bytes past
+            # it at most (knip.kernels.rice_run)
+            self.lim = most + 8
+            self.buf = bytearray(most + 16)
+        else:
+            # the worst case (every sample an escape, 44 bits): 12 + channels * (5 + 6 * BLOCK) bytes
+            self.lim = NO_LIMIT
+            self.buf = bytearray(HDR_SIZE + (2 if self.two else 1) * (5 + 6 * BLOCK))
         self.n = 0
         self.first = 0      # session sample index of xs[0]
         self.t0 = 0         # ... and its time (ms ticks); none per sample: a
@@ -196,10 +204,11 @@ class SampleBlock:
         return self.n >= BLOCK
 
     def pack(self, i0, n):
-        """Encode samples i0..i0+n-1; return the payload length in .buf. A
-        record from within the block (one too big, halved) is timed where a
-        reader puts its first sample: the block's start + i0 periods, rounded
-        half to even as the host's numpy does."""
+        """Encode samples i0..i0+n-1; return the payload length in .buf, or,
+        with `most` given, more than it when they do not fit (the code is
+        then cut short). A record from within the block (one too big,
+        halved) is timed where a reader puts its first sample: the block's
+        start + i0 periods, rounded half to even as the host's numpy does."""
         b = self.buf
         xs = self.xs
         kx = rice_k(xs, i0, n, xs[i0])
@@ -210,11 +219,12 @@ class SampleBlock:
         if half > rate or (half == rate and dt & 1):
             dt += 1
         struct.pack_into(_HDR, b, 0, self.first + i0, self.t0 + dt, n, 2 if self.two else 1, kx | (ka << 4))
+        lim = self.lim
         pos = put_varint(b, HDR_SIZE, xs[i0])
-        pos = rice_pack(xs, i0, n, xs[i0], kx, b, pos)
-        if self.two:
+        pos = rice_pack(xs, i0, n, xs[i0], kx, b, pos, lim)
+        if self.two and pos <= lim:
             pos = put_varint(b, pos, self.as_[i0])
-            pos = rice_pack(self.as_, i0, n, self.as_[i0], ka, b, pos)
+            pos = rice_pack(self.as_, i0, n, self.as_[i0], ka, b, pos, lim)
         return pos
 
 

@@ -7,6 +7,7 @@ from array import array
 
 from knip.recorder import Recorder
 from knip.samples import LiveEncoder, LiveDecoder, SampleBlock, unpack_block, BLOCK
+from knip.packing import rice_pack
 from knip.store import REC_SAMPLES, MAX_PAYLOAD
 from signals import Lcg
 
@@ -181,8 +182,8 @@ def test_a_block_too_noisy_for_one_record_is_halved_and_each_part_timed_as_read(
         ring = _Ring(BLOCK)
         for j in range(BLOCK):
             ring.t[j] = 5000 + j * 1000 // rate + (3 if j % 7 == 0 else 0)     # stamps jitter
-            ring.x[j] = int(rnd.uniform() * (1 << 27))
-            ring.a[j] = int(rnd.uniform() * (1 << 27))
+            ring.x[j] = int(rnd.uniform() * (1 << 26))
+            ring.a[j] = int(rnd.uniform() * (1 << 26))
         i = 0
         while i < BLOCK:
             m = 30 if i + 30 <= BLOCK else BLOCK - i
@@ -200,6 +201,29 @@ def test_a_block_too_noisy_for_one_record_is_halved_and_each_part_timed_as_read(
             if channels > 1:
                 ab.extend(chans[1])
         assert xs == list(ring.x) and (channels == 1 or ab == list(ring.a))
+
+
+def test_the_coder_stops_past_its_limit_and_writes_at_most_7_bytes_beyond():
+    # a record's buffer holds MAX_PAYLOAD + 16 bytes, not the worst case of
+    # 200 samples (2.4 KB for two channels): the coder stops once past its
+    # limit. Every sample an escape (the most bytes one can take), from
+    # every start position near the limit: nothing written at lim + 8 or after.
+    rnd = Lcg(5)
+    src = array("i", [int(rnd.uniform() * (1 << 26)) for _ in range(64)])
+    lim = 40
+    for k in (0, 7, 15):
+        for pos in range(lim - 8, lim + 2):
+            out = bytearray(b"\xaa" * (lim + 8 + 16))
+            end = rice_pack(src, 0, 64, 0, k, out, pos, lim)
+            assert lim < end <= lim + 7, (k, pos, end)
+            assert out[lim + 8:] == b"\xaa" * 16, (k, pos)
+    blk = SampleBlock(2, 1000, MAX_PAYLOAD)
+    assert len(blk.buf) == MAX_PAYLOAD + 16
+    for i in range(BLOCK):
+        blk.add(i, 0, int(rnd.uniform() * (1 << 26)), int(rnd.uniform() * (1 << 26)))
+    assert blk.pack(0, BLOCK) > MAX_PAYLOAD
+    n = blk.pack(0, 50)
+    assert n <= MAX_PAYLOAD and unpack_block(blk.buf[:n])[2][0] == list(blk.xs[:50])
 
 
 def test_session_block_refuses_damaged_payloads():
