@@ -276,7 +276,7 @@ def rice_run(src: ptr32, out: ptr8, st: ptr32) -> int:
     position after them, the last byte padded with ones. A quotient of 16
     or more: 16 ones, then the zigzag value in 28 bits (clamped). Once past
     byte st[RC_LIM] it stops and returns where it is (past it): a sample
-    adds at most 6 bytes and the padding 1, so out needs RC_LIM + 8."""
+    adds at most 6 bytes and the padding 1, so it writes below RC_LIM + 7."""
     sx = int(SX)
     i = st[0]
     end = i + st[1]
@@ -298,14 +298,14 @@ def rice_run(src: ptr32, out: ptr8, st: ptr32) -> int:
         if d < 0:
             u = ((0 - d) << 1) - 1
         q = u >> k
-        if q >= 16:
+        if q >= 16 or q < 0:        # (u < 0: a difference of 2^30 or more, on 32 bits)
             acc = (acc << 16) | 0xFFFF
             nb += 16
             while nb >= 8:
                 nb -= 8
                 out[pos] = (acc >> nb) & 0xFF
                 pos += 1
-            if u > 0xFFFFFFF:
+            if u > 0xFFFFFFF or u < 0:
                 u = 0xFFFFFFF
             acc = ((acc & 0xFF) << 4) | (u >> 24)
             nb += 4

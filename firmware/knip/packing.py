@@ -45,8 +45,9 @@ _RC = array("i", bytes(4 * RC_LEN))     # rice_pack's arguments to the kernel
 def rice_pack(src, i0, n, prev, k, out, pos, lim=NO_LIMIT):
     """Append n samples of src (an int32 array) from i0 (differences from
     prev) at byte pos of out; return the byte position after them (last
-    byte padded with ones), or one past lim once past it (out then holds
-    lim + 8 bytes at least). knip.kernels.rice_run does the coding."""
+    byte padded with ones), or, once past lim, a position up to 7 bytes
+    beyond it (out then holds lim + 7 bytes at least). knip.kernels.rice_run
+    does the coding."""
     rc = _RC
     rc[RC_FROM] = i0
     rc[RC_N] = n

@@ -150,6 +150,7 @@ class _Store:
         return 1
 
     def append(self, rtype, buf, n):
+        assert n <= MAX_PAYLOAD, n              # as the real store refuses it
         self.recs.append((rtype, bytes(buf[:n])))
 
     def flush(self):
@@ -182,8 +183,8 @@ def test_a_block_too_noisy_for_one_record_is_halved_and_each_part_timed_as_read(
         ring = _Ring(BLOCK)
         for j in range(BLOCK):
             ring.t[j] = 5000 + j * 1000 // rate + (3 if j % 7 == 0 else 0)     # stamps jitter
-            ring.x[j] = int(rnd.uniform() * (1 << 26))
-            ring.a[j] = int(rnd.uniform() * (1 << 26))
+            ring.x[j] = int(rnd.uniform() * (1 << 26))       # every difference an escape
+            ring.a[j] = int(rnd.uniform() * (1 << 26))       # (and under 2^27: none clamped)
         i = 0
         while i < BLOCK:
             m = 30 if i + 30 <= BLOCK else BLOCK - i
@@ -204,21 +205,34 @@ def test_a_block_too_noisy_for_one_record_is_halved_and_each_part_timed_as_read(
 
 
 def test_the_coder_stops_past_its_limit_and_writes_at_most_7_bytes_beyond():
-    # a record's buffer holds MAX_PAYLOAD + 16 bytes, not the worst case of
+    # A record's buffer holds MAX_PAYLOAD + 16 bytes, not the worst case of
     # 200 samples (2.4 KB for two channels): the coder stops once past its
-    # limit. Every sample an escape (the most bytes one can take), from
-    # every start position near the limit: nothing written at lim + 8 or after.
-    rnd = Lcg(5)
-    src = array("i", [int(rnd.uniform() * (1 << 26)) for _ in range(64)])
+    # limit. The most it writes beyond: a short sample leaves bits pending,
+    # then an escape (6 bytes) starts at the limit and is the last sample
+    # (the padding: one more). Every k, every short quotient, starts around
+    # the limit: nothing at lim + 7 or after, and lim + 6 is reached.
     lim = 40
-    for k in (0, 7, 15):
-        for pos in range(lim - 8, lim + 2):
-            out = bytearray(b"\xaa" * (lim + 8 + 16))
-            end = rice_pack(src, 0, 64, 0, k, out, pos, lim)
-            assert lim < end <= lim + 7, (k, pos, end)
-            assert out[lim + 8:] == b"\xaa" * 16, (k, pos)
+    top = 0
+    for k in range(16):
+        for q in range(16):
+            u = q << k                          # the short sample's zigzag value
+            d = (u >> 1) if not (u & 1) else -((u + 1) >> 1)
+            for lead in range(3):
+                src = array("i", [0] * lead + [d, d + (1 << 26)])
+                for pos in range(lim - 12, lim + 2):
+                    out = bytearray(b"\xaa" * (lim + 16))
+                    end = rice_pack(src, 0, len(src), 0, k, out, pos, lim)
+                    assert end <= lim + 7 and out[lim + 7:] == b"\xaa" * 9, (k, q, lead, pos, end)
+                    top = end if end > top else top
+    assert top == lim + 7
+    # a difference of 2^30 or more (u wraps negative on 32 bits) is clamped
+    # as an escape, not run away with
+    out = bytearray(b"\xaa" * (lim + 16))
+    src = array("i", [0, 0x40000000, -0x7FF7FFFD])
+    assert rice_pack(src, 0, 3, 0, 0, out, 0, lim) <= 20 and out[20:] == b"\xaa" * (lim - 4)
+    rnd = Lcg(5)
     blk = SampleBlock(2, 1000, MAX_PAYLOAD)
-    assert len(blk.buf) == MAX_PAYLOAD + 16
+    assert blk.lim >= MAX_PAYLOAD and len(blk.buf) >= blk.lim + 7
     for i in range(BLOCK):
         blk.add(i, 0, int(rnd.uniform() * (1 << 26)), int(rnd.uniform() * (1 << 26)))
     assert blk.pack(0, BLOCK) > MAX_PAYLOAD
