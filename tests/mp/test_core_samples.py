@@ -2,13 +2,12 @@
 # device encodes for the live stream and the session file, the host decodes
 # back exactly, on CPython and on MicroPython. Damaged payloads raise
 # ValueError, never IndexError or a wrong answer.
-from knip import protocol as P
 from array import array
 
-from knip.recorder import Recorder
+from knip import protocol as P
 from knip.samples import LiveEncoder, LiveDecoder, SampleBlock, unpack_block, BLOCK
-from knip.packing import rice_pack
-from knip.store import REC_SAMPLES, MAX_PAYLOAD
+from knip.packing import rice_pack, unzigzag
+from knip.store import MAX_PAYLOAD
 from signals import Lcg
 
 
@@ -141,69 +140,6 @@ def test_a_record_halved_from_a_block_is_timed_where_a_reader_puts_it():
         assert (first, t0, chans[0]) == (5 + i0, 7000 + dt, list(range(i0, BLOCK))), (rate, i0, t0)
 
 
-class _Store:
-    # the part of knip.store.SessionStore a Recorder uses: the records it appends
-    def __init__(self):
-        self.recs = []
-
-    def begin(self, header):
-        return 1
-
-    def append(self, rtype, buf, n):
-        assert n <= MAX_PAYLOAD, n              # as the real store refuses it
-        self.recs.append((rtype, bytes(buf[:n])))
-
-    def flush(self):
-        pass
-
-
-class _Board:
-    def __init__(self, channels, rate_hz):
-        self.channels = channels
-        self.rate_hz = rate_hz
-
-
-class _Ring:
-    def __init__(self, n):
-        self.t = array("i", bytes(4 * n))
-        self.x = array("i", bytes(4 * n))
-        self.a = array("i", bytes(4 * n))
-
-
-def test_a_block_too_noisy_for_one_record_is_halved_and_each_part_timed_as_read():
-    # Recorder.write_block: samples whose every difference is an escape
-    # outgrow MAX_PAYLOAD; the block goes out in halves, each within it,
-    # numbered on from the one before, every value kept, each part timed
-    # where a reader of the whole block would put its first sample
-    rnd = Lcg(11)
-    for channels, rate, parts in ((2, 80, 4), (2, 1000, 4), (1, 30, 2)):
-        st = _Store()
-        rec = Recorder(st, _Board(channels, rate))
-        rec.begin({"v": 1}, 0)
-        ring = _Ring(BLOCK)
-        for j in range(BLOCK):
-            ring.t[j] = 5000 + j * 1000 // rate + (3 if j % 7 == 0 else 0)     # stamps jitter
-            ring.x[j] = int(rnd.uniform() * (1 << 26))       # every difference an escape
-            ring.a[j] = int(rnd.uniform() * (1 << 26))       # (and under 2^27: none clamped)
-        i = 0
-        while i < BLOCK:
-            m = 30 if i + 30 <= BLOCK else BLOCK - i
-            rec.samples(ring, i, m)
-            i += m
-        rec.flush(0)
-        assert rec.stored == BLOCK and len(st.recs) == parts, (rate, len(st.recs))
-        xs, ab, nxt = [], [], 0
-        for rtype, p in st.recs:
-            assert rtype == REC_SAMPLES and len(p) <= MAX_PAYLOAD
-            first, t_first, chans = unpack_block(p)
-            assert first == nxt and t_first == ring.t[0] + round(first * 1000 / rate), (rate, first, t_first)
-            nxt = first + len(chans[0])
-            xs.extend(chans[0])
-            if channels > 1:
-                ab.extend(chans[1])
-        assert xs == list(ring.x) and (channels == 1 or ab == list(ring.a))
-
-
 def test_the_coder_stops_past_its_limit_and_writes_at_most_7_bytes_beyond():
     # A record's buffer holds MAX_PAYLOAD + 16 bytes, not the worst case of
     # 200 samples (2.4 KB for two channels): the coder stops once past its
@@ -215,8 +151,7 @@ def test_the_coder_stops_past_its_limit_and_writes_at_most_7_bytes_beyond():
     top = 0
     for k in range(16):
         for q in range(16):
-            u = q << k                          # the short sample's zigzag value
-            d = (u >> 1) if not (u & 1) else -((u + 1) >> 1)
+            d = unzigzag(q << k)                # the short sample
             for lead in range(3):
                 src = array("i", [0] * lead + [d, d + (1 << 26)])
                 for pos in range(lim - 12, lim + 2):

@@ -8,6 +8,10 @@ from binascii import crc32
 from knip.store import (SessionStore, StoreError, StoreFull, iter_records, scan, MAX_PAYLOAD,
                         REC_HEADER, REC_SAMPLES, REC_EVENT, REC_CUE, REC_GAP, REC_END,
                         REC_PAIN, REC_RECOVERED)
+from knip.recorder import Recorder
+from knip.ring import SampleRing
+from knip.samples import BLOCK, unpack_block
+from signals import Lcg
 
 MP = sys.implementation.name == "micropython"
 _BS = 4096
@@ -437,3 +441,46 @@ def test_file_block_device_keeps_data_across_remount():
         dev.close()
     finally:
         os.remove(path)
+
+
+class _Board:
+    # what a Recorder asks of the board
+    def __init__(self, channels, rate_hz):
+        self.channels = channels
+        self.rate_hz = rate_hz
+
+
+def test_a_block_too_noisy_for_one_record_is_halved_and_each_part_timed_as_read():
+    # Recorder.write_block into the store: samples whose every difference is
+    # an escape outgrow MAX_PAYLOAD (the store refuses more); the block goes
+    # out in halves, numbered on from the one before, every value kept, each
+    # part timed where a reader of the whole block puts its first sample
+    rnd = Lcg(11)
+    for channels, rate, parts in ((2, 80, 4), (2, 1000, 4), (1, 30, 2)):
+        root, disk = _fresh()
+        st = SessionStore(root)
+        rec = Recorder(st, _Board(channels, rate))
+        sid = rec.begin({"v": 1}, 0)
+        ring = SampleRing(BLOCK + 1)
+        for j in range(BLOCK):
+            ring.put(5000 + j * 1000 // rate + (3 if j % 7 == 0 else 0),     # stamps jitter
+                     int(rnd.uniform() * (1 << 26)),       # every difference an escape
+                     int(rnd.uniform() * (1 << 26)))       # (and under 2^27: none clamped)
+        i = 0
+        while i < BLOCK:
+            m = 30 if i + 30 <= BLOCK else BLOCK - i
+            rec.samples(ring, i, m)
+            i += m
+        rec.flush(0)
+        st.end(b"{}")
+        recs = [bytes(p) for t, p, o in iter_records(_file(root, sid)) if t == REC_SAMPLES]
+        assert rec.stored == BLOCK and len(recs) == parts, (rate, len(recs))
+        xs, ab, nxt = [], [], 0
+        for p in recs:
+            first, t_first, chans = unpack_block(p)
+            assert first == nxt and t_first == ring.t[0] + round(first * 1000 / rate), (rate, first, t_first)
+            nxt = first + len(chans[0])
+            xs.extend(chans[0])
+            if channels > 1:
+                ab.extend(chans[1])
+        assert xs == list(ring.x[:BLOCK]) and (channels == 1 or ab == list(ring.a[:BLOCK]))
