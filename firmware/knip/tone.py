@@ -116,7 +116,13 @@ def verdict(d, t):
         # rise above rest (not above this squeeze's own base, which may be
         # a plateau already: a wobble on it must not start a chain of
         # squeezes).
-        d.plateau = r[R_PEAK] - rest_of(r)
+        rest = rest_of(r)
+        d.plateau = r[R_PEAK] - rest
+        # pressure: a low plateau left by a strong squeeze does not hide a
+        # moderate one from it (its wobble is a share of its own height)
+        k = d.cfg.plateau_res
+        if k and 0 < k * (level - rest) < d.plateau:
+            d.plateau = k * (level - rest)
         d.plateau_end = relaxed_below(r, d.cfg, band)
         d.sm_q = level << 4
         if d.cfg.band_k10:
