@@ -60,9 +60,9 @@ class DetectorConfig:
                                                  # faster than this (counts/s, 0: off)
         self.quick_ms = 1500                     # onset to offset: a quick squeeze
         self.min_squeeze_ms = 150                # shorter: an artefact, not a squeeze
-        self.plateau_pct = 30 if emg else 20     # a new squeeze from a plateau rises this
-        self.plateau_res = 0 if emg else 3       # % of the last squeeze's rise, or of
-                                                 # this x her residual if less (0: off)
+        self.plateau_pct = 30 if emg else 20     # a new squeeze from a plateau rises this %
+        self.plateau_res = 0 if emg else 3       # of the last squeeze's rise, or (pressure)
+                                                 # of this x its residual if less (0: off)
         self.plateau_hold_ms = 4000              # pressure: the tone holds on a residual
                                                  # plateau until the level has stayed
                                                  # steady this long at rest (then it follows)

@@ -5,7 +5,7 @@
 # relaxation verdict leaves an unrelaxed squeeze's plateau. Functions over
 # the detector's fields (knip.detector), as knip.onset and knip.relax are.
 from knip.relax import judge, rest_of, relaxed_below
-from knip.record import EV_NOT_RELAXED, R_PEAK
+from knip.record import EV_NOT_RELAXED, R_PEAK, R_RESIDUAL
 from knip.history import lowest
 
 
@@ -116,13 +116,12 @@ def verdict(d, t):
         # rise above rest (not above this squeeze's own base, which may be
         # a plateau already: a wobble on it must not start a chain of
         # squeezes).
-        rest = rest_of(r)
-        d.plateau = r[R_PEAK] - rest
-        # pressure: a low plateau left by a strong squeeze does not hide a
-        # moderate one from it (its wobble is a share of its own height)
-        k = d.cfg.plateau_res
-        if k and 0 < k * (level - rest) < d.plateau:
-            d.plateau = k * (level - rest)
+        d.plateau = r[R_PEAK] - rest_of(r)
+        # pressure: or a multiple of the plateau's own height, if less (a
+        # low plateau left by a strong squeeze hid moderate ones from it)
+        k = d.cfg.plateau_res * r[R_RESIDUAL]
+        if 0 < k < d.plateau:
+            d.plateau = k
         d.plateau_end = relaxed_below(r, d.cfg, band)
         d.sm_q = level << 4
         if d.cfg.band_k10:
