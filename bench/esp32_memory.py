@@ -112,7 +112,7 @@ def measure_port(say=print) -> Path | None:
     rc, log = P.build(out, MEASURE_MANIFEST, measure_sources(), timeout=3000)
     if rc != 0:
         raise RuntimeError("mp32 failed: " + log[-1500:])
-    if log.startswith("mp32: the port from the cache"):
+    if log.startswith(P.CACHE_HIT):
         say("esp32-memory: " + log.strip())
     return out / "port" / "micropython"
 

@@ -36,6 +36,7 @@ MP32 = ROOT.parent / "shared" / "tools" / "mp32"
 VENDOR = ROOT.parent / "shared" / "vendor"
 PORT_FILES = ("micropython", "mpy-cross")
 CACHE_KEEP = 6                # make test's port and make bench's, for a few trees
+CACHE_HIT = "mp32: the port from the cache"    # how build()'s log starts when it copied one
 # what firmware/manifest.py runs to list, place and mark the frozen modules
 MANIFEST_HOST = tuple(Path(__file__).resolve().parent / f for f in ("frozen.py", "build.py", "release.py"))
 # make and compiler settings MicroPython's makefiles would take from the caller
@@ -159,7 +160,7 @@ def from_cache(k: str, port: Path) -> str | None:
         os.utime(entry)                       # used now: kept longest
     except OSError:                           # a cache that is only read
         pass
-    return (f"mp32: the port from the cache {entry} (built {built}); "
+    return (f"{CACHE_HIT} {entry} (built {built}); "
             f"KNIP_MP32_CACHE=off builds it again\n")
 
 
