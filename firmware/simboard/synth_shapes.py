@@ -1,7 +1,19 @@
 # What the synthetic user's signals are made of (simboard/synth.py): the
 # band-passed noise of a working muscle and the shape of one contraction.
-# Plain floats, the same on CPython and MicroPython.
+# Plain floats, the same on CPython and MicroPython. On MicroPython the
+# per-sample methods are machine code (the native emitter: the same float
+# operations as bytecode, so the same bits; 30,000 pressure samples of the
+# woman alone in 0.6 s instead of 1.0-1.3 s on the unix port, the virtual
+# trainer as a whole 7-9 % less CPU); the decorator does nothing on CPython.
 import math
+
+try:
+    import micropython
+except ImportError:                 # CPython
+    class micropython:              # noqa: N801  (stands in for the module)
+        @staticmethod
+        def native(f):
+            return f
 
 TWO_PI = 2.0 * math.pi
 _HALF_PI = 0.5 * math.pi
@@ -30,6 +42,7 @@ class Biquad:
         self.z1 = 0.0
         self.z2 = 0.0
 
+    @micropython.native
     def run(self, x):
         y = self.b0 * x + self.z1
         self.z1 = self.b1 * x - self.a1 * y + self.z2
@@ -56,6 +69,7 @@ class BandNoise:
         self.hp.z1 = self.hp.z2 = self.lp.z1 = self.lp.z2 = 0.0
         self.scale = 1.0 / math.sqrt(energy)
 
+    @micropython.native
     def next(self):
         return self.scale * self.lp.run(self.hp.run(self.rng.gauss()))
 
@@ -102,6 +116,7 @@ class Event:
         self.t3 = self.t2 + self.release
         self.l2 = self._hold_level(hold)
 
+    @micropython.native
     def _hold_level(self, s):
         g = math.exp(-self.k * s) if self.k else 1.0
         if self.wander is not None:
@@ -134,6 +149,7 @@ class Event:
                     best, best_s = g, i * _PEAK_SCAN_S
         return self.t1 + best_s, best
 
+    @micropython.native
     def eval(self, t):
         """Sets self.pf, self.abd: the contribution of this event at time t."""
         if t <= self.t0:

@@ -3,7 +3,7 @@
 # traits, and SyntheticUser, who follows cues one sample at a time.
 import math
 
-from simboard.synth_shapes import TWO_PI as _TWO_PI, BandNoise, Event
+from simboard.synth_shapes import TWO_PI as _TWO_PI, BandNoise, Event, micropython
 
 _M32 = 0xFFFFFFFF
 _INV24 = 1.0 / 16777216.0
@@ -31,6 +31,7 @@ class Rng:
         self.state = _mix32(_mix32(seed) + stream * 0x9E3779B9) or 0x6D2B79F5
         self._spare = None
 
+    @micropython.native
     def next32(self):
         x = self.state
         x ^= (x << 13) & _M32
@@ -39,6 +40,7 @@ class Rng:
         self.state = x
         return x
 
+    @micropython.native
     def random(self):
         """Uniform in [0, 1)."""
         return (self.next32() >> 8) * _INV24
@@ -46,6 +48,7 @@ class Rng:
     def uniform(self, a, b):
         return a + (b - a) * self.random()
 
+    @micropython.native
     def gauss(self):
         """Standard normal (Box-Muller; the second value is kept for the next call)."""
         g = self._spare
@@ -193,6 +196,13 @@ class SyntheticUser:
             self.noise_rms = 0.0 if snr_db is None else ref / 10.0 ** (snr_db / 20.0)
         else:
             self.noise_rms = tr["noise"]
+            # _pressure_sample's constants, each the float it computed per
+            # sample (a session stays the same to the last bit)
+            per = tr["_per"]
+            self._resp_w = _TWO_PI * tr["resp_hz"]
+            self._var_per = 0.7 * per[2]
+            self._abd_d = 0.5 * tr["drift"]
+            self._abd_resp = tr["abd_resp_amp"] if tr["abd_resp_amp"] > 1.2 * tr["resp_amp"] else 1.2 * tr["resp_amp"]
         self.level = self.clean = 0.0
         self.abd_level = self.abd_clean = 0.0
         self._moves = []            # pressure: movements planned (move())
@@ -436,6 +446,7 @@ class SyntheticUser:
 
     # ---- sampling -------------------------------------------------------
 
+    @micropython.native
     def step(self):
         """Next sample: (value, abd_value); abd_value is None without that channel."""
         t = self.n / self.rate
@@ -465,25 +476,28 @@ class SyntheticUser:
         tone = self.tone_fast + self.tone_slow
         if not busy:
             # tone holds during events so that amplitude and residual are
-            # exactly the rise and the step above the pre-event level
-            self.tone_fast *= self._decay_fast
-            self.tone_slow *= self._decay_slow
+            # exactly the rise and the step above the pre-event level (0.0
+            # stays 0.0: no float made for it)
+            if self.tone_fast:
+                self.tone_fast *= self._decay_fast
+            if self.tone_slow:
+                self.tone_slow *= self._decay_slow
         if self.emg:
             return self._emg_sample(pf + tone, ab)
         return self._pressure_sample(t, pf + tone, ab)
 
+    @micropython.native
     def _pressure_sample(self, t, pf, ab):
         tr = self.traits
         ph = tr["_ph"]
         per = tr["_per"]
+        w = _TWO_PI * t
+        sin = math.sin
         # breathing: slightly irregular rate, uneven (inspiration is shorter
         # than expiration) and of varying depth; abdomen and probe move together
-        a = _TWO_PI * tr["resp_hz"] * t + ph[0] + 0.6 * math.sin(_TWO_PI * t / per[2] + ph[1])
-        breath = (math.sin(a) + 0.25 * math.sin(2.0 * a)) * (
-            1.0 + tr["resp_var"] * math.sin(_TWO_PI * t / (0.7 * per[2]) + ph[5]))
-        d = tr["drift"]
-        drift = d * (0.6 * math.sin(_TWO_PI * t / per[0] + ph[2])
-                     + 0.4 * math.sin(_TWO_PI * t / per[1] + ph[3]))
+        a = self._resp_w * t + ph[0] + 0.6 * sin(w / per[2] + ph[1])
+        breath = (sin(a) + 0.25 * sin(2.0 * a)) * (1.0 + tr["resp_var"] * sin(w / self._var_per + ph[5]))
+        drift = tr["drift"] * (0.6 * sin(w / per[0] + ph[2]) + 0.4 * sin(w / per[1] + ph[3]))
         drift += tr["warm"] * (1.0 - math.exp(-t / tr["warm_tau_s"]))
         mv = ma = 0.0
         if self._moves:
@@ -493,13 +507,13 @@ class SyntheticUser:
         x = self.gain * (level + self.noise_rms * self._noise.gauss()) + self.offset
         if not self.abd_on:
             return x, None
-        abd_drift = 0.5 * d * math.sin(_TWO_PI * t / per[3] + ph[4])
-        resp = tr["abd_resp_amp"] if tr["abd_resp_amp"] > 1.2 * tr["resp_amp"] else 1.2 * tr["resp_amp"]
-        abd_level = tr["abd_baseline"] + abd_drift + resp * breath + ab + ma
+        abd_drift = self._abd_d * sin(w / per[3] + ph[4])
+        abd_level = tr["abd_baseline"] + abd_drift + self._abd_resp * breath + ab + ma
         self.abd_level = self.abd_clean = abd_level
         y = self.gain * (abd_level + self.noise_rms * self._abd_noise.gauss()) + self.offset
         return x, y
 
+    @micropython.native
     def _ecg(self):
         # One QRS complex per beat (Q, R, S as Gaussians, uV): contamination,
         # not muscle, so it is left out of `clean` and of the SNR.
@@ -514,6 +528,7 @@ class SyntheticUser:
         return a * (math.exp(-(u / 0.010) ** 2) - 0.35 * math.exp(-((u - 0.025) / 0.012) ** 2)
                     - 0.15 * math.exp(-((u + 0.02) / 0.008) ** 2))
 
+    @micropython.native
     def _emg_sample(self, env, ab):
         tr = self.traits
         env += tr["rest_uv"]
