@@ -22,7 +22,7 @@ from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled, fell, mean
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
-from knip.tone import follow, recover, verdict, at_rest, transmission, climb, window_add
+from knip.tone import follow, recover, verdict, at_rest, transmission, climb, window_add, relearn, warmed
 from knip.kinds import kind_of, technique, moved, short_spike, unusable, blank
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
@@ -93,6 +93,7 @@ class SqueezeDetector:
         self.abd = array('i', [0] * N_REC)
         self.ref_amp = 0         # MVC amplitude if known, else strongest seen
         self.mvc_given, self.seq = False, 0
+        self.learnt = self.was_n = self.was_tn = 0   # noise learnt before a re-learn (knip.tone.relearn)
         self.rearm_t = 0         # after an artefact: no squeeze before a rest sample (or this time)
         self.reset_state()
 
@@ -152,7 +153,7 @@ class SqueezeDetector:
         if mvc > rest_level:
             self.ref_amp = mvc - rest_level
             self.mvc_given = True
-        self.started = True
+        self.started = self.learnt = True
         self.t0 = -(1 << 29)     # no warm-up needed
         self.quiet_t = self.t0   # her rest is known: nothing to recover from
         self.tk_f0 = self.tk_f1 = self.rearm_t = 0
@@ -178,8 +179,7 @@ class SqueezeDetector:
             self.started = True
             self.rearm_t = 0
             self.t0 = t
-            self.lvl.reset(v)
-            self.tone.reset(v)
+            relearn(self, v)
             self.sm_q = v << 4
             self.abd_lvl.reset(a)
             self.lvl.learn = self.tone.learn = self.abd_lvl.learn = True
@@ -210,7 +210,7 @@ class SqueezeDetector:
                     self.abd_lvl.update(a, self.abd_lvl.noise() * c.on_k10 // 10)
                 return 0
             if self.lvl.learn:
-                self.lvl.learn = self.tone.learn = self.abd_lvl.learn = False
+                warmed(self)
             if c.climb_ms:
                 on_th = climb(self, t, v, base, on_th)
                 base = self.cbase

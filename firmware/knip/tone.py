@@ -9,6 +9,30 @@ from knip.record import EV_NOT_RELAXED, R_PEAK, R_RESIDUAL
 from knip.history import lowest
 
 
+def relearn(d, v):
+    # The warm-up learns her rest afresh: at the start, and after a gap, an
+    # artefact her level did not come back from, a hum found. What noise was
+    # learnt before bounds what the warm-up may learn (warmed): bad input
+    # does not make her sensor noisier, and a squeeze begun in those 1.5 s
+    # was learnt as noise, its margin then hid her squeezes for minutes.
+    d.was_n = d.lvl.noise() if d.learnt else 0
+    d.was_tn = d.tone.noise() if d.learnt else 0
+    d.lvl.reset(v)
+    d.tone.reset(v)
+
+
+def warmed(d):
+    # The warm-up is over: from here the trackers learn slowly, and the
+    # noise is at most relearn_x times what it was before a re-learn.
+    d.lvl.learn = d.tone.learn = d.abd_lvl.learn = False
+    d.learnt = True
+    x = d.cfg.relearn_x
+    if x and d.was_n and d.lvl.noise() > x * d.was_n:
+        d.lvl.reset(d.lvl.level(), x * d.was_n)
+    if x and d.was_tn and d.tone.noise() > x * d.was_tn:
+        d.tone.reset(d.tone.level(), x * d.was_tn)
+
+
 def follow(d, v, gate):
     # The resting tone follows the signal smoothed over ~0.5 s: a tracker
     # that falls faster than it rises would sit in the dips of a noisy

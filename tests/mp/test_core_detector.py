@@ -413,6 +413,34 @@ def test_low_snr_emg_hold_touching_rest_for_a_moment_stays_one_squeeze():
             assert len(_squeezes(recs)) == 2, (rest, seed, [(r[D.R_ONSET], r[D.R_OFFSET]) for r in recs])
 
 
+def test_squeezes_after_a_flat_stretch_are_found_though_one_began_while_it_relearnt():
+    # The sensor reads flat for 3.5 s, so the detector learns her rest afresh
+    # (1.5 s); she squeezes 0.9 s after the stretch, while it learns. The
+    # warm-up took that rise as noise (8-13x the sensor's), and its margin
+    # hid every squeeze after (issue 11: the second generator's
+    # p1_artefacts 1007, 5 of 6 squeezes missed in the minute after a
+    # flat stretch). The re-learnt noise is now at most relearn_x times
+    # what it was before.
+    sq = [(4.0, 0.5, 3.0, 0.5, 25, 0), (13.4, 1.0, 3.0, 0.6, 22, 0),
+          (22.0, 0.5, 3.0, 0.5, 25, 0), (30.0, 0.5, 3.0, 0.5, 20, 0)]
+    for rate in (50, 100):
+        ts, xs, _ = pressure_track(rate, 38, sq)
+        for i in range(9 * rate, 25 * rate // 2):        # 9-12.5 s: the very same reading
+            xs[i] = xs[9 * rate]
+        got = {}
+        for x in (2, 0):
+            ch = PressureChain(rate)
+            ch.det.cfg.relearn_x = x
+            recs, _ = _run(ch, ts, xs)
+            got[x] = [(D.KIND_NAMES[r[D.R_KIND]], r[D.R_ONSET], r[D.R_MARKS]) for r in recs]
+        new = got[2]
+        assert new[0][0] == "squeeze" and abs(new[0][1] - 4000) <= 150, (rate, new)
+        assert new[1][0] == "artefact" and new[1][2] & D.M_FLAT and abs(new[1][1] - 9000) <= 50, (rate, new)
+        after = [o for k, o, _ in new if k == "squeeze" and o > 15000]
+        assert len(after) == 2 and abs(after[0] - 22000) <= 150 and abs(after[1] - 30000) <= 150, (rate, new)
+        assert not [o for k, o, _ in got[0] if k == "squeeze" and o > 15000], (rate, got[0])   # before: all hidden
+
+
 def test_saturation_is_an_artefact_and_detection_recovers():
     from knip.filters import X_MAX
     sq = [(4.0, 0.5, 2.0, 0.5, 30, 0), (14.0, 0.5, 2.0, 0.5, 30, 0)]
