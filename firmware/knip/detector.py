@@ -22,7 +22,7 @@ from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled, fell, mean
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
-from knip.tone import follow, recover, verdict, at_rest, transmission, climb, window_add, relearn, warmed
+from knip.tone import follow, recover, verdict, at_rest, transmission, climb, window_add, relearn, rest_known, warmed
 from knip.kinds import kind_of, technique, moved, short_spike, unusable, blank
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
@@ -147,13 +147,12 @@ class SqueezeDetector:
 
     def calibrate(self, rest_level, noise, mvc=0):
         """Seed from a calibration: resting level, noise (mean abs dev), MVC level."""
-        self.lvl.reset(rest_level, noise)
-        self.tone.reset(rest_level, noise)
+        rest_known(self, rest_level, noise)
         self.sm_q = rest_level << 4
         if mvc > rest_level:
             self.ref_amp = mvc - rest_level
             self.mvc_given = True
-        self.started = self.learnt = True
+        self.started = True
         self.t0 = -(1 << 29)     # no warm-up needed
         self.quiet_t = self.t0   # her rest is known: nothing to recover from
         self.tk_f0 = self.tk_f1 = self.rearm_t = 0

@@ -12,24 +12,41 @@ from knip.history import lowest
 def relearn(d, v):
     # The warm-up learns her rest afresh: at the start, and after a gap, an
     # artefact her level did not come back from, a hum found. What noise was
-    # learnt before bounds what the warm-up may learn (warmed): bad input
-    # does not make her sensor noisier, and a squeeze begun in those 1.5 s
-    # was learnt as noise, its margin then hid her squeezes for minutes.
-    d.was_n = d.lvl.noise() if d.learnt else 0
-    d.was_tn = d.tone.noise() if d.learnt else 0
+    # learnt before bounds what the warm-up may learn (warmed): a squeeze
+    # begun in those 1.5 s was learnt as noise, and its margin then hid her
+    # squeezes for minutes. A warm-up cut short keeps the bound it had.
+    if d.learnt and not d.lvl.learn:
+        d.was_n = d.lvl.noise()
+        d.was_tn = d.tone.noise()
     d.lvl.reset(v)
     d.tone.reset(v)
 
 
+def rest_known(d, level, noise):
+    # A calibration: her rest and noise are known; no warm-up, nothing to bound.
+    d.lvl.reset(level, noise)
+    d.tone.reset(level, noise)
+    d.lvl.learn = d.tone.learn = d.abd_lvl.learn = False
+    d.learnt = True
+    d.was_n = d.was_tn = 0
+
+
 def warmed(d):
-    # The warm-up is over: from here the trackers learn slowly, and the
-    # noise is at most relearn_x times what it was before a re-learn.
+    # The warm-up is over: from here the trackers learn slowly. If her level
+    # moved in it by more than the onset margin of the noise it learnt (a
+    # rise or a release; a sensor that is noisier now, or one noisy first
+    # sample, moves it less), that noise is at most relearn_x times what it
+    # was before.
     d.lvl.learn = d.tone.learn = d.abd_lvl.learn = False
     d.learnt = True
     x = d.cfg.relearn_x
-    if x and d.was_n and d.lvl.noise() > x * d.was_n:
-        d.lvl.reset(d.lvl.level(), x * d.was_n)
-    if x and d.was_tn and d.tone.noise() > x * d.was_tn:
+    lv = d.lvl.level()
+    n = d.lvl.noise()
+    if not x or not d.was_n or (lv - d.v0 if lv > d.v0 else d.v0 - lv) * 10 <= n * d.cfg.on_k10:
+        return
+    if n > x * d.was_n:
+        d.lvl.reset(lv, x * d.was_n)
+    if d.tone.noise() > x * d.was_tn:
         d.tone.reset(d.tone.level(), x * d.was_tn)
 
 

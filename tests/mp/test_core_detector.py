@@ -441,6 +441,47 @@ def test_squeezes_after_a_flat_stretch_are_found_though_one_began_while_it_relea
         assert not [o for k, o, _ in got[0] if k == "squeeze" and o > 15000], (rate, got[0])   # before: all hidden
 
 
+def _with_and_without_the_bound(rate, ts, xs):
+    got = []
+    for x in (2, 0):
+        ch = PressureChain(rate)
+        ch.det.cfg.relearn_x = x
+        got.append([(r[D.R_KIND], r[D.R_ONSET], r[D.R_OFFSET]) for r in _run(ch, ts, xs)[0]])
+    return got
+
+
+def test_the_relearnt_noise_is_not_bounded_when_no_squeeze_moved_her_level():
+    # No squeeze in the warm-up, so the bound must change nothing (the same
+    # records with relearn_x 0). A warm-up cut short by a second gap keeps
+    # the noise from before the first as its bound, not the half-learnt one
+    # (5 counts here against 20), and a sensor that is 5x noisier after a
+    # gap is learnt as it is: its level does not move (bounded all the same,
+    # it made false squeezes from 14.5 s on at 100 Hz).
+    sq = [(4.0, 0.5, 3.0, 0.5, 25, 0), (30.0, 0.5, 3.0, 0.5, 25, 0), (45.0, 0.5, 3.0, 0.5, 25, 0)]
+    ts, xs, _ = pressure_track(50, 60, sq, noise=3.0)
+    xs = list(xs)
+    for a, b in ((450, 550), (570, 675)):     # gaps at 9-11 s and 11.4-13.5 s
+        for i in range(a, b):
+            xs[i] = None
+    bound, free = _with_and_without_the_bound(50, ts, xs)
+    assert bound == free and len([r for r in bound if r[0] == D.KIND_SQUEEZE]) == 3, bound
+    before = PressureChain(50)
+    _run(before, ts[:450], xs[:450])
+    ch = PressureChain(50)
+    _run(ch, ts, xs)
+    assert ch.det.was_n == before.det.lvl.noise() > 10, (ch.det.was_n, before.det.lvl.noise())
+    for rate in (50, 100):
+        ts, xs, _ = pressure_track(rate, 60, sq, noise=1.0)
+        _, noisier, _ = pressure_track(rate, 60, sq, noise=5.0, seed=7)
+        xs = list(xs)
+        for i in range(11 * rate, len(xs)):
+            xs[i] = noisier[i]
+        for i in range(9 * rate, 11 * rate):
+            xs[i] = None
+        bound, free = _with_and_without_the_bound(rate, ts, xs)
+        assert bound == free, (rate, bound, free)
+
+
 def test_saturation_is_an_artefact_and_detection_recovers():
     from knip.filters import X_MAX
     sq = [(4.0, 0.5, 2.0, 0.5, 30, 0), (14.0, 0.5, 2.0, 0.5, 30, 0)]
