@@ -93,7 +93,7 @@ class SqueezeDetector:
         self.abd = array('i', [0] * N_REC)
         self.ref_amp = 0         # MVC amplitude if known, else strongest seen
         self.mvc_given, self.seq = False, 0
-        self.learnt = self.was_n = self.was_tn = 0   # noise learnt before a re-learn (knip.tone.relearn)
+        self.learnt, self.was_n, self.was_tn = False, 0, 0   # noise learnt before a re-learn (knip.tone.relearn)
         self.rearm_t = 0         # after an artefact: no squeeze before a rest sample (or this time)
         self.reset_state()
 

@@ -78,8 +78,8 @@ class DetectorConfig:
         self.abd_min_ms = 500                    # abd-only strain this long
         self.abd_pct = 50 if emg else 20         # ... and this % of her best squeeze
         self.warmup_ms = 1500                    # learn rest before detecting
-        self.relearn_x = 2                       # learnt again (a gap): noise at most this x
-                                                 # what it was before (0: off)
+        self.relearn_x = 2                       # rest learnt again (after a gap) while her level
+                                                 # moved: noise at most this x what it was (0: off)
         self.level_ms = 3000                     # pre-squeeze level tracker
         self.rest_up_ms = 4000 if not emg else 20000   # resting tone: EMG rises
         self.rest_down_ms = 4000 if not emg else 1500  # slowly, falls fast (a
