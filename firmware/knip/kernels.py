@@ -27,6 +27,8 @@ except ImportError:                 # CPython: the same code, plain Python
         def viper(f):
             return f
 
+        native = viper              # (simboard's synthetic woman)
+
     def ptr32(a):
         return a
 

@@ -9,11 +9,8 @@ import math
 
 try:
     import micropython
-except ImportError:                 # CPython
-    class micropython:              # noqa: N801  (stands in for the module)
-        @staticmethod
-        def native(f):
-            return f
+except ImportError:                 # CPython: the kernels' stand-in
+    from knip.kernels import micropython
 
 TWO_PI = 2.0 * math.pi
 _HALF_PI = 0.5 * math.pi
