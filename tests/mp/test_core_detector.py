@@ -413,6 +413,17 @@ def test_low_snr_emg_hold_touching_rest_for_a_moment_stays_one_squeeze():
             assert len(_squeezes(recs)) == 2, (rest, seed, [(r[D.R_ONSET], r[D.R_OFFSET]) for r in recs])
 
 
+def _with_and_without_the_bound(rate, ts, xs):
+    # (records as (kind, onset, offset, marks), the detector) with relearn_x 2, then 0
+    got = []
+    for x in (2, 0):
+        ch = PressureChain(rate)
+        ch.det.cfg.relearn_x = x
+        recs = _run(ch, ts, xs)[0]
+        got.append(([(r[D.R_KIND], r[D.R_ONSET], r[D.R_OFFSET], r[D.R_MARKS]) for r in recs], ch.det))
+    return got
+
+
 def test_squeezes_after_a_flat_stretch_are_found_though_one_began_while_it_relearnt():
     # The sensor reads flat for 3.5 s, so the detector learns her rest afresh
     # (1.5 s); she squeezes 0.9 s after the stretch, while it learns. The
@@ -427,27 +438,12 @@ def test_squeezes_after_a_flat_stretch_are_found_though_one_began_while_it_relea
         ts, xs, _ = pressure_track(rate, 38, sq)
         for i in range(9 * rate, 25 * rate // 2):        # 9-12.5 s: the very same reading
             xs[i] = xs[9 * rate]
-        got = {}
-        for x in (2, 0):
-            ch = PressureChain(rate)
-            ch.det.cfg.relearn_x = x
-            recs, _ = _run(ch, ts, xs)
-            got[x] = [(D.KIND_NAMES[r[D.R_KIND]], r[D.R_ONSET], r[D.R_MARKS]) for r in recs]
-        new = got[2]
-        assert new[0][0] == "squeeze" and abs(new[0][1] - 4000) <= 150, (rate, new)
-        assert new[1][0] == "artefact" and new[1][2] & D.M_FLAT and abs(new[1][1] - 9000) <= 50, (rate, new)
-        after = [o for k, o, _ in new if k == "squeeze" and o > 15000]
+        (new, _), (old, _) = _with_and_without_the_bound(rate, ts, xs)
+        assert new[0][0] == D.KIND_SQUEEZE and abs(new[0][1] - 4000) <= 150, (rate, new)
+        assert new[1][0] == D.KIND_ARTEFACT and new[1][3] & D.M_FLAT and abs(new[1][1] - 9000) <= 50, (rate, new)
+        after = [r[1] for r in new if r[0] == D.KIND_SQUEEZE and r[1] > 15000]
         assert len(after) == 2 and abs(after[0] - 22000) <= 150 and abs(after[1] - 30000) <= 150, (rate, new)
-        assert not [o for k, o, _ in got[0] if k == "squeeze" and o > 15000], (rate, got[0])   # before: all hidden
-
-
-def _with_and_without_the_bound(rate, ts, xs):
-    got = []
-    for x in (2, 0):
-        ch = PressureChain(rate)
-        ch.det.cfg.relearn_x = x
-        got.append([(r[D.R_KIND], r[D.R_ONSET], r[D.R_OFFSET]) for r in _run(ch, ts, xs)[0]])
-    return got
+        assert not [r for r in old if r[0] == D.KIND_SQUEEZE and r[1] > 15000], (rate, old)   # before: all hidden
 
 
 def test_the_relearnt_noise_is_not_bounded_when_no_squeeze_moved_her_level():
@@ -463,13 +459,11 @@ def test_the_relearnt_noise_is_not_bounded_when_no_squeeze_moved_her_level():
     for a, b in ((450, 550), (570, 675)):     # gaps at 9-11 s and 11.4-13.5 s
         for i in range(a, b):
             xs[i] = None
-    bound, free = _with_and_without_the_bound(50, ts, xs)
+    (bound, det), (free, _) = _with_and_without_the_bound(50, ts, xs)
     assert bound == free and len([r for r in bound if r[0] == D.KIND_SQUEEZE]) == 3, bound
     before = PressureChain(50)
     _run(before, ts[:450], xs[:450])
-    ch = PressureChain(50)
-    _run(ch, ts, xs)
-    assert ch.det.was_n == before.det.lvl.noise() > 10, (ch.det.was_n, before.det.lvl.noise())
+    assert det.was_n == before.det.lvl.noise() > 10, (det.was_n, before.det.lvl.noise())
     for rate in (50, 100):
         ts, xs, _ = pressure_track(rate, 60, sq, noise=1.0)
         _, noisier, _ = pressure_track(rate, 60, sq, noise=5.0, seed=7)
@@ -478,7 +472,7 @@ def test_the_relearnt_noise_is_not_bounded_when_no_squeeze_moved_her_level():
             xs[i] = noisier[i]
         for i in range(9 * rate, 11 * rate):
             xs[i] = None
-        bound, free = _with_and_without_the_bound(rate, ts, xs)
+        (bound, _), (free, _) = _with_and_without_the_bound(rate, ts, xs)
         assert bound == free, (rate, bound, free)
 
 
