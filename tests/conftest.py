@@ -93,7 +93,6 @@ LONGEST = (
     "test_faults.py",
     "test_micropython.py",
     "test_e2e.py",
-    "test_analyze_memory.py",
     "test_report_browser.py",   # well after test_trends.py: the database is there by then
     "test_synth.py",
     "test_cli_fuzz.py",

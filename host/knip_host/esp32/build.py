@@ -116,7 +116,7 @@ def collect_sources(firmware_dir: Path = FIRMWARE_DIR) -> tuple[dict[str, Source
 
 # ------------------------------------------------------------- import check
 
-@dataclass
+@dataclass(frozen=True)
 class Import:
     module: str              # absolute module name imported
     names: tuple[str, ...]   # for `from module import a, b`
@@ -165,19 +165,39 @@ class _Imports(ast.NodeVisitor):
         self.found.append(Import(mod, tuple(a.name for a in node.names), node.lineno, self.guard > 0))
 
 
+# Parsed once per process for each module text: a test session builds the
+# tree a few dozen times, and parsing every module each time was most of it.
+_PARSED: dict[tuple[str, str, bytes], object] = {}
+
+
+def _parsed(src: Source, what: str, parse: Callable[[str], object]) -> object:
+    text = src.path.read_bytes()
+    key = (what, src.rel, hashlib.sha1(text).digest())
+    if key not in _PARSED:
+        _PARSED[key] = parse(text.decode("utf-8"))
+    return _PARSED[key]
+
+
 def imports_of(src: Source) -> list[Import]:
-    try:
-        tree = ast.parse(src.path.read_text(encoding="utf-8"), filename=src.rel)
-    except SyntaxError as exc:
-        raise BuildError(f"firmware/{src.rel}:{exc.lineno}: {exc.msg}; fix the syntax") from None
-    v = _Imports(src.module, src.rel.endswith("__init__.py"))
-    v.visit(tree)
-    return v.found
+    def parse(text: str) -> tuple[Import, ...]:
+        try:
+            tree = ast.parse(text, filename=src.rel)
+        except SyntaxError as exc:
+            raise BuildError(f"firmware/{src.rel}:{exc.lineno}: {exc.msg}; fix the syntax") from None
+        v = _Imports(src.module, src.rel.endswith("__init__.py"))
+        v.visit(tree)
+        return tuple(v.found)
+    return list(_parsed(src, "imports", parse))  # type: ignore[call-overload]
 
 
 def _top_names(src: Source) -> set[str] | None:
     """Names a module defines at top level (None: cannot tell, e.g. a star import)."""
-    tree = ast.parse(src.path.read_text(encoding="utf-8"))
+    found = _parsed(src, "names", _names_in)
+    return None if found is None else set(found)  # type: ignore[call-overload]
+
+
+def _names_in(text: str) -> frozenset[str] | None:
+    tree = ast.parse(text)
     names: set[str] = set()
 
     def walk(body: list[ast.stmt]) -> bool:
@@ -204,7 +224,7 @@ def _top_names(src: Source) -> set[str] | None:
                         return False
         return True
 
-    return names if walk(tree.body) else None
+    return frozenset(names) if walk(tree.body) else None
 
 
 @dataclass
