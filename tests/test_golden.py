@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import FIRMWARE, ROOT, micropython_path
+from knip_host.simtree import firmware_path
 
 GOLDEN = ROOT / "tests" / "golden" / "app.json"
 SCRIPT = ROOT / "tests" / "mp" / "golden_app.py"
@@ -28,14 +29,23 @@ def _digest(folder: Path) -> dict[str, list]:
     return out
 
 
+@pytest.mark.parametrize("code", ["source", "built"])
 @pytest.mark.parametrize("signal", ["pressure", "emg"])
-def test_device_bytes_match_the_golden_run(signal, tmp_path, mpy):
+def test_device_bytes_match_the_golden_run(signal, code, tmp_path, mpy):
+    # "built": the tree the virtual trainer runs (knip_host.simtree: `knip
+    # build` for this port, the per-sample modules native code as on the
+    # board) gives the sources' bytes, so the end-to-end tests on it test them
+    first = None
+    if code == "built":
+        first = firmware_path(FIRMWARE, micropython_path() or "micropython")
+        if first is None:
+            pytest.skip("no native code for this unix port here: the virtual trainer runs the sources")
     out = tmp_path / "out"
     out.mkdir()
-    mpy(SCRIPT, str(tmp_path / "flash.img"), str(out), signal)
+    mpy(SCRIPT, str(tmp_path / "flash.img"), str(out), signal, first=first)
     got = _digest(out)
     golden = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
-    if os.environ.get("KNIP_GOLDEN_UPDATE"):
+    if os.environ.get("KNIP_GOLDEN_UPDATE") and code == "source":
         golden[signal] = got
         GOLDEN.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
     assert signal in golden, "no golden run yet: KNIP_GOLDEN_UPDATE=1 pytest tests/test_golden.py"

