@@ -39,7 +39,8 @@ def test_device_bytes_match_the_golden_run(signal, code, tmp_path, mpy):
     if code == "built":
         first = firmware_path(FIRMWARE, micropython_path() or "micropython")
         if first is None:
-            pytest.skip("no native code for this unix port here: the virtual trainer runs the sources")
+            pytest.skip("the virtual trainer runs the sources here (KNIP_SIM_CODE=source, or a unix port "
+                        "that cannot load this mpy-cross's native code)")
     out = tmp_path / "out"
     out.mkdir()
     mpy(SCRIPT, str(tmp_path / "flash.img"), str(out), signal, first=first)

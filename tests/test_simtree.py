@@ -12,7 +12,8 @@ import pytest
 
 from conftest import FIRMWARE, micropython_path
 from knip_host.esp32 import release as R
-from knip_host.simtree import firmware_path
+from knip_host.device import DeviceError
+from knip_host.simtree import _port_arch, firmware_path
 
 pytestmark = pytest.mark.micropython
 
@@ -25,9 +26,10 @@ def _exe() -> str:
 
 
 def _tree(fw: Path = FIRMWARE) -> Path:
+    if _port_arch(_exe()) is None:
+        pytest.skip("this unix port cannot load this mpy-cross's native code: the virtual trainer runs the sources")
     tree = firmware_path(fw, _exe())
-    if tree is None:
-        pytest.skip("no native code for this unix port here: the virtual trainer runs the sources")
+    assert tree is not None, "a port that loads native code, and no tree"
     return tree
 
 
@@ -45,10 +47,18 @@ def test_the_per_sample_modules_are_native_code_and_the_rest_is_all_there():
     assert mods - {"espboard/main"} <= have, sorted(mods - have)
 
 
-def test_an_edit_to_the_firmware_builds_a_new_tree_and_source_turns_it_off(tmp_path, monkeypatch):
+def _copy(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))     # not the user's cache
     fw = tmp_path / "firmware"
     shutil.copytree(FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    return fw
+
+
+def test_an_edit_to_the_firmware_builds_a_new_tree_and_source_turns_it_off(tmp_path, monkeypatch):
+    fw = _copy(tmp_path, monkeypatch)
     first = _tree(fw)
+    assert first.parent == tmp_path / "cache" / "knip" / "simtree"
+    assert [p.name for p in first.parent.iterdir()] == [first.name]   # no half-built folder left
     assert firmware_path(fw, _exe()) == first                             # built once per text
     mod = fw / "knip" / "fixed.py"
     mod.write_text(mod.read_text() + "\n_EDITED = 1\n")
@@ -57,6 +67,30 @@ def test_an_edit_to_the_firmware_builds_a_new_tree_and_source_turns_it_off(tmp_p
     assert (again / "knip" / "fixed.mpy").read_bytes() != (first / "knip" / "fixed.mpy").read_bytes()
     monkeypatch.setenv("KNIP_SIM_CODE", "source")
     assert firmware_path(fw, _exe()) is None
+    monkeypatch.setenv("KNIP_SIM_CODE", "sources")
+    with pytest.raises(DeviceError, match="KNIP_SIM_CODE='sources': say 'native'"):
+        firmware_path(fw, _exe())
+
+
+def test_a_firmware_knip_build_refuses_stops_the_trainer_with_the_reason(tmp_path, monkeypatch):
+    fw = _copy(tmp_path, monkeypatch)
+    _tree(fw)
+    mod = fw / "knip" / "fixed.py"
+    mod.write_text("import numpy\n" + mod.read_text())
+    with pytest.raises(DeviceError, match=r"the build failed: .*numpy.*KNIP_SIM_CODE=source runs the sources"):
+        firmware_path(fw, _exe())
+    monkeypatch.setenv("KNIP_SIM_CODE", "source")
+    assert firmware_path(fw, _exe()) is None
+
+
+@pytest.mark.parametrize("sub, arch, ok", [(R.MPY_SUB_VERSION, "x64", True), (R.MPY_SUB_VERSION - 1, "x64", False),
+                                           (R.MPY_SUB_VERSION, None, False)])
+def test_native_code_only_for_a_port_that_loads_this_mpy_version(tmp_path, sub, arch, ok):
+    # a port of another .mpy sub-version refuses the native code: it runs the sources
+    exe = tmp_path / "micropython"
+    exe.write_text(f"#!/bin/sh\necho {R.encode_sys_mpy(R.MPY_VERSION, sub, arch)}\n")
+    exe.chmod(0o755)
+    assert _port_arch(str(exe)) == (arch if ok else None)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the trainer's environment from /proc")

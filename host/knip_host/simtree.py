@@ -1,81 +1,142 @@
-"""The firmware the virtual trainer runs: the tree `knip build` makes for
-the board, compiled for this machine's MicroPython unix port, so the
-per-sample modules run as native code as they do on the ESP32 (and what
-the end-to-end tests exercise is the build, byte for byte the same
-sessions as the sources give: tests/test_golden.py). It is also 14-17 %
-less CPU a sample.
+"""The firmware the virtual trainer runs: `knip build`'s tree, compiled
+for this machine's MicroPython unix port instead of the ESP32, so the
+per-sample modules run as native code as they do on the board. The
+end-to-end tests then exercise the build, and it gives the same bytes as
+the sources (tests/test_golden.py); it is also 14-17 % less CPU a sample.
 
-Built once per process for each text of the firmware, into a temporary
-folder removed at exit. Host-only modules (`knip/replay.py`) are copied in
-as sources, so the tree holds every module of its packages. None, and the
-trainer runs the sources, when the port's architecture has no native
-emitter here, when mpy-cross is missing, or with KNIP_SIM_CODE=source (a
-traceback then names source lines)."""
+Kept in a cache ($XDG_CACHE_HOME/knip/simtree, else ~/.cache/knip/simtree)
+under a key over the firmware's text, `knip build`'s own code, mpy-cross's
+version and the architecture: built once (0.4-0.6 s) into a temporary
+folder and renamed into place, so processes building at once never see
+half a tree, and nothing is left in /tmp. Host-only modules
+(`knip/replay.py`) are copied in as sources; the board's main.py and
+profile.json are left out.
+
+The sources run instead with KNIP_SIM_CODE=source (a traceback then names
+source lines), and on a unix port that cannot load this mpy-cross's native
+code (another architecture, or another .mpy version). A firmware that
+`knip build` refuses stops the trainer with the build's message."""
 from __future__ import annotations
 
-import atexit
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
-_BUILT: dict[tuple[str, str], Path | None] = {}
+from .device import DeviceError
+
+KEEP = 8                        # trees kept; older ones go when unused for a day
 _LOCK = threading.Lock()
-_ARCH: dict[str, str | None] = {}
+_PORT: dict[str, str | None] = {}
 
 
-def _digest(firmware_dir: Path) -> str:
-    h = hashlib.sha256()
-    for d, dirs, files in os.walk(firmware_dir):
-        dirs[:] = sorted(n for n in dirs if n != "__pycache__")
-        for name in sorted(n for n in files if n.endswith((".py", ".json"))):
-            p = Path(d, name)
-            h.update(p.relative_to(firmware_dir).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def _arch(exe: str) -> str | None:
-    if exe not in _ARCH:
-        from .esp32 import build as B
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
         try:
-            _ARCH[exe] = B.port_arch(exe)
+            base = str(Path.home() / ".cache")
+        except (KeyError, RuntimeError):          # no home folder
+            base = os.path.join(tempfile.gettempdir(), f"knip-cache-{os.getuid()}")
+    return Path(base) / "knip" / "simtree"
+
+
+def _hash_files(h: "hashlib._Hash", top: Path, names: tuple[str, ...]) -> None:
+    for d, dirs, files in os.walk(top):
+        dirs[:] = sorted(n for n in dirs if n != "__pycache__")
+        for name in sorted(n for n in files if n.endswith(names)):
+            p = Path(d, name)
+            h.update(p.relative_to(top).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+
+
+def _port_arch(exe: str) -> str | None:
+    """The native architecture of the port, if it loads this mpy-cross's
+    native code (same .mpy version and sub-version), else None."""
+    if exe not in _PORT:
+        from .esp32 import release as R
+        try:
+            out = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy)"], capture_output=True,
+                                 text=True, check=True, timeout=60).stdout
+            version, sub, arch = R.decode_sys_mpy(int(out))
         except (OSError, subprocess.SubprocessError, ValueError):
-            _ARCH[exe] = None
-    return _ARCH[exe]
+            version, sub, arch = 0, 0, None
+        ok = (version, sub) == (R.MPY_VERSION, R.MPY_SUB_VERSION) and arch is not None and arch in R.MPY_ARCHES
+        _PORT[exe] = arch if ok else None
+    return _PORT[exe]
 
 
 def firmware_path(firmware_dir: Path, exe: str) -> Path | None:
-    """The built tree to put before firmware_dir on MICROPYPATH, or None."""
-    if os.environ.get("KNIP_SIM_CODE", "native") == "source":
+    """The built tree to put before firmware_dir on MICROPYPATH, or None
+    (run the sources). DeviceError when `knip build` refuses the firmware."""
+    code = os.environ.get("KNIP_SIM_CODE", "native")
+    if code not in ("native", "source"):
+        raise DeviceError(f"KNIP_SIM_CODE={code!r}: say 'native' (the built firmware, the default) or 'source'")
+    if code == "source":
         return None
-    arch = _arch(exe)
-    if arch is None or arch.startswith("arch"):       # a bytecode-only port, or unknown here
+    arch = _port_arch(exe)
+    if arch is None:
         return None
-    key = (str(firmware_dir), _digest(firmware_dir) + arch)
-    with _LOCK:
-        if key not in _BUILT:
-            _BUILT[key] = _build(firmware_dir, arch)
-        return _BUILT[key]
-
-
-def _build(firmware_dir: Path, arch: str) -> Path | None:
     from .esp32 import build as B
-    top = Path(tempfile.mkdtemp(prefix="knip-simtree-"))
-    atexit.register(shutil.rmtree, top, True)
-    out = top / "tree"
+    h = hashlib.sha256(arch.encode() + b"\0")
     try:
-        B.build(out, B.DEFAULT_PROFILE, firmware_dir=firmware_dir, march=arch)
-    except (B.BuildError, OSError):
-        return None
-    for name in (B.MANIFEST, B.PROFILE, "main.py"):      # the board's files, not modules
-        (out / name).unlink(missing_ok=True)
-    _mods, held = B.collect_sources(firmware_dir)
-    for src in held.values():
-        dest = out / src.rel
-        if not dest.with_suffix(".mpy").exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src.path, dest)
-    return out
+        h.update(B.mpy_cross_version().encode() + b"\0")
+    except (B.BuildError, OSError) as exc:
+        raise DeviceError(f"the virtual trainer runs the firmware as knip build makes it: {exc}") from None
+    _hash_files(h, Path(B.__file__).parent, (".py",))      # knip build itself
+    _hash_files(h, firmware_dir, (".py", ".json"))
+    top = cache_root()
+    entry = top / h.hexdigest()[:24]
+    with _LOCK:
+        try:
+            if not entry.is_dir():
+                _build(firmware_dir, arch, top, entry)
+            os.utime(entry)                                 # in use: kept
+        except OSError:                                     # no cache to write: the sources
+            return None
+    return entry
+
+
+def _build(firmware_dir: Path, arch: str, top: Path, entry: Path) -> None:
+    from .esp32 import build as B
+    top.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=top))
+    try:
+        try:
+            B.build(tmp, B.DEFAULT_PROFILE, firmware_dir=firmware_dir, march=arch)
+        except B.BuildError as exc:
+            raise DeviceError(f"the virtual trainer runs the firmware as knip build makes it, and the build "
+                              f"failed: {exc} (KNIP_SIM_CODE=source runs the sources)") from None
+        for name in (B.MANIFEST, B.PROFILE, "main.py"):      # the board's files, not modules
+            (tmp / name).unlink(missing_ok=True)
+        _mods, held = B.collect_sources(firmware_dir)
+        for src in held.values():
+            dest = tmp / src.rel
+            if not dest.with_suffix(".mpy").exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src.path, dest)
+        try:
+            tmp.rename(entry)
+        except OSError:
+            if not entry.is_dir():                          # not another process's tree: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _prune(top, entry)
+
+
+def _prune(top: Path, keep: Path) -> None:
+    now = time.time()
+    trees = []
+    for p in top.iterdir():
+        if p.name.startswith(".building-"):
+            if p.stat().st_mtime < now - 3600:              # left by a build that was killed
+                shutil.rmtree(p, ignore_errors=True)
+        elif p.is_dir():
+            trees.append(p)
+    trees.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for p in trees[KEEP:]:
+        if p != keep and p.stat().st_mtime < now - 86400:   # a tree a running trainer may still read stays
+            shutil.rmtree(p, ignore_errors=True)

@@ -167,12 +167,12 @@ class _Imports(ast.NodeVisitor):
 
 # Parsed once per process for each module text: a test session builds the
 # tree a few dozen times, and parsing every module each time was most of it.
-_PARSED: dict[tuple[str, str, bytes], object] = {}
+_PARSED: dict[tuple[str, str, str, bytes], object] = {}
 
 
 def _parsed(src: Source, what: str, parse: Callable[[str], object]) -> object:
     text = src.path.read_bytes()
-    key = (what, src.rel, hashlib.sha1(text).digest())
+    key = (what, src.rel, src.module, hashlib.sha1(text).digest())
     if key not in _PARSED:
         _PARSED[key] = parse(text.decode("utf-8"))
     return _PARSED[key]
