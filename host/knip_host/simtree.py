@@ -44,14 +44,6 @@ def cache_root() -> Path:
     return Path(base) / "knip" / "simtree"
 
 
-def _hash_files(h: "hashlib._Hash", top: Path, names: tuple[str, ...]) -> None:
-    for d, dirs, files in os.walk(top):
-        dirs[:] = sorted(n for n in dirs if n != "__pycache__")
-        for name in sorted(n for n in files if n.endswith(names)):
-            p = Path(d, name)
-            h.update(p.relative_to(top).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-
-
 def _port_arch(exe: str) -> str | None:
     """The native architecture of the port, if it loads this mpy-cross's
     native code (same .mpy version and sub-version), else None."""
@@ -80,13 +72,14 @@ def firmware_path(firmware_dir: Path, exe: str) -> Path | None:
     if arch is None:
         return None
     from .esp32 import build as B
+    from .esp32.mp32 import tree_digest
     h = hashlib.sha256(arch.encode() + b"\0")
     try:
         h.update(B.mpy_cross_version().encode() + b"\0")
     except (B.BuildError, OSError) as exc:
         raise DeviceError(f"the virtual trainer runs the firmware as knip build makes it: {exc}") from None
-    _hash_files(h, Path(B.__file__).parent, (".py",))      # knip build itself
-    _hash_files(h, firmware_dir, (".py", ".json"))
+    h.update(tree_digest(Path(B.__file__).parent, ".py"))   # knip build itself
+    h.update(tree_digest(firmware_dir, ".py") + tree_digest(firmware_dir, ".json"))
     top = cache_root()
     entry = top / h.hexdigest()[:24]
     with _LOCK:
