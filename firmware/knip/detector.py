@@ -22,7 +22,8 @@ from knip.filters import BaselineTracker
 from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled, fell, mean
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
-from knip.tone import follow, recover, verdict, at_rest, transmission, climb, window_add, relearn, rest_known, warmed
+from knip.tone import (follow, recover, verdict, at_rest, transmission, climb, window_add, relearn, rest_known,
+                       warmed, onset_floor)
 from knip.kinds import kind_of, technique, moved, short_spike, unusable, blank
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
@@ -94,6 +95,7 @@ class SqueezeDetector:
         self.ref_amp = 0         # MVC amplitude if known, else strongest seen
         self.mvc_given, self.seq = False, 0
         self.learnt, self.was_n, self.was_tn = False, 0, 0   # noise learnt before a re-learn (knip.tone.relearn)
+        self.early, self.early_t, self.early_lo = False, 0, 0   # her first rest (knip.tone.onset_floor)
         self.rearm_t = 0         # after an artefact: no squeeze before a rest sample (or this time)
         self.reset_state()
 
@@ -108,19 +110,16 @@ class SqueezeDetector:
         self.climb_th = self.climb_m = self.cbase = 0
         self.started = False
         self.t0 = self.last_t = self.cross_t = self.cross_max = 0
-        self.peak_sent = False
+        self.peak_sent = self.rec_half = False
         self.prev_off = -(1 << 30)   # no squeeze yet (before any time: clocks may start < 0)
         self.prev_dur = 0
-        self.abd_on = False
+        self.abd_on = self.abd_sent = self.abd_squeezed = False
         self.abd_t = self.abd_max = self.abd_base = 0
-        self.abd_sent = self.abd_squeezed = False
         self.abd_cur = self.abd_peak = self.abd_ref = 0
         self.rel_min = self.rel_t = self.rel_start = 0
         self.rel_said = self.rel_fall = self.rel_back = 0
         self.rec_t = self.rec_sum = self.rec_n = 0
-        self.rec_half = False
-        self.hold_q = 0
-        self.now_q = 0           # the signal smoothed over drop_ms, << 4
+        self.hold_q = self.now_q = 0   # the hold level; the signal smoothed over drop_ms (both << 4)
         self.max_slope = self.marks = 0
         # an unrelaxed squeeze's residual plateau: its rise (0: none), where she is relaxed again
         self.plateau = self.plateau_end = 0
@@ -214,6 +213,7 @@ class SqueezeDetector:
                 on_th = climb(self, t, v, base, on_th)
                 base = self.cbase
             on_th = at_rest(self, t, v, base, on_th)
+            th = onset_floor(self, dt, v, on_th)
             if v >= on_th and self.rearm_t:
                 # after an artefact, above the threshold before she was back
                 # at rest: its tail (a pop's return, a filter's ring). Not
@@ -222,7 +222,7 @@ class SqueezeDetector:
                     self.rearm_t = 0
                     self.started = False
                 return ev
-            if v >= on_th:
+            if v >= th:
                 if st == ST_REST:
                     self.state = ST_RISING
                     self.cross_t = t
@@ -238,8 +238,9 @@ class SqueezeDetector:
                 if self.rearm_t and v - base < (on_th - base) >> 1:
                     self.rearm_t = 0    # back to rest (well under: a tail hovers)
                 self.state = ST_REST
-                self.lvl.update(v, on_th - base)
-                follow(self, v, on_th - base)
+                if v < on_th or not self.early:     # (knip.tone.onset_floor)
+                    self.lvl.update(v, on_th - base)
+                    follow(self, v, on_th - base)
                 self.spike_q -= self.spike_q >> self.spshift
                 if self.two and c.abd_comp and t - self.tx_t >= 500 and (self.climb_t == t or not c.climb_ms):
                     transmission(self, t, v, a)     # (not while it climbs: a rise's start)

@@ -78,6 +78,10 @@ class DetectorConfig:
         self.abd_min_ms = 500                    # abd-only strain this long
         self.abd_pct = 50 if emg else 20         # ... and this % of her best squeeze
         self.warmup_ms = 1500                    # learn rest before detecting
+        self.breath_ms = 0 if emg else 10000     # pressure: until she has been at rest this
+        self.breath_pct = 200                    # long (a breath at 6/min), a rise must also
+                                                 # pass this % of min_on (4 cmH2O, a deep
+                                                 # breath) over the lowest point seen
         self.relearn_x = 2                       # rest learnt again (after a gap) while her level
                                                  # moved: noise at most this x what it was (0: off)
         self.level_ms = 3000                     # pre-squeeze level tracker

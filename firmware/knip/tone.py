@@ -18,6 +18,8 @@ def relearn(d, v):
     if d.learnt and not d.lvl.learn:
         d.was_n = d.lvl.noise()
         d.was_tn = d.tone.noise()
+    elif not d.learnt and d.cfg.breath_ms:
+        d.early, d.early_t, d.early_lo = True, 0, v     # her first rest (onset_floor)
     d.lvl.reset(v)
     d.tone.reset(v)
 
@@ -29,6 +31,33 @@ def rest_known(d, level, noise):
     d.lvl.learn = d.tone.learn = d.abd_lvl.learn = False
     d.learnt = True
     d.was_n = d.was_tn = 0
+    d.early = False
+
+
+def onset_floor(d, dt, v, th):
+    # The threshold a rise must cross. In her first rest, until she has been
+    # seen at rest for one slow breath, the noise does not hold her
+    # breathing's swing yet: a rise must also pass the largest swing a probe
+    # sees, from the lowest point seen (the level may sit on a crest). What
+    # lies between the two is not learnt as rest (the detector): a breath's
+    # crest is learnt from its flanks, and a weak squeeze taken for one
+    # does not raise the noise over the squeezes after it.
+    if d.early:
+        d.early_t += dt
+        b = d.cfg.breath_ms
+        if d.early_t < b or v >= th and d.early_t < 2 * b:     # (it ends at rest)
+            if v < d.early_lo:
+                d.early_lo = v
+            f = d.early_lo + d.min_on * d.cfg.breath_pct // 100
+            return f if f > th else th
+        d.early = False
+        if v >= th:
+            # 20 s of rest with her level between the two (a probe that
+            # moved and stayed): that is her rest now
+            d.lvl.reset(v, d.lvl.noise())
+            d.tone.reset(v, d.tone.noise())
+            return v + 1
+    return th
 
 
 def warmed(d):

@@ -72,9 +72,10 @@ def _wobble(t, moves):
 
 def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, seed=3,
                    counts=20, abd=None, moves=(), breath_hz=0.25, warm=(0.0, 1.0), gentle=False,
-                   under=None, coughs=(), dips=()):
+                   under=None, coughs=(), dips=(), phase=0.0):
     """squeezes: list of (onset, rise, hold, release, amp, residual, abd_amp).
-    ripple: breathing (cmH2O, half peak to peak, at breath_hz); moves: see _wobble;
+    ripple: breathing (cmH2O, half peak to peak, at breath_hz, from `phase`
+    radians); moves: see _wobble;
     warm: (cmH2O, time constant s) the probe warming up (negative: settling
     down); gentle: S-shaped rises; under: (fraction, time constant s) each
     release undershoots her rest; coughs: (t0, cmH2O) half-sine spikes of 0.25 s;
@@ -86,12 +87,13 @@ def pressure_track(rate, seconds, squeezes, base=10.0, noise=0.2, ripple=0.4, se
     ts, xs, ab = _ints(n), _ints(n), _ints(n)
     for i in range(n):
         t = i / rate
-        v = base + ripple * math.sin(2 * math.pi * breath_hz * t) + noise * 3.4 * g.uniform()
+        br = ripple * math.sin(2 * math.pi * breath_hz * t + phase)
+        v = base + br + noise * 3.4 * g.uniform()
         if moves:
             v += _wobble(t, moves)
         if warm[0]:
             v += warm[0] * (1.0 - math.exp(-t / warm[1]))
-        a = 20.0 + 2 * ripple * math.sin(2 * math.pi * breath_hz * t) + noise * 3.4 * g.uniform()
+        a = 20.0 + 2 * br + noise * 3.4 * g.uniform()
         for dp in dips:
             if dp[0] <= t < dp[0] + dp[1]:
                 v -= dp[2] * math.sin(math.pi * (t - dp[0]) / dp[1])

@@ -615,6 +615,73 @@ def test_squeeze_while_the_probe_settles_is_a_squeeze():
         assert _kinds(recs) == ["squeeze"], (rate, drop, at, _kinds(recs))
 
 
+def test_her_first_breaths_are_no_squeezes():
+    # breathing swings the probe by 3 cmH2O peak to peak here; the first
+    # 1.5 s see part of one breath, so the noise learnt then is far below
+    # its swing, and the next breaths crossed the 2 cmH2O floor, each taken
+    # for a squeeze and each keeping the noise from learning (issue 11: the
+    # second generator's development seeds, up to 6 in the first 20 s of a
+    # session). Until she has been seen at rest for 10 s, a rise must also
+    # pass 4 cmH2O over the lowest point seen; a squeeze in that time, and
+    # the one after it, are still found (onsets within 250 ms, decided
+    # within 400 ms of it), and nothing else is reported.
+    for rate, hz in ((50, 0.15), (50, 0.25), (100, 0.2)):
+        for phase in (0.0, 1.57, 3.14, 4.71):
+            for first in ((), ((4.0, 0.6, 2.0, 0.5, 6, 0),), ((6.0, 0.6, 2.0, 0.5, 6, 0),)):
+                sq = list(first) + [(24.0, 0.6, 3.0, 0.5, 8, 0)]
+                ts, xs, _ = pressure_track(rate, 32, sq, noise=0.05, ripple=1.5, breath_hz=hz, phase=phase)
+                recs, _ = _run(PressureChain(rate), ts, xs)
+                got = [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs]
+                assert _kinds(recs) == ["squeeze"] * len(sq), (rate, hz, phase, got)
+                for r, s in zip(recs, sq):
+                    assert abs(r[D.R_ONSET] - s[0] * 1000) < 250, (rate, hz, phase, got)
+                    assert r[D.R_DETECTED] - s[0] * 1000 < 400, (rate, hz, phase, got)
+    # 3.5 cmH2O breaths whose crest is still over the ordinary threshold
+    # when her 10 s are up: the rule ends at the next sample under it
+    for rate, phase in ((50, 2.62), (100, 3.0)):
+        ts, xs, _ = pressure_track(rate, 32, [(24.0, 0.6, 3.0, 0.5, 8, 0)], noise=0.05, ripple=1.75,
+                                   breath_hz=0.25, phase=phase)
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        got = [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs]
+        assert len(recs) == 1 and abs(recs[0][D.R_ONSET] - 24000) < 250, (rate, phase, got)
+
+
+def test_a_weak_squeeze_taken_for_a_breath_leaves_the_next_ones_found():
+    # the other side of the rule above: with quiet breathing, 3 cmH2O
+    # squeezes every 6 s from 5 s. Those in her first 10 s of rest are under
+    # the 4 cmH2O and taken for breaths (the first is missed; the second is
+    # found 1.7 s late, when a wobble of its hold passes the 4 cmH2O); they
+    # are not learnt as her rest either, or the noise and level they left hid
+    # every squeeze after them (an independent review found 0 of 15 then).
+    # All from 17 s are found.
+    sq = [(5.0 + 6 * k, 0.6, 2.0, 0.5, 3, 0) for k in range(15)]
+    ts, xs, _ = pressure_track(50, 96, sq, ripple=0.4)
+    recs, _ = _run(PressureChain(50), ts, xs)
+    on = [r[D.R_ONSET] for r in recs if r[D.R_KIND] == D.KIND_SQUEEZE]
+    for s in sq[2:]:
+        assert any(abs(o - s[0] * 1000) < 250 for o in on) or s[0] < 17, (s[0], on)
+    assert len(on) <= len(sq), on
+
+
+def test_a_probe_that_moved_up_in_her_first_rest_is_her_rest():
+    # her rest steps up 2.5-3.5 cmH2O at 5 s and stays (the probe moved):
+    # over the ordinary threshold, under the 4 cmH2O of her first rest, so
+    # not learnt. After 20 s of rest so it is her rest, not a squeeze (the
+    # detector before the rule took it for one that swallowed the squeeze
+    # at 30 s), and the squeezes after it are found.
+    for rate, step in ((50, 2.5), (100, 3.0), (50, 3.5)):
+        sq = [(30.0, 0.6, 3.0, 0.5, 8, 0), (40.0, 0.6, 3.0, 0.5, 8, 0)]
+        ts, xs, _ = pressure_track(rate, 48, sq, ripple=0.1, noise=0.05)
+        for i in range(len(xs)):
+            if ts[i] >= 5000:
+                xs[i] += int(step * C)
+        recs, _ = _run(PressureChain(rate), ts, xs)
+        got = [(r[D.R_ONSET], D.KIND_NAMES[r[D.R_KIND]]) for r in recs]
+        assert _kinds(recs) == ["squeeze"] * 2, (rate, step, got)
+        for r, s in zip(recs, sq):
+            assert abs(r[D.R_ONSET] - s[0] * 1000) < 250, (rate, step, got)
+
+
 def test_a_raised_rest_becomes_her_rest():
     # her rest steps up 3 cmH2O during the first release (a probe shift, a
     # tone that stays raised) and stays there; she then does relaxed 20
