@@ -625,7 +625,7 @@ def test_her_first_breaths_are_no_squeezes():
     # pass 4 cmH2O over the lowest point seen; a squeeze in that time, and
     # the one after it, are still found (onsets within 250 ms, decided
     # within 400 ms of it), and nothing else is reported.
-    for rate, hz in ((50, 0.15), (50, 0.25), (100, 0.2)):
+    for rate, hz in ((50, 0.15), (50, 0.25)):       # (100 Hz: the two cases below)
         for phase in (0.0, 1.57, 3.14, 4.71):
             for first in ((), ((4.0, 0.6, 2.0, 0.5, 6, 0),), ((6.0, 0.6, 2.0, 0.5, 6, 0),)):
                 sq = list(first) + [(24.0, 0.6, 3.0, 0.5, 8, 0)]
