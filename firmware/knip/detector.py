@@ -213,7 +213,7 @@ class SqueezeDetector:
                 on_th = climb(self, t, v, base, on_th)
                 base = self.cbase
             on_th = at_rest(self, t, v, base, on_th)
-            th = onset_floor(self, dt, v, on_th)
+            th = onset_floor(self, dt, v, on_th) if self.early else on_th
             if v >= on_th and self.rearm_t:
                 # after an artefact, above the threshold before she was back
                 # at rest: its tail (a pop's return, a filter's ring). Not

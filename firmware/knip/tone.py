@@ -41,22 +41,22 @@ def onset_floor(d, dt, v, th):
     # sees, from the lowest point seen (the level may sit on a crest). What
     # lies between the two is not learnt as rest (the detector): a breath's
     # crest is learnt from its flanks, and a weak squeeze taken for one
-    # does not raise the noise over the squeezes after it.
-    if d.early:
-        d.early_t += dt
-        b = d.cfg.breath_ms
-        if d.early_t < b or v >= th and d.early_t < 2 * b:     # (it ends at rest)
-            if v < d.early_lo:
-                d.early_lo = v
-            f = d.early_lo + d.min_on * d.cfg.breath_pct // 100
-            return f if f > th else th
-        d.early = False
-        if v >= th:
-            # 20 s of rest with her level between the two (a probe that
-            # moved and stayed): that is her rest now
-            d.lvl.reset(v, d.lvl.noise())
-            d.tone.reset(v, d.tone.noise())
-            return v + 1
+    # does not raise the noise over the squeezes after it. Called only while
+    # d.early: the rest of a session pays no call a sample.
+    d.early_t += dt
+    b = d.cfg.breath_ms
+    if d.early_t < b or v >= th and d.early_t < 2 * b:     # (it ends at rest)
+        if v < d.early_lo:
+            d.early_lo = v
+        f = d.early_lo + d.min_on * d.cfg.breath_pct // 100
+        return f if f > th else th
+    d.early = False
+    if v >= th:
+        # 20 s of rest with her level between the two (a probe that
+        # moved and stayed): that is her rest now
+        d.lvl.reset(v, d.lvl.noise())
+        d.tone.reset(v, d.tone.noise())
+        return v + 1
     return th
 
 
