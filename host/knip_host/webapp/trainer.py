@@ -9,7 +9,14 @@ interleave on the link as they do in `knip live` (Device.request keeps the
 stream frames it meets for iter_stream).
 
 The stream is on while a page shows the Train view or a session runs; the
-frames go through bridge.LiveBridge to every page (hub.Hub)."""
+frames go through bridge.LiveBridge to every page (hub.Hub).
+
+A virtual trainer on the virtual clock (sim {"clock": "virtual"}, the
+browser tests) gets board time from this thread alone, paced to `speed` x
+the wall clock so a page can watch, and none while the trainer waits for
+the page: between sessions, and while a pain check-in is open until the
+page has answered it. So what the trainer does depends on what the page
+did, never on how quickly the page or the machine did it."""
 from __future__ import annotations
 
 import asyncio
@@ -29,6 +36,7 @@ from .bridge import LiveBridge
 from .hub import Hub
 
 PUMP_S = 0.03                # one turn of reading the stream between jobs
+BEHIND_S = 0.25              # a virtual clock this far behind the wall skips ahead (no catching up)
 BLE_BATCH_MS = 100
 
 
@@ -74,6 +82,9 @@ class TrainerLink:
         self.session: int | None = None
         self.program: str | None = None
         self.pain_before: int | None = None
+        self.checkin: int | None = None     # a check-in the page has not answered yet: 0 before, 1 after
+        self.answered: set[int] = set()     # check-ins of this session the page answered (maybe ahead)
+        self._wall0 = 0.0                   # a virtual clock's board time is paced to the wall from here
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="knip-trainer", daemon=True)
         hub.on_watchers = self._set_watchers
@@ -109,7 +120,7 @@ class TrainerLink:
 
     def _run(self) -> None:
         while not self._closing:
-            if self.bridge is not None and self.dev is not None:
+            if self.bridge is not None and self.dev is not None and not self._held():
                 self._guard(self._pump)
                 self._run_jobs(block=False)
             else:
@@ -152,10 +163,25 @@ class TrainerLink:
         self.state = "disconnected"
         self.publish_state()
 
+    def _held(self) -> bool:
+        """A virtual clock waits for the page: between sessions and at a check-in."""
+        return bool(self.dev is not None and self.dev.clock.virtual
+                    and (self.session is None or self.checkin is not None))
+
     def _pump(self) -> None:
         assert self.dev is not None and self.bridge is not None
+        clock = self.dev.clock
+        if clock.virtual:
+            ahead = clock.monotonic() - (time.monotonic() - self._wall0)
+            if ahead > 0:                       # the page sees it at `speed` x real time, no faster
+                time.sleep(min(ahead, PUMP_S))
+                return
+            if ahead < -BEHIND_S:               # after a hold or a slow stretch of the machine
+                self._wall0 = time.monotonic() - clock.monotonic()
         for f in iter_stream(self.dev, time.monotonic() + PUMP_S):
             self.bridge.frame(f)
+            if self._held():
+                return                          # the page's turn: no board time until it acts
 
     def _want_live(self) -> None:
         want = self.dev is not None and (self.watchers > 0 or self.session is not None)
@@ -169,6 +195,7 @@ class TrainerLink:
         speed = float((self.info.get("sim") or {}).get("speed") or 1.0)
         bridge = LiveBridge(self.info, self._from_bridge, self._checkin)
         first, batch = self.dev.live(True, batch_ms_for(self.choice, speed))
+        self._wall0 = time.monotonic() - self.dev.clock.monotonic()
         self.bridge = bridge
         bridge.started(first, batch)
 
@@ -181,18 +208,23 @@ class TrainerLink:
             bridge.stopped()
 
     def _from_bridge(self, msg: dict[str, Any]) -> None:
+        if msg["type"] == "pain":
+            self.checkin = None
         if msg["type"] == "session":
             if msg["state"] == "running":
                 self.session = msg.get("id")
             else:
                 self.session = None
                 self.program = None
+                self.checkin = None
                 self.hub.publish(msg)
                 self._refresh()
                 return
         self.hub.publish(msg)
 
     def _checkin(self, when: int) -> None:
+        if when not in self.answered:
+            self.checkin = when
         self.hub.publish({"type": "checkin", "when": when, "session": self.session})
 
     # ---- jobs (run in the thread) ----------------------------------------------
@@ -246,7 +278,7 @@ class TrainerLink:
         if self.bridge is not None:
             self._live_off()
         stack, self.stack, self.dev = self.stack, None, None
-        self.session = self.program = None
+        self.session = self.program = self.checkin = None
         if stack is not None:
             with contextlib.suppress(Exception):
                 stack.close()
@@ -278,17 +310,22 @@ class TrainerLink:
         if self.bridge is None:
             self._live_on()            # the first cues must reach the page
         sid = dev.start(program)
-        self.session, self.program = sid, program
+        self.session, self.program, self.answered = sid, program, set()
         if pain_before is not None:
-            dev.pain(0, pain_before)   # kept by the trainer for its check-in
+            self.pain(0, pain_before)  # kept by the trainer for its check-in
         self.publish_state()
         return sid
 
     def stop_program(self) -> int | None:
-        return self.need().stop()
+        sid = self.need().stop()
+        self.checkin = None
+        return sid
 
     def pain(self, when: int, score: int) -> None:
         self.need().pain(when, score)
+        self.answered.add(when)
+        if when == self.checkin:
+            self.checkin = None         # answered: board time may pass again
 
     def set_clock(self) -> dict[str, Any]:
         self.need().set_clock()
