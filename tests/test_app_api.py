@@ -195,12 +195,16 @@ def test_the_browser_is_opened_without_the_key_on_its_command_line(tmp_path, mon
 
 # ---- the live bridge over the virtual trainer, without a browser ------------------
 
-async def _session(srv, program: str, seconds: float, pain_after: int | None = None,
-                   stop_after: int | None = None) -> list[dict]:
+async def _session(srv, program: str, seconds: float, pain_after: int | str | None = None,
+                   stop_after: int | None = None, answer_after: float = 0.0,
+                   pain_before: int | None = 4) -> list[dict]:
     """Connect the virtual trainer, watch, run a program (stopped from the
     page after `stop_after` sample messages, else to its end, then synced),
-    collect messages. `seconds` of wall clock is only an upper bound: the
-    trainer runs on its virtual clock."""
+    collect messages. The page answers the check-in after the session with
+    `pain_after` ("skip": it skips it), and without `pain_before` given at
+    the start the one before with 3, `answer_after` s of wall clock late.
+    `seconds` of wall clock is only an upper bound: the trainer runs on its
+    virtual clock."""
     base = f"http://127.0.0.1:{srv.port}"
     got: list[dict] = []
     async with aiohttp.ClientSession(headers={"X-Knip-Token": srv.token}) as s:
@@ -208,7 +212,7 @@ async def _session(srv, program: str, seconds: float, pain_after: int | None = N
         assert r.status == 200, await r.text()
         ws = await s.ws_connect(f"{base}/ws?token={srv.token}")
         await ws.send_str(json.dumps({"type": "watch", "on": True}))
-        r = await s.post(f"{base}/api/live/start", json={"program": program, "pain_before": 4})
+        r = await s.post(f"{base}/api/live/start", json={"program": program, "pain_before": pain_before})
         assert r.status == 200, await r.text()
         end = asyncio.get_running_loop().time() + seconds
         while asyncio.get_running_loop().time() < end:
@@ -219,8 +223,11 @@ async def _session(srv, program: str, seconds: float, pain_after: int | None = N
             data = json.loads(msg.data)
             for m in data if isinstance(data, list) else [data]:
                 got.append(m)
-                if m["type"] == "checkin" and m["when"] == 1 and pain_after is not None:
-                    r = await s.post(f"{base}/api/live/pain", json={"when": 1, "score": pain_after})
+                answer = pain_after if m.get("when") == 1 else 3 if pain_before is None else None
+                if m["type"] == "checkin" and answer is not None:
+                    await asyncio.sleep(answer_after)
+                    score = None if answer == "skip" else answer
+                    r = await s.post(f"{base}/api/live/pain", json={"when": m["when"], "score": score})
                     assert r.status == 200, await r.text()
                 if m["type"] == "session" and m["state"] == "ended":
                     end = 0
@@ -245,6 +252,7 @@ async def _session(srv, program: str, seconds: float, pain_after: int | None = N
 
 def messages(tmp_path, sim: dict, program: str | None, seconds: float, **kw) -> list[dict]:
     """The messages a page gets from a fresh server with this virtual trainer."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     srv = AppServer(AppConfig(db=str(tmp_path / "knip.sqlite3"),
                               sim=dict(sim, baud=0, image=str(tmp_path / "t.img"), clock="virtual")))
     srv.start_in_thread()
@@ -276,6 +284,33 @@ def test_a_program_over_the_bridge(tmp_path):
     assert done["state"] == "done" and done["fetched"] == [0] and done["bytes"] > 5000
     progress = [m for m in got if m["type"] == "sync" and m["state"] == "running"]
     assert progress and progress[-1]["done"] == progress[-1]["total"] == done["bytes"]
+
+
+def _content(got: list[dict]) -> list:
+    """What the trainer did, without the host's wall-clock stamps."""
+    keep = ("cue", "event", "verdict", "pain", "calibrated", "session")
+    return [{k: v for k, v in m.items() if k not in ("wall", "wall_ms")} for m in got if m["type"] in keep]
+
+
+@pytest.mark.micropython
+def test_the_trainer_does_the_same_however_late_the_page_answers(tmp_path):
+    # on the virtual clock the trainer waits for the page's answer at a
+    # check-in (board time held; 1 s of wall clock is 100 s of board time
+    # here, five times its 20 s wait), so a late answer changes nothing
+    sim = {"speed": 100.0, "user": "weak"}
+    quick = messages(tmp_path / "a", sim, "calibrate", 60, pain_before=None, pain_after=2)
+    late = messages(tmp_path / "b", sim, "calibrate", 60, pain_before=None, pain_after=2, answer_after=1.0)
+    assert _content(quick) == _content(late)
+    assert [m["d"]["phase_kind"] for m in late if m["type"] == "verdict"] == ["rest", "mvc", "mvc", "mvc"]
+    assert {(m["when"], m["score"]) for m in late if m["type"] == "pain"} == {("before", 3), ("after", 2)}
+
+
+@pytest.mark.micropython
+def test_a_check_in_skipped_on_the_page_is_recorded_skipped(tmp_path):
+    got = messages(tmp_path, {"speed": 40.0, "user": "weak"}, "calibrate", 60, pain_after="skip")
+    assert {(m["when"], m["score"]) for m in got if m["type"] == "pain"} == {("before", 4), ("after", None)}
+    assert [m["state"] for m in got if m["type"] == "session"] == ["running", "ended"]
+    assert got[-1]["state"] == "done" and got[-1]["fetched"] == [0]
 
 
 @pytest.mark.micropython

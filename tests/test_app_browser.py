@@ -1,6 +1,6 @@
 """`knip app` in a real browser (Selenium, headless Chromium), driven from
 the page alone against the virtual trainer on the virtual clock, paced to
-20 times real time: connect, calibrate, then sprint with the pain check-ins answered
+40 times real time: connect, calibrate, then sprint with the pain check-ins answered
 on the page; the trace drawn, the cue changing and the verdict cards
 coming (screenshots); sync with its progress bar, the history, one
 session with its plot and exports, the progress charts and the report; a
@@ -27,7 +27,7 @@ from knip_host.webapp.server import AppConfig, AppServer
 pytestmark = pytest.mark.micropython
 
 # The trainer runs on the virtual clock (simclock.py): the app grants its
-# board time at up to 20x the wall clock, none between sessions and none
+# board time at up to 40x the wall clock, none between sessions and none
 # while a pain check-in waits for the page, so what the trainer records
 # depends on what the page did, not on how busy the machine was.
 SPEED = 40.0
@@ -131,7 +131,7 @@ def test_train_calibrate_then_sprint_from_the_page(driver, app, shots):
     click(d, "#pain-before-box button[data-score='2']")
     click(d, "#sound")
 
-    # calibrate: rest 30 s, 3 maximal squeezes (4.7 s at 20x)
+    # calibrate: rest 30 s, 3 maximal squeezes (2.3 s at 40x)
     run_program(d, "calibrate", 10)
     wait(d, "cuesSeen.includes('squeeze')", 20, "the first squeeze cue")
     wait(d, "knipStats.frames > 20", 5)
@@ -144,7 +144,7 @@ def test_train_calibrate_then_sprint_from_the_page(driver, app, shots):
     assert {c.get_attribute("data-kind") for c in cards} == {"rest", "mvc"}
     d.save_screenshot(str(shots / "2-calibrate-done.png"))
 
-    # sprint: 3 sets of 10 quick squeezes at 70 % of the MVC just measured (9.5 s at 20x)
+    # sprint: 3 sets of 10 quick squeezes at 70 % of the MVC just measured (4.8 s at 40x)
     run_program(d, "sprint", 10)
     answer_checkin(d, 2, 5)                    # no pain given before the start: the trainer asks
     wait(d, "document.querySelectorAll('#cards .vcard[data-kind=fast]').length >= 4", 30, "verdict cards")

@@ -133,6 +133,8 @@ class TrainerRoutes:
         except ValueError as exc:
             return fail(str(exc), field="score")
         if score is None:
+            # she would rather not say: the trainer's own wait ends it as skipped
+            await self._do(self.link.skip, 1 if when in (1, "after") else 0)
             return ok({"skipped": True})
         try:
             await self._do(self.link.pain, 1 if when in (1, "after") else 0, score)

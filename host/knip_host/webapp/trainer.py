@@ -12,11 +12,12 @@ The stream is on while a page shows the Train view or a session runs; the
 frames go through bridge.LiveBridge to every page (hub.Hub).
 
 A virtual trainer on the virtual clock (sim {"clock": "virtual"}, the
-browser tests) gets board time from this thread alone, paced to `speed` x
-the wall clock so a page can watch, and none while the trainer waits for
-the page: between sessions, and while a pain check-in is open until the
-page has answered it. So what the trainer does depends on what the page
-did, never on how quickly the page or the machine did it."""
+browser tests) gets board time from this thread alone: while a session
+runs, paced to `speed` x the wall clock so a page can watch; between
+sessions only what requests take; and while a pain check-in is open and a
+page watches, none until the page answers or skips it (or CHECKIN_HOLD_S
+of wall clock pass: nobody there). So what the trainer does depends on
+what the page did, never on how quickly the page or the machine did it."""
 from __future__ import annotations
 
 import asyncio
@@ -37,6 +38,7 @@ from .hub import Hub
 
 PUMP_S = 0.03                # one turn of reading the stream between jobs
 BEHIND_S = 0.25              # a virtual clock this far behind the wall skips ahead (no catching up)
+CHECKIN_HOLD_S = 30.0        # a virtual clock waits this long (wall) for a page to answer a check-in
 BLE_BATCH_MS = 100
 
 
@@ -85,6 +87,8 @@ class TrainerLink:
         self.checkin: int | None = None     # a check-in the page has not answered yet: 0 before, 1 after
         self.answered: set[int] = set()     # check-ins of this session the page answered (maybe ahead)
         self._wall0 = 0.0                   # a virtual clock's board time is paced to the wall from here
+        self._paced = False                 # ... since the last hold (else re-anchored first)
+        self._checkin_wall = 0.0            # when the open check-in came (wall clock)
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="knip-trainer", daemon=True)
         hub.on_watchers = self._set_watchers
@@ -124,6 +128,7 @@ class TrainerLink:
                 self._guard(self._pump)
                 self._run_jobs(block=False)
             else:
+                self._paced = False
                 self._run_jobs(block=True)
             self._guard(self._want_live)
 
@@ -164,14 +169,22 @@ class TrainerLink:
         self.publish_state()
 
     def _held(self) -> bool:
-        """A virtual clock waits for the page: between sessions and at a check-in."""
-        return bool(self.dev is not None and self.dev.clock.virtual
-                    and (self.session is None or self.checkin is not None))
+        """A virtual clock waits for the page: between sessions, and at a
+        check-in while a page watches, for CHECKIN_HOLD_S at most."""
+        if self.dev is None or not self.dev.clock.virtual:
+            return False
+        if self.session is None:
+            return True
+        return (self.checkin is not None and self.watchers > 0
+                and time.monotonic() - self._checkin_wall < CHECKIN_HOLD_S)
 
     def _pump(self) -> None:
         assert self.dev is not None and self.bridge is not None
         clock = self.dev.clock
         if clock.virtual:
+            if not self._paced:                 # after a hold: no catching up on it
+                self._wall0 = time.monotonic() - clock.monotonic()
+                self._paced = True
             ahead = clock.monotonic() - (time.monotonic() - self._wall0)
             if ahead > 0:                       # the page sees it at `speed` x real time, no faster
                 time.sleep(min(ahead, PUMP_S))
@@ -212,7 +225,15 @@ class TrainerLink:
             self.checkin = None
         if msg["type"] == "session":
             if msg["state"] == "running":
+                if msg.get("id") != self.session:
+                    self.answered = set()
                 self.session = msg.get("id")
+            elif self.session is not None and msg.get("id") is not None and msg["id"] != self.session:
+                # the end of the session before, told after the next one began
+                # (stop, then start at once): this one goes on
+                self.hub.publish(msg)
+                self.publish_state()
+                return
             else:
                 self.session = None
                 self.program = None
@@ -225,6 +246,7 @@ class TrainerLink:
     def _checkin(self, when: int) -> None:
         if when not in self.answered:
             self.checkin = when
+            self._checkin_wall = time.monotonic()
         self.hub.publish({"type": "checkin", "when": when, "session": self.session})
 
     # ---- jobs (run in the thread) ----------------------------------------------
@@ -323,9 +345,14 @@ class TrainerLink:
 
     def pain(self, when: int, score: int) -> None:
         self.need().pain(when, score)
+        self.skip(when)
+
+    def skip(self, when: int) -> None:
+        """The page answered (or she chose not to say: the trainer records
+        the check-in skipped when its wait ends): board time may pass again."""
         self.answered.add(when)
         if when == self.checkin:
-            self.checkin = None         # answered: board time may pass again
+            self.checkin = None
 
     def set_clock(self) -> dict[str, Any]:
         self.need().set_clock()

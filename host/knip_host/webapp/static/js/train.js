@@ -223,7 +223,10 @@ async function answerCheckin(score) {
   if (when === null) return;
   if (when === 1) painAfterGiven = true;
   hideCheckin();
-  if (score === null) return;
+  if (score === null) {            // skipped: the trainer records it so when its wait ends
+    post("/api/live/pain", { when, score: null }).catch(() => 0);
+    return;
+  }
   try {
     await post("/api/live/pain", { when, score });
     say($("#train-status"), `pain ${when ? "after" : "before"}: ${score}, thank you`, "ok");
