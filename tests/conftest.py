@@ -87,8 +87,8 @@ def pytest_addoption(parser):
 LONGEST = (
     "test_frozen.py",           # the 32-bit port: make test builds it beside its pip install
                                 # (tests/mp32_prebuild.py), a plain pytest here (make -j: both cores)
-    "test_app_browser.py",      # beside it: Chromium and a trainer at 10x real time, mostly waiting
-                                # (its pain check-ins wait 2 s of wall time; at 20x, 1 s, load beside it missed one)
+    "test_app_browser.py",      # beside it: Chromium drawing a trainer paced to 40x real time
+                                # (on the virtual clock: load beside it makes it slower, not different)
     "test_firmware_cmds.py",    # beside the build too: the real tools' waits on silent ports
     "test_coaching_e2e.py",     # 7 trainers, two at a time
     "test_trends.py",           # records the database test_report_browser.py reads too

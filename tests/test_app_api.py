@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import re
+import time
 from pathlib import Path
 
 import aiohttp
@@ -316,3 +317,25 @@ def test_raw_emg_is_drawn_as_activity(tmp_path):
     samples = [m for m in got if m["type"] == "samples"]
     assert len(samples) > 5 and all(len(m["v"]) == 1 and len(m["v"][0]) == 1 for m in samples)
     assert all(m["v"][0][0] >= 0 for m in samples)
+
+
+@pytest.mark.micropython
+def test_a_held_virtual_trainer_that_dies_is_seen(tmp_path):
+    # between sessions nothing reads a virtual trainer's port (its clock is
+    # held): the link still notices it stopped and says so
+    from knip_host.webapp.trainer import Choice
+    srv = AppServer(AppConfig(db=str(tmp_path / "knip.sqlite3"),
+                              sim={"speed": 40.0, "baud": 0, "image": str(tmp_path / "t.img"), "clock": "virtual"}))
+    srv.start_in_thread()
+    try:
+        link = srv.link
+        link.submit(link.connect_to, Choice("sim")).result(30)
+        link.submit(link._watch, 1).result(5)
+        assert link.state == "connected"
+        link.dev.sim.kill()
+        end = time.monotonic() + 10
+        while link.state != "disconnected" and time.monotonic() < end:
+            time.sleep(0.05)
+        assert link.state == "disconnected" and "stopped" in (link.error or "")
+    finally:
+        srv.stop_thread()

@@ -130,6 +130,7 @@ class TrainerLink:
             else:
                 self._paced = False
                 self._run_jobs(block=True)
+                self._guard(self._held_alive)
             self._guard(self._want_live)
 
     def _run_jobs(self, block: bool) -> None:
@@ -177,6 +178,12 @@ class TrainerLink:
             return True
         return (self.checkin is not None and self.watchers > 0
                 and time.monotonic() - self._checkin_wall < CHECKIN_HOLD_S)
+
+    def _held_alive(self) -> None:
+        """Nothing reads a held virtual trainer's port: see that it still runs."""
+        sim = getattr(self.dev, "sim", None)
+        if sim is not None and self.dev is not None and self.dev.clock.virtual and not sim.alive:
+            raise DeviceError("the virtual trainer has stopped")
 
     def _pump(self) -> None:
         assert self.dev is not None and self.bridge is not None
