@@ -278,22 +278,23 @@ def _f(v, nd=3):
 def print_heldout(h: dict[str, Any]) -> None:
     print("\nKnip on the SECOND generator (bench/physio_gen.py, never tuned on; seeds %s)"
           % ",".join(map(str, h.get("seeds", []))))
-    print("  %-20s %5s %6s %6s %6s %4s %4s %7s %7s %7s %6s %6s %6s %5s  %s" % (
+    print("  %-20s %5s %6s %6s %6s %4s %4s %7s %7s %7s %6s %6s %6s %5s %7s  %s" % (
         "group", "recs", "F1", "worst", "F1ovl", "fp", "fn", "on ms", "off ms", "lat ms", "relax", "cough", "push",
-        "art", "best offline peer (F1)"))
+        "art", "cut", "best offline peer (F1)"))
     for name, d in h.get("groups", {}).items():
         k = d["knip"]
         bp = d.get("best_peer")
-        print("  %-20s %5d %6s %6s %6s %4s %4s %7s %7s %7s %6s %6s %6s %5s  %s" % (
+        print("  %-20s %5d %6s %6s %6s %4s %4s %7s %7s %7s %6s %6s %6s %5s %7s  %s" % (
             name, d["records"], _f(k["f1"]), _f(d["worst_session"]["f1"]) if d["worst_session"] else "n/a",
             _f(k.get("f1_overlap")),
             k["fp"], k["fn"], _f(k["onset_err_median_ms"], 0), _f(k["offset_err_median_ms"], 0),
             _f(k["latency_median_ms"], 0), _f(k["relax_balanced_accuracy"], 2), _f(k["cough_rejection"], 2),
             _f(k["push_detection"], 2), f"{d['artefact_squeezes']}/{d['artefacts']}",
-            f"{bp['name']} {bp['f1']:.3f}" if bp else "-"))
+            f"{k.get('holds_cut', 0)}/{k.get('holds', 0)}", f"{bp['name']} {bp['f1']:.3f}" if bp else "-"))
     print("  F1 = onsets within the tolerance (the target); F1ovl = the same events matched by overlap, "
           "late or early onsets included;\n  art = squeezes found inside a transient artefact / transient "
-          "artefacts; cough = coughs not counted as squeezes")
+          "artefacts; cough = coughs not counted as squeezes;\n  cut = holds of 2 s or more (found) whose end "
+          "came 1 s or more before she let go / such holds")
 
 
 def print_real_scored(r: dict[str, Any]) -> None:

@@ -26,6 +26,8 @@ from scipy.optimize import linear_sum_assignment
 SQUEEZE = "squeeze"
 COUGH = "cough"
 BEARING_DOWN = "bearing_down"
+HOLD_S = 2.0        # a true squeeze this long is a hold whose end her verdict reads ...
+CUT_S = 1.0         # ... and a detected end this much before hers cuts it
 
 
 # --------------------------------------------------------------- matching
@@ -158,8 +160,14 @@ def score_record(truth: list[dict[str, Any]], detected: list[dict[str, Any]], to
     onset_err, onset_signed, offset_err, offset_signed, latency = [], [], [], [], []
     relax_truth, relax_pred = [], []
     co_true = co_flag = lift_true = lift_ok = 0
+    holds = holds_cut = 0
     for i, j in pairs:
         t, d = t_sq[i], d_sq[j]
+        if t["offset_s"] - t["onset_s"] >= HOLD_S and d.get("offset_s") is not None:
+            # her verdict ("held 3 s of 10") stands on the offset: a hold ended
+            # CUT_S or more before she let go is a wrong verdict, whatever F1 says
+            holds += 1
+            holds_cut += d["offset_s"] <= t["offset_s"] - CUT_S
         e_on = (d["onset_s"] - t["onset_s"]) * 1000.0
         onset_signed.append(e_on)
         onset_err.append(abs(e_on))
@@ -229,13 +237,13 @@ def score_record(truth: list[dict[str, Any]], detected: list[dict[str, Any]], to
         "coughs": len(coughs), "coughs_rejected": cough_rejected,
         "pushes": len(pushes), "pushes_found": push_found,
         "co_true": co_true, "co_flagged": co_flag, "lift_true": lift_true, "lift_ok": lift_ok,
-        "duration_s": duration_s,
+        "holds": holds, "holds_cut": holds_cut, "duration_s": duration_s,
     }
 
 
 _SUMMED = ("n_true", "n_det", "tp", "fp", "fn", "coughs_as_squeeze", "false_alarms", "rest_s", "coughs",
            "coughs_rejected", "pushes", "pushes_found", "co_true", "co_flagged",
-           "lift_true", "lift_ok")
+           "lift_true", "lift_ok", "holds", "holds_cut")
 _LISTS = ("onset_err_ms", "onset_signed_ms", "offset_err_ms", "offset_signed_ms",
           "latency_ms", "relax_truth", "relax_pred", "mistimed_signed_ms")
 
@@ -270,6 +278,9 @@ def summarize(p: dict[str, Any]) -> dict[str, Any]:
     s["offset_bias_median_ms"] = median(p["offset_signed_ms"])
     s["latency_median_ms"] = median(p["latency_ms"])
     s["latency_p90_ms"] = percentile(p["latency_ms"], 90)
+    s["holds"] = p["holds"]
+    s["holds_cut"] = p["holds_cut"]
+    s["holds_cut_rate"] = p["holds_cut"] / p["holds"] if p["holds"] else None
     s["fp_mistimed"] = len(p["mistimed_signed_ms"])
     s["mistimed_onset_median_ms"] = median(p["mistimed_signed_ms"])
     s["rest_min"] = p["rest_s"] / 60.0

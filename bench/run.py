@@ -668,6 +668,7 @@ def print_synth_table(syn):
         ("bearing-down detection", "push_detection", 3, {}),
         ("co-contraction flagged", "co_flag_rate", 3, {}),
         ("lift labelled lift", "lift_ok_rate", 3, {}),
+        ("holds (>= 2 s) cut >= 1 s", "holds_cut_rate", 3, {}),
         ("FP that are mis-timed TPs", "fp_mistimed", 0, {}),
         ("  their onset error med ms", "mistimed_onset_median_ms", 0, {}),
         ("true / detected squeezes", None, 0, {}),

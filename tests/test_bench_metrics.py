@@ -213,3 +213,15 @@ def test_mistimed_onset_counted():
     assert s["false_alarms"] == 1
     # The full record in TRUTH/DETECTED has no mis-timed detection.
     assert M.score_record(TRUTH, DETECTED, 0.25, REST, 90.0)["mistimed_signed_ms"] == []
+
+
+def test_holds_cut_short_are_counted():
+    # Three holds found on time: one ended with her (10.0 s), one 1.2 s early
+    # (her verdict would read a shorter hold), one 0.5 s early (an offset
+    # error, not a cut); a quick squeeze is no hold, whatever its end.
+    truth = [sq(2.0, 12.0), sq(20.0, 26.0), sq(30.0, 34.0), sq(40.0, 41.0)]
+    det = [sq(2.05, 12.0), sq(20.05, 24.8), sq(30.05, 33.5), sq(40.05, 40.3)]
+    s = M.summarize(M.pool([M.score_record(truth, det, 0.25, [], 50.0)]))
+    assert (s["tp"], s["holds"], s["holds_cut"]) == (4, 3, 1)
+    assert s["holds_cut_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert M.summarize(M.pool([M.score_record(truth, [], 0.25, [], 50.0)]))["holds_cut_rate"] is None
