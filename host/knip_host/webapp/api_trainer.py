@@ -132,12 +132,13 @@ class TrainerRoutes:
             score = _score(body.get("score"))
         except ValueError as exc:
             return fail(str(exc), field="score")
+        which = 1 if when in (1, "after") else 0
         if score is None:
             # she would rather not say: the trainer's own wait ends it as skipped
-            await self._do(self.link.skip, 1 if when in (1, "after") else 0)
+            await self._do(self.link.skip, which)
             return ok({"skipped": True})
         try:
-            await self._do(self.link.pain, 1 if when in (1, "after") else 0, score)
+            await self._do(self.link.pain, which, score)
         except DeviceRefused as exc:
             if exc.code == P.E_BUSY:
                 return fail("the session has ended: the trainer kept the answer it had", 409)

@@ -182,7 +182,7 @@ class TrainerLink:
     def _held_alive(self) -> None:
         """Nothing reads a held virtual trainer's port: see that it still runs."""
         sim = getattr(self.dev, "sim", None)
-        if sim is not None and self.dev is not None and self.dev.clock.virtual and not sim.alive:
+        if sim is not None and self._held() and not sim.alive:
             raise DeviceError("the virtual trainer has stopped")
 
     def _pump(self) -> None:
@@ -215,7 +215,6 @@ class TrainerLink:
         speed = float((self.info.get("sim") or {}).get("speed") or 1.0)
         bridge = LiveBridge(self.info, self._from_bridge, self._checkin)
         first, batch = self.dev.live(True, batch_ms_for(self.choice, speed))
-        self._wall0 = time.monotonic() - self.dev.clock.monotonic()
         self.bridge = bridge
         bridge.started(first, batch)
 
