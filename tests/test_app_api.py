@@ -251,7 +251,7 @@ async def _session(srv, program: str, seconds: float, pain_after: int | str | No
     return got
 
 
-def messages(tmp_path, sim: dict, program: str | None, seconds: float, **kw) -> list[dict]:
+def messages(tmp_path, sim: dict, program: str, seconds: float, **kw) -> list[dict]:
     """The messages a page gets from a fresh server with this virtual trainer."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     srv = AppServer(AppConfig(db=str(tmp_path / "knip.sqlite3"),

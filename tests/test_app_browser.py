@@ -27,9 +27,10 @@ from knip_host.webapp.server import AppConfig, AppServer
 pytestmark = pytest.mark.micropython
 
 # The trainer runs on the virtual clock (simclock.py): the app grants its
-# board time at up to 40x the wall clock, none between sessions and none
-# while a pain check-in waits for the page, so what the trainer records
-# depends on what the page did, not on how busy the machine was.
+# board time at up to 40x the wall clock while a session runs, only what
+# requests take between sessions, and none while a pain check-in waits for
+# the page (30 s of wall clock at most), so what the trainer records depends
+# on what the page did, not on how busy the machine was.
 SPEED = 40.0
 
 
