@@ -24,7 +24,7 @@ from knip.history import older, slope, since, settled, fell, mean
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
 from knip.tone import (follow, recover, verdict, at_rest, transmission, climb, window_add, relearn, rest_known,
                        warmed, onset_floor)
-from knip.kinds import kind_of, technique, moved, short_spike, unusable, blank
+from knip.kinds import kind_of, technique, moved, short_spike, spiked, unusable, blank
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
                          KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
@@ -142,7 +142,7 @@ class SqueezeDetector:
         self.tk_a = 0            # (its level then, its fall over the last two)
         self.tk_f0 = self.tk_f1 = 1 << 20
         self.tk_s = 0            # the smoothed level then (plateau steady?)
-        self.spike_q = 0         # recent brief spikes at rest, above the level, << 4
+        self.spike_q = self.spike_t = 0  # recent brief spikes at rest, above the level (<< 4); the last's time
 
     def calibrate(self, rest_level, noise, mvc=0):
         """Seed from a calibration: resting level, noise (mean abs dev), MVC level."""
@@ -186,6 +186,7 @@ class SqueezeDetector:
                 self.asm_q = a << 4
             recover(self, t, 1 << 21)    # the probe settles in (1 << 21: knip.kinds moved)
             self.tk_t, self.tk_a, self.v0 = t, v, v
+            self.spike_t = t - (1 << 20)     # (no spike yet: the next is a lone one)
             self.tk_f0 = self.tk_f1 = 1 << 20
             if self.tx_t == -(1 << 29):  # first start: "long ago" is before t, however early
                 self.tx_t = self.climb_t = t - (1 << 20)
@@ -282,11 +283,6 @@ class SqueezeDetector:
         m = self._on_delta(noise)
         p = (r[R_PEAK] - r[R_BASE]) * self.cfg.plateau_pct // 100
         return m if m > p else p
-
-    def _spiked(self, height):
-        # A brief rise that was no squeeze: remember how high such things go.
-        if height << 4 > self.spike_q:
-            self.spike_q = height << 4
 
     def _start(self, t, base, noise):
         c = self.cfg
@@ -503,7 +499,7 @@ class SqueezeDetector:
                           + (self.rise_amp if self.rise_rec else 0))
         if k == KIND_ARTEFACT and not self.marks & M_MOTION:
             if dur < c.min_squeeze_ms:
-                self._spiked(amp)       # too brief for any voluntary squeeze
+                spiked(self, t, amp)    # too brief for any voluntary squeeze
             else:
                 # too long: a level shift; rest is here now
                 self.lvl.reset(self.rel_min, r[R_NOISE])

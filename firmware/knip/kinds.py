@@ -1,11 +1,16 @@
 # What a finished rise was (a squeeze, a cough or an artefact) and, with an
 # abdominal channel, how it was done (lift, co-contraction, push). Judged
 # once, when it ends; c is the DetectorConfig. Also the short records:
-# artefacts and gaps (blank, unusable), a spike too brief for a squeeze (short_spike).
+# artefacts and gaps (blank, unusable), a spike too brief for a squeeze (short_spike,
+# spiked).
 from knip.record import (EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
                          R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, R_MARKS, begin)
+from knip.fixed import const
 from knip.onset import backtrack
+from knip.thresholds import margin
 from knip.tone import recover
+
+_LONE_MS = const(2000)     # a spike with none this long before it is a lone one (spiked)
 
 
 def kind_of(rise_ms, dur, amp, abd_rise, slope, two, c):
@@ -81,6 +86,25 @@ def blank(d, kind, onset, offset, t, seq):
     return r
 
 
+def spiked(d, t, height):
+    # A brief rise that was no squeeze: remember how high such things go
+    # (the heart's QRS in an EMG; SqueezeDetector._on_delta). A lone one
+    # (none in the _LONE_MS before it) no higher than the onset margin or
+    # what is remembered: the heart beats again within a second and its
+    # next beat is kept whole, but a glitch, once, must not lift the
+    # threshold over her squeezes for the seconds it takes to forget it.
+    if t - d.spike_t > _LONE_MS:
+        c = d.cfg
+        m = margin(d.lvl.noise(), c.on_k10, d.ref_amp, c.on_pct, d.min_on)
+        if d.spike_q >> 4 > m:
+            m = d.spike_q >> 4
+        if height > m:
+            height = m
+    d.spike_t = t
+    if height << 4 > d.spike_q:
+        d.spike_q = height << 4
+
+
 def short_spike(d, t, v, base, noise, on_th):
     # Above threshold, but not for confirm_ms: far too brief for a
     # squeeze. A big one (4x the margin) is reported as an artefact; a
@@ -89,7 +113,7 @@ def short_spike(d, t, v, base, noise, on_th):
     if v - base <= (on_th - base) >> 1:
         # it came right back down: a spike (a rise that only dips under
         # the threshold is not one, and must not raise it)
-        d._spiked(d.cross_max - base)
+        spiked(d, t, d.cross_max - base)
     if d.cross_max - base < 4 * (on_th - base) or t - d.cross_t > c.cough_dur_ms:
         return 0
     onset = backtrack(d, c.onset_k10, noise)

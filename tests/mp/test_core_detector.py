@@ -347,6 +347,43 @@ def test_low_snr_emg_onsets():
         assert abs(r[D.R_ONSET] - b[0] * 1000) <= 75, (r[D.R_ONSET], b[0])
 
 
+def _squeeze_spans(recs):
+    return [(r[D.R_ONSET], r[D.R_OFFSET]) for r in _squeezes(recs)]
+
+
+def test_a_lone_glitch_does_not_hide_the_weak_emg_squeezes_after_it():
+    # one bad sample (a loose contact, a static discharge) was remembered
+    # as a spike as tall as itself, and its 5/4 lifted the onset threshold
+    # over her weak squeezes for the 10-20 s it took to forget
+    bursts = [(4.0, 0.1, 1.0, 0.1, 60), (10.0, 0.1, 0.5, 0.1, 12), (13.0, 0.1, 0.5, 0.1, 12),
+              (16.0, 0.1, 0.5, 0.1, 12)]
+    ts, xs = emg_track(1000, 19, bursts, seed=11)
+    clean = _squeeze_spans(_run(EmgChain(1000), ts, xs)[0])
+    assert len(clean) == 4, clean
+    for size in (300, 1000):
+        xs[8000] += size
+        recs, _ = _run(EmgChain(1000), ts, xs)
+        xs[8000] -= size
+        assert _squeeze_spans(recs) == clean, (size, _squeeze_spans(recs))
+
+
+def test_heartbeats_in_the_emg_raise_its_threshold_and_are_no_squeezes():
+    # the QRS comes back every beat: the first is remembered no higher than
+    # the onset margin (a lone spike), the next ones whole (without that
+    # memory, beats become squeezes here)
+    bursts = [(5.0, 0.1, 1.0, 0.1, 40), (15.0, 0.1, 1.0, 0.1, 40)]
+    ts, xs = emg_track(1000, 20, bursts, seed=12)
+    for k in range(20):             # 70 beats a minute, 60 ms biphasic, 80 uV
+        b = 2600 + k * 857
+        for i in range(60):
+            if b + i < len(xs):
+                xs[b + i] += int(80 * math.sin(2 * math.pi * i / 60))
+    recs, _ = _run(EmgChain(1000), ts, xs)
+    sq = _squeeze_spans(recs)
+    assert len(sq) == 2 and abs(sq[0][0] - 5000) <= 60 and abs(sq[1][0] - 15000) <= 60, \
+        [(D.KIND_NAMES[r[D.R_KIND]], r[D.R_ONSET], r[D.R_OFFSET]) for r in recs]
+
+
 def test_slow_s_shaped_emg_rise_onset_refitted_at_its_start():
     # holds built up over 0.8-1.5 s along an S: its first fifth shows in
     # nothing, so the decision comes 200-500 ms after the onset; the onset
