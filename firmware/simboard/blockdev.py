@@ -33,14 +33,28 @@ class BlockDev:
             except OSError:
                 f = open(path, "w+b")
         have = f.seek(0, 2)
-        if have % block_size:                   # a torn last block is dropped
-            have = f.seek(have - have % block_size)
+        if have and have != want and not self._erased(f, have):
+            # only an image whose making was cut short (erased to its end)
+            # is made whole: any other file is not ours to write over
+            f.close()
+            raise OSError("%s is no flash image of %d bytes; not writing over it" % (path, want))
         while have < want:                      # new or short: erased flash is 0xff
             f.write(self._ff)
             have += block_size
         f.flush()
         self.f = f
         self.prog_calls = self.prog_bytes = self.erases = 0
+
+    def _erased(self, f, size):
+        if size % self.bs or size > self.bs * self.n:
+            return False
+        buf = bytearray(self.bs)
+        f.seek(0)
+        for _ in range(size // self.bs):
+            f.readinto(buf)
+            if buf != self._ff:
+                return False
+        return True
 
     def readblocks(self, b, buf, off=0):
         f = self.f

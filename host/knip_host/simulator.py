@@ -43,6 +43,33 @@ def default_image() -> Path:
     return data_dir() / "sim" / "trainer.img"
 
 
+_BLOCK = 4096
+_MAGIC = b"littlefs"            # littlefs's superblock, 8 bytes into block 0 or 1
+
+
+def image_problem(path: Path, blocks: int) -> str | None:
+    """Why `path` must not be used as a virtual trainer's flash image (the
+    trainer writes all over it), or None: it does not exist yet, is empty,
+    is an image (littlefs), or is one whose making was cut short (erased)."""
+    if not path.exists():
+        return None if path.parent.is_dir() else f"there is no folder {path.parent} for the image {path.name}"
+    if not path.is_file():
+        return f"{path} is not a file"
+    size = path.stat().st_size
+    if size == 0:
+        return None
+    want = blocks * _BLOCK
+    with open(path, "rb") as f:
+        head = f.read(2 * _BLOCK if size == want else min(size, want))
+    if size == want and (head[8:16] == _MAGIC or head[_BLOCK + 8:_BLOCK + 16] == _MAGIC):
+        return None
+    if size <= want and head.count(0xFF) == len(head):
+        return None                 # erased flash, nothing written on it yet
+    what = "holds other data" if size == want else f"is {size} bytes, where an image is {want}"
+    return (f"{path} is no virtual trainer's flash image (it {what}); the trainer would write over it: "
+            f"give a new file name, or remove the file if it is an old image")
+
+
 def micropython_binary() -> str:
     found = venv_tool("micropython")
     if found:
@@ -62,6 +89,8 @@ class VirtualTrainer:
         if clock not in ("wall", "virtual"):
             raise ValueError(f"clock must be 'wall' or 'virtual', not {clock!r}")
         self.image = (Path(image) if image is not None else default_image()).resolve()
+        self._own_folder = image is None          # the default image's folder is made if missing
+        self.blocks = blocks
         self.speed = float(speed)
         self.virtual = clock == "virtual"
         # the host's clock for this trainer: WALL, or its SimClock once started
@@ -90,7 +119,11 @@ class VirtualTrainer:
     def start(self, timeout: float = 20.0) -> "VirtualTrainer":
         if sys.platform == "win32":
             raise DeviceError("the virtual trainer needs a POSIX pseudo-terminal (Linux or macOS)")
-        self.image.parent.mkdir(parents=True, exist_ok=True)
+        if self._own_folder:
+            self.image.parent.mkdir(parents=True, exist_ok=True)
+        problem = image_problem(self.image, self.blocks)
+        if problem:
+            raise DeviceError(problem)
         master, slave = os.openpty()
         tty.setraw(slave)             # no echo, no line editing: a byte pipe like a UART
         args = list(self.args)
