@@ -112,6 +112,35 @@ def _feed(x: array, missing: np.ndarray) -> array | Gappy:
     return Gappy(x, missing) if missing.any() else x
 
 
+def _held(a: array, missing: np.ndarray) -> list[tuple[int, int]]:
+    """Fill the missing samples of a (in place) with the last one present
+    (the first present, before it); returns the (start index, samples) runs."""
+    v = np.frombuffer(a, dtype=np.int32).copy()
+    idx = np.where(missing, 0, np.arange(len(v)))
+    first = int(np.argmin(missing))
+    idx[:first] = first
+    np.maximum.accumulate(idx, out=idx)
+    a[:] = array("i", v[idx].tobytes())
+    starts, lengths = true_runs(missing)
+    return [(int(i), int(k)) for i, k in zip(starts, lengths)]
+
+
+def _abd_gap_events(events: list[dict[str, Any]], gaps: list[tuple[int, int]], ts: Sequence[int],
+                    warnings: list[str]) -> None:
+    """Squeezes over a gap in the abdominal channel: technique not judged."""
+    spans = [(ts[i] / 1000.0, ts[min(i + k, len(ts) - 1)] / 1000.0) for i, k in gaps]
+    hit = 0
+    for e in events:
+        if e["channel"] == "pelvic_floor" and e["technique"] is not None and \
+                any(e["onset_s"] <= b and e["offset_s"] >= a for a, b in spans):
+            e["technique"] = None
+            hit += 1
+    warnings.append(f"{sum(k for _, k in gaps)} abdominal samples are NaN or infinite in {len(gaps)} "
+                    f"stretch(es), first at {spans[0][0]:.3f} s: the abdomen is held at its last value "
+                    f"there, so no push or cough is seen in them and the technique of the {hit} "
+                    f"event(s) over them is not judged")
+
+
 def times_ms(times_s: Any) -> array:
     """Times in s as the detector's whole ms (array('i'): indexing gives the
     Python ints its arithmetic expects), after checking they fit its clock."""
@@ -152,10 +181,21 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     xs = _feed(x, missing)
     del x
     ab, clipped_a, told_a = None, 0, 0
+    abd_gaps: list[tuple[float, int]] = []
     if abdominal is not None:
         a, a_missing, clipped_a, told_a = _channel(abdominal, rate_hz, per_unit, unit, "abdominal ",
                                                    clipped_at[1], warnings)
-        ab = _feed(a, a_missing)
+        if a_missing.all():
+            warnings.append("every abdominal sample is NaN or infinite: analysed as one channel "
+                            "(technique not judged)")
+            abdominal = None
+        else:
+            # a gap in the abdomen alone is no gap in the squeeze: it is held at
+            # its last value (the firmware's chain has no "missing" for it), and
+            # what it alone tells (technique, push, cough) is not judged there
+            if a_missing.any():
+                abd_gaps = _held(a, a_missing)
+            ab = a
         del a, a_missing
     ts = times_ms(times_s)
     missing_runs = _missing_runs(missing, ts)
@@ -174,6 +214,8 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     records = replay.run(chain, ts, xs, ab, log)
     events = [record_to_event(r, level_div, abdominal is not None) for r in records]
     events.sort(key=lambda e: e["onset_s"])
+    if abd_gaps:
+        _abd_gap_events(events, abd_gaps, ts, warnings)
     det = chain.det
     summary = summarize(events, signal=signal, unit=unit, rate_hz=rate_hz,
                         duration_s=(ts[-1] - ts[0]) / 1000.0,
