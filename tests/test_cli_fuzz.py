@@ -344,7 +344,8 @@ def test_trainer_options_are_checked_before_any_trainer_starts(capsys, tmp_path)
                   ["sim", "--speed", value]]
     cases += [["info", "--port", "sim", "--sim-user", "nobody"], ["sim", "--user", "nobody"],
               ["live", "--pain-before", "11"], ["live", "--pain-after", "-1"],
-              ["live", "--batch-ms", "many"], ["sync", "--db", "\udcff.sqlite3", "--port", "sim"],
+              ["live", "--batch-ms", "many"], ["live", "--batch-ms", "0"], ["live", "--batch-ms", "-5"],
+              ["live", "--batch-ms", "100000"], ["live", "--port", "sim", "--pain-before", "2"], ["sync", "--db", "\udcff.sqlite3", "--port", "sim"],
               ["sim", "--signal", "force"], ["sim", "--seed", "1.5"], ["devices", "--frob"]]
     for argv in cases:
         check(capsys, argv, {2})

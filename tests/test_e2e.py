@@ -320,10 +320,17 @@ def test_cli_info_sync_sessions_show_plot_with_port_sim(tmp_path, capsys, monkey
     assert cli.main(["live", *sim, "--sim-speed", "40", "--program", "marathon", "--plain"]) == 0
     out = capsys.readouterr().out
     assert "SQUEEZE 5/5" in out and "session ended (done)" in out
+    # --seconds ends a program still running: stopped, not left busy on the trainer
+    assert cli.main(["live", *sim, "--sim-speed", "40", "--program", "sprint", "--seconds", "2", "--plain"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped after 2 s (--seconds)" in out and "session ended" not in out
+    assert cli.main(["info", *sim]) == 0
+    assert "idle" in capsys.readouterr().out
     assert cli.main(["sync", *sim]) == 0
-    assert "1 new session" in capsys.readouterr().out
+    assert "2 new sessions" in capsys.readouterr().out
     assert cli.main(["sessions"]) == 0
-    assert "marathon" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "marathon" in out and "sprint" in out and "power cut" not in out
     assert cli.main(["show", "last"]) == 0
     assert "squeeze" in capsys.readouterr().out.lower()
     png = tmp_path / "s.png"

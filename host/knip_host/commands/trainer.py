@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..device import DeviceError
+from ..usage import UsageError
 from ..esp32 import module as M
 from ..esp32 import release as R
 from ..ports import serial_ports
@@ -150,6 +151,12 @@ def _pain_arg(text: str) -> int:
     return int(text)
 
 
+def _batch_ms_arg(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 60000:
+        raise argparse.ArgumentTypeError(f"a live frame holds 1 to 60000 ms of samples, not {text!r}")
+    return int(text)
+
+
 def cmd_live(args: argparse.Namespace) -> int:
     """Shows the pressure (or EMG activity) as it happens: a bar in the
     sensor's unit and in % of MVC, the target of the current cue, the
@@ -167,6 +174,8 @@ examples:
   knip live --program sprint --pain-before 2
   knip live --port sim --program marathon --sim-user stops_early"""
     from ..live import run_live
+    if not args.program and (args.pain_before is not None or args.pain_after is not None):
+        raise UsageError("--pain-before and --pain-after go with --program: pain is stored with a session")
     ask = _ask_pain if (args.program and sys.stdin.isatty() and not args.plain) else None
     with open_trainer(args) as dev:
         info = dev.hello()
@@ -287,8 +296,11 @@ COMMANDS = {
             help="run a program and record the session (calibrate, sprint, marathon, assessment, relax, daily)"),
         arg("--pain-before", type=_pain_arg, metavar="0-10", help="her pain before the program"),
         arg("--pain-after", type=_pain_arg, metavar="0-10", help="her pain after the program"),
-        arg("--seconds", type=positive_float, metavar="S", help="stop after S seconds (default: 30, or the program's end)"),
-        arg("--batch-ms", type=int, default=100, metavar="MS", help="samples per live frame, in ms (default 100)"),
+        arg("--seconds", type=positive_float, metavar="S",
+            help="stop after S seconds (default: 30, or the program's end); a program still running is "
+                 "stopped then, and its session so far is kept"),
+        arg("--batch-ms", type=_batch_ms_arg, default=100, metavar="MS",
+            help="samples per live frame, in ms: 1 to 60000 (default 100; the trainer caps a frame's samples)"),
         arg("--plain", action="store_true", help="print lines instead of a moving bar"),
     ]),
     "sync": Command(cmd_sync, "fetch new sessions into the local database", PORT_ARGS + [
