@@ -131,6 +131,14 @@ def test_signal_and_channel_options(capsys, tmp_path):
     assert code == 0 and "channel a picked" in json.loads(out)["recording"]["notes"][0]
 
 
+def test_pressure_rates_are_refused_as_emg(capsys, tmp_path):
+    # 50 Hz read as raw EMG gave a rest level of 4092 and no events, silently
+    path = squeeze_csv(tmp_path)
+    assert_one_line_error(*run(capsys, "analyze", str(path), "--signal", "emg"),
+                          "raw EMG needs at least 200 samples a second", "this recording has 50",
+                          "give --signal pressure")
+
+
 def test_rate_option_for_timeless_csv(capsys, tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("pressure\n" + "".join(f"{2 + (i % 5) * 0.1}\n" for i in range(500)))

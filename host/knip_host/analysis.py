@@ -171,7 +171,7 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
         raise AnalysisError("no samples to analyse")
     if len(times_s) != n or (abdominal is not None and len(abdominal) != n):
         raise AnalysisError("time, signal and abdominal columns differ in length")
-    problem = limits.rate_problem(rate_hz)
+    problem = limits.rate_problem(rate_hz) or limits.signal_problem(signal, rate_hz)
     if problem:
         raise AnalysisError(problem)
     per_unit = EMG_COUNTS_PER_UNIT if signal == "emg" else PRESSURE_COUNTS_PER_UNIT

@@ -13,6 +13,7 @@ import math
 
 RATE_MIN_HZ = 0.1              # one sample every 10 s: slower shows no squeeze
 RATE_MAX_HZ = 1000.0           # a period of 1 ms: the detector's time step
+EMG_MIN_HZ = 200.0             # raw EMG: its band is 20-450 Hz and the chain high-passes at 40 Hz
 RATE_SLACK = 1e-6              # rounding in a time column (1/0.000999999... Hz)
 TIME_LIMIT_S = 2 ** 30 / 1000  # about 12.4 days either side of 0
 VALUE_LIMIT = 1e12             # beyond any sensor's reading in any unit
@@ -33,6 +34,14 @@ def rate_problem(rate_hz: float, hint: str = "") -> str | None:
         return (f"{rate_hz:.6g} Hz is too fast: the detector counts time in whole milliseconds, "
                 f"so at most {RATE_MAX_HZ:g} samples a second; resample the recording to "
                 f"{RATE_MAX_HZ:g} Hz or less")
+    return None
+
+
+def signal_problem(signal: str, rate_hz: float) -> str | None:
+    """Why samples at `rate_hz` cannot be `signal` (None: they can)."""
+    if signal == "emg" and rate_hz < EMG_MIN_HZ:
+        return (f"raw EMG needs at least {EMG_MIN_HZ:g} samples a second (its band is 20-450 Hz) and this "
+                f"recording has {rate_hz:.4g}: if it is pressure, give --signal pressure")
     return None
 
 
