@@ -76,10 +76,10 @@ BAD_RECORDINGS: dict[str, tuple[bytes | str, set[int]]] = {
     "vertical_tabs": ("\x0b\x0b\x0b", {2}),
     "random_bytes": (_noise(1, 5000), {2}),
     "png": (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(300), {2}),
-    "utf16": (GOOD.encode("utf-16"), {2}),
+    "utf16": (GOOD.encode("utf-16"), {0}),     # with its BOM: read as it is
     "nul_late": (GOOD + "0.5\0,1\n" * 3, {2}),
     "gzip": (b"\x1f\x8b\x08\x00" + _noise(2, 400), {2}),
-    "truncated_row": (GOOD[: len(GOOD) // 2].rsplit(",", 1)[0], {2}),
+    "truncated_row": (GOOD[: len(GOOD) // 2].rsplit(",", 1)[0], {0}),     # cut off: the last row left out
     "truncated_number": (GOOD[: len(GOOD) // 2 + 3], {0, 2}),
     "header_only": ("time_s,p\n", {2}),
     "comments_only": ("# unit: cmH2O\n# rate_hz: 50\n", {2}),

@@ -209,9 +209,39 @@ def test_hrm_row_problems(tmp_path):
 
 
 def test_wrong_column_count(tmp_path):
-    text = "time_s,p,q\n0,1,2\n0.02,1\n"
+    text = "time_s,p,q\n0,1,2\n0.02,1\n0.04,1,2\n"
     msg = error_of(write(tmp_path, "c.csv", text))
     assert "line 3" in msg and "2 values, expected 3" in msg and "header on line 1" in msg
+    msg = error_of(write(tmp_path, "d.csv", "time_s,p,q\n0,1,2,3\n"))
+    assert "line 2" in msg and "4 values, expected 3" in msg
+
+
+def test_a_last_row_cut_off_is_left_out_with_a_warning(tmp_path):
+    # a recording cut off while it was written: the rows before it are kept
+    rec = load(write(tmp_path, "c.csv", "time_s,p,q\n" + csv_rows(50) + "1.0,1"))
+    assert rec.n_samples == 50
+    assert rec.warnings == ["line 52, the last data row, holds 2 of 3 values (a file cut off while it "
+                            "was written?): left out"]
+    text = hrm_text([0.5 * i for i in range(8)])
+    cut = text.replace("\t    8.00\n\nAnnotations", "\n\nAnnotations")     # the last row loses a column
+    assert cut != text
+    assert load(write(tmp_path, "m.txt", cut)).n_samples == 7
+    msg = error_of(write(tmp_path, "one.csv", "time_s,p,q\n0,1\n"))   # no row whole: nothing to keep
+    assert "line 2" in msg and "2 values, expected 3" in msg
+
+
+@pytest.mark.parametrize("cell", ["", "NA", "n/a", "null", "None"])
+def test_empty_and_na_cells_are_dropouts_as_nan(tmp_path, cell):
+    # as spreadsheets, R and pandas write a missing value
+    rec = load(write(tmp_path, "n.csv", "time_s,p,q\n" + csv_rows(5) + f"0.1,{cell},1\n"))
+    assert np.isnan(rec.channels["p"][-1]) and rec.channels["q"][-1] == 1
+    msg = error_of(write(tmp_path, "t.csv", "time_s,p,q\n" + csv_rows(5) + f"{cell},1,1\n"))
+    assert "line 7" in msg and "not a finite time" in msg
+
+
+def test_quoted_numbers_are_numbers(tmp_path):
+    rec = load(write(tmp_path, "q.csv", '"time_s","p"\n"0.0","1.5"\n"0.02",\'2.5\'\n"0.04","3"\n'))
+    assert rec.channels["p"].tolist() == [1.5, 2.5, 3.0] and rec.rate_hz == 50.0
 
 
 def test_trailing_delimiter_is_accepted(tmp_path):

@@ -135,8 +135,8 @@ def _abd_gap_events(events: list[dict[str, Any]], gaps: list[tuple[int, int]], t
                 any(e["onset_s"] <= b and e["offset_s"] >= a for a, b in spans):
             e["technique"] = None
             hit += 1
-    warnings.append(f"{sum(k for _, k in gaps)} abdominal samples are NaN or infinite in {len(gaps)} "
-                    f"stretch(es), first at {spans[0][0]:.3f} s: the abdomen is held at its last value "
+    warnings.append(f"{sum(k for _, k in gaps)} abdominal samples are missing (empty, NA, NaN or infinite) "
+                    f"in {len(gaps)} stretch(es), first at {spans[0][0]:.3f} s: the abdomen is held at its last value "
                     f"there, so no push or cough is seen in them and the technique of the {hit} "
                     f"event(s) over them is not judged")
 
@@ -203,7 +203,7 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     if len(missing_runs) and sum(k for _, k in missing_runs) == n:
         raise AnalysisError("every sample is NaN or infinite: nothing to analyse")
     if missing_runs:
-        warnings.append(f"{sum(k for _, k in missing_runs)} samples are NaN or infinite in "
+        warnings.append(f"{sum(k for _, k in missing_runs)} samples are missing (empty, NA, NaN or infinite) in "
                         f"{len(missing_runs)} stretch(es), first at {missing_runs[0][0]:.3f} s: "
                         f"they are left out and reported as gaps")
     if clipped or clipped_a:

@@ -282,32 +282,9 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
                             view.say(f"could not store the pain score: {exc}")
                     else:
                         view.say(PAIN_HELP)
-            elif f.mtype == P.NOTICE:
-                if not f.payload:
-                    raise DeviceError(f"a live NOTICE frame is empty: {C.MISMATCH}")
-                code = f.payload[0]
-                text = f.payload[1:].decode("utf-8", "replace")
-                res.notices.append(text)
-                if code == P.N_SESSION_ENDED:
-                    reason = text.split(' ', 1)[-1]
-                    view.say(f"session ended ({reason})")
-                    if reason == "memory":
-                        view.say(MEMORY_HELP)
-                    elif reason == "error":
-                        view.say(ERROR_HELP)
-                    if program:
-                        res.ended = True
-                        break
-                elif code in (P.N_STORAGE_FULL, P.N_GAP, P.N_STORAGE_LOW, P.N_NO_CALIBRATION):
-                    view.say("trainer: " + text)
-                elif code == P.N_PAIN:
-                    when, _, val = text.partition(" ")
-                    if when in res.pain:
-                        res.pain[when] = int(val) if val.isdigit() else None
-                    view.say(f"pain {when}: {val}")
-                elif code == P.N_CALIBRATED:
-                    res.calibration = text
-                    view.calibrated(text)
+            elif f.mtype == P.NOTICE and _notice(f, res, view) and program:
+                res.ended = True
+                break
         else:
             if program and not res.ended:
                 # the time given ran out, not the program: stop it, or the
@@ -328,6 +305,34 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
         if not plain:
             out.write("\n")
     return res
+
+
+def _notice(f: Any, res: LiveResult, view: LiveView) -> bool:
+    """Tell a NOTICE frame; True when it says the session ended."""
+    if not f.payload:
+        raise DeviceError(f"a live NOTICE frame is empty: {C.MISMATCH}")
+    code = f.payload[0]
+    text = f.payload[1:].decode("utf-8", "replace")
+    res.notices.append(text)
+    if code == P.N_SESSION_ENDED:
+        reason = text.split(' ', 1)[-1]
+        view.say(f"session ended ({reason})")
+        if reason == "memory":
+            view.say(MEMORY_HELP)
+        elif reason == "error":
+            view.say(ERROR_HELP)
+        return True
+    if code in (P.N_STORAGE_FULL, P.N_GAP, P.N_STORAGE_LOW, P.N_NO_CALIBRATION):
+        view.say("trainer: " + text)
+    elif code == P.N_PAIN:
+        when, _, val = text.partition(" ")
+        if when in res.pain:
+            res.pain[when] = int(val) if val.isdigit() else None
+        view.say(f"pain {when}: {val}")
+    elif code == P.N_CALIBRATED:
+        res.calibration = text
+        view.calibrated(text)
+    return False
 
 
 def stream_payload(f: Any, what: str, parse: Callable[[bytes, int, int], Any]) -> Any:

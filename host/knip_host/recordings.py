@@ -163,7 +163,7 @@ def read_csv(path: Path, src: TextFile, rate_hz: float | None) -> Recording:
 
     table = parse_rows(path, src.lines(after=start + 1), delim, names, header_line=hn)
     time_col, scale = time_column(names)
-    warnings: list[str] = []
+    warnings: list[str] = list(table.notes)
     unit = _unit(path, header, warnings)
     file_rate = _header_rate(path, header, head)
     cols = table.columns
@@ -209,6 +209,7 @@ def read_text(path: Path, src: TextFile, rate_hz: float | None) -> Recording:
         names = [f"ch{i + 1}" for i in range(ncols)]
     last_header = max((i + 1 for i, s in enumerate(lines[:start]) if s.strip()), default=0)
     table = parse_rows(path, src.lines(after=start), None, names, header_line=last_header or None)
+    warnings += table.notes
     rate = rate_hz or _header_rate(path, header, lines)
     if rate is None:
         raise RecordingError(
@@ -236,7 +237,7 @@ def read_hrm(path: Path, src: TextFile, rate_hz: float | None) -> Recording:
     lines = src.lines(after=hn)
     table = parse_rows(path, lines, None, names, header_line=hn,
                        stop=lambda s: s.lower() == "annotations:")
-    warnings: list[str] = []
+    warnings: list[str] = list(table.notes)
     times = table.columns[0]
     rate = _rate_from_times(path, times, table.lines, warnings)
     if rate_hz is not None and abs(rate_hz - rate) > 0.01 * rate:

@@ -13,7 +13,7 @@ import math
 import re
 from array import array
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,6 +24,8 @@ from .textfile import RecordingError
 
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 NONFINITE = re.compile(r"[-+]?(nan|inf|infinity)$", re.IGNORECASE)
+# a dropout as spreadsheets, R and pandas write one: an empty cell, NA, null
+MISSING = re.compile(r"(|na|n/a|null|none)$", re.IGNORECASE)
 TIME_NAMES = {"time_s": 1.0, "time": 1.0, "t": 1.0, "t_s": 1.0, "time (s)": 1.0,
               "time_ms": 0.001, "t_ms": 0.001, "time (ms)": 0.001}
 
@@ -62,6 +64,7 @@ class LineIndex:
 class Table:
     columns: list[np.ndarray]          # one float64 array per column, all of one length
     lines: LineIndex                   # the file line of each row
+    notes: list[str] = field(default_factory=list)   # warnings: rows left out
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -101,21 +104,29 @@ def parse_rows(path: Path, lines: Iterator[tuple[int, str]], delim: str | None, 
     cols = [array("d") for _ in names]
     big = VALUE_LIMIT
     index = LineIndex()
+    short: tuple[int, int] | None = None    # a row with too few values: fine only as the last
     for n, line in lines:
         s = line.strip()
         if not s or s.startswith("#"):
             continue
         if stop is not None and stop(s):
             break
+        if short is not None:
+            _row_error(path, *short, width, where)
         toks = split(s, delim)
         if delim and toks and toks[-1] == "" and len(toks) == width + 1:
             toks.pop()                      # a trailing delimiter
+        if len(toks) < width and width > 1:
+            short = (n, len(toks))          # a file cut off while it was written, if nothing follows
+            continue
         if len(toks) != width:
-            raise RecordingError(
-                f"{path}: line {n}: {len(toks)} value{'s' if len(toks) != 1 else ''}, expected "
-                f"{width} ({where}); fix or delete the row")
+            _row_error(path, n, len(toks), width, where)
         for j, tok in enumerate(toks):
-            if NUMBER.match(tok):
+            if len(tok) > 1 and tok[0] == tok[-1] and tok[0] in "\"'":
+                tok = tok[1:-1].strip()     # a quoted number
+            if MISSING.match(tok) and delim and not is_time[j]:
+                cols[j].append(float("nan"))    # an empty cell, NA: a dropout, as nan
+            elif NUMBER.match(tok):
                 v = float(tok)
                 if not -big <= v <= big and not is_time[j]:
                     v = _out_of_range(path, n, names[j], tok, v)
@@ -126,9 +137,19 @@ def parse_rows(path: Path, lines: Iterator[tuple[int, str]], delim: str | None, 
                 _bad_cell(path, n, names[j], tok, width, is_time[j])
         index.append(n)
     if not len(index):
+        if short is not None:
+            _row_error(path, *short, width, where)
         after = f" after the header on line {header_line}" if header_line else ""
         raise RecordingError(f"{path}: no data rows{after}; the file holds no samples")
-    return Table([np.frombuffer(c, dtype=np.float64) for c in cols], index)
+    notes = [] if short is None else [
+        f"line {short[0]}, the last data row, holds {short[1]} of {width} values (a file cut off "
+        f"while it was written?): left out"]
+    return Table([np.frombuffer(c, dtype=np.float64) for c in cols], index, notes)
+
+
+def _row_error(path: Path, n: int, got: int, width: int, where: str) -> None:
+    raise RecordingError(f"{path}: line {n}: {got} value{'s' if got != 1 else ''}, expected "
+                         f"{width} ({where}); fix or delete the row")
 
 
 def _out_of_range(path: Path, n: int, name: str, tok: str, v: float) -> float:
@@ -142,12 +163,13 @@ def _out_of_range(path: Path, n: int, name: str, tok: str, v: float) -> float:
 
 
 def _bad_cell(path: Path, n: int, name: str, tok: str, width: int, is_time: bool) -> None:
-    if is_time and NONFINITE.match(tok):
+    if is_time and (NONFINITE.match(tok) or MISSING.match(tok)):
         raise RecordingError(
             f"{path}: line {n}: column {name!r} is {tok!r}, not a finite time; "
             f"delete the row or fill the time in")
     shown = tok if len(tok) <= 30 else tok[:27] + "..."
     fix = ("write decimals with a point ('.'), not a comma"
            if re.fullmatch(r"[-+]?\d+,\d+", tok)
-           else f"every data row must hold {width} number{'s' if width != 1 else ''}")
+           else f"every data row must hold {width} number{'s' if width != 1 else ''} "
+                f"(nan, NA or an empty cell for a dropout)")
     raise RecordingError(f"{path}: line {n}: column {name!r} is {shown!r}, not a number; {fix}")

@@ -1,7 +1,7 @@
 """A recording file read as numbered text lines, streamed: never held whole.
 
 `TextFile.open` checks that the file can be read, is not empty and is text
-(not binary), and picks its encoding (UTF-8, with or without a BOM, else
+(not binary), and picks its encoding (UTF-8, with or without a BOM; UTF-16 with its BOM; else
 Latin-1) in one pass over the bytes; `lines()` then reads it again line by
 line, numbered from 1, split as `str.splitlines` splits. Problems raise
 `RecordingError` naming the file and what to do.
@@ -13,7 +13,7 @@ import stat
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 
 CHUNK = 1 << 20
@@ -86,6 +86,9 @@ def _encoding(path: Path) -> str:
             raise RecordingError(f"{path}: not a regular file (a device or a pipe); save the "
                                  f"recording to a file and give that")
         with path.open("rb") as f:
+            if f.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+                return _utf16(path, f)      # a spreadsheet's "Unicode text"
+            f.seek(0)
             while chunk := f.read(CHUNK):
                 if not head:
                     head = chunk[:SNIFF_BYTES]
@@ -114,6 +117,23 @@ def _encoding(path: Path) -> str:
         raise RecordingError(f"{path}: the file is empty; record a session first")
     _not_binary(path, head)
     return "utf-8-sig" if utf8 else "latin-1"
+
+
+def _utf16(path: Path, f: BinaryIO) -> str:
+    # the BOM read: the rest must decode, and hold text
+    decoder = codecs.getincrementaldecoder("utf-16")()     # the BOM says which byte order
+    f.seek(0)
+    text_seen = False
+    try:
+        while chunk := f.read(CHUNK):
+            text_seen = text_seen or bool(decoder.decode(chunk).strip())
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise RecordingError(f"{path}: starts as UTF-16 text but does not decode as it; save it again "
+                             f"as CSV in UTF-8") from None
+    if not text_seen:
+        raise RecordingError(f"{path}: the file is empty; record a session first")
+    return "utf-16"
 
 
 def _not_binary(path: Path, head: bytes) -> None:
