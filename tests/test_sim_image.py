@@ -74,3 +74,18 @@ def test_the_board_side_refuses_too_and_makes_a_cut_short_image_whole(tmp_path):
     short.write_bytes(b"\xff" * 8192)
     assert run_micropython(script, str(short)).stdout.decode().strip() == "opened"
     assert short.read_bytes() == b"\xff" * IMAGE
+
+
+def test_one_image_one_trainer_at_a_time(tmp_path):
+    # 'knip sim' running and '--port sim' on the same image wrote littlefs
+    # over each other: a session recorded on one was gone
+    img = tmp_path / "trainer.img"
+    first = VirtualTrainer(img, clock="virtual").start()
+    try:
+        with pytest.raises(DeviceError, match="in use by another virtual trainer.*--sim-image"):
+            VirtualTrainer(img, clock="virtual").start()
+        assert first.alive
+    finally:
+        first.stop()
+    again = VirtualTrainer(img, clock="virtual").start()       # free once the first has stopped
+    again.stop()

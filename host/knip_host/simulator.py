@@ -8,6 +8,7 @@ on board time the host grants (simclock.py, docs/TESTING.md): as fast as the
 CPU allows, and the same every time."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -112,6 +113,7 @@ class VirtualTrainer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = ""
         self._slave = -1
+        self._lock = -1               # the image's lock (flock), held while the trainer runs
         self.log: list[str] = []
         self._ready = threading.Event()
         self._ok = False
@@ -124,6 +126,7 @@ class VirtualTrainer:
         problem = image_problem(self.image, self.blocks)
         if problem:
             raise DeviceError(problem)
+        self._lock_image()
         master, slave = os.openpty()
         tty.setraw(slave)             # no echo, no line editing: a byte pipe like a UART
         args = list(self.args)
@@ -187,6 +190,20 @@ class VirtualTrainer:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(5)
 
+    def _lock_image(self) -> None:
+        # two trainers on one image (a 'knip sim' running, and '--port sim'
+        # on the default image) would each write littlefs over the other's
+        # sessions: the image is locked (flock) while a trainer runs on it
+        fd = os.open(self.image, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise DeviceError(f"{self.image} is in use by another virtual trainer (a 'knip sim' or "
+                              f"'make sim' running?): use that one through its port, or give this one "
+                              f"another image (--sim-image FILE)") from None
+        self._lock = fd
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -202,6 +219,9 @@ class VirtualTrainer:
         if self._slave >= 0:
             os.close(self._slave)
             self._slave = -1
+        if self._lock >= 0:
+            os.close(self._lock)          # (and the lock with it)
+            self._lock = -1
 
     def __enter__(self) -> "VirtualTrainer":
         return self.start() if self.proc is None else self
