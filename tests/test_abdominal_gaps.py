@@ -40,7 +40,7 @@ def test_a_push_over_an_abdominal_dropout_is_not_called_a_lift():
     for a, b in zip(whole.events, got.events):      # the pelvic floor's events are as they were
         assert (a["onset_s"], a["offset_s"], a["peak"]) == (b["onset_s"], b["offset_s"], b["peak"])
     (w,) = [w for w in got.warnings if "abdominal" in w]
-    assert w.startswith("225 abdominal samples are missing (empty, NA, NaN or infinite) in 1 stretch(es), first at 27.500 s")
+    assert w.startswith("225 abdominal samples are missing (empty, NA, NaN, infinite, or a lone reading out of range) in 1 stretch(es), first at 27.500 s")
     assert "technique of the 1 event(s) over them is not judged" in w
 
 

@@ -290,3 +290,49 @@ def test_report_layout_interleaves_annotations_and_marks_short_rests(tmp_path):
     assert all(s[col - 1] != " " for s in (body[1], body[2], body[4]))  # right-aligned
     assert "rests too short 1 of 1" in text and "relaxed after   1 of 2" in text
     assert "squeeze 2, cough 0, bearing down 1" in text and "noise 0.50 mmHg" in text
+
+
+def _rows_of(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def test_a_lone_corrupt_reading_is_a_gap_not_saturation(capsys, tmp_path):
+    # one sample of 1e11 in the middle of a hold: clipped, it was saturation
+    # and cut the squeeze (the rest of it never reported)
+    clean = squeeze_csv(tmp_path, "clean.csv")
+    lines = _rows_of(clean)
+    i = lines.index(next(ln for ln in lines if ln.startswith("37.000,")))
+    lines[i] = "37.000,1e11"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    runs = []
+    for path in (clean, bad):
+        code, out, err = run(capsys, "analyze", str(path), "--json")
+        assert code == 0, err
+        runs.append(json.loads(out))
+    assert [(e["kind"], e["onset_s"], e["offset_s"]) for e in runs[1]["events"]] == \
+        [(e["kind"], e["onset_s"], e["offset_s"]) for e in runs[0]["events"]]
+    assert len(runs[1]["events"]) == 3 and not any(e["cut"] for e in runs[1]["events"])
+    assert any("1 samples are missing" in w and "a lone reading out of range" in w and "37.000 s" in w
+               for w in runs[1]["warnings"])
+
+
+def test_the_table_names_each_artefact_and_a_cut_squeeze(capsys, tmp_path):
+    lines = _rows_of(squeeze_csv(tmp_path))
+    for k, ln in enumerate(lines):
+        t = ln.split(",")[0]
+        if t.replace(".", "").isdigit():
+            if 37.0 <= float(t) < 38.0:
+                lines[k] = f"{t},nan"                # a dropout in the second squeeze
+            elif 10.0 <= float(t) < 15.0:
+                lines[k] = f"{t},2.000"              # a sensor stuck at one value at rest
+    path = tmp_path / "broken.csv"
+    path.write_text("\n".join(lines) + "\n")
+    code, out, err = run(capsys, "analyze", str(path))
+    assert code == 0, err
+    rows = {r.split()[1] + (" " + r.split()[2] if r.split()[2].startswith("(") else ""): r
+            for r in out.splitlines() if r[:2].strip().isdigit()}
+    assert "artefact (flat)" in rows and "artefact (gap)" in rows and "squeeze (cut)" in rows, out
+    assert rows["artefact (gap)"].split()[5:9] == ["-", "-", "-", "-"]      # no peak, hold, rise, release
+    assert rows["squeeze (cut)"].split()[8] == "-"                         # its release was not seen
+    assert "the signal stays exactly flat in 1 stretch(es)" in out

@@ -59,6 +59,9 @@ def make_chain(signal: str, rate_hz: float, two_channel: bool):
     raise AnalysisError(f"unknown signal {signal!r}: use one of {', '.join(SIGNALS)}")
 
 
+LONE_WILD_MS = 40           # a reading out of range this long at most: corrupt (_lone_wild)
+
+
 def counts(values: Any, per_unit: float, rails: Rails = NO_RAILS) -> tuple[array, np.ndarray, int]:
     """Scale to the chain's integers, clipped to +-X_MAX, as an array('i'):
     samples at a rail (knip_host.rails) become +-X_MAX, the chain's
@@ -135,8 +138,8 @@ def _abd_gap_events(events: list[dict[str, Any]], gaps: list[tuple[int, int]], t
                 any(e["onset_s"] <= b and e["offset_s"] >= a for a, b in spans):
             e["technique"] = None
             hit += 1
-    warnings.append(f"{sum(k for _, k in gaps)} abdominal samples are missing (empty, NA, NaN or infinite) "
-                    f"in {len(gaps)} stretch(es), first at {spans[0][0]:.3f} s: the abdomen is held at its last value "
+    warnings.append(f"{sum(k for _, k in gaps)} abdominal samples are missing (empty, NA, NaN, infinite, "
+                    f"or a lone reading out of range) in {len(gaps)} stretch(es), first at {spans[0][0]:.3f} s: the abdomen is held at its last value "
                     f"there, so no push or cough is seen in them and the technique of the {hit} "
                     f"event(s) over them is not judged")
 
@@ -203,7 +206,8 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     if len(missing_runs) and sum(k for _, k in missing_runs) == n:
         raise AnalysisError("every sample is NaN or infinite: nothing to analyse")
     if missing_runs:
-        warnings.append(f"{sum(k for _, k in missing_runs)} samples are missing (empty, NA, NaN or infinite) in "
+        warnings.append(f"{sum(k for _, k in missing_runs)} samples are missing (empty, NA, NaN, infinite, "
+                        f"or a lone reading out of range) in "
                         f"{len(missing_runs)} stretch(es), first at {missing_runs[0][0]:.3f} s: "
                         f"they are left out and reported as gaps")
     if clipped or clipped_a:
@@ -216,6 +220,11 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     events.sort(key=lambda e: e["onset_s"])
     if abd_gaps:
         _abd_gap_events(events, abd_gaps, ts, warnings)
+    flat = [e for e in events if e.get("artefact") == "flat"]
+    if flat:
+        warnings.append(f"the signal stays exactly flat in {len(flat)} stretch(es) "
+                        f"({sum(e['duration_s'] for e in flat):.1f} s, first at {flat[0]['onset_s']:.3f} s): "
+                        f"a sensor that stopped reading? reported as artefacts, never as squeezes")
     det = chain.det
     summary = summarize(events, signal=signal, unit=unit, rate_hz=rate_hz,
                         duration_s=(ts[-1] - ts[0]) / 1000.0,
@@ -236,8 +245,29 @@ def _channel(values: Any, rate_hz: float, per_unit: float, unit: str, which: str
     # caller has already warned of (clipped_at); the other rails are warned of.
     v = np.asarray(values, dtype=np.float64)
     rails = find_rails(v, rate_hz)
+    v = _lone_wild(v, per_unit, rate_hz)
     x, missing, clipped = counts(v, per_unit, rails)
     return x, missing, clipped, _rail_warning(warnings, rails, v, unit, which, clipped_at)
+
+
+def _lone_wild(v: np.ndarray, per_unit: float, rate_hz: float) -> np.ndarray:
+    # A reading beyond the detector's range for no more than LONE_WILD_MS is
+    # a corrupt sample, not a sensor at its limit: clipped, it would be
+    # saturation and cut the squeeze it falls in; left out, it is a gap
+    # the detector steps over. Longer runs stay saturation.
+    with np.errstate(invalid="ignore"):
+        wild = np.abs(v) * per_unit > X_MAX
+    if not wild.any():
+        return v
+    starts, lengths = true_runs(wild)
+    most = max(1, int(rate_hz * LONE_WILD_MS / 1000))
+    lone = [(int(i), int(k)) for i, k in zip(starts, lengths) if k <= most]
+    if not lone:
+        return v
+    v = v.copy()
+    for i, k in lone:
+        v[i:i + k] = np.nan
+    return v
 
 
 def _rail_warning(warnings: list[str], rails: Rails, v: np.ndarray, unit: str, which: str,

@@ -101,15 +101,22 @@ def table(events: list[dict[str, Any]], annotations: list[tuple[float, str]],
 
 def event_cells(i: int, ev: dict[str, Any]) -> list[str]:
     rest = _num(ev.get("rest_before_s"), 1) + (SHORT_REST if ev.get("rest_ok") is False else " ")
+    kind = KIND_LABEL.get(str(ev.get("kind")), str(ev.get("kind")))
+    art = ev.get("artefact")
+    if art:
+        kind += f" ({art})"                 # gap, flat, saturation, motion or spike
+    elif ev.get("cut"):
+        kind += " (cut)"                    # ended by a gap or an artefact (or 90 s on): no release seen
+    blank = art is not None                 # an artefact's shape: no hold, rise or release
     return [
         str(i),
-        KIND_LABEL.get(str(ev.get("kind")), str(ev.get("kind"))),
+        kind,
         _num(ev.get("onset_s"), 2),
         _num(ev.get("offset_s"), 2),
-        _value(ev.get("peak")),
-        _num(ev.get("hold_s"), 1),
-        _num(ev.get("rise_s"), 2),
-        _num(ev.get("release_s"), 2),
+        DASH if art in ("gap", "flat", "saturation") else _value(ev.get("peak")),
+        DASH if blank else _num(ev.get("hold_s"), 1),
+        DASH if blank else _num(ev.get("rise_s"), 2),
+        DASH if blank or ev.get("cut") else _num(ev.get("release_s"), 2),
         _value(ev.get("residual")),
         _yes_no(ev.get("relaxed")),
         rest,
