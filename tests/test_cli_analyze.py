@@ -336,3 +336,16 @@ def test_the_table_names_each_artefact_and_a_cut_squeeze(capsys, tmp_path):
     assert rows["artefact (gap)"].split()[5:9] == ["-", "-", "-", "-"]      # no peak, hold, rise, release
     assert rows["squeeze (cut)"].split()[8] == "-"                         # its release was not seen
     assert "the signal stays exactly flat in 1 stretch(es)" in out
+
+
+def test_knip_exports_own_csv_is_read_with_its_unit_and_abdominal_channel(capsys, tmp_path):
+    # the columns knip export writes (knip_host.export): the unit in the name
+    lines = _rows_of(squeeze_csv(tmp_path))
+    body = [f"{ln},{5 + 0.1 * (k % 5):.2f}" for k, ln in enumerate(lines[2:])]
+    path = tmp_path / "knip-sim-0001-3.csv"
+    path.write_text("time_s,pressure_cmH2O,abdominal_cmH2O\n" + "\n".join(body) + "\n")
+    code, out, err = run(capsys, "analyze", str(path), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["recording"]["unit"] == "cmH2O" and d["recording"]["abdominal"] == "abdominal_cmH2O"
+    assert [e["technique"] for e in d["events"]] == ["lift"] * 3

@@ -187,6 +187,8 @@ def read_csv(path: Path, src: TextFile, rate_hz: float | None) -> Recording:
         chan_names, data = names, cols
     if not chan_names:
         raise RecordingError(f"{path}: line {hn}: only a time column; add at least one signal column")
+    if not unit:
+        unit = _unit_in_name(chan_names[0])     # as knip export writes it: pressure_cmH2O
     channels = dict(zip(chan_names, data))
     return Recording(path, "csv", times, channels, rate, unit, [], warnings,
                      _resolution(header, warnings))
@@ -301,6 +303,12 @@ def _unit(path: Path, header: dict[str, str], warnings: list[str]) -> str:
         warnings.append(f"unit {raw!r} not known (use one of {', '.join(UNITS)}); values shown without a unit")
         return ""
     return unit
+
+
+def _unit_in_name(name: str) -> str:
+    """The unit a column's name ends in ('pressure_cmH2O' -> 'cmH2O'), else ''."""
+    tail = name.rsplit("_", 1)[-1].lower() if "_" in name else ""
+    return next((u for u in UNITS if u.lower() == tail), "")
 
 
 def _annotations(lines: Iterator[tuple[int, str]], warnings: list[str]) -> list[tuple[float, str]]:

@@ -50,6 +50,11 @@ def choose(rec: Recording, *, signal: str | None = None, channel: str | None = N
             if len(names) > 1:
                 notes.append(f"channel {channel} picked: the first of {', '.join(names)} "
                              f"(--channel to choose another)")
+    if abdominal is None and channel is not None:
+        named = [n for n in names if n != channel and n.lower().startswith("abdominal")]
+        if named:
+            abdominal = named[0]        # as knip export names it: abdominal_cmH2O
+            notes.append(f"abdominal channel {abdominal} used to tell a lift from a push")
     if abdominal is not None and abdominal == channel:
         others = [n for n in names if n != channel]
         fix = (f"give another one ({', '.join(others)})" if others
