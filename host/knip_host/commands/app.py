@@ -13,6 +13,7 @@ import sys
 import tempfile
 import webbrowser
 from pathlib import Path
+from typing import Any, TextIO
 
 from ..usage import UsageError
 from .connection import PORT_ARGS, port_options
@@ -75,6 +76,7 @@ stops it."""
     elif port:
         choice = Choice("serial", port=port)
     server = AppServer(AppConfig(db=args.db, sim=opts, choice=choice, port=args.http_port))
+    server.hub.on_message = TerminalNotes()
 
     async def main() -> None:
         try:
@@ -98,6 +100,31 @@ stops it."""
     finally:
         shutil.rmtree(private, ignore_errors=True)
     return 0
+
+
+class TerminalNotes:
+    """What goes wrong with the trainer or a sync, said in the terminal too
+    (once each time it changes): with --no-browser, or a browser that did
+    not open, the page is not there to say it."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out
+        self.last: str | None = None
+
+    def __call__(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "trainer":
+            text = msg.get("error")
+            text = f"trainer: {text}" if text else None
+        elif kind == "sync" and msg.get("state") == "failed":
+            text = f"sync failed: {msg.get('error')}"
+        elif kind == "error":
+            text = f"error: {msg.get('message')}"
+        else:
+            return
+        if text != self.last and text is not None:
+            print(f"knip app: {text}", file=self.out or sys.stderr, flush=True)
+        self.last = text if kind == "trainer" else self.last
 
 
 COMMANDS = {

@@ -42,6 +42,7 @@ class Hub:
         self.sticky: dict[str, str] = {}
         self._lock = threading.Lock()
         self.on_watchers: Callable[[int], None] | None = None    # live wanted by this many pages
+        self.on_message: Callable[[dict[str, Any]], None] | None = None  # sees every message (knip app's terminal)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -57,6 +58,8 @@ class Hub:
         with self._lock:
             if msg.get("type") in STICKY:
                 self.sticky[msg["type"]] = text
+        if self.on_message is not None:
+            self.on_message(msg)
         loop = self.loop
         if loop is None or loop.is_closed():
             return
