@@ -140,8 +140,9 @@ def test_an_unreadable_header_stays_on_the_trainer_until_she_says_discard(tmp_pa
         d = Device(vt.port)
         assert [s["id"] for s in d.sessions()] == [0]        # left there, the later ones synced
         d.close()
-        code, out, _ = run(capsys, "sync", "--port", vt.port, "--db", db, "--discard", "0")
+        code, out, _ = run(capsys, "sync", "--port", vt.port, "--db", db, "--discard", "0", "--discard", "7")
         assert code == 0 and "session 0 deleted from the trainer without a copy" in out
+        assert "--discard 7: nothing deleted: there is no such session on the trainer" in out
         d = Device(vt.port)
         assert d.sessions() == []
         d.close()

@@ -41,6 +41,7 @@ class SyncReport:
     damaged: dict[int, str] = field(default_factory=dict)  # of fetched: salvaged, what was lost
     failed: dict[int, str] = field(default_factory=dict)   # no copy stored: left on the device, why
     discarded: list[int] = field(default_factory=list)     # deleted from the device uncopied (--discard)
+    kept: dict[int, str] = field(default_factory=dict)     # --discard given, not deleted: why
     bytes: int = 0
     seconds: float = 0.0
 
@@ -178,8 +179,10 @@ def sync(dev: Device, db: SessionDatabase, *, show_progress: bool | None = None,
     run = _Sync(dev, db, report, show_progress, on_chunk)
     numbers = db.numbers(device_id)
     t0 = time.monotonic()
+    listed = set()
     for s in dev.sessions():
         sid, size = s["id"], s["size"]
+        listed.add(sid)
         if s["open"]:
             report.recording.append(sid)
             continue
@@ -196,5 +199,9 @@ def sync(dev: Device, db: SessionDatabase, *, show_progress: bool | None = None,
             report.failed.pop(sid, None)
         elif s["bad"]:
             report.bad.append(sid)
+    for sid in sorted(set(discard) - set(report.discarded)):
+        report.kept[sid] = ("there is no such session on the trainer" if sid not in listed else
+                            "it is still recording" if sid in report.recording else
+                            "it copied, so it was kept (--discard only deletes a session that cannot be copied)")
     report.seconds = time.monotonic() - t0
     return report
