@@ -351,6 +351,15 @@ def test_trainer_options_are_checked_before_any_trainer_starts(capsys, tmp_path)
         check(capsys, argv, {2})
 
 
+def test_a_port_that_is_no_trainer_says_where_it_came_from_and_what_it_is(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KNIP_PORT", str(tmp_path / "ttyUSB9"))
+    err = check(capsys, ["info"], {1})
+    assert f"no serial port {tmp_path / 'ttyUSB9'}" in err and "(the port named by $KNIP_PORT)" in err
+    monkeypatch.delenv("KNIP_PORT")
+    err = check(capsys, ["info", "--port", os.devnull], {1})
+    assert f"{os.devnull} is no serial port: 'knip devices' lists the ports" in err
+
+
 def test_profile_check_answers_bad_profile_files(capsys, tmp_path):
     contents = {"empty": "", "binary": bytes(range(256)) * 4, "deep": "[" * 5000 + "]" * 5000,
                 "nan": '{"profile": NaN}', "list": "[]", "surrogate": '{"profile": "\\ud800"}',

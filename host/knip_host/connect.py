@@ -3,6 +3,7 @@ trainer behind `--port sim`, started for the command and stopped after it."""
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Iterator
 
 from .device import Device, DeviceError
@@ -35,13 +36,19 @@ def connect(port: str | None, *, sim: dict[str, Any] | None = None, timeout: flo
         return
     if pair:
         raise DeviceError("--pair is for Bluetooth: use it with --ble NAME_OR_ADDRESS")
+    from_env = not port and bool(os.environ.get("KNIP_PORT"))
     port = port or default_port()
     trainer = None
     if port == "sim":
         trainer = VirtualTrainer(**sim).start()
         port = trainer.port
     try:
-        dev = Device(port, timeout=timeout)
+        try:
+            dev = Device(port, timeout=timeout)
+        except DeviceError as exc:
+            if from_env:
+                raise DeviceError(f"{exc} (the port named by $KNIP_PORT)") from None
+            raise
         try:
             dev.sim = trainer          # type: ignore[attr-defined]
             yield dev

@@ -314,6 +314,8 @@ def _open_hint(port: str, exc: Exception) -> str:
                 "(sudo usermod -aG dialout $USER, then log in again)")
     if "busy" in text.lower() or "Resource temporarily unavailable" in text:
         return f"{port} is busy: close other programs using it (another knip, mpremote, a serial monitor)"
+    if "Inappropriate ioctl" in text or "Not a typewriter" in text:
+        return f"{port} is no serial port: 'knip devices' lists the ports (or use --port sim)"
     return f"cannot open {port}: {text}"
 
 
