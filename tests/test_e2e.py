@@ -336,6 +336,14 @@ def test_cli_info_sync_sessions_show_plot_with_port_sim(tmp_path, capsys, monkey
     png = tmp_path / "s.png"
     assert cli.main(["plot", "last", "-o", str(png)]) == 0
     assert png.stat().st_size > 10000
+    capsys.readouterr()
+    # a name that says another format than the one written is refused, nothing written
+    assert cli.main(["plot", "last", "-o", str(tmp_path / "s.jpg")]) == 2
+    assert cli.main(["export", "last", "--format", "csv", "-o", str(tmp_path / "s.edf")]) == 2
+    err = capsys.readouterr().err
+    assert "plots are written as PNG; give the file a .png name" in err
+    assert "names a .edf file but --format csv writes CSV" in err
+    assert not (tmp_path / "s.jpg").exists() and not (tmp_path / "s.edf").exists()
     assert cli.main(["info", "--port", str(tmp_path / "no-such-port")]) == 1
     assert "knip devices" in capsys.readouterr().err
 

@@ -11,7 +11,7 @@ from typing import Any
 from ..analysis import phasic_score
 from ..recordings import FORMATS, Recording, load
 from ..usage import UsageError
-from .output import cannot_write, print_json, writable_folder
+from .output import cannot_write, png_name, print_json, writable_folder
 from .spec import Command, arg, positive_float
 
 # ----------------------------------------------------------- choosing channels
@@ -92,6 +92,7 @@ def analyze_file(file: str, *, format: str | None = None, rate_hz: float | None 
     rec = load(file, format=format, rate_hz=rate_hz)
     pick = choose(rec, signal=signal, channel=channel, abdominal=abdominal)
     if plot:
+        png_name(plot, "--plot")
         writable_folder(Path(plot).resolve().parent, f"--plot {plot}")
 
     from ..analysis import AnalysisError, analyze

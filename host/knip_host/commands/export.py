@@ -31,8 +31,11 @@ Without -o: knip-DEVICE-N.csv or .edf in the current folder."""
     from ..export import export_csv, export_edf
 
     fmt = args.format
-    if fmt is None and args.output:
-        fmt = {".csv": "csv", ".edf": "edf"}.get(Path(args.output).suffix.lower())
+    named = {".csv": "csv", ".edf": "edf"}.get(Path(args.output).suffix.lower()) if args.output else None
+    if fmt is not None and named is not None and named != fmt:
+        raise UsageError(f"-o {args.output} names a .{named} file but --format {fmt} writes "
+                         f"{fmt.upper()}: give the file a .{fmt} name, or --format {named}")
+    fmt = fmt or named
     if fmt is None:
         raise UsageError("say which format: --format csv (spreadsheets) or --format edf "
                          "(biosignal viewers)")

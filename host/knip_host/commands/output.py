@@ -48,6 +48,16 @@ def output_file(path: str | Path, opt: str = "-o") -> Path:
     return p
 
 
+_IMAGES = {".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".svg", ".pdf", ".eps"}
+
+
+def png_name(path: str | Path, opt: str) -> None:
+    """Plots are PNG: a name that says another picture format is refused."""
+    suffix = Path(path).suffix.lower()
+    if suffix in _IMAGES:
+        raise UsageError(f"{opt} {path}: plots are written as PNG; give the file a .png name")
+
+
 def cannot_write(what: str, exc: OSError) -> UsageError:
     """Writing failed after all (disk full, permissions changed)."""
     return UsageError(f"{what}: cannot write ({exc.strerror or exc})")

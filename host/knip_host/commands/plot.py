@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .output import cannot_write
+from .output import cannot_write, png_name
 from .spec import DB_ARG, SESSION_ARG, Command, arg
 from .stored import local_time, program_name, session_and_output
 
@@ -20,6 +20,8 @@ underneath when there is one. Without -o the file is knip-DEVICE-N.png in
 the current folder; the path written is printed."""
     from ..plot import plot_session
 
+    if args.output:
+        png_name(args.output, "-o")
     session, out = session_and_output(args, ".png")
     title = (f"{session.key}: {local_time(session.start_epoch)}, "
              f"{program_name(session.program)}, {session.signal} ({session.unit}), "
