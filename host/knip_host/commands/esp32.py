@@ -162,7 +162,7 @@ COMMANDS = {
             help="deploy even to a board without PSRAM (a WROOM without the frozen build): the app may stop "
                  "at start-up or at the first BLE connection"),
     ]),
-    "profile": Command(cmd_profile, "check board profiles: knip profile check FILE...", [
+    "profile": Command(cmd_profile, "check board profiles (knip profile check FILE ...)", [
         arg("action", choices=("check",), help="check: validate the files"),
         arg("files", nargs="+", metavar="FILE", help="profile JSON files"),
     ]),

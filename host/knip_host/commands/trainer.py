@@ -263,9 +263,10 @@ def sync_lines(rep: SyncReport) -> list[str]:
 
 def cmd_sim(args: argparse.Namespace) -> int:
     """Starts a virtual trainer (the real firmware under the MicroPython unix
-    port with a simulated user) on a pseudo-terminal and prints its port.
-    Other knip commands (or mpremote-style tools) connect with --port PORT.
-    Runs until Ctrl-C; its sessions persist in the flash image."""
+port with a simulated user) on a pseudo-terminal and prints its port.
+Other knip commands (or mpremote-style tools) connect with --port PORT.
+Runs until Ctrl-C; its sessions persist in the flash image, which no other
+virtual trainer may use meanwhile."""
     vt = VirtualTrainer(args.image, speed=args.speed, user=args.user, seed=args.seed,
                         signal_kind=args.signal, baud=args.baud)
     vt.start()
@@ -315,8 +316,10 @@ COMMANDS = {
         arg("--image", metavar="FILE", default=None, help=f"flash image (default: {default_image()})"),
         arg("--speed", type=positive_float, default=1.0, metavar="X", help="times faster than real time (default 1)"),
         arg("--user", default="good", choices=SIM_USER_NAMES, help=f"simulated user: {SIM_USERS}"),
-        arg("--signal", default="pressure", choices=("pressure", "emg")),
-        arg("--seed", type=int, default=1),
+        arg("--signal", default="pressure", choices=("pressure", "emg"),
+            help="what its sensor gives: a pressure probe or raw EMG (default pressure)"),
+        arg("--seed", type=int, default=1,
+            help="the simulated user's random draws: the same seed, the same sessions (default 1)"),
         arg("--baud", type=int, default=115200, help="pace the link like a UART (0: unlimited)"),
     ]),
 }
