@@ -18,8 +18,10 @@ def relearn(d, v):
     if d.learnt and not d.lvl.learn:
         d.was_n = d.lvl.noise()
         d.was_tn = d.tone.noise()
-    elif not d.learnt and d.cfg.breath_ms:
-        d.early, d.early_t, d.early_lo = True, 0, v     # her first rest (onset_floor)
+    if d.cfg.breath_ms:
+        # her first rest, or her first rest again: 1.5 s of a slow breath
+        # hold less than its swing (onset_floor)
+        d.early, d.early_t, d.early_lo = True, 0, v
     d.lvl.reset(v)
     d.tone.reset(v)
 

@@ -238,3 +238,19 @@ def test_a_clock_before_0_or_days_on_gives_the_same_records():
             for ra, rb in zip(a, b):
                 want = [v + shift if i in times and v > 0 else v for i, v in enumerate(ra)]
                 assert list(rb) == want, (shift, list(ra), list(rb))
+
+
+def test_her_breathing_after_a_stuck_sensor_is_no_squeeze():
+    # 5 s of one value at rest (a sensor that stopped reading): the warm-up
+    # after it learnt 1.5 s of a slow breath as her rest, which holds less
+    # than the breath's swing, and its crests became squeezes; her rest is
+    # now learnt as at the start (knip.tone onset_floor)
+    sq = [(4.0, 0.4, 3.0, 0.4, 30, 0), (34.0, 0.4, 3.0, 0.4, 30, 0)]
+    for f0 in (16.0, 20.0):
+        ts, xs, _ = pressure_track(50, 42, sq, base=20.0, ripple=1.5, noise=0.1, seed=4)
+        i0 = int(f0 * 50)
+        for i in range(i0, i0 + 250):
+            xs[i] = xs[i0]
+        got = _got(_run(PressureChain(50), ts, xs))
+        assert [g[0] for g in got] == ["squeeze", "artefact", "squeeze"], (f0, got)
+        assert abs(got[2][1] - 34000) <= 150, (f0, got)
