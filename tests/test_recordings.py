@@ -239,6 +239,15 @@ def test_empty_and_na_cells_are_dropouts_as_nan(tmp_path, cell):
     assert "line 7" in msg and "not a finite time" in msg
 
 
+def test_dropouts_in_text_files_too(tmp_path):
+    # tab-separated (a spreadsheet's "Unicode text"): an empty cell; spaces: NA
+    head = "# Sampling Rate (Hz):= 100\n# Labels:= a b\n"
+    rec = load(write(tmp_path, "t.txt", head + "1.0\t2.0\n\t3.0\n4.0\t5.0\n"))
+    assert np.isnan(rec.channels["a"][1]) and rec.channels["b"].tolist() == [2.0, 3.0, 5.0]
+    rec = load(write(tmp_path, "s.txt", head + "1.0 2.0\nNA 3.0\n4.0 5.0\n"))
+    assert np.isnan(rec.channels["a"][1]) and rec.n_samples == 3
+
+
 def test_quoted_numbers_are_numbers(tmp_path):
     rec = load(write(tmp_path, "q.csv", '"time_s","p"\n"0.0","1.5"\n"0.02",\'2.5\'\n"0.04","3"\n'))
     assert rec.channels["p"].tolist() == [1.5, 2.5, 3.0] and rec.rate_hz == 50.0

@@ -5,6 +5,8 @@ the file is left byte for byte as it was."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,8 @@ def test_what_may_be_an_image(tmp_path):
     # a making cut short: erased flash, whole blocks, short
     (tmp_path / "short.img").write_bytes(b"\xff" * 8192)
     assert image_problem(tmp_path / "short.img", 512) is None
+    (tmp_path / "torn.img").write_bytes(b"\xff" * 5000)          # not whole blocks: the board refuses it
+    assert "is 5000 bytes" in image_problem(tmp_path / "torn.img", 512)
     lfs = bytearray(b"\xff" * IMAGE)
     lfs[8:16] = b"littlefs"
     (tmp_path / "lfs.img").write_bytes(bytes(lfs))
@@ -89,3 +93,37 @@ def test_one_image_one_trainer_at_a_time(tmp_path):
         first.stop()
     again = VirtualTrainer(img, clock="virtual").start()       # free once the first has stopped
     again.stop()
+
+
+def test_a_trainer_that_did_not_start_leaves_its_image_free(tmp_path, monkeypatch):
+    import knip_host.simulator as S
+
+    def missing() -> str:
+        raise DeviceError("the virtual trainer needs the MicroPython unix port")
+    img = tmp_path / "trainer.img"
+    monkeypatch.setattr(S, "micropython_binary", missing)
+    with pytest.raises(DeviceError, match="MicroPython unix port"):
+        VirtualTrainer(img, clock="virtual").start()
+    monkeypatch.undo()
+    VirtualTrainer(img, clock="virtual").start().stop()       # not "in use"
+
+
+def test_the_trainer_itself_holds_the_lock_when_its_host_is_killed(tmp_path):
+    img = tmp_path / "trainer.img"
+    knip = os.path.join(os.path.dirname(sys.executable), "knip")
+    host = subprocess.Popen([knip, "sim", "--image", str(img)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout.readline().startswith("/dev/")      # its port: the trainer runs
+        host.kill()                                            # kill -9: no stop(), the trainer lives on
+        host.wait(10)
+        with pytest.raises(DeviceError, match="in use by another virtual trainer"):
+            VirtualTrainer(img, clock="virtual").start()
+    finally:
+        host.kill()
+        for pid in os.listdir("/proc"):                        # the orphaned trainer
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if str(img).encode() in f.read():
+                        os.kill(int(pid), 9)
+            except (OSError, ValueError):
+                pass

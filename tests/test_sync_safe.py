@@ -134,15 +134,16 @@ def test_an_unreadable_header_stays_on_the_trainer_until_she_says_discard(tmp_pa
     edit_session(img, 0, tmp_path, smash_header)
     db = str(tmp_path / "k.sqlite3")
     with trainer(img, 4) as vt:
-        code, out, _ = run(capsys, "sync", "--port", vt.port, "--db", db)
+        code, out, _ = run(capsys, "sync", "--port", vt.port, "--db", db, "--discard", "1")
         assert code == 0 and "2 new sessions" in out
         assert "session 0 on the trainer is unreadable" in out and "--discard" in out
+        assert "--discard 1: session 1 copied, so it was stored and deleted from the trainer as usual" in out
         d = Device(vt.port)
         assert [s["id"] for s in d.sessions()] == [0]        # left there, the later ones synced
         d.close()
         code, out, _ = run(capsys, "sync", "--port", vt.port, "--db", db, "--discard", "0", "--discard", "7")
         assert code == 0 and "session 0 deleted from the trainer without a copy" in out
-        assert "--discard 7: nothing deleted: there is no such session on the trainer" in out
+        assert "--discard 7: there is no session 7 on the trainer" in out
         d = Device(vt.port)
         assert d.sessions() == []
         d.close()

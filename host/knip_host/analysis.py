@@ -59,7 +59,9 @@ def make_chain(signal: str, rate_hz: float, two_channel: bool):
     raise AnalysisError(f"unknown signal {signal!r}: use one of {', '.join(SIGNALS)}")
 
 
-LONE_WILD_MS = 40           # a reading out of range this long at most: corrupt (_lone_wild)
+_SPIKE_MS = 150             # DetectorConfig.min_squeeze_ms: an unmarked artefact shorter is a spike
+LONE_WILD_MS = 40           # a reading out of range this long at most: corrupt (_lone_wild) ...
+LONE_APART_MS = 500         # ... with no other this near it (many: a signal clipping, saturation)
 
 
 def counts(values: Any, per_unit: float, rails: Rails = NO_RAILS) -> tuple[array, np.ndarray, int]:
@@ -189,8 +191,8 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
         a, a_missing, clipped_a, told_a = _channel(abdominal, rate_hz, per_unit, unit, "abdominal ",
                                                    clipped_at[1], warnings)
         if a_missing.all():
-            warnings.append("every abdominal sample is NaN or infinite: analysed as one channel "
-                            "(technique not judged)")
+            warnings.append("every abdominal sample is missing (empty, NA, NaN or infinite): analysed as "
+                            "one channel (technique not judged)")
             abdominal = None
         else:
             # a gap in the abdomen alone is no gap in the squeeze: it is held at
@@ -224,7 +226,8 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     if flat:
         warnings.append(f"the signal stays exactly flat in {len(flat)} stretch(es) "
                         f"({sum(e['duration_s'] for e in flat):.1f} s, first at {flat[0]['onset_s']:.3f} s): "
-                        f"a sensor that stopped reading? reported as artefacts, never as squeezes")
+                        f"a sensor that stopped reading, or one at the end of its range? reported as "
+                        f"artefacts, never as squeezes")
     det = chain.det
     summary = summarize(events, signal=signal, unit=unit, rate_hz=rate_hz,
                         duration_s=(ts[-1] - ts[0]) / 1000.0,
@@ -243,9 +246,8 @@ def _channel(values: Any, rate_hz: float, per_unit: float, unit: str, which: str
     # One channel as the chain's counts, its rails read as saturation:
     # counts()'s (counts, missing, clipped), and the samples at rails the
     # caller has already warned of (clipped_at); the other rails are warned of.
-    v = np.asarray(values, dtype=np.float64)
-    rails = find_rails(v, rate_hz)
-    v = _lone_wild(v, per_unit, rate_hz)
+    v = _lone_wild(np.asarray(values, dtype=np.float64), per_unit, rate_hz)
+    rails = find_rails(v, rate_hz)          # (a corrupt reading is no rail's top)
     x, missing, clipped = counts(v, per_unit, rails)
     return x, missing, clipped, _rail_warning(warnings, rails, v, unit, which, clipped_at)
 
@@ -261,7 +263,11 @@ def _lone_wild(v: np.ndarray, per_unit: float, rate_hz: float) -> np.ndarray:
         return v
     starts, lengths = true_runs(wild)
     most = max(1, int(rate_hz * LONE_WILD_MS / 1000))
-    lone = [(int(i), int(k)) for i, k in zip(starts, lengths) if k <= most]
+    apart = int(rate_hz * LONE_APART_MS / 1000)
+    ends = [int(i) + int(k) for i, k in zip(starts, lengths)]
+    lone = [(int(i), int(k)) for j, (i, k) in enumerate(zip(starts, lengths))
+            if k <= most and (j == 0 or i - ends[j - 1] > apart)
+            and (j + 1 == len(ends) or starts[j + 1] - ends[j] > apart)]
     if not lone:
         return v
     v = v.copy()
@@ -347,7 +353,10 @@ def record_to_event(r: Sequence[int], level_div: float, two_channel: bool) -> di
     ev["cut"] = bool(marks & D.M_CUT)
     if kind == "artefact":
         ev["artefact"] = ("gap" if marks & D.M_GAP else "saturation" if marks & D.M_SATURATED
-                          else "flat" if marks & D.M_FLAT else "motion" if marks & D.M_MOTION else "spike")
+                          else "flat" if marks & D.M_FLAT else "motion" if marks & D.M_MOTION
+                          # unmarked: too brief for a squeeze, or a stretch set aside (a level that
+                          # moved and stayed, the filters settling once mains hum was found)
+                          else "spike" if r[D.R_OFFSET] - r[D.R_ONSET] < _SPIKE_MS else "other")
     if abd_only:
         # Only the abdominal channel rose: levels describe that channel.
         ev["peak_s"] = None

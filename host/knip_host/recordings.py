@@ -201,7 +201,8 @@ def read_text(path: Path, src: TextFile, rate_hz: float | None) -> Recording:
     start = _first_data(lines)
     start = len(lines) if start is None else start
     first = lines[start].strip() if start < len(lines) else ""
-    ncols = len(first.split()) if first else 1
+    delim = "\t" if "\t" in first else None      # tab-separated: an empty cell is a dropout
+    ncols = len(split(first, delim)) if first else 1
     labels = header.get("labels", "").replace(",", " ").split()
     if len(labels) == ncols:
         names = labels
@@ -210,7 +211,7 @@ def read_text(path: Path, src: TextFile, rate_hz: float | None) -> Recording:
     else:
         names = [f"ch{i + 1}" for i in range(ncols)]
     last_header = max((i + 1 for i, s in enumerate(lines[:start]) if s.strip()), default=0)
-    table = parse_rows(path, src.lines(after=start), None, names, header_line=last_header or None)
+    table = parse_rows(path, src.lines(after=start), delim, names, header_line=last_header or None)
     warnings += table.notes
     rate = rate_hz or _header_rate(path, header, lines)
     if rate is None:

@@ -113,7 +113,8 @@ def parse_rows(path: Path, lines: Iterator[tuple[int, str]], delim: str | None, 
             break
         if short is not None:
             _row_error(path, *short, width, where)
-        toks = split(s, delim)
+        # (a tab-separated row may begin or end with an empty cell: only spaces go)
+        toks = split(line.strip(" \r\n") if delim == "\t" else s, delim)
         if delim and toks and toks[-1] == "" and len(toks) == width + 1:
             toks.pop()                      # a trailing delimiter
         if len(toks) < width and width > 1:
@@ -124,7 +125,7 @@ def parse_rows(path: Path, lines: Iterator[tuple[int, str]], delim: str | None, 
         for j, tok in enumerate(toks):
             if len(tok) > 1 and tok[0] == tok[-1] and tok[0] in "\"'":
                 tok = tok[1:-1].strip()     # a quoted number
-            if MISSING.match(tok) and delim and not is_time[j]:
+            if MISSING.match(tok) and (tok or delim) and not is_time[j]:
                 cols[j].append(float("nan"))    # an empty cell, NA: a dropout, as nan
             elif NUMBER.match(tok):
                 v = float(tok)

@@ -64,8 +64,8 @@ def image_problem(path: Path, blocks: int) -> str | None:
         head = f.read(2 * _BLOCK if size == want else min(size, want))
     if size == want and (head[8:16] == _MAGIC or head[_BLOCK + 8:_BLOCK + 16] == _MAGIC):
         return None
-    if size <= want and head.count(0xFF) == len(head):
-        return None                 # erased flash, nothing written on it yet
+    if size <= want and size % _BLOCK == 0 and head.count(0xFF) == len(head):
+        return None                 # erased flash, whole blocks, nothing written on it yet
     what = "holds other data" if size == want else f"is {size} bytes, where an image is {want}"
     return (f"{path} is no virtual trainer's flash image (it {what}); the trainer would write over it: "
             f"give a new file name, or remove the file if it is an old image")
@@ -127,40 +127,50 @@ class VirtualTrainer:
         if problem:
             raise DeviceError(problem)
         self._lock_image()
+        try:
+            self._launch(timeout)
+        except BaseException:
+            self.stop()               # the lock, the pty, the clock's FIFOs: nothing left held
+            raise
+        return self
+
+    def _launch(self, timeout: float) -> None:
         master, slave = os.openpty()
-        tty.setraw(slave)             # no echo, no line editing: a byte pipe like a UART
-        args = list(self.args)
-        if self.virtual:
-            # the clock's side channel: two FIFOs, held open here (read and
-            # write) so the board's opens never block
-            self._ctl_dir = tempfile.mkdtemp(prefix="knip-clock-")
-            ctl = os.path.join(self._ctl_dir, "clock")
-            os.mkfifo(ctl + ".run")
-            os.mkfifo(ctl + ".idle")
-            self.clock = SimClock(ctl, slave, self.speed, alive=lambda: self.alive)
-            args += ["--ctl", ctl]
-        exe = micropython_binary()
-        # the firmware as built for the board (simtree.py), the sources
-        # behind it (simboard); .frozen holds asyncio
-        built = firmware_path(FIRMWARE_DIR, exe)
-        path = ([str(built)] if built is not None else []) + [".frozen", str(FIRMWARE_DIR)]
-        env = dict(os.environ, MICROPYPATH=":".join(path))
-        self.proc = subprocess.Popen([exe, str(FIRMWARE_DIR / "simboard" / self.script), *args],
-                                     stdin=master, stdout=master, stderr=subprocess.PIPE, env=env,
-                                     cwd=str(FIRMWARE_DIR), close_fds=True)
-        os.close(master)
         self._slave = slave           # held open so the line stays up between host connections
+        try:
+            tty.setraw(slave)         # no echo, no line editing: a byte pipe like a UART
+            args = list(self.args)
+            if self.virtual:
+                # the clock's side channel: two FIFOs, held open here (read and
+                # write) so the board's opens never block
+                self._ctl_dir = tempfile.mkdtemp(prefix="knip-clock-")
+                ctl = os.path.join(self._ctl_dir, "clock")
+                os.mkfifo(ctl + ".run")
+                os.mkfifo(ctl + ".idle")
+                self.clock = SimClock(ctl, slave, self.speed, alive=lambda: self.alive)
+                args += ["--ctl", ctl]
+            exe = micropython_binary()
+            # the firmware as built for the board (simtree.py), the sources
+            # behind it (simboard); .frozen holds asyncio
+            built = firmware_path(FIRMWARE_DIR, exe)
+            path = ([str(built)] if built is not None else []) + [".frozen", str(FIRMWARE_DIR)]
+            env = dict(os.environ, MICROPYPATH=":".join(path))
+            # the trainer holds the image's lock too (pass_fds): it stays
+            # locked while the trainer runs, even if this process is killed
+            self.proc = subprocess.Popen([exe, str(FIRMWARE_DIR / "simboard" / self.script), *args],
+                                         stdin=master, stdout=master, stderr=subprocess.PIPE, env=env,
+                                         cwd=str(FIRMWARE_DIR), close_fds=True, pass_fds=(self._lock,))
+        finally:
+            os.close(master)
         self.port = os.ttyname(slave)
         threading.Thread(target=self._drain, daemon=True).start()
         if not self._ready.wait(timeout) or not self._ok:
-            self.stop()
             tail = "\n".join(self.log[-15:]) or "(no output)"
             raise DeviceError(f"the virtual trainer did not start: {tail}")
         if isinstance(self.clock, SimClock):
             try:
                 self.clock.start(timeout)
             except OSError as exc:
-                self.stop()
                 raise DeviceError(f"the virtual trainer's clock did not start ({exc}): "
                                   + "\n".join(self.log[-15:])) from exc
             self.clock.register(self.port)
@@ -168,7 +178,6 @@ class VirtualTrainer:
             # is left behind in /tmp, even if this process is killed)
             shutil.rmtree(self._ctl_dir, ignore_errors=True)
             self._ctl_dir = None
-        return self
 
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None

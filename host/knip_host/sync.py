@@ -200,8 +200,8 @@ def sync(dev: Device, db: SessionDatabase, *, show_progress: bool | None = None,
         elif s["bad"]:
             report.bad.append(sid)
     for sid in sorted(set(discard) - set(report.discarded)):
-        report.kept[sid] = ("there is no such session on the trainer" if sid not in listed else
-                            "it is still recording" if sid in report.recording else
-                            "it copied, so it was kept (--discard only deletes a session that cannot be copied)")
+        report.kept[sid] = (f"there is no session {sid} on the trainer" if sid not in listed else
+                            f"session {sid} is still recording: left there" if sid in report.recording else
+                            f"session {sid} copied, so it was stored and deleted from the trainer as usual")
     report.seconds = time.monotonic() - t0
     return report

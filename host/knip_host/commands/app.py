@@ -11,6 +11,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import webbrowser
 from pathlib import Path
 from typing import Any, TextIO
@@ -110,8 +111,13 @@ class TerminalNotes:
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out
         self.last: str | None = None
+        self._lock = threading.Lock()     # called from the trainer's thread and the server's
 
     def __call__(self, msg: dict[str, Any]) -> None:
+        with self._lock:
+            self._note(msg)
+
+    def _note(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "trainer":
             text = msg.get("error")

@@ -255,7 +255,7 @@ def sync_lines(rep: SyncReport) -> list[str]:
         out.append(f"session {', '.join(map(str, rep.discarded))} deleted from the trainer without a copy "
                    "(--discard)")
     for sid, why in rep.kept.items():
-        out.append(f"--discard {sid}: nothing deleted: {why}")
+        out.append(f"--discard {sid}: {why}")
     if rep.fetched:
         out.append("'knip sessions' lists them, 'knip show last' shows the newest")
     return out

@@ -59,7 +59,10 @@ class Hub:
             if msg.get("type") in STICKY:
                 self.sticky[msg["type"]] = text
         if self.on_message is not None:
-            self.on_message(msg)
+            try:
+                self.on_message(msg)
+            except Exception:            # (a closed terminal): the pages must still hear it
+                pass
         loop = self.loop
         if loop is None or loop.is_closed():
             return
