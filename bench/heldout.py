@@ -36,8 +36,12 @@ data it was never tuned on.
    development seeds now. Seeds 14001-14004 were reported at stop 33 (the
    detector with `breath_ms`; the figures in bench/results.json, beside the
    stop-32 detector run once after it on the same seeds, in
-   docs/DETECTOR.md) and not looked into beyond the totals; the next report
-   runs on EVAL_SEEDS, 15001-15004. Each group pools the
+   docs/DETECTOR.md) and not looked into beyond the totals. Seeds
+   15001-15004 were reported at stop 35 (the detector with the lone-spike
+   bound and the first rest after a re-learn; bench/results.json, beside
+   the stop-34 detector run once on the same seeds, in docs/DETECTOR.md)
+   and not looked into beyond the totals; the next report runs on
+   EVAL_SEEDS, 16001-16004. Each group pools the
    scenarios named in GROUPS; the offline peers run on the same EMG sessions
    with the parameters they were tuned to on simboard.synth's TRAIN seeds (the
    same footing as Knip, which was tuned on simboard.synth only).
@@ -65,7 +69,7 @@ import physio_gen as G
 ROOT = Path(__file__).resolve().parent.parent
 ANNOTATIONS = Path(__file__).resolve().parent / "annotations" / "semg_bursts.json"
 DEV_SEEDS = (1001, 1002, 1003, 1004)      # looked at during development (and 1005-1012): never reported
-EVAL_SEEDS = (15001, 15002, 15003, 15004)
+EVAL_SEEDS = (16001, 16002, 16003, 16004)
 EMG_SNRS = (0, 5, 10, 20, 30)
 # synthetic set whose TRAIN-tuned peer parameters are used at each SNR
 PEER_SET = {0: "emg_1khz_5db", 5: "emg_1khz_5db", 10: "emg_1khz_10db", 20: "emg_1khz_20db",
