@@ -27,8 +27,12 @@ class ProgressBar:
             fill = int(frac * width)
             rate = done / max(1e-6, now - self.t0)
             self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {frac * 100:5.1f}% "
-                              f"{_human(done)}/{_human(self.total)}{self.unit} {_human(rate)}{self.unit}/s ")
+                              f"{self._n(done)}/{self._n(self.total)}{self.unit} {self._n(rate)}{self.unit}/s ")
             self.stream.flush()
+
+    def _n(self, x: float) -> str:
+        # bytes in KiB and MiB, as knip sync's summary gives them; anything else in k, M
+        return _human(x, 1024, "i") if self.unit == "B" else _human(x, 1000, "")
 
     def close(self) -> None:
         if self.enabled:
@@ -36,9 +40,9 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _human(x: float) -> str:
-    for unit in ("", "k", "M", "G"):
-        if abs(x) < 1000:
-            return f"{x:.0f}{unit}" if unit == "" else f"{x:.1f}{unit}"
-        x /= 1000.0
-    return f"{x:.1f}T"
+def _human(x: float, step: int, binary: str) -> str:
+    for unit in ("", "K" if binary else "k", "M", "G"):
+        if abs(x) < step:
+            return f"{x:.0f}" if unit == "" else f"{x:.1f}{unit}{binary}"
+        x /= step
+    return f"{x:.1f}T{binary}"
