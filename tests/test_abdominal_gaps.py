@@ -48,8 +48,8 @@ def test_an_abdominal_channel_that_is_all_nan_is_left_out():
     t, pf, abd = _pushes()
     got = _run(t, pf, np.full(len(t), np.nan))
     assert [(e["kind"], e["technique"]) for e in got.events] == [("squeeze", None)] * 4
-    assert got.warnings == ["every abdominal sample is missing (empty, NA, NaN or infinite): analysed as "
-                            "one channel (technique not judged)"]
+    assert got.warnings == ["every abdominal sample is missing (empty, NA, NaN, infinite, or a lone reading "
+                            "out of range): analysed as one channel (technique not judged)"]
 
 
 def test_a_dropout_at_the_start_takes_the_first_value_there_is():

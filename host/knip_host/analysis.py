@@ -12,6 +12,7 @@ from knip import record as D      # the detector's record layout
 from knip import replay
 from knip.chain import EmgChain, PressureChain
 from knip.filters import X_MAX
+from knip.thresholds import DetectorConfig
 
 from . import limits
 from .rails import Rails, find_rails
@@ -59,7 +60,8 @@ def make_chain(signal: str, rate_hz: float, two_channel: bool):
     raise AnalysisError(f"unknown signal {signal!r}: use one of {', '.join(SIGNALS)}")
 
 
-_SPIKE_MS = 150             # DetectorConfig.min_squeeze_ms: an unmarked artefact shorter is a spike
+_SPIKE_MS = DetectorConfig().min_squeeze_ms   # an unmarked artefact shorter is a spike
+_MISSING = "missing (empty, NA, NaN, infinite, or a lone reading out of range)"   # what a gap in the input is
 LONE_WILD_MS = 40           # a reading out of range this long at most: corrupt (_lone_wild) ...
 LONE_APART_MS = 500         # ... with no other this near it (many: a signal clipping, saturation)
 
@@ -140,8 +142,8 @@ def _abd_gap_events(events: list[dict[str, Any]], gaps: list[tuple[int, int]], t
                 any(e["onset_s"] <= b and e["offset_s"] >= a for a, b in spans):
             e["technique"] = None
             hit += 1
-    warnings.append(f"{sum(k for _, k in gaps)} abdominal samples are missing (empty, NA, NaN, infinite, "
-                    f"or a lone reading out of range) in {len(gaps)} stretch(es), first at {spans[0][0]:.3f} s: the abdomen is held at its last value "
+    warnings.append(f"{sum(k for _, k in gaps)} abdominal samples are {_MISSING} in {len(gaps)} "
+                    f"stretch(es), first at {spans[0][0]:.3f} s: the abdomen is held at its last value "
                     f"there, so no push or cough is seen in them and the technique of the {hit} "
                     f"event(s) over them is not judged")
 
@@ -186,13 +188,13 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     xs = _feed(x, missing)
     del x
     ab, clipped_a, told_a = None, 0, 0
-    abd_gaps: list[tuple[float, int]] = []
+    abd_gaps: list[tuple[int, int]] = []      # (first sample, samples) of each abdominal gap
     if abdominal is not None:
         a, a_missing, clipped_a, told_a = _channel(abdominal, rate_hz, per_unit, unit, "abdominal ",
                                                    clipped_at[1], warnings)
         if a_missing.all():
-            warnings.append("every abdominal sample is missing (empty, NA, NaN or infinite): analysed as "
-                            "one channel (technique not judged)")
+            warnings.append(f"every abdominal sample is {_MISSING}: analysed as one channel "
+                            f"(technique not judged)")
             abdominal = None
         else:
             # a gap in the abdomen alone is no gap in the squeeze: it is held at
@@ -206,10 +208,9 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     missing_runs = _missing_runs(missing, ts)
     del missing
     if len(missing_runs) and sum(k for _, k in missing_runs) == n:
-        raise AnalysisError("every sample is NaN or infinite: nothing to analyse")
+        raise AnalysisError(f"every sample is {_MISSING}: nothing to analyse")
     if missing_runs:
-        warnings.append(f"{sum(k for _, k in missing_runs)} samples are missing (empty, NA, NaN, infinite, "
-                        f"or a lone reading out of range) in "
+        warnings.append(f"{sum(k for _, k in missing_runs)} samples are {_MISSING} in "
                         f"{len(missing_runs)} stretch(es), first at {missing_runs[0][0]:.3f} s: "
                         f"they are left out and reported as gaps")
     if clipped or clipped_a:

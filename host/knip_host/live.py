@@ -73,7 +73,6 @@ class LiveResult:
     notices: list[str] = field(default_factory=list)
     session: int | None = None
     ended: bool = False            # the program ended on the trainer
-    stopped: bool = False          # ... or was stopped when --seconds ran out
     reps: list[dict[str, Any]] = field(default_factory=list)     # the coach's verdicts (coaching.verdict_dict)
     pain: dict[str, int | None] = field(default_factory=lambda: {"before": None, "after": None})
     calibration: str | None = None
@@ -290,7 +289,6 @@ def run_live(dev: Device, *, seconds: float | None = None, program: str | None =
                 # the time given ran out, not the program: stop it, or the
                 # trainer stays busy with it until its end
                 dev.stop()
-                res.stopped = True
                 view.say(f"stopped after {seconds:g} s (--seconds): the session so far is saved on the trainer")
     except KeyboardInterrupt:
         if program and not res.ended:

@@ -35,6 +35,7 @@ __all__ = ["FORMATS", "UNITS", "Recording", "RecordingError", "load", "sniff"]
 
 FORMATS = ("csv", "text", "hrm")
 UNITS = ("cmH2O", "mmHg", "counts", "uV")
+_CANON = {u.lower(): u for u in UNITS} | {"µv": "uV", "μv": "uV", "cmh₂o": "cmH2O"}   # as written -> as shown
 
 GAP_PERIODS = 3.0         # a step longer than this many periods is a gap
 RATE_CHANGE = 0.10        # first/second half median steps differ by more: error
@@ -298,8 +299,7 @@ def _unit(path: Path, header: dict[str, str], warnings: list[str]) -> str:
     raw = header.get("unit", "").strip()
     if not raw:
         return ""
-    canon = {u.lower(): u for u in UNITS} | {"µv": "uV", "μv": "uV", "cmh₂o": "cmH2O"}
-    unit = canon.get(raw.lower())
+    unit = _CANON.get(raw.lower())
     if unit is None:
         warnings.append(f"unit {raw!r} not known (use one of {', '.join(UNITS)}); values shown without a unit")
         return ""
@@ -308,8 +308,7 @@ def _unit(path: Path, header: dict[str, str], warnings: list[str]) -> str:
 
 def _unit_in_name(name: str) -> str:
     """The unit a column's name ends in ('pressure_cmH2O' -> 'cmH2O'), else ''."""
-    tail = name.rsplit("_", 1)[-1].lower() if "_" in name else ""
-    return next((u for u in UNITS if u.lower() == tail), "")
+    return _CANON.get(name.rsplit("_", 1)[-1].lower(), "") if "_" in name else ""
 
 
 def _annotations(lines: Iterator[tuple[int, str]], warnings: list[str]) -> list[tuple[float, str]]:

@@ -104,7 +104,7 @@ def event_cells(i: int, ev: dict[str, Any]) -> list[str]:
     kind = KIND_LABEL.get(str(ev.get("kind")), str(ev.get("kind")))
     art = ev.get("artefact")
     if art:
-        kind += f" ({art})"                 # gap, flat, saturation, motion or spike
+        kind += f" ({art})"                 # gap, flat, saturation, motion, spike or other
     elif ev.get("cut"):
         kind += " (cut)"                    # ended by a gap or an artefact (or 90 s on): no release seen
     blank = art is not None                 # an artefact's shape: no hold, rise or release

@@ -125,15 +125,13 @@ def parse_rows(path: Path, lines: Iterator[tuple[int, str]], delim: str | None, 
         for j, tok in enumerate(toks):
             if len(tok) > 1 and tok[0] == tok[-1] and tok[0] in "\"'":
                 tok = tok[1:-1].strip()     # a quoted number
-            if MISSING.match(tok) and (tok or delim) and not is_time[j]:
-                cols[j].append(float("nan"))    # an empty cell, NA: a dropout, as nan
-            elif NUMBER.match(tok):
+            if NUMBER.match(tok):
                 v = float(tok)
                 if not -big <= v <= big and not is_time[j]:
                     v = _out_of_range(path, n, names[j], tok, v)
                 cols[j].append(v)
-            elif NONFINITE.match(tok) and not is_time[j]:
-                cols[j].append(float("nan"))    # a dropout: analysed as a gap
+            elif (NONFINITE.match(tok) or MISSING.match(tok) and (tok or delim)) and not is_time[j]:
+                cols[j].append(float("nan"))    # a dropout (nan, an empty cell, NA): analysed as a gap
             else:
                 _bad_cell(path, n, names[j], tok, width, is_time[j])
         index.append(n)

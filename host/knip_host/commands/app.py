@@ -128,9 +128,12 @@ class TerminalNotes:
             text = f"error: {msg.get('message')}"
         else:
             return
-        if text != self.last and text is not None:
+        if kind == "trainer":
+            if text == self.last:
+                return                      # the trainer's state again: said already
+            self.last = text
+        if text is not None:
             print(f"knip app: {text}", file=self.out or sys.stderr, flush=True)
-        self.last = text if kind == "trainer" else self.last
 
 
 COMMANDS = {

@@ -31,7 +31,7 @@ Without -o: knip-DEVICE-N.csv or .edf in the current folder."""
     from ..export import export_csv, export_edf
 
     fmt = args.format
-    named = {".csv": "csv", ".edf": "edf"}.get(Path(args.output).suffix.lower()) if args.output else None
+    named = {s: f for f, s in FORMAT_SUFFIX.items()}.get(Path(args.output).suffix.lower()) if args.output else None
     if fmt is not None and named is not None and named != fmt:
         raise UsageError(f"-o {args.output} names a .{named} file but --format {fmt} writes "
                          f"{fmt.upper()}: give the file a .{fmt} name, or --format {named}")
