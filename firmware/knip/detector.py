@@ -10,12 +10,10 @@
 # noise band, so the reported onset is earlier than the decision; all reported
 # times have the conditioning filter's delay (delay_ms) removed.
 #
-# The state machine is here; its parts are modules of their own: the record
-# layout and event flags (knip.record), settings (knip.thresholds), walks back
-# over the history (knip.history), onset and rise table (knip.onset), the
-# relaxation verdict (knip.relax), her resting tone and the recovery after
-# an event (knip.tone), squeeze/cough/artefact and technique (knip.kinds),
-# the abdominal channel (knip.strain).
+# The state machine is here; its parts are modules: records and event flags
+# (knip.record), settings (knip.thresholds), walks back over the history
+# (knip.history), onset and rise (knip.onset), relaxation (knip.relax), her
+# tone and recovery (knip.tone), kinds and technique (knip.kinds), abdomen (knip.strain).
 from array import array
 from knip.fixed import const, shift_for
 from knip.filters import BaselineTracker
@@ -24,14 +22,13 @@ from knip.history import older, slope, since, settled, fell, mean
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
 from knip.tone import (follow, recover, verdict, at_rest, transmission, climb, window_add, relearn, rest_known,
                        warmed, onset_floor)
-from knip.kinds import kind_of, technique, moved, short_spike, spiked, unusable, blank
+from knip.kinds import kind_of, technique, moved, short_spike, spiked, unusable, blank, climbed, shifted
 from knip.strain import abdominal
-from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH,
-                         KIND_BEARING_DOWN, KIND_ARTEFACT, TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK,
-                         R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD, R_HOLD_MS, R_RISE_MS,
-                         R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK, R_ABD_RISE, R_TECH,
-                         R_NOISE, R_MARKS, R_SEQ, N_REC, M_QUICK, M_PLATEAU, M_CUT, M_MOTION, M_SATURATED,
-                         M_SPIKE, begin)
+from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_BEARING_DOWN, KIND_ARTEFACT,
+                         TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK, R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD,
+                         R_HOLD_MS, R_RISE_MS, R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK,
+                         R_ABD_RISE, R_TECH, R_NOISE, R_MARKS, R_SEQ, N_REC, M_QUICK, M_PLATEAU, M_CUT, M_MOTION,
+                         M_SATURATED, M_SPIKE, begin)
 
 ST_REST = const(0)
 ST_RISING = const(1)
@@ -108,9 +105,9 @@ class SqueezeDetector:
         self.tx_x = self.tx_a = self.sxa = self.saa = self.v0 = 0
         self.climb_t = -(1 << 29)  # a climb below the threshold (knip.tone.climb)
         self.climb_th = self.climb_m = self.cbase = 0
-        self.started = False
         self.t0 = self.last_t = self.cross_t = self.cross_max = 0
-        self.peak_sent = self.rec_half = False
+        self.started = self.peak_sent = self.rec_half = self.shift = False
+        self.surge_pk = self.surge_lo = self.surge_t = 0   # (knip.kinds shifted)
         self.prev_off = -(1 << 30)   # no squeeze yet (before any time: clocks may start < 0)
         self.prev_dur = 0
         self.abd_on = self.abd_sent = self.abd_squeezed = False
@@ -302,13 +299,12 @@ class SqueezeDetector:
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
         self.plateau = 0
-        self.peak_sent = False
+        self.peak_sent = self.shift = False
         rise_start(self, onset, base)
         self.max_slope = slope(self, 100)
         self.last50 = t
         self.last90 = t
-        self.hold_sum = 0
-        self.hold_n = 0
+        self.hold_sum = self.hold_n = self.surge_pk = 0
         self.hold_q = self.hv[self.hpos - 1 if self.hpos else _HIST - 1] << 4
         self.now_q = self.hold_q
         self.abd_base = self.abd_lvl.level()
@@ -328,6 +324,8 @@ class SqueezeDetector:
         ev = 0
         pk = r[R_PEAK]
         if v > pk:
+            if c.surge_ms and self.state == ST_HOLDING and climbed(self, t, v, pk, base, noise):
+                return shifted(self, t, v, noise)
             pk = v
             r[R_PEAK] = v
             r[R_PEAK_T] = t
@@ -483,7 +481,8 @@ class SqueezeDetector:
         if not self.peak_sent:
             ev |= EV_PEAK
         ar = self.abd_max - self.abd_base
-        k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c)
+        k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c) if not self.shift \
+            else KIND_ARTEFACT      # (knip.kinds shifted)
         if k == KIND_SQUEEZE and c.dip_pct and moved(self, amp):
             # a movement: her rest is where it was before it (the level
             # followed its dip down; the tone was held)

@@ -3,8 +3,8 @@
 # once, when it ends; c is the DetectorConfig. Also the short records:
 # artefacts and gaps (blank, unusable), a spike too brief for a squeeze (short_spike,
 # spiked).
-from knip.record import (EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
-                         R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, R_MARKS, begin)
+from knip.record import (EV_START, EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
+                         R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, R_MARKS, R_ONSET, begin)
 from knip.fixed import const
 from knip.onset import backtrack
 from knip.thresholds import margin
@@ -58,6 +58,41 @@ def moved(d, amp):
     if post > dip and post * 40 >= amp * c.dip_pct:
         dip = post
     return dip > 3 * d.tone.noise() and dip > d._on_delta(d.lvl.noise())
+
+
+def climbed(d, t, v, pk, base, noise):
+    # Pressure, holding, a new peak v: is she climbing past a level that
+    # stood surge_ms (its peak that long ago), by surge_pct % of that
+    # level's rise and the onset margin? A squeeze is one rise, not a step
+    # and then another: that level was her rest moving (shifted). Where the
+    # climb began is kept: its time, and the lowest sample in the history
+    # then (the level's trough before it). Per new peak while holding.
+    c = d.cfg
+    if t - d.cur[R_PEAK_T] >= c.surge_ms:
+        lo = d.hv[0]
+        for j in range(1, d.hcount):
+            if d.hv[j] < lo:
+                lo = d.hv[j]
+        d.surge_pk, d.surge_lo, d.surge_t = pk, lo, t
+    sp = d.surge_pk
+    return sp and v - sp >= (sp - base) * c.surge_pct // 100 and v - sp >= d._on_delta(noise)
+
+
+def shifted(d, t, v, noise):
+    # The level she climbed from (climbed) was her rest moving (a posture
+    # shift, the probe settling), not a squeeze. It ends as an artefact
+    # where her squeeze began, her rest is its trough (knip.detector _end: a
+    # level shift), and the climb is a squeeze of its own from its start.
+    d.rel_min = d.surge_lo
+    d.rel_t = d.surge_t
+    d.shift = True
+    ev = d._end(t)
+    d.cross_t, d.cross_max = d.surge_t, v
+    d._start(t, d.lvl.level(), noise)
+    on = d.cur[R_ONSET] - d.delay       # (reported times: less the filter's delay)
+    if d.done[R_OFFSET] > on:
+        d.done[R_OFFSET] = on           # the level ends where her squeeze began
+    return ev | EV_START
 
 
 def technique(abd_rise, amp, c):

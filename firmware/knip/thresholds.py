@@ -68,6 +68,9 @@ class DetectorConfig:
                                                  # steady this long at rest (then it follows)
         self.end_k10 = 10                        # offset: within this of the settled level
         self.end_pct = 10 if emg else 2          # ... or this % of the fall to it
+        self.surge_ms = 0 if emg else 1000       # pressure: a level that stood this long,
+        self.surge_pct = 300                     # then a climb of this % of its rise from it:
+                                                 # her rest moved, the climb is her squeeze (0: off)
         self.max_squeeze_ms = 90000              # high this long: a level shift (a probe
                                                  # that moved), not a squeeze; the longest
                                                  # clinical hold is 60 s (Glazer)

@@ -254,3 +254,36 @@ def test_her_breathing_after_a_stuck_sensor_is_no_squeeze():
         got = _got(_run(PressureChain(50), ts, xs))
         assert [g[0] for g in got] == ["squeeze", "artefact", "squeeze"], (f0, got)
         assert abs(got[2][1] - 34000) <= 150, (f0, got)
+
+
+def test_her_rest_moving_up_and_then_her_squeeze_are_a_shift_and_a_squeeze():
+    # she shifts on the probe: her pressure steps up 4 cmH2O at 10 s and
+    # stays there; at 15 s she squeezes 30 on top of it. The step is no
+    # squeeze (it ends as an artefact where her squeeze begins), her squeeze
+    # starts where it rose, not at the step, and her new rest is the step's
+    # level: she relaxed back to it
+    sq = [(4.0, 0.5, 2.0, 0.5, 30, 0), (10.0, 0.5, 60.0, 0.5, 4, 0), (15.0, 0.5, 3.0, 0.5, 30, 0)]
+    ts, xs, _ = pressure_track(50, 26, sq)
+    recs = _run(PressureChain(50), ts, xs)
+    got = _got(recs)
+    assert [g[0] for g in got] == ["squeeze", "artefact", "squeeze"], got
+    art, sq2 = recs[1], recs[2]
+    assert 9800 <= art[D.R_ONSET] <= 10300 and art[D.R_OFFSET] <= sq2[D.R_ONSET], got
+    assert not art[D.R_MARKS] & (D.M_MOTION | D.M_SATURATED | D.M_GAP | D.M_FLAT | D.M_SPIKE), art[D.R_MARKS]
+    assert abs(sq2[D.R_ONSET] - 15000) <= 150, got
+    # its rise is the squeeze's, from the step (counts: 20 per cmH2O)
+    assert abs(sq2[D.R_PEAK] - sq2[D.R_BASE] - 600) <= 60, (sq2[D.R_PEAK], sq2[D.R_BASE])
+    assert sq2[D.R_RELAXED] == 1, sq2[D.R_RESIDUAL]
+
+
+def test_a_hold_she_builds_up_slowly_stays_one_squeeze():
+    # a hold that she keeps raising (one gentle rise over 4 s, no standing
+    # level first) and a hold that rises by half again after 2 s: each is
+    # one squeeze, never split as a shift of her rest
+    for sq in ([(4.0, 4.0, 2.0, 0.5, 30, 0)],
+               [(4.0, 0.5, 5.0, 0.5, 20, 0), (6.5, 0.5, 2.5, 0.5, 10, 0)]):
+        ts, xs, _ = pressure_track(50, 16, sq)
+        recs = _run(PressureChain(50), ts, xs)
+        got = _got(recs)
+        assert [g[0] for g in got] == ["squeeze"], (sq, got)
+        assert abs(got[0][1] - 4000) <= 200, (sq, got)
