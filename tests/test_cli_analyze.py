@@ -317,6 +317,26 @@ def test_a_lone_corrupt_reading_is_a_gap_not_saturation(capsys, tmp_path):
                for w in runs[1]["warnings"])
 
 
+def test_a_lone_glitch_within_range_is_mended_and_told(capsys, tmp_path):
+    # one sample of +80 cmH2O at rest and one of +60 in a hold: before, the
+    # first was a squeeze of its own and the second raised the hold's peak
+    clean = squeeze_csv(tmp_path, "clean.csv")
+    lines = _rows_of(clean)
+    for at, cm in (("12.000", 80), ("37.000", 60)):
+        i = lines.index(next(ln for ln in lines if ln.startswith(at + ",")))
+        lines[i] = f"{at},{float(lines[i].split(',')[1]) + cm:.3f}"
+    bad = tmp_path / "glitch.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    runs = []
+    for path in (clean, bad):
+        code, out, err = run(capsys, "analyze", str(path), "--json")
+        assert code == 0, err
+        runs.append(json.loads(out))
+    assert runs[1]["events"] == runs[0]["events"]
+    assert any(w.startswith("2 lone sample(s) far off both neighbours") and "first at 12.000 s" in w
+               for w in runs[1]["warnings"]), runs[1]["warnings"]
+
+
 def test_the_table_names_each_artefact_and_a_cut_squeeze(capsys, tmp_path):
     lines = _rows_of(squeeze_csv(tmp_path))
     for k, ln in enumerate(lines):

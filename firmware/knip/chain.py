@@ -139,14 +139,20 @@ class PressureChain:
     squeeze, so breathing and posture shifts are not counted.
     cough_rate: with one channel, a brief rise faster than this (counts/s;
     15000 = 750 cmH2O/s on the 5 Hz low-passed signal) is a cough: faster than
-    any voluntary squeeze rises (docs/DETECTOR.md). Scale both with the
+    any voluntary squeeze rises (docs/DETECTOR.md).
+    glitch_rate: at 20 Hz or more, a raw sample that jumps from the one before
+    faster than this (counts/s; 10000 = 500 cmH2O/s) is held back one sample;
+    if the next is back within half that jump of the one before it, it was a
+    lone glitch (no cough or squeeze is one sample wide there) and is fed as
+    the mean of its neighbours (counted in .glitches, the first at
+    .glitch_t), else as it was, a sample late. Scale all three with the
     counts per cmH2O when they differ from 20.
     """
 
     signal = "pressure"
 
     def __init__(self, rate_hz, cfg=None, lowpass_hz=5.0, noise_floor=4, two_channel=False, min_rise=40,
-                 cough_rate=15000):
+                 cough_rate=15000, glitch_rate=10000):
         self.rate_hz = rate_hz
         self.two = two_channel
         self.lp = None
@@ -163,6 +169,10 @@ class PressureChain:
             cfg.cough_rate = cough_rate
         self.det = SqueezeDetector(_period_ms(rate_hz), cfg, noise_floor, delay, two_channel, min_rise)
         self.guard = InputGuard(self.det, _period_ms(rate_hz))
+        self.jump = glitch_rate * _period_ms(rate_hz) // 1000 if rate_hz >= 20 else 0
+        self.held = False      # a sample held back (it jumped): t, x, a
+        self.ht = self.hx = self.ha = self.px = 0   # ... and the last one fed
+        self.glitches = self.glitch_t = 0
         self.level = 0     # last conditioned value (for live displays)
         self.alevel = 0    # same for the abdominal channel
         self.started = False
@@ -171,9 +181,29 @@ class PressureChain:
     def push(self, t_ms, x, a=0):
         g = self.guard
         if not g.check(t_ms, x, a):
+            self.held = False   # (at the edge of bad input: it goes with it)
             return g.skipped(self, t_ms, x, a)
+        j = self.jump
+        ev = 0
+        if j and self.started:
+            px = self.px
+            if self.held:
+                self.held = False
+                hx = self.hx
+                if (x - px if x > px else px - x) * 2 < j:
+                    hx = (px + x) >> 1      # a lone glitch: her signal went on
+                    if not self.glitches:
+                        self.glitch_t = self.ht
+                    self.glitches += 1
+                self.condition(hx, self.ha)
+                ev = self.det.update(self.ht, self.level, self.alevel)
+            elif x - px > j or px - x > j:
+                self.held = True
+                self.ht, self.hx, self.ha = t_ms, x, a
+                return 0
+        self.px = x
         self.condition(x, a)
-        return self.det.update(t_ms, self.level, self.alevel)
+        return ev | self.det.update(t_ms, self.level, self.alevel)
 
     def feed(self, ts, xs, as_, i, k):
         """The sample in ring slot i (of k in a row): 1 consumed, event
@@ -198,7 +228,12 @@ class PressureChain:
         self.alevel = a
 
     def finish(self, t_ms):
-        return self.guard.finish(t_ms)
+        ev = 0
+        if self.held:           # the last sample, held back: as it was
+            self.held = False
+            self.condition(self.hx, self.ha)
+            ev = self.det.update(self.ht, self.level, self.alevel)
+        return ev | self.guard.finish(t_ms)
 
 
 class EmgChain:

@@ -219,6 +219,10 @@ def analyze_arrays(times_s: Sequence[float], values: Sequence[float], *, rate_hz
     chain = make_chain(signal, rate_hz, abdominal is not None)
     log: list[tuple[int, int, int]] = []
     records = replay.run(chain, ts, xs, ab, log)
+    if getattr(chain, "glitches", 0):
+        warnings.append(f"{chain.glitches} lone sample(s) far off both neighbours (glitches: no squeeze or "
+                        f"cough is one sample wide), first at {chain.glitch_t / 1000:.3f} s: each was read "
+                        f"as the mean of its neighbours")
     events = [record_to_event(r, level_div, abdominal is not None) for r in records]
     events.sort(key=lambda e: e["onset_s"])
     if abd_gaps:

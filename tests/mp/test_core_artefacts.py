@@ -287,3 +287,42 @@ def test_a_hold_she_builds_up_slowly_stays_one_squeeze():
         got = _got(recs)
         assert [g[0] for g in got] == ["squeeze"], (sq, got)
         assert abs(got[0][1] - 4000) <= 200, (sq, got)
+
+
+def test_a_lone_glitch_in_the_pressure_is_no_squeeze_and_no_peak():
+    # one corrupt sample (a loose contact, a bit flip): at rest it made a
+    # squeeze (+60 cmH2O) or a cough (+800); in her hold it raised its peak
+    # (+60) or cut it short (+400). At 50 Hz no cough or squeeze is one
+    # sample wide: the sample is taken for its neighbours' mean
+    sq = [(4.0, 0.5, 4.0, 0.5, 30, 0)]
+    ts, xs, _ = pressure_track(50, 20, sq)
+    clean = _got(_run(PressureChain(50), ts, xs))
+    peak = _run(PressureChain(50), ts, xs)[0][D.R_PEAK]
+    for at, cm in ((12.0, 60), (12.0, 800), (12.0, -60), (6.0, 60), (6.0, 400)):
+        ts, xs, _ = pressure_track(50, 20, sq)
+        xs[int(at * 50)] += cm * 20
+        ch = PressureChain(50)
+        recs = _run(ch, ts, xs)
+        assert _got(recs) == clean, (at, cm, _got(recs))
+        assert recs[0][D.R_PEAK] == peak, (at, cm, recs[0][D.R_PEAK], peak)
+        assert ch.glitches == 1 and ch.glitch_t == int(at * 1000), (ch.glitches, ch.glitch_t)
+
+
+def test_coughs_are_only_delayed_by_the_glitch_check_never_changed():
+    # a cough rises faster than the glitch check's rate: its steep samples
+    # are held back one sample each, then fed as they were. The records are
+    # the very same as without the check
+    sq = [(4.0, 0.5, 2.0, 0.5, 30, 0), (12.0, 0.2, 0.3, 0.2, 25, 0)]
+    ts, xs, _ = pressure_track(50, 20, sq, coughs=[(8.0, 150.0), (9.5, 40.0), (16.0, 300.0)])
+    ch = PressureChain(50)
+    recs = _run(ch, ts, xs)
+    assert recs == _run(PressureChain(50, glitch_rate=0), ts, xs)
+    # (the 40 cmH2O one rises too slowly for a cough on one channel)
+    assert [g[0] for g in _got(recs)].count("cough") == 2 and ch.glitches == 0, _got(recs)
+
+
+def test_below_20_hz_one_sample_may_be_a_whole_cough():
+    # a manometry export at 2 Hz: a cough is one sample there, so nothing
+    # is held back or replaced
+    assert PressureChain(2).jump == 0 and PressureChain(10).jump == 0
+    assert PressureChain(20).jump == 500 and PressureChain(50).jump == 200
