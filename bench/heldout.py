@@ -40,8 +40,11 @@ data it was never tuned on.
    15001-15004 were reported at stop 35 (the detector with the lone-spike
    bound and the first rest after a re-learn; bench/results.json, beside
    the stop-34 detector run once on the same seeds, in docs/DETECTOR.md)
-   and not looked into beyond the totals; the next report runs on
-   EVAL_SEEDS, 16001-16004. Each group pools the
+   and not looked into beyond the totals. Seeds 16001-16004 were reported
+   at stop 36 (the detector with the posture-shift rule and the pressure
+   chain's glitch mending; the stop-35 detector run once after it on the
+   same seeds, in docs/DETECTOR.md); the next report runs on EVAL_SEEDS,
+   17001-17004. Each group pools the
    scenarios named in GROUPS; the offline peers run on the same EMG sessions
    with the parameters they were tuned to on simboard.synth's TRAIN seeds (the
    same footing as Knip, which was tuned on simboard.synth only).

@@ -230,6 +230,37 @@ def test_a_last_row_cut_off_is_left_out_with_a_warning(tmp_path):
     assert "line 2" in msg and "2 values, expected 3" in msg
 
 
+@pytest.mark.parametrize("tail", ["-", "2.5e", "2.5e-", "+", "."])
+def test_a_last_row_cut_inside_its_last_number_is_left_out(tmp_path, tail):
+    # the writer stopped inside a number ('30.000,-' of '30.000,-1.5'): the
+    # rows before it are kept; the same cell anywhere else is an error
+    rec = load(write(tmp_path, "c.csv", "time_s,p,q\n" + csv_rows(50) + f"1.0,1,{tail}"))
+    assert rec.n_samples == 50
+    assert rec.warnings == ["line 52, the last data row, holds 2 of 3 values (a file cut off while it "
+                            "was written?): left out"]
+    msg = error_of(write(tmp_path, "m.csv", "time_s,p,q\n" + csv_rows(5) + f"0.1,1,{tail}\n" + "0.2,1,1\n"))
+    assert "line 7" in msg and "fix or delete the row" in msg
+    msg = error_of(write(tmp_path, "x.csv", "time_s,p,q\n" + csv_rows(5) + "0.1,1,x1"))
+    assert "line 7" in msg and "'x1', not a number" in msg       # not a number's start: an error
+
+
+def test_a_utf16_file_cut_inside_a_character_is_read_up_to_it(tmp_path):
+    # a spreadsheet's "Unicode text" cut off at an odd byte: before, the
+    # whole file was refused
+    whole = ("time_s,p,q\n" + csv_rows(50)).encode("utf-16")
+    path = tmp_path / "u.csv"
+    path.write_bytes(whole + "1.0,1,-2".encode("utf-16-le")[:-1])       # '1.0,1,-' and half a '2'
+    rec = load(path)
+    assert rec.n_samples == 50
+    assert rec.warnings[0] == ("the file ends in half a UTF-16 character (cut off while it was written?): "
+                               "that half is left out")
+    assert "line 52, the last data row" in rec.warnings[1]     # its last number cut too
+    path.write_bytes(whole)
+    assert load(path).warnings == []
+    path.write_bytes(whole[:-40] + b"\x00\xd8" + whole[-40:])      # a lone surrogate inside: refused
+    assert "does not decode" in error_of(path)
+
+
 @pytest.mark.parametrize("cell", ["", "NA", "n/a", "null", "None"])
 def test_empty_and_na_cells_are_dropouts_as_nan(tmp_path, cell):
     # as spreadsheets, R and pandas write a missing value

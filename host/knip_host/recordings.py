@@ -98,6 +98,9 @@ def load(path: str | Path, *, format: str | None = None,
     if fmt not in READERS:
         raise RecordingError(f"{path}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     rec = READERS[fmt](path, src, rate_hz)
+    if src.cut:
+        rec.warnings.insert(0, "the file ends in half a UTF-16 character (cut off while it was "
+                               "written?): that half is left out")
     _check_signal(rec)
     return rec
 

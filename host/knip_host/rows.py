@@ -26,6 +26,7 @@ NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 NONFINITE = re.compile(r"[-+]?(nan|inf|infinity)$", re.IGNORECASE)
 # a dropout as spreadsheets, R and pandas write one: an empty cell, NA, null
 MISSING = re.compile(r"(|na|n/a|null|none)$", re.IGNORECASE)
+PARTIAL = re.compile(r"[-+]?((\d+\.?\d*|\.\d*)([eE][-+]?\d*)?)?$")   # a number cut off as it was written
 TIME_NAMES = {"time_s": 1.0, "time": 1.0, "t": 1.0, "t_s": 1.0, "time (s)": 1.0,
               "time_ms": 0.001, "t_ms": 0.001, "time (ms)": 0.001}
 
@@ -119,6 +120,9 @@ def parse_rows(path: Path, lines: Iterator[tuple[int, str]], delim: str | None, 
             toks.pop()                      # a trailing delimiter
         if len(toks) < width and width > 1:
             short = (n, len(toks))          # a file cut off while it was written, if nothing follows
+            continue
+        if len(toks) == width and toks[-1] and not NUMBER.match(toks[-1]) and PARTIAL.match(toks[-1]):
+            short = (n, width - 1)          # ... inside its last number ('-', '1.5e')
             continue
         if len(toks) != width:
             _row_error(path, n, len(toks), width, where)

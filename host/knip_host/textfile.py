@@ -29,10 +29,11 @@ class RecordingError(ValueError):
 class TextFile:
     path: Path
     encoding: str
+    cut: bool = False       # UTF-16 ending in half a character (cut off while written): left out
 
     @classmethod
     def open(cls, path: Path) -> "TextFile":
-        return cls(path, _encoding(path))
+        return cls(path, *_encoding(path))
 
     def lines(self, after: int = 0) -> Iterator[tuple[int, str]]:
         """(line number, text) of every line past line `after`, without line ends."""
@@ -45,7 +46,9 @@ class TextFile:
 
     def _texts(self) -> Iterator[str]:
         try:
-            with self.path.open(encoding=self.encoding, newline=None) as f:
+            # (a cut UTF-16 file decoded whole but for its last half character)
+            with self.path.open(encoding=self.encoding, newline=None,
+                                errors="ignore" if self.cut else "strict") as f:
                 for raw in f:
                     # universal newlines split at \n, \r\n and \r; splitlines
                     # also at \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029
@@ -72,8 +75,9 @@ def head_lines(lines: Iterable[str]) -> list[str]:
     return out
 
 
-def _encoding(path: Path) -> str:
-    """'utf-8-sig' when the whole file is UTF-8, else 'latin-1'; checks on the way."""
+def _encoding(path: Path) -> tuple[str, bool]:
+    """('utf-8-sig' when the whole file is UTF-8, 'utf-16' with its BOM, else
+    'latin-1'; whether a UTF-16 file ends in half a character); checks on the way."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     utf8 = True
     text_seen = False
@@ -116,24 +120,28 @@ def _encoding(path: Path) -> str:
     if not text_seen:
         raise RecordingError(f"{path}: the file is empty; record a session first")
     _not_binary(path, head)
-    return "utf-8-sig" if utf8 else "latin-1"
+    return ("utf-8-sig" if utf8 else "latin-1"), False
 
 
-def _utf16(path: Path, f: BinaryIO) -> str:
+def _utf16(path: Path, f: BinaryIO) -> tuple[str, bool]:
     # the BOM read: the rest must decode, and hold text
     decoder = codecs.getincrementaldecoder("utf-16")()     # the BOM says which byte order
     f.seek(0)
     text_seen = False
+    cut = False
     try:
         while chunk := f.read(CHUNK):
             text_seen = text_seen or bool(decoder.decode(chunk).strip())
-        decoder.decode(b"", final=True)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            cut = True          # all of it decoded but its last byte or half pair
     except UnicodeDecodeError:
         raise RecordingError(f"{path}: starts as UTF-16 text but does not decode as it; save it again "
                              f"as CSV in UTF-8") from None
     if not text_seen:
         raise RecordingError(f"{path}: the file is empty; record a session first")
-    return "utf-16"
+    return "utf-16", cut
 
 
 def _not_binary(path: Path, head: bytes) -> None:
