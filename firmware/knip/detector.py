@@ -28,7 +28,7 @@ from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH, KI
                          TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK, R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD,
                          R_HOLD_MS, R_RISE_MS, R_RELEASE_MS, R_AREA_HI, R_AREA_LO, R_REST_BEFORE, R_REST_OK,
                          R_ABD_RISE, R_TECH, R_NOISE, R_MARKS, R_SEQ, N_REC, M_QUICK, M_PLATEAU, M_CUT, M_MOTION,
-                         M_SATURATED, M_SPIKE, begin)
+                         M_SATURATED, M_SPIKE, M_FLAT, begin)
 
 ST_REST = const(0)
 ST_RISING = const(1)
@@ -41,7 +41,7 @@ _HIST = const(64)          # samples of history kept (for onsets, offsets, slope
 _RISE_N = const(32)        # (level, time) points of the rise, for t50 / t90
 _FIT_N = const(48)         # samples in the onset fit (rest before + the rise)
 _AREA_SPILL = const(1 << 20)
-_RAMP_MS = const(300)      # cut: a squeeze begun this soon before saturation or a pop is its ramp
+_RAMP_MS = const(300)      # cut: a squeeze begun this (+ a sample) before a rail, pop or stuck value is its ramp
 
 
 class SqueezeDetector:
@@ -472,7 +472,7 @@ class SqueezeDetector:
         r[R_OFFSET] = off
         r[R_ENDED] = t
         r[R_RISE_MS] = reached(self, base + amp * 9 // 10) - r[R_ONSET]
-        r[R_HOLD_MS] = self.last50 - reached(self, base + (amp >> 1))
+        r[R_HOLD_MS] = (self.last50 if self.last50 < off else off) - reached(self, base + (amp >> 1))
         r[R_RELEASE_MS] = off - self.last90 if off > self.last90 else 0
         r[R_MEAN_HOLD] = self.hold_sum // self.hold_n if self.hold_n else r[R_PEAK]
         r[R_AREA_LO] = self.area_acc
@@ -548,7 +548,8 @@ class SqueezeDetector:
         ev = 0
         st = self.state
         on = self.cur[R_ONSET] - self.delay     # as the samples' times
-        if marks & (M_SATURATED | M_SPIKE) and (st == ST_HOLDING or st == ST_RELEASING) and t - on < _RAMP_MS:
+        if marks & (M_SATURATED | M_SPIKE | M_FLAT) and (st == ST_HOLDING or st == ST_RELEASING) and \
+                t - on < _RAMP_MS + self.period_ms:
             blank(self, KIND_ARTEFACT, on, t, t, self.cur[R_SEQ])[R_MARKS] = marks | M_CUT
             ev = EV_END
         elif st == ST_HOLDING or st == ST_RELEASING:

@@ -326,3 +326,19 @@ def test_below_20_hz_one_sample_may_be_a_whole_cough():
     # is held back or replaced
     assert PressureChain(2).jump == 0 and PressureChain(10).jump == 0
     assert PressureChain(20).jump == 500 and PressureChain(50).jump == 200
+
+
+def test_a_sensor_that_jumps_and_sticks_is_an_artefact_at_any_rate():
+    # at 2-10 Hz the jump into a stuck value was a squeeze one sample long,
+    # its hold read 1-4 s (what was fed before 8 equal samples told it was
+    # stuck); the jump is the sensor failing, as a ramp into the rail is
+    for rate in (2, 5, 10, 50):
+        sq = [(10.0, 1.0, 4.0, 1.0, 30, 0)]
+        ts, xs, _ = pressure_track(rate, 60, sq)
+        for i in range(30 * rate, 38 * rate):
+            xs[i] = 40 * 20
+        recs = _run(PressureChain(rate), ts, xs)
+        got = _got(recs)
+        assert [g[0] for g in got] == ["squeeze", "artefact", "artefact"], (rate, got)
+        assert recs[1][D.R_MARKS] & D.M_FLAT and recs[2][D.R_MARKS] & D.M_FLAT, (rate, got)
+        assert all(r[D.R_HOLD_MS] <= r[D.R_OFFSET] - r[D.R_ONSET] for r in recs), (rate, got)
