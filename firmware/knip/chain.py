@@ -25,6 +25,7 @@ _HUM_CLEAN_MS = const(50)   # artefact restored from a copy this much older (a
                             # swing into the rail takes 20-40 ms; hum wanders)
 _NO_COPY = const(-(1 << 30))  # ... no copy taken yet
 _NO_BAD = const(-(1 << 30))   # InputGuard: no artefact (times may be negative: knip_host.limits, +-12 days)
+_GLITCH_MIN = const(200)    # pressure: a lone glitch jumps at least this (10 cmH2O at 20 counts/cmH2O)
 
 
 class InputGuard:
@@ -140,13 +141,15 @@ class PressureChain:
     cough_rate: with one channel, a brief rise faster than this (counts/s;
     15000 = 750 cmH2O/s on the 5 Hz low-passed signal) is a cough: faster than
     any voluntary squeeze rises (docs/DETECTOR.md).
-    glitch_rate: at 20 Hz or more, a raw sample that jumps from the one before
-    faster than this (counts/s; 10000 = 500 cmH2O/s) is held back one sample;
-    if the next is back within half that jump of the one before it, it was a
-    lone glitch (no cough or squeeze is one sample wide there) and is fed as
-    the mean of its neighbours (counted in .glitches, the first at
-    .glitch_t), else as it was, a sample late. Scale all three with the
-    counts per cmH2O when they differ from 20.
+    glitch_rate: at 40 Hz or more, a raw sample that jumps from a quiet one
+    before it (which moved under a quarter of that from its own) by more
+    than this x the period (counts/s; 10000 = 500 cmH2O/s, and at least 200
+    counts) is held back one sample; if the next is back within half that
+    threshold of the one before it, it was a lone glitch (a cough lasts
+    0.2-0.5 s, 8 samples and more there) and is fed as the mean of its
+    neighbours (counted in .glitches, the first at .glitch_t), else as it
+    was, a sample late (0: off). Scale all three with the counts per cmH2O
+    when they differ from 20.
     """
 
     signal = "pressure"
@@ -169,9 +172,10 @@ class PressureChain:
             cfg.cough_rate = cough_rate
         self.det = SqueezeDetector(_period_ms(rate_hz), cfg, noise_floor, delay, two_channel, min_rise)
         self.guard = InputGuard(self.det, _period_ms(rate_hz))
-        self.jump = glitch_rate * _period_ms(rate_hz) // 1000 if rate_hz >= 20 else 0
+        j = glitch_rate * _period_ms(rate_hz) // 1000
+        self.jump = (j if j > _GLITCH_MIN else _GLITCH_MIN) if rate_hz >= 40 and glitch_rate else 0
         self.held = False      # a sample held back (it jumped): t, x, a
-        self.ht = self.hx = self.ha = self.px = 0   # ... and the last one fed
+        self.ht = self.hx = self.ha = self.px = self.ppx = 0   # ... and the last two fed
         self.glitches = self.glitch_t = 0
         self.level = 0     # last conditioned value (for live displays)
         self.alevel = 0    # same for the abdominal channel
@@ -182,6 +186,7 @@ class PressureChain:
         g = self.guard
         if not g.check(t_ms, x, a):
             self.held = False   # (at the edge of bad input: it goes with it)
+            self.px = self.ppx = x
             return g.skipped(self, t_ms, x, a)
         j = self.jump
         ev = 0
@@ -197,10 +202,14 @@ class PressureChain:
                     self.glitches += 1
                 self.condition(hx, self.ha)
                 ev = self.det.update(self.ht, self.level, self.alevel)
-            elif x - px > j or px - x > j:
-                self.held = True
+                self.ppx = px
+                self.px = px = hx
+            d = self.ppx - px
+            if (x - px > j or px - x > j) and -j <= d * 4 <= j:
+                self.held = True        # a jump out of a quiet stretch: wait a sample
                 self.ht, self.hx, self.ha = t_ms, x, a
-                return 0
+                return ev
+        self.ppx = self.px
         self.px = x
         self.condition(x, a)
         return ev | self.det.update(t_ms, self.level, self.alevel)

@@ -22,7 +22,7 @@ from knip.history import older, slope, since, settled, fell, mean
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
 from knip.tone import (follow, recover, verdict, at_rest, transmission, climb, window_add, relearn, rest_known,
                        warmed, onset_floor)
-from knip.kinds import kind_of, technique, moved, short_spike, spiked, unusable, blank, climbed, shifted
+from knip.kinds import kind_of, technique, moved, short_spike, spiked, unusable, blank, climbed, surged, shifted
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_BEARING_DOWN, KIND_ARTEFACT,
                          TECH_PUSH, R_KIND, R_ONSET, R_PEAK_T, R_PEAK, R_BASE, R_REST, R_OFFSET, R_ENDED, R_MEAN_HOLD,
@@ -106,8 +106,9 @@ class SqueezeDetector:
         self.climb_t = -(1 << 29)  # a climb below the threshold (knip.tone.climb)
         self.climb_th = self.climb_m = self.cbase = 0
         self.t0 = self.last_t = self.cross_t = self.cross_max = 0
-        self.started = self.peak_sent = self.rec_half = self.shift = False
-        self.surge_pk = self.surge_lo = self.surge_t = 0   # (knip.kinds shifted)
+        self.started = self.peak_sent = self.rec_half = self.surge_up = False
+        self.surge_pk = self.surge_lo = self.surge_t = self.surge_on = self.surge_hi = self.surge_sl = 0  # (kinds)
+        self.stand_v = self.stand_t = 0
         self.prev_off = -(1 << 30)   # no squeeze yet (before any time: clocks may start < 0)
         self.prev_dur = 0
         self.abd_on = self.abd_sent = self.abd_squeezed = False
@@ -299,7 +300,8 @@ class SqueezeDetector:
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
         self.plateau = 0
-        self.peak_sent = self.shift = False
+        self.peak_sent = self.surge_up = False
+        self.stand_v, self.stand_t = self.cross_max, t
         rise_start(self, onset, base)
         self.max_slope = slope(self, 100)
         self.last50 = t
@@ -324,8 +326,8 @@ class SqueezeDetector:
         ev = 0
         pk = r[R_PEAK]
         if v > pk:
-            if c.surge_ms and self.state == ST_HOLDING and climbed(self, t, v, pk, base, noise):
-                return shifted(self, t, v, noise)
+            if c.surge_ms and self.state == ST_HOLDING:
+                climbed(self, t, v, noise)      # past a level that stood?
             pk = v
             r[R_PEAK] = v
             r[R_PEAK_T] = t
@@ -334,8 +336,7 @@ class SqueezeDetector:
             if s > self.max_slope:
                 self.max_slope = s
         amp = pk - base
-        # Release starts when she lets go of her hold level (not the peak:
-        # a fatiguing hold sags well below its peak long before release).
+        # Release: she lets go of her hold level (a fatiguing hold sags well below its peak).
         mh = self.hold_sum // self.hold_n if self.hold_n else pk
         if v * 10 >= base * 10 + (mh - base) * 9:
             self.last90 = t
@@ -357,10 +358,11 @@ class SqueezeDetector:
         if not self.peak_sent and v <= pk - drop and v < pk - noise:
             self.peak_sent = True
             ev |= EV_PEAK
-        # Letting go is judged against her hold level: the running maximum of
-        # a noisy envelope sits well above it.
+        # (against her hold level: the running maximum of a noisy envelope sits well above it)
         ramp = mh - base if mh > base else amp
         if self.state == ST_HOLDING:
+            if self.surge_pk and surged(self, t, v, base, noise):
+                return ev | shifted(self, t, noise)
             hq = self.hold_q
             d = (v << 4) - hq
             hq += d >> self.hshift_up if d > 0 else -((-d) >> self.hshift)
@@ -481,8 +483,7 @@ class SqueezeDetector:
         if not self.peak_sent:
             ev |= EV_PEAK
         ar = self.abd_max - self.abd_base
-        k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c) if not self.shift \
-            else KIND_ARTEFACT      # (knip.kinds shifted)
+        k = kind_of(r[R_PEAK_T] - r[R_ONSET], dur, amp, ar, self.max_slope, self.two, c)
         if k == KIND_SQUEEZE and c.dip_pct and moved(self, amp):
             # a movement: her rest is where it was before it (the level
             # followed its dip down; the tone was held)

@@ -2,11 +2,13 @@
 # abdominal channel, how it was done (lift, co-contraction, push). Judged
 # once, when it ends; c is the DetectorConfig. Also the short records:
 # artefacts and gaps (blank, unusable), a spike too brief for a squeeze (short_spike,
-# spiked).
-from knip.record import (EV_START, EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
-                         R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, R_MARKS, R_ONSET, begin)
+# spiked), and a held level that was her rest moving (climbed, surged, shifted).
+from knip.record import (EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
+                         R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, R_MARKS,
+                         R_ONSET, R_SEQ, R_DETECTED, begin)
 from knip.fixed import const
-from knip.onset import backtrack
+from knip.onset import backtrack, rise_start
+from knip.history import slope
 from knip.thresholds import margin
 from knip.tone import recover
 
@@ -60,39 +62,72 @@ def moved(d, amp):
     return dip > 3 * d.tone.noise() and dip > d._on_delta(d.lvl.noise())
 
 
-def climbed(d, t, v, pk, base, noise):
-    # Pressure, holding, a new peak v: is she climbing past a level that
-    # stood surge_ms (its peak that long ago), by surge_pct % of that
-    # level's rise and the onset margin? A squeeze is one rise, not a step
-    # and then another: that level was her rest moving (shifted). Where the
-    # climb began is kept: its time, and the lowest sample in the history
-    # then (the level's trough before it). Per new peak while holding.
-    c = d.cfg
-    if t - d.cur[R_PEAK_T] >= c.surge_ms:
-        lo = d.hv[0]
-        for j in range(1, d.hcount):
-            if d.hv[j] < lo:
+def climbed(d, t, v, noise):
+    # Pressure, holding, a new peak v over pk. A level stands while no peak
+    # passes its own by the onset margin (a breath's crest on it does not);
+    # the first that does after it stood surge_ms starts a climb: keep the
+    # level's peak, the time, and its trough (the lowest sample of the last
+    # surge_ms in the history). Per new peak while holding.
+    if v - d.stand_v < d._on_delta(noise):
+        return
+    if t - d.stand_t >= d.cfg.surge_ms:
+        lo = v
+        for j in range(d.hcount):
+            if d.ht[j] >= t - d.cfg.surge_ms and d.hv[j] < lo:
                 lo = d.hv[j]
-        d.surge_pk, d.surge_lo, d.surge_t = pk, lo, t
+        d.surge_pk, d.surge_lo, d.surge_t, d.surge_up, d.surge_sl = d.stand_v, lo, t, False, 0
+    d.stand_v, d.stand_t = v, t
+
+
+def surged(d, t, v, base, noise):
+    # Pressure, holding, after a climb (climbed): is she above the level it
+    # climbed from by surge_pct % of that level's rise and the onset margin,
+    # for surge_quick_ms if it climbed no faster than a voluntary squeeze
+    # can (cough_rate), else for surge_hold_ms (a squeeze held, not a
+    # cough)? A squeeze is one rise, not a level and then another (shifted).
+    # Where the climb began is walked back to when it first gets there,
+    # while it is still in the history. Per sample while holding after a climb.
+    c = d.cfg
     sp = d.surge_pk
-    return sp and v - sp >= (sp - base) * c.surge_pct // 100 and v - sp >= d._on_delta(noise)
+    s = slope(d, 100)
+    if s > d.surge_sl:
+        d.surge_sl = s
+    if v - sp < (sp - base) * c.surge_pct // 100 or v - sp < d._on_delta(noise):
+        d.surge_up = False
+        return False
+    if not d.surge_up:
+        d.surge_up = True
+        d.surge_hi = t
+        ct, fl = d.cross_t, d.floor
+        d.cross_t = d.surge_t
+        d.surge_on = backtrack(d, c.onset_k10, noise)
+        d.cross_t, d.floor = ct, fl
+    held = t - d.surge_hi
+    return held >= c.surge_hold_ms or held >= c.surge_quick_ms and not (c.cough_rate and d.surge_sl >= c.cough_rate)
 
 
-def shifted(d, t, v, noise):
-    # The level she climbed from (climbed) was her rest moving (a posture
-    # shift, the probe settling), not a squeeze. It ends as an artefact
-    # where her squeeze began, her rest is its trough (knip.detector _end: a
-    # level shift), and the climb is a squeeze of its own from its start.
-    d.rel_min = d.surge_lo
-    d.rel_t = d.surge_t
-    d.shift = True
-    ev = d._end(t)
-    d.cross_t, d.cross_max = d.surge_t, v
-    d._start(t, d.lvl.level(), noise)
-    on = d.cur[R_ONSET] - d.delay       # (reported times: less the filter's delay)
-    if d.done[R_OFFSET] > on:
-        d.done[R_OFFSET] = on           # the level ends where her squeeze began
-    return ev | EV_START
+def shifted(d, t, noise):
+    # The level she held before a climb (surged) was her rest moving (a
+    # posture shift, the probe settling deeper), not a squeeze: this squeeze
+    # is the climb. It keeps its number, its start event and its peak; it is
+    # re-timed from where the climb began and measured from the level's
+    # trough, which is her rest now (level and tone: a level shift). No
+    # event (its start was given); 0.
+    r = d.cur
+    seq, det, pk, pk_t = r[R_SEQ], r[R_DETECTED], r[R_PEAK], r[R_PEAK_T]
+    sent, slope, abd_base, abd_max = d.peak_sent, d.max_slope, d.abd_base, d.abd_max
+    lo = d.surge_lo
+    d.lvl.reset(lo, noise)
+    d.tone.reset(lo, noise)
+    d.sm_q = lo << 4
+    d.cross_t, d.cross_max = d.surge_t, pk
+    d.seq -= 1
+    d._start(t, lo, noise)          # its measures afresh (seq + 1: the same number)
+    r[R_ONSET], r[R_DETECTED], r[R_PEAK], r[R_PEAK_T] = d.surge_on, det, pk, pk_t
+    rise_start(d, d.surge_on, lo)
+    d.peak_sent, d.max_slope, d.abd_base, d.abd_max = sent, slope, abd_base, abd_max
+    d.floor = lo
+    return 0
 
 
 def technique(abd_rise, amp, c):
