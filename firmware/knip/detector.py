@@ -108,7 +108,7 @@ class SqueezeDetector:
         self.t0 = self.last_t = self.cross_t = self.cross_max = 0
         self.started = self.peak_sent = self.rec_half = self.surge_up = False
         self.surge_pk = self.surge_lo = self.surge_t = self.surge_on = self.surge_hi = self.surge_sl = 0  # (kinds)
-        self.stand_v = self.stand_t = 0
+        self.stand_v = self.stand_t = self.surge_abd = 0
         self.prev_off = -(1 << 30)   # no squeeze yet (before any time: clocks may start < 0)
         self.prev_dur = 0
         self.abd_on = self.abd_sent = self.abd_squeezed = False

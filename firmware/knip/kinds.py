@@ -5,7 +5,7 @@
 # spiked), and a held level that was her rest moving (climbed, surged, shifted).
 from knip.record import (EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
                          R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, R_MARKS,
-                         R_ONSET, R_SEQ, R_DETECTED, begin)
+                         R_ONSET, M_PLATEAU, begin)
 from knip.fixed import const
 from knip.onset import backtrack, rise_start
 from knip.history import slope
@@ -63,20 +63,31 @@ def moved(d, amp):
 
 
 def climbed(d, t, v, noise):
-    # Pressure, holding, a new peak v over pk. A level stands while no peak
-    # passes its own by the onset margin (a breath's crest on it does not);
-    # the first that does after it stood surge_ms starts a climb: keep the
-    # level's peak, the time, and its trough (the lowest sample of the last
-    # surge_ms in the history). Per new peak while holding.
+    # Pressure, holding, a new peak v. A level stands while no peak passes
+    # its own by the onset margin (a breath's crest on it does not); the
+    # first that does after it stood surge_ms starts a climb, if the level
+    # is small beside her best squeeze (surge_ref_pct: a posture shift is a
+    # few cmH2O) and not a residual plateau she squeezed from: keep the
+    # level's peak, the time, its trough (the lowest sample of the last
+    # surge_ms the history holds) and the abdomen then. Per new peak while
+    # holding.
     if v - d.stand_v < d._on_delta(noise):
         return
-    if t - d.stand_t >= d.cfg.surge_ms:
+    c = d.cfg
+    if t - d.stand_t >= c.surge_ms and d.ref_amp and not d.marks & M_PLATEAU and \
+            (d.stand_v - d.cur[R_BASE]) * 100 <= d.ref_amp * c.surge_ref_pct:
         lo = v
         for j in range(d.hcount):
-            if d.ht[j] >= t - d.cfg.surge_ms and d.hv[j] < lo:
+            if d.ht[j] >= t - c.surge_ms and d.hv[j] < lo:
                 lo = d.hv[j]
-        d.surge_pk, d.surge_lo, d.surge_t, d.surge_up, d.surge_sl = d.stand_v, lo, t, False, 0
-    d.stand_v, d.stand_t = v, t
+        d.surge_pk = d.stand_v
+        d.surge_lo = lo
+        d.surge_t = t
+        d.surge_up = False
+        d.surge_sl = 0
+        d.surge_abd = d.abd_cur
+    d.stand_v = v
+    d.stand_t = t
 
 
 def surged(d, t, v, base, noise):
@@ -101,7 +112,8 @@ def surged(d, t, v, base, noise):
         ct, fl = d.cross_t, d.floor
         d.cross_t = d.surge_t
         d.surge_on = backtrack(d, c.onset_k10, noise)
-        d.cross_t, d.floor = ct, fl
+        d.cross_t = ct
+        d.floor = fl
     held = t - d.surge_hi
     return held >= c.surge_hold_ms or held >= c.surge_quick_ms and not (c.cough_rate and d.surge_sl >= c.cough_rate)
 
@@ -109,24 +121,45 @@ def surged(d, t, v, base, noise):
 def shifted(d, t, noise):
     # The level she held before a climb (surged) was her rest moving (a
     # posture shift, the probe settling deeper), not a squeeze: this squeeze
-    # is the climb. It keeps its number, its start event and its peak; it is
-    # re-timed from where the climb began and measured from the level's
-    # trough, which is her rest now (level and tone: a level shift). No
-    # event (its start was given); 0.
+    # is the climb. It keeps its number, its start event (given at the
+    # level), its peak and its peak event if given; it is re-timed from
+    # where the climb began, known now (R_DETECTED), and measured from the
+    # level's trough, which is her rest now (level and tone: a level
+    # shift), and the abdomen from where it was then. No event; 0. (One
+    # value per assignment: a tuple of four allocates on MicroPython.)
     r = d.cur
-    seq, det, pk, pk_t = r[R_SEQ], r[R_DETECTED], r[R_PEAK], r[R_PEAK_T]
-    sent, slope, abd_base, abd_max = d.peak_sent, d.max_slope, d.abd_base, d.abd_max
+    pk = r[R_PEAK]
+    pk_t = r[R_PEAK_T]
+    sent = d.peak_sent
+    steep = d.max_slope
+    abd_max = d.abd_max
     lo = d.surge_lo
+    was = d.tone.level()
     d.lvl.reset(lo, noise)
     d.tone.reset(lo, noise)
     d.sm_q = lo << 4
-    d.cross_t, d.cross_max = d.surge_t, pk
+    d.cross_t = d.surge_t
+    d.cross_max = pk
     d.seq -= 1
     d._start(t, lo, noise)          # its measures afresh (seq + 1: the same number)
-    r[R_ONSET], r[R_DETECTED], r[R_PEAK], r[R_PEAK_T] = d.surge_on, det, pk, pk_t
+    r[R_ONSET] = d.surge_on
+    r[R_PEAK] = pk
+    r[R_PEAK_T] = pk_t
     rise_start(d, d.surge_on, lo)
-    d.peak_sent, d.max_slope, d.abd_base, d.abd_max = sent, slope, abd_base, abd_max
+    a = 0
+    for j in range(d.hcount):       # its area so far, as far back as the history holds
+        if d.ht[j] >= d.surge_on:
+            a += (d.hv[j] - lo) * d.period_ms
+    d.area_acc = a
+    d.peak_sent = sent
+    d.max_slope = steep
+    d.abd_base = d.surge_abd
+    d.abd_max = abd_max
     d.floor = lo
+    if lo > was:
+        # back to her rest before the level is no dip below her rest (knip.kinds moved)
+        d.rise_amp = (d.rise_amp if d.rise_rec else 0) + lo - was
+        d.rise_rec = True
     return 0
 
 

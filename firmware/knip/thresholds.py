@@ -72,7 +72,8 @@ class DetectorConfig:
         self.surge_pct = 300                     # then a climb of this % of its rise from it,
         self.surge_hold_ms = 500                 # held this long: her rest moved, the climb is
         self.surge_quick_ms = 200                # her squeeze (re-timed; 0: off); this long if it
-                                                 # climbed slower than cough_rate
+                                                 # climbed slower than cough_rate; only for a
+        self.surge_ref_pct = 20                  # level this % of her best squeeze at most
         self.max_squeeze_ms = 90000              # high this long: a level shift (a probe
                                                  # that moved), not a squeeze; the longest
                                                  # clinical hold is 60 s (Glazer)

@@ -35,8 +35,15 @@ def make_input(signal, rate, seconds, two):
             xs[i] = 2048 + int(s * (4 + 60 * act) * (0.5 + abs(r)))
             ab[i] = 2048 + int(s * 4 * (0.5 + abs(r)))
         else:
-            xs[i] = int((10 + 30 * act + 0.5 * math.sin(0.5 * math.pi * t) + r) * 20)
+            v = 10 + 30 * act + 0.5 * math.sin(0.5 * math.pi * t) + r
+            if t >= 70.0:
+                v += 4.0 * min(1.0, (t - 70.0) / 0.5)   # her rest steps up, and a squeeze on it
+            xs[i] = int(v * 20)
             ab[i] = int((20 + 3 * act + r) * 20)
+    if signal != "emg":
+        for g in (45.0, 48.0):                          # lone glitches, in a hold and at rest
+            if g < seconds:
+                xs[int(g * rate)] += 60 * 20
     return ts, xs, ab
 
 

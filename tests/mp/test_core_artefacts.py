@@ -281,6 +281,23 @@ def test_her_rest_moving_up_and_then_her_squeeze_is_timed_from_her_squeeze():
         assert sum(1 for _, f in mine if f & D.EV_START) == 1 and sum(1 for _, f in mine if f & D.EV_END) == 1
         assert sum(1 for _, f in mine if f & D.EV_PEAK) <= 1, (rate, mine)
         assert 10000 <= next(t for t, f in mine if f & D.EV_START) <= 10600, (rate, mine)
+        # known from when it was re-timed; its area is its own (as the first one's, held 1 s longer)
+        assert sq2[D.R_ONSET] < sq2[D.R_DETECTED] <= sq2[D.R_ONSET] + 600, (rate, sq2[D.R_DETECTED])
+        area = lambda r: (r[D.R_AREA_HI] << 10) + r[D.R_AREA_LO]
+        assert 1.2 < area(sq2) / area(recs[0]) < 1.5, (rate, area(sq2), area(recs[0]))
+
+
+def test_a_weak_hold_she_then_squeezes_harder_stays_one_squeeze():
+    # not every level that stands is her rest moving: a weak hold (8 cmH2O,
+    # over a fifth of her best squeeze) she then raises to 38 without
+    # letting go, and a squeeze from the residual plateau of the one before
+    # that stands and then climbs, are each one squeeze from their own start
+    for sq in ([(2.0, 0.5, 2.0, 0.5, 30, 0), (9.0, 0.3, 8.0, 0.5, 8, 0), (11.3, 0.5, 5.7, 0.0, 30, 0)],
+               [(2.0, 0.4, 3.0, 0.5, 30, 10), (8.0, 0.3, 6.0, 0.5, 8, 0), (9.8, 0.5, 3.7, 0.0, 40, 0)]):
+        ts, xs, _ = pressure_track(50, 24, sq)
+        got = _got(_run(PressureChain(50), ts, xs))
+        assert [g[0] for g in got] == ["squeeze", "squeeze"], (sq, got)
+        assert abs(got[1][1] - sq[1][0] * 1000) <= 150, (sq, got)
 
 
 def test_a_cough_in_her_hold_is_no_new_squeeze():
