@@ -230,18 +230,25 @@ def test_a_last_row_cut_off_is_left_out_with_a_warning(tmp_path):
     assert "line 2" in msg and "2 values, expected 3" in msg
 
 
-@pytest.mark.parametrize("tail", ["-", "2.5e", "2.5e-", "+", "."])
+@pytest.mark.parametrize("tail", ["-", "2.5e", "2.5e-", "+", "n", "nul", "in"])
 def test_a_last_row_cut_inside_its_last_number_is_left_out(tmp_path, tail):
-    # the writer stopped inside a number ('30.000,-' of '30.000,-1.5'): the
-    # rows before it are kept; the same cell anywhere else is an error
+    # the writer stopped inside a number ('30.000,-' of '30.000,-1.5', or
+    # 'nul' of 'null'): the rows before it are kept; the same cell anywhere
+    # else, or as the only row, is the error it is
     rec = load(write(tmp_path, "c.csv", "time_s,p,q\n" + csv_rows(50) + f"1.0,1,{tail}"))
     assert rec.n_samples == 50
-    assert rec.warnings == ["line 52, the last data row, holds 2 of 3 values (a file cut off while it "
-                            "was written?): left out"]
-    msg = error_of(write(tmp_path, "m.csv", "time_s,p,q\n" + csv_rows(5) + f"0.1,1,{tail}\n" + "0.2,1,1\n"))
-    assert "line 7" in msg and "fix or delete the row" in msg
+    assert rec.warnings == [f"line 52, the last data row, ends in {tail!r}, a value cut short (a file cut off "
+                            f"while it was written?): left out"]
+    for text in (csv_rows(5) + f"0.1,1,{tail}\n" + "0.2,1,1\n", f"0.1,1,{tail}\n"):
+        msg = error_of(write(tmp_path, "m.csv", "time_s,p,q\n" + text))
+        assert f"column 'q' is {tail!r}, not a number" in msg, msg
     msg = error_of(write(tmp_path, "x.csv", "time_s,p,q\n" + csv_rows(5) + "0.1,1,x1"))
     assert "line 7" in msg and "'x1', not a number" in msg       # not a number's start: an error
+
+
+def test_a_dot_is_a_dropout_as_sas_and_stata_write_one(tmp_path):
+    rec = load(write(tmp_path, "d.csv", "time_s,p,q\n" + csv_rows(5) + "0.1,.,1\n0.12,1,.\n"))
+    assert rec.n_samples == 7 and np.isnan(rec.channels["p"][5]) and np.isnan(rec.channels["q"][6])
 
 
 def test_a_utf16_file_cut_inside_a_character_is_read_up_to_it(tmp_path):
@@ -252,9 +259,13 @@ def test_a_utf16_file_cut_inside_a_character_is_read_up_to_it(tmp_path):
     path.write_bytes(whole + "1.0,1,-2".encode("utf-16-le")[:-1])       # '1.0,1,-' and half a '2'
     rec = load(path)
     assert rec.n_samples == 50
-    assert rec.warnings[0] == ("the file ends in half a UTF-16 character (cut off while it was written?): "
-                               "that half is left out")
-    assert "line 52, the last data row" in rec.warnings[1]     # its last number cut too
+    assert rec.warnings == ["the file ends in half a UTF-16 character (cut off while it was written?): "
+                            "its last line is left out"]
+    # big-endian, cut inside a digit of '12345': not read as 1234
+    path.write_bytes(("\ufeff" + "time_s,p,q\n" + csv_rows(50) + "1.0,1,12345").encode("utf-16-be")[:-1])
+    rec = load(path)
+    assert rec.n_samples == 50 and rec.channels["q"][-1] == 49 % 3, rec.channels["q"][-3:]
+    assert "its last line is left out" in rec.warnings[0]
     path.write_bytes(whole)
     assert load(path).warnings == []
     path.write_bytes(whole[:-40] + b"\x00\xd8" + whole[-40:])      # a lone surrogate inside: refused

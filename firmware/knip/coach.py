@@ -224,6 +224,8 @@ class Coach:
             self.last[i] = rec[i]
 
     def _started(self, t, rec):
+        # (its start again: the detector re-timed it, knip.kinds shifted)
+        again = self.sq_on and rec[R_SEQ] == self.sq_seq
         self.sq_seq = rec[R_SEQ]
         self.sq_on = True
         self.sq_onset = rec[R_ONSET]
@@ -233,7 +235,14 @@ class Coach:
         self.run = 0
         self.run_best = 0
         v = self.v
-        if self.window:
+        if again:
+            if v[V_SEQ] == self.sq_seq:
+                v[V_PASSED] &= ~C_ON_CUE        # her reaction judged from the new onset
+                self._attach(v, self.sq_seq, rec[R_ONSET])
+                return
+            if self.pending == self.sq_seq:
+                self.pending = NA               # (for this rep or the next, afresh)
+        elif self.window:
             v[V_FLAGS] |= F_EXTRA
         if self.open and v[V_SEQ] == NA and v[V_KIND] >= PG.K_MVC and \
                 (self.in_squeeze_win or rec[R_ONSET] - v[V_CUE_T] <= v[V_ON] + _LATE_MS):

@@ -106,9 +106,10 @@ class SqueezeDetector:
         self.climb_t = -(1 << 29)  # a climb below the threshold (knip.tone.climb)
         self.climb_th = self.climb_m = self.cbase = 0
         self.t0 = self.last_t = self.cross_t = self.cross_max = 0
-        self.started = self.peak_sent = self.rec_half = self.surge_up = False
+        self.started = self.peak_sent = self.rec_half = self.surge_up = self.surging = False
         self.surge_pk = self.surge_lo = self.surge_t = self.surge_on = self.surge_hi = self.surge_sl = 0  # (kinds)
-        self.stand_v = self.stand_t = self.surge_abd = 0
+        self.stand_v = self.stand_t = self.surge_abd = self.surge_amax = self.surge_seen = 0
+        self.last50 = self.last90 = self.hold_sum = self.hold_n = self.area_acc = 0  # (no dict growth later)
         self.prev_off = -(1 << 30)   # no squeeze yet (before any time: clocks may start < 0)
         self.prev_dur = 0
         self.abd_on = self.abd_sent = self.abd_squeezed = False
@@ -300,13 +301,13 @@ class SqueezeDetector:
         r[R_ABD_RISE] = -1
         self.marks = M_PLATEAU if self.plateau else 0
         self.plateau = 0
-        self.peak_sent = self.surge_up = False
+        self.peak_sent = self.surge_up = self.surging = False
         self.stand_v, self.stand_t = self.cross_max, t
         rise_start(self, onset, base)
         self.max_slope = slope(self, 100)
         self.last50 = t
         self.last90 = t
-        self.hold_sum = self.hold_n = self.surge_pk = 0
+        self.hold_sum = self.hold_n = 0
         self.hold_q = self.hv[self.hpos - 1 if self.hpos else _HIST - 1] << 4
         self.now_q = self.hold_q
         self.abd_base = self.abd_lvl.level()
@@ -361,7 +362,7 @@ class SqueezeDetector:
         # (against her hold level: the running maximum of a noisy envelope sits well above it)
         ramp = mh - base if mh > base else amp
         if self.state == ST_HOLDING:
-            if self.surge_pk and surged(self, t, v, base, noise):
+            if self.surging and surged(self, t, v, base, noise):
                 return ev | shifted(self, t, noise)
             hq = self.hold_q
             d = (v << 4) - hq

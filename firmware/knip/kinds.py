@@ -3,7 +3,7 @@
 # once, when it ends; c is the DetectorConfig. Also the short records:
 # artefacts and gaps (blank, unusable), a spike too brief for a squeeze (short_spike,
 # spiked), and a held level that was her rest moving (climbed, surged, shifted).
-from knip.record import (EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
+from knip.record import (EV_START, EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFACT, TECH_LIFT, TECH_CO, TECH_PUSH,
                          R_REST, R_OFFSET, R_ENDED, R_ABD_RISE, R_BASE, R_NOISE, R_PEAK, R_PEAK_T, R_MARKS,
                          R_ONSET, M_PLATEAU, begin)
 from knip.fixed import const
@@ -80,12 +80,13 @@ def climbed(d, t, v, noise):
         for j in range(d.hcount):
             if d.ht[j] >= t - c.surge_ms and d.hv[j] < lo:
                 lo = d.hv[j]
+        d.surging = True
         d.surge_pk = d.stand_v
         d.surge_lo = lo
         d.surge_t = t
         d.surge_up = False
         d.surge_sl = 0
-        d.surge_abd = d.abd_cur
+        d.surge_abd = d.surge_amax = d.abd_cur
     d.stand_v = v
     d.stand_t = t
 
@@ -103,6 +104,11 @@ def surged(d, t, v, base, noise):
     s = slope(d, 100)
     if s > d.surge_sl:
         d.surge_sl = s
+    if d.abd_cur > d.surge_amax:
+        d.surge_amax = d.abd_cur        # (the abdomen since the climb began)
+    if t - d.surge_seen > 2 * d.period_ms:
+        d.surge_up = False              # (it dipped into a release meanwhile)
+    d.surge_seen = t
     if v - sp < (sp - base) * c.surge_pct // 100 or v - sp < d._on_delta(noise):
         d.surge_up = False
         return False
@@ -121,18 +127,18 @@ def surged(d, t, v, base, noise):
 def shifted(d, t, noise):
     # The level she held before a climb (surged) was her rest moving (a
     # posture shift, the probe settling deeper), not a squeeze: this squeeze
-    # is the climb. It keeps its number, its start event (given at the
-    # level), its peak and its peak event if given; it is re-timed from
-    # where the climb began, known now (R_DETECTED), and measured from the
-    # level's trough, which is her rest now (level and tone: a level
-    # shift), and the abdomen from where it was then. No event; 0. (One
-    # value per assignment: a tuple of four allocates on MicroPython.)
+    # is the climb. It keeps its number, its peak and its peak event if
+    # given; it is re-timed from where the climb began, known now
+    # (R_DETECTED), and measured from the level's trough, which is her rest
+    # now (level and tone: a level shift), and the abdomen from where it was
+    # then. Its start event, first given at the level, is given again: the
+    # coach re-judges her reaction to the cue. (One value per assignment: a
+    # tuple of four allocates on MicroPython.)
     r = d.cur
     pk = r[R_PEAK]
     pk_t = r[R_PEAK_T]
     sent = d.peak_sent
     steep = d.max_slope
-    abd_max = d.abd_max
     lo = d.surge_lo
     was = d.tone.level()
     d.lvl.reset(lo, noise)
@@ -154,13 +160,13 @@ def shifted(d, t, noise):
     d.peak_sent = sent
     d.max_slope = steep
     d.abd_base = d.surge_abd
-    d.abd_max = abd_max
+    d.abd_max = d.surge_amax
     d.floor = lo
     if lo > was:
         # back to her rest before the level is no dip below her rest (knip.kinds moved)
         d.rise_amp = (d.rise_amp if d.rise_rec else 0) + lo - was
         d.rise_rec = True
-    return 0
+    return EV_START
 
 
 def technique(abd_rise, amp, c):

@@ -68,10 +68,10 @@ class DetectorConfig:
                                                  # steady this long at rest (then it follows)
         self.end_k10 = 10                        # offset: within this of the settled level
         self.end_pct = 10 if emg else 2          # ... or this % of the fall to it
-        self.surge_ms = 0 if emg else 1000       # pressure: a level that stood this long,
+        self.surge_ms = 0 if emg else 1000       # pressure: a level that stood this long (0: off),
         self.surge_pct = 300                     # then a climb of this % of its rise from it,
         self.surge_hold_ms = 500                 # held this long: her rest moved, the climb is
-        self.surge_quick_ms = 200                # her squeeze (re-timed; 0: off); this long if it
+        self.surge_quick_ms = 200                # her squeeze (re-timed); this long if it
                                                  # climbed slower than cough_rate; only for a
         self.surge_ref_pct = 20                  # level this % of her best squeeze at most
         self.max_squeeze_ms = 90000              # high this long: a level shift (a probe

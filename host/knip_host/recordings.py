@@ -100,7 +100,7 @@ def load(path: str | Path, *, format: str | None = None,
     rec = READERS[fmt](path, src, rate_hz)
     if src.cut:
         rec.warnings.insert(0, "the file ends in half a UTF-16 character (cut off while it was "
-                               "written?): that half is left out")
+                               "written?): its last line is left out")
     _check_signal(rec)
     return rec
 

@@ -25,8 +25,9 @@ from .textfile import RecordingError
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 NONFINITE = re.compile(r"[-+]?(nan|inf|infinity)$", re.IGNORECASE)
 # a dropout as spreadsheets, R and pandas write one: an empty cell, NA, null
-MISSING = re.compile(r"(|na|n/a|null|none)$", re.IGNORECASE)
-PARTIAL = re.compile(r"[-+]?((\d+\.?\d*|\.\d*)([eE][-+]?\d*)?)?$")   # a number cut off as it was written
+MISSING = re.compile(r"(|na|n/a|null|none|\.)$", re.IGNORECASE)   # ('.': SAS and Stata)
+PARTIAL = re.compile(r"[-+]?((\d+\.?\d*|\.\d*)([eE][-+]?\d*)?|n|nu|nul|no|non|n/|i|in|inf|infi|infin|infini|infinit)?$",
+                     re.IGNORECASE)     # a number (or nan, inf, null, none) cut off as it was written
 TIME_NAMES = {"time_s": 1.0, "time": 1.0, "t": 1.0, "t_s": 1.0, "time (s)": 1.0,
               "time_ms": 0.001, "t_ms": 0.001, "time (ms)": 0.001}
 
@@ -106,6 +107,7 @@ def parse_rows(path: Path, lines: Iterator[tuple[int, str]], delim: str | None, 
     big = VALUE_LIMIT
     index = LineIndex()
     short: tuple[int, int] | None = None    # a row with too few values: fine only as the last
+    cut: str | None = None                  # ... or cut inside its last cell (what is left of it)
     for n, line in lines:
         s = line.strip()
         if not s or s.startswith("#"):
@@ -113,16 +115,20 @@ def parse_rows(path: Path, lines: Iterator[tuple[int, str]], delim: str | None, 
         if stop is not None and stop(s):
             break
         if short is not None:
-            _row_error(path, *short, width, where)
+            _short_error(path, short, cut, names, width, where, is_time)
         # (a tab-separated row may begin or end with an empty cell: only spaces go)
         toks = split(line.strip(" \r\n") if delim == "\t" else s, delim)
         if delim and toks and toks[-1] == "" and len(toks) == width + 1:
             toks.pop()                      # a trailing delimiter
         if len(toks) < width and width > 1:
             short = (n, len(toks))          # a file cut off while it was written, if nothing follows
+            cut = None
             continue
-        if len(toks) == width and toks[-1] and not NUMBER.match(toks[-1]) and PARTIAL.match(toks[-1]):
-            short = (n, width - 1)          # ... inside its last number ('-', '1.5e')
+        last = toks[-1] if toks else ""
+        if len(toks) == width and last and not (NUMBER.match(last) or MISSING.match(last) or
+                                                NONFINITE.match(last)) and PARTIAL.match(last):
+            short = (n, width - 1)          # ... inside its last number ('-', '1.5e', 'na')
+            cut = last
             continue
         if len(toks) != width:
             _row_error(path, n, len(toks), width, where)
@@ -141,13 +147,23 @@ def parse_rows(path: Path, lines: Iterator[tuple[int, str]], delim: str | None, 
         index.append(n)
     if not len(index):
         if short is not None:
-            _row_error(path, *short, width, where)
+            _short_error(path, short, cut, names, width, where, is_time)
         after = f" after the header on line {header_line}" if header_line else ""
         raise RecordingError(f"{path}: no data rows{after}; the file holds no samples")
     notes = [] if short is None else [
-        f"line {short[0]}, the last data row, holds {short[1]} of {width} values (a file cut off "
-        f"while it was written?): left out"]
+        f"line {short[0]}, the last data row, "
+        + (f"ends in {cut!r}, a value cut short" if cut is not None else f"holds {short[1]} of {width} values")
+        + " (a file cut off while it was written?): left out"]
     return Table([np.frombuffer(c, dtype=np.float64) for c in cols], index, notes)
+
+
+def _short_error(path: Path, short: tuple[int, int], cut: str | None, names: list[str], width: int,
+                 where: str, is_time: list[bool]) -> None:
+    """A short row that is not the last data row (or is the only one): the
+    error it is, a cell that is no number or a row of too few values."""
+    if cut is not None:
+        _bad_cell(path, short[0], names[-1], cut, width, is_time[-1])
+    _row_error(path, *short, width, where)
 
 
 def _row_error(path: Path, n: int, got: int, width: int, where: str) -> None:

@@ -29,7 +29,7 @@ class RecordingError(ValueError):
 class TextFile:
     path: Path
     encoding: str
-    cut: bool = False       # UTF-16 ending in half a character (cut off while written): left out
+    cut: bool = False       # UTF-16 ending in half a character (cut off while written): its last line left out
 
     @classmethod
     def open(cls, path: Path) -> "TextFile":
@@ -49,10 +49,16 @@ class TextFile:
             # (a cut UTF-16 file decoded whole but for its last half character)
             with self.path.open(encoding=self.encoding, newline=None,
                                 errors="ignore" if self.cut else "strict") as f:
+                held = None         # a cut file's last line is what it cut: left out
                 for raw in f:
                     # universal newlines split at \n, \r\n and \r; splitlines
                     # also at \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029
-                    yield from raw.splitlines()
+                    for line in raw.splitlines():
+                        if held is not None:
+                            yield held
+                        held = line
+                if held is not None and not self.cut:
+                    yield held
         except (OSError, UnicodeDecodeError) as exc:
             raise RecordingError(f"{self.path}: cannot read it to the end ({exc}); "
                                  f"was it changed while being read?") from None

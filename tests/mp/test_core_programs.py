@@ -87,6 +87,29 @@ def test_coach_judges_a_hold_and_a_rest():
     assert sc["resting_tone"] == 5.05 and sc["held"] == 1 and sc["judged"]["held"] == 1
 
 
+def test_coach_judges_her_reaction_from_a_re_timed_start():
+    # a squeeze that began at a posture shift 2 s before her cue is re-timed
+    # by the detector to her real rise, 0.3 s after the cue (a second START
+    # of the same number, knip.kinds shifted): she was on cue
+    for before in (True, False):
+        c = C.Coach(10, mvc=800, floor=20)
+        if before:
+            c.squeeze(10000, 1, PG.K_HOLD, 1, 5, 3000, 3000, 60, PG.RULE_EQUAL)
+        r = _rec(1, 8000, 8500, 180, 100, 13600, 3000, 300)
+        c.event(EV_START, 8100, r, 2)            # the step
+        if not before:
+            c.squeeze(10000, 1, PG.K_HOLD, 1, 5, 3000, 3000, 60, PG.RULE_EQUAL)
+        r = _rec(1, 10300, 10800, 700, 180, 13600, 3000, 300)
+        c.event(EV_START, 10500, r, 2)           # re-timed
+        c.relax(13000, 700)
+        c.event(EV_END, 13800, r, 3)
+        c.event(EV_RELAXED, 14800, r, ST_REST)
+        c.finish(20000)
+        v = c.ready.pop(0)
+        assert v[C.V_SEQ] == 1 and v[C.V_REACTION] == 300, (before, v[C.V_SEQ], v[C.V_REACTION])
+        assert v[C.V_JUDGED] & C.C_ON_CUE and v[C.V_PASSED] & C.C_ON_CUE, before
+
+
 def test_coach_says_when_she_lets_go_early_or_starts_before_the_cue():
     c = C.Coach(10, mvc=800, floor=20)
     c.squeeze(0, 0, PG.K_HOLD, 1, 2, 10000, 10000, 50, PG.RULE_EQUAL)
