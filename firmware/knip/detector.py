@@ -21,7 +21,7 @@ from knip.thresholds import DetectorConfig, margin
 from knip.history import older, slope, since, settled, fell, mean
 from knip.onset import backtrack, fit_onset, refit_onset, rise_start, rise_point, reached, coarse_add, COARSE
 from knip.tone import (follow, recover, verdict, at_rest, transmission, climb, window_add, relearn, rest_known,
-                       warmed, onset_floor)
+                       warmed, onset_floor, rest_moved)
 from knip.kinds import kind_of, technique, moved, short_spike, spiked, unusable, blank, climbed, surged, shifted
 from knip.strain import abdominal
 from knip.record import (EV_START, EV_PEAK, EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_BEARING_DOWN, KIND_ARTEFACT,
@@ -502,10 +502,7 @@ class SqueezeDetector:
             if dur < c.min_squeeze_ms:
                 spiked(self, t, amp)    # too brief for any voluntary squeeze
             else:
-                # too long: a level shift; rest is here now
-                self.lvl.reset(self.rel_min, r[R_NOISE])
-                self.tone.reset(self.rel_min, r[R_NOISE])
-                self.sm_q = self.rel_min << 4
+                rest_moved(self, self.rel_min, r[R_NOISE])    # too long: a level shift
         if self.two:
             r[R_ABD_RISE] = ar if ar > 0 else 0
             r[R_TECH] = technique(ar, amp, c)

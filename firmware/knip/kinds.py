@@ -8,9 +8,9 @@ from knip.record import (EV_START, EV_END, KIND_SQUEEZE, KIND_COUGH, KIND_ARTEFA
                          R_ONSET, M_PLATEAU, begin)
 from knip.fixed import const
 from knip.onset import backtrack, rise_start
-from knip.history import slope
+from knip.history import slope, lowest
 from knip.thresholds import margin
-from knip.tone import recover
+from knip.tone import recover, rest_moved
 
 _LONE_MS = const(2000)     # a spike with none this long before it is a lone one (spiked)
 
@@ -76,13 +76,9 @@ def climbed(d, t, v, noise):
     c = d.cfg
     if t - d.stand_t >= c.surge_ms and d.ref_amp and not d.marks & M_PLATEAU and \
             (d.stand_v - d.cur[R_BASE]) * 100 <= d.ref_amp * c.surge_ref_pct:
-        lo = v
-        for j in range(d.hcount):
-            if d.ht[j] >= t - c.surge_ms and d.hv[j] < lo:
-                lo = d.hv[j]
         d.surging = True
         d.surge_pk = d.stand_v
-        d.surge_lo = lo
+        d.surge_lo = lowest(d, t - c.surge_ms)
         d.surge_t = t
         d.surge_up = False
         d.surge_sl = 0
@@ -141,9 +137,7 @@ def shifted(d, t, noise):
     steep = d.max_slope
     lo = d.surge_lo
     was = d.tone.level()
-    d.lvl.reset(lo, noise)
-    d.tone.reset(lo, noise)
-    d.sm_q = lo << 4
+    rest_moved(d, lo, noise)
     d.cross_t = d.surge_t
     d.cross_max = pk
     d.seq -= 1

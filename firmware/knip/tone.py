@@ -36,6 +36,14 @@ def rest_known(d, level, noise):
     d.early = False
 
 
+def rest_moved(d, level, noise):
+    # A level shift: her rest is at `level` now (the fast level, the tone and
+    # the smoothed level all start there).
+    d.lvl.reset(level, noise)
+    d.tone.reset(level, noise)
+    d.sm_q = level << 4
+
+
 def onset_floor(d, dt, v, th):
     # The threshold a rise must cross. In her first rest, until she has been
     # seen at rest for one slow breath, the noise does not hold her
