@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -296,20 +297,28 @@ def _rows_of(path: Path) -> list[str]:
     return path.read_text().splitlines()
 
 
-def test_a_lone_corrupt_reading_is_a_gap_not_saturation(capsys, tmp_path):
-    # one sample of 1e11 in the middle of a hold: clipped, it was saturation
-    # and cut the squeeze (the rest of it never reported)
+def _clean_and_edited(capsys, tmp_path, edits: dict[str, Callable[[float], str]]) -> list[dict]:
+    """`knip analyze --json` of squeeze_csv() and of a copy with the value at
+    each time in `edits` (s, as written) replaced by edits[time](value)."""
     clean = squeeze_csv(tmp_path, "clean.csv")
     lines = _rows_of(clean)
-    i = lines.index(next(ln for ln in lines if ln.startswith("37.000,")))
-    lines[i] = "37.000,1e11"
-    bad = tmp_path / "bad.csv"
-    bad.write_text("\n".join(lines) + "\n")
+    for at, cell in edits.items():
+        i = lines.index(next(ln for ln in lines if ln.startswith(at + ",")))
+        lines[i] = f"{at},{cell(float(lines[i].split(',')[1]))}"
+    edited = tmp_path / "edited.csv"
+    edited.write_text("\n".join(lines) + "\n")
     runs = []
-    for path in (clean, bad):
+    for path in (clean, edited):
         code, out, err = run(capsys, "analyze", str(path), "--json")
         assert code == 0, err
         runs.append(json.loads(out))
+    return runs
+
+
+def test_a_lone_corrupt_reading_is_a_gap_not_saturation(capsys, tmp_path):
+    # one sample of 1e11 in the middle of a hold: clipped, it was saturation
+    # and cut the squeeze (the rest of it never reported)
+    runs = _clean_and_edited(capsys, tmp_path, {"37.000": lambda p: "1e11"})
     assert [(e["kind"], e["onset_s"], e["offset_s"]) for e in runs[1]["events"]] == \
         [(e["kind"], e["onset_s"], e["offset_s"]) for e in runs[0]["events"]]
     assert len(runs[1]["events"]) == 3 and not any(e["cut"] for e in runs[1]["events"])
@@ -320,18 +329,8 @@ def test_a_lone_corrupt_reading_is_a_gap_not_saturation(capsys, tmp_path):
 def test_a_lone_glitch_within_range_is_mended_and_told(capsys, tmp_path):
     # one sample of +80 cmH2O at rest and one of +60 in a hold: before, the
     # first was a squeeze of its own and the second raised the hold's peak
-    clean = squeeze_csv(tmp_path, "clean.csv")
-    lines = _rows_of(clean)
-    for at, cm in (("12.000", 80), ("37.000", 60)):
-        i = lines.index(next(ln for ln in lines if ln.startswith(at + ",")))
-        lines[i] = f"{at},{float(lines[i].split(',')[1]) + cm:.3f}"
-    bad = tmp_path / "glitch.csv"
-    bad.write_text("\n".join(lines) + "\n")
-    runs = []
-    for path in (clean, bad):
-        code, out, err = run(capsys, "analyze", str(path), "--json")
-        assert code == 0, err
-        runs.append(json.loads(out))
+    runs = _clean_and_edited(capsys, tmp_path, {"12.000": lambda p: f"{p + 80:.3f}",
+                                                "37.000": lambda p: f"{p + 60:.3f}"})
     assert runs[1]["events"] == runs[0]["events"]
     assert any(w.startswith("2 lone sample(s) far off both neighbours") and "first at 12.000 s" in w
                for w in runs[1]["warnings"]), runs[1]["warnings"]
